@@ -1,0 +1,153 @@
+package auditqueryextension
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/extension"
+	"go.uber.org/zap"
+
+	"github.com/otelaudit/otelcol-audit/internal/httpjson"
+)
+
+type queryExtension struct {
+	cfg      *Config
+	set      extension.Settings
+	store    *store
+	server   *http.Server
+	serverWG sync.WaitGroup
+}
+
+func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
+	return &queryExtension{cfg: cfg, set: set}
+}
+
+func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
+	st, err := openStore(e.cfg.Directory, e.cfg.MemoryLimit)
+	if err != nil {
+		return fmt.Errorf("auditquery: %w", err)
+	}
+	ln, err := e.cfg.ToListener(ctx)
+	if err != nil {
+		_ = st.close()
+		return fmt.Errorf("auditquery: listen on %s: %w", e.cfg.NetAddr.Endpoint, err)
+	}
+	e.server, err = e.cfg.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, e.routes())
+	if err != nil {
+		_ = ln.Close()
+		_ = st.close()
+		return err
+	}
+	e.store = st
+	e.set.Logger.Info("Serving the audit trail", zap.String("endpoint", ln.Addr().String()), zap.String("directory", e.cfg.Directory))
+	e.serverWG.Add(1)
+	go func() {
+		defer e.serverWG.Done()
+		if err := e.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	return nil
+}
+
+func (e *queryExtension) Shutdown(ctx context.Context) error {
+	var err error
+	if e.server != nil {
+		err = e.server.Shutdown(ctx)
+		e.serverWG.Wait()
+	}
+	if e.store != nil {
+		err = errors.Join(err, e.store.close())
+	}
+	return err
+}
+
+func (e *queryExtension) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", e.handleHealth)
+	mux.HandleFunc("GET /api/v1/spans", e.handleSpans)
+	return mux
+}
+
+func (e *queryExtension) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if err := e.store.db.PingContext(r.Context()); err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "query engine unavailable: "+err.Error())
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request) {
+	f, err := parseSpanFilter(r, e.cfg.MaxLimit)
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
+	defer cancel()
+	spans, next, err := e.store.searchSpans(ctx, f)
+	if err != nil {
+		e.set.Logger.Error("Span search failed", zap.Error(err))
+		status := http.StatusInternalServerError
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			status = http.StatusServiceUnavailable
+		}
+		httpjson.Error(w, status, "search failed: "+err.Error())
+		return
+	}
+	resp := map[string]any{"spans": spans, "next_cursor": nil}
+	if next != nil {
+		b, _ := json.Marshal(next)
+		resp["next_cursor"] = base64.RawURLEncoding.EncodeToString(b)
+	}
+	httpjson.Write(w, http.StatusOK, resp)
+}
+
+// parseSpanFilter reads the query parameters of GET /api/v1/spans.
+func parseSpanFilter(r *http.Request, maxLimit int) (spanFilter, error) {
+	q := r.URL.Query()
+	f := spanFilter{Models: q["model"], Agents: q["agent"], Users: q["user"], Limit: 100}
+	for _, name := range []string{"from", "to"} {
+		v := q.Get(name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return f, fmt.Errorf("%s: %q is not an RFC 3339 time, e.g. 2026-11-22T04:00:00Z", name, v)
+		}
+		if name == "from" {
+			f.From = &t
+		} else {
+			f.To = &t
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return f, fmt.Errorf("limit: %q must be a whole number from 1 to %d", v, maxLimit)
+		}
+		f.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		var c cursor
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err == nil {
+			err = json.Unmarshal(b, &c)
+		}
+		if err != nil || c.TraceID == "" {
+			return f, errors.New("cursor: not a cursor returned by this API; start again without it")
+		}
+		f.After = &c
+	}
+	return f, nil
+}

@@ -1,0 +1,41 @@
+// Package auditqueryextension serves the audit trail over HTTP: it runs an embedded
+// DuckDB over the sealed Parquet files written by the auditparquet exporter.
+package auditqueryextension
+
+import (
+	"context"
+	"regexp"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/extension"
+)
+
+const stability = component.StabilityLevelAlpha
+
+var (
+	componentType      = component.MustNewType("auditquery")
+	memoryLimitPattern = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`)
+)
+
+// NewFactory returns the factory of the auditquery extension.
+func NewFactory() extension.Factory {
+	return extension.NewFactory(componentType, createDefaultConfig, createExtension, stability)
+}
+
+func createDefaultConfig() component.Config {
+	srv := confighttp.NewDefaultServerConfig()
+	srv.NetAddr.Endpoint = "localhost:4320"
+	return &Config{
+		ServerConfig: srv,
+		Directory:    "./auditdata",
+		MaxLimit:     1000,
+		QueryTimeout: 30 * time.Second,
+		MemoryLimit:  "1GB",
+	}
+}
+
+func createExtension(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
+	return newQueryExtension(cfg.(*Config), set), nil
+}

@@ -1,0 +1,213 @@
+package auditqueryextension
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+)
+
+// store is the embedded DuckDB over the sealed files of one data directory. It reads
+// nothing else: external access is off, only the data directory is allowed, extensions
+// cannot be installed or loaded, and the configuration is locked before any query runs.
+type store struct {
+	connector *duckdb.Connector
+	db        *sql.DB
+	// source is the read_parquet call over every sealed span file (hive partitions).
+	source string
+}
+
+func openStore(dir, memoryLimit string) (*store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	var once sync.Once
+	var lockErr error
+	lockdown := []string{
+		"SET memory_limit = " + sqlString(memoryLimit),
+		"SET allowed_directories = [" + sqlString(abs+string(filepath.Separator)) + "]",
+		"SET enable_external_access = false",
+		"SET autoinstall_known_extensions = false",
+		"SET autoload_known_extensions = false",
+		"SET lock_configuration = true",
+	}
+	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
+		// The settings are global to the database: apply them once, on its first connection.
+		once.Do(func() {
+			for _, stmt := range lockdown {
+				if _, err := execer.ExecContext(context.Background(), stmt, nil); err != nil {
+					lockErr = fmt.Errorf("duckdb %q: %w", stmt, err)
+					return
+				}
+			}
+		})
+		return lockErr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	if err := db.Ping(); err != nil {
+		_ = db.Close()
+		_ = connector.Close()
+		return nil, err
+	}
+	glob := filepath.Join(abs, auditschema.SpansDir, "*", "*", "*.parquet")
+	return &store{
+		connector: connector,
+		db:        db,
+		source: "read_parquet(" + sqlString(glob) +
+			", hive_partitioning = true, union_by_name = true, hive_types = {'date': DATE, 'hour': INTEGER})",
+	}, nil
+}
+
+func (s *store) close() error {
+	err := s.db.Close()
+	if cerr := s.connector.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// sqlString quotes s as a SQL string literal.
+func sqlString(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// errNoFiles reports DuckDB's answer for a glob that matches nothing: an empty trail.
+func errNoFiles(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "No files found")
+}
+
+// spanFilter is a search over the trail. Values within one field are ORed, fields ANDed.
+type spanFilter struct {
+	Models, Agents, Users []string
+	From, To              *time.Time
+	Limit                 int
+	After                 *cursor
+}
+
+// cursor is the position after the last row of a page (newest first order).
+type cursor struct {
+	StartMicros int64  `json:"t"`
+	TraceID     string `json:"tr"`
+	SpanID      string `json:"s"`
+}
+
+// where renders the filter as a SQL condition and its arguments. Time bounds also bound
+// the hive date partitions, so DuckDB opens only the files of the days asked for.
+func (f *spanFilter) where() (string, []any) {
+	var conds []string
+	var args []any
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ")
+		conds = append(conds, col+" IN ("+marks+")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	in("model", f.Models)
+	in("agent_name", f.Agents)
+	in("user_id", f.Users)
+	if f.From != nil {
+		conds = append(conds, "date >= ?::DATE", "start_time >= ?::TIMESTAMPTZ")
+		args = append(args, f.From.UTC().Format(time.DateOnly), f.From.UTC().Format(time.RFC3339Nano))
+	}
+	if f.To != nil {
+		conds = append(conds, "date <= ?::DATE", "start_time < ?::TIMESTAMPTZ")
+		args = append(args, f.To.UTC().Format(time.DateOnly), f.To.UTC().Format(time.RFC3339Nano))
+	}
+	if c := f.After; c != nil {
+		t := time.UnixMicro(c.StartMicros).UTC().Format(time.RFC3339Nano)
+		conds = append(conds, "(start_time < ?::TIMESTAMPTZ OR (start_time = ?::TIMESTAMPTZ AND (trace_id < ? OR (trace_id = ? AND span_id < ?))))")
+		args = append(args, t, t, c.TraceID, c.TraceID, c.SpanID)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// resultColumns are the columns a search returns: every schema column but search_text,
+// which is an index, not data.
+var resultColumns = func() []string {
+	cols := make([]string, 0, len(auditschema.Columns))
+	for _, c := range auditschema.Columns {
+		if c != "search_text" {
+			cols = append(cols, c)
+		}
+	}
+	return cols
+}()
+
+// searchSpans returns up to f.Limit rows, newest first, and the cursor of the next page
+// (nil on the last page).
+func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any, *cursor, error) {
+	where, args := f.where()
+	q := "SELECT " + strings.Join(resultColumns, ", ") + " FROM " + s.source + where +
+		" ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT " + fmt.Sprint(f.Limit+1)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if errNoFiles(err) {
+		return []map[string]any{}, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	out := []map[string]any{}
+	vals := make([]any, len(resultColumns))
+	ptrs := make([]any, len(resultColumns))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, nil, err
+		}
+		rec := make(map[string]any, len(resultColumns))
+		for i, col := range resultColumns {
+			rec[col] = jsonValue(col, vals[i])
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	var next *cursor
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		start, _ := time.Parse(time.RFC3339Nano, last["start_time"].(string))
+		next = &cursor{StartMicros: start.UnixMicro(), TraceID: last["trace_id"].(string), SpanID: last["span_id"].(string)}
+	}
+	return out, next, nil
+}
+
+// jsonValue converts a scanned DuckDB value for a JSON response: times as RFC 3339 in
+// UTC, JSON document columns embedded as JSON rather than as strings.
+func jsonValue(col string, v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case string:
+		if auditschema.JSONColumns[col] && json.Valid([]byte(x)) {
+			return json.RawMessage(x)
+		}
+		return x
+	default:
+		return x
+	}
+}

@@ -1,0 +1,255 @@
+package auditschema
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// FromSpan maps one span, with its resource, to a row. ingest is the time the trail
+// received it. Values the audit processor resolved (audit.*) win over raw names.
+func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row {
+	attrs := span.Attributes()
+	res := resource.Attributes()
+	g := ResolveGenAI(attrs, res, nil)
+
+	start := span.StartTimestamp().AsTime().UTC()
+	end := span.EndTimestamp().AsTime().UTC()
+	r := Row{
+		IngestTime:   ingest.UTC(),
+		StartTime:    start,
+		EndTime:      end,
+		DurationMs:   float64(end.Sub(start)) / float64(time.Millisecond),
+		TraceID:      hexOrEmpty(span.TraceID()),
+		SpanID:       hexOrEmpty(span.SpanID()),
+		ParentSpanID: strPtr(hexOrEmpty(span.ParentSpanID())),
+		Name:         span.Name(),
+		Kind:         strings.ToLower(strings.TrimPrefix(span.Kind().String(), "SpanKind")),
+		StatusCode:   strings.ToLower(span.Status().Code().String()),
+		StatusMsg:    strPtr(span.Status().Message()),
+		ServiceName:  strPtr(lookupStr([]string{AttrServiceName}, res)),
+		Environment:  strPtr(lookupStr(environmentKeys, res, attrs)),
+		TenantID:     strPtr(lookupStr(tenantKeys, attrs, res)),
+
+		RecordType: RecordSpan,
+		Category:   strPtr(lookupStr([]string{AttrCategory}, attrs)),
+		Action:     strPtr(lookupStr([]string{AttrAction}, attrs)),
+		Result:     strPtr(lookupStr([]string{AttrResult}, attrs)),
+		UserID:     strPtr(g.UserID),
+		UserEmail:  strPtr(lookupStr([]string{AttrUserEmail}, attrs, res)),
+		IP:         strPtr(lookupStr([]string{AttrClientAddr}, attrs)),
+		UserAgent:  strPtr(lookupStr([]string{AttrUserAgent}, attrs)),
+
+		AgentName: strPtr(g.AgentName),
+		AgentID:   strPtr(g.AgentID),
+		Operation: strPtr(g.Operation),
+		Provider:  strPtr(g.Provider),
+		Model:     strPtr(g.Model),
+		ToolName:  strPtr(g.ToolName),
+
+		InputTokens:      g.InputTokens,
+		OutputTokens:     g.OutputTokens,
+		CacheReadTokens:  g.CacheReadTokens,
+		CacheWriteTokens: g.CacheWriteTokens,
+		ReasoningTokens:  g.ReasoningTokens,
+		TTFTMs:           lookupFloat([]string{AttrTTFTMs}, attrs),
+		CostUSD:          lookupFloat(costKeys, attrs),
+		CostSource:       strPtr(lookupStr([]string{AttrCostSource}, attrs)),
+		PriceTable:       strPtr(lookupStr([]string{AttrPriceTable}, attrs)),
+
+		PolicyDecision:   strPtr(lookupStr([]string{AttrPolicyDecision}, attrs)),
+		PolicyRule:       strPtr(lookupStr([]string{AttrPolicyRule}, attrs)),
+		PolicyViolation:  lookupBool(AttrPolicyViolation, attrs),
+		ApprovalID:       strPtr(lookupStr([]string{AttrApprovalID}, attrs)),
+		ApprovalStatus:   strPtr(lookupStr([]string{AttrApprovalStatus}, attrs)),
+		Approver:         strPtr(lookupStr([]string{AttrApprover}, attrs)),
+		ApprovalReason:   strPtr(lookupStr([]string{AttrApprovalReason}, attrs)),
+		DLPResult:        strPtr(lookupStr([]string{AttrDLPResult}, attrs)),
+		CredentialMasked: lookupBool(AttrCredentialMasked, attrs),
+		RiskLevel:        strPtr(lookupStr([]string{AttrRiskLevel}, attrs)),
+		DryRun:           lookupBool(AttrDryRun, attrs),
+	}
+	if rt := lookupStr([]string{AttrRecordType}, attrs); rt != "" {
+		r.RecordType = rt
+	}
+
+	// The request and response live in their own columns; the attribute they came from
+	// is left out of the attributes document so the payload is stored once.
+	reqVal, reqKey, _ := lookup(requestKeys, attrs)
+	respVal, respKey, _ := lookup(responseKeys, attrs)
+	if reqKey != "" {
+		r.Request = strPtr(reqVal.AsString())
+	}
+	if respKey != "" {
+		r.Response = strPtr(respVal.AsString())
+	}
+	r.Attributes = mapJSON(attrs, reqKey, respKey)
+	r.ResourceAttributes = mapJSON(res)
+	r.Events = eventsJSON(span.Events())
+	r.Links = linksJSON(span.Links())
+
+	r.Flags = append(r.Flags, g.Flags...)
+	if v, ok := attrs.Get(AttrFlags); ok {
+		r.Flags = append(r.Flags, flagsOf(v)...)
+	}
+	r.Flags = dedupe(r.Flags)
+	r.SearchText = searchText(&r)
+	return r
+}
+
+// searchText is what free-text search scans: the span name, the status message, the
+// payloads and every attribute, lower-cased once at write time so that a query can use a
+// plain LIKE instead of a case-insensitive scan over many columns.
+func searchText(r *Row) string {
+	var b strings.Builder
+	for _, s := range []*string{&r.Name, r.StatusMsg, r.Request, r.Response, &r.Attributes, r.Events} {
+		if s != nil && *s != "" {
+			b.WriteString(*s)
+			b.WriteByte('\n')
+		}
+	}
+	return strings.ToLower(b.String())
+}
+
+func flagsOf(v pcommon.Value) []string {
+	switch v.Type() {
+	case pcommon.ValueTypeSlice:
+		out := make([]string, 0, v.Slice().Len())
+		for i := 0; i < v.Slice().Len(); i++ {
+			out = append(out, v.Slice().At(i).AsString())
+		}
+		return out
+	case pcommon.ValueTypeStr:
+		if v.Str() == "" {
+			return nil
+		}
+		return strings.Split(v.Str(), ",")
+	default:
+		return []string{v.AsString()}
+	}
+}
+
+func dedupe(in []string) []string {
+	if len(in) < 2 {
+		return in
+	}
+	seen := make(map[string]bool, len(in))
+	out := in[:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type hexID interface {
+	IsEmpty() bool
+	String() string
+}
+
+func hexOrEmpty(id hexID) string {
+	if id.IsEmpty() {
+		return ""
+	}
+	return id.String()
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func lookupFloat(keys []string, maps ...pcommon.Map) *float64 {
+	v, _, ok := lookup(keys, maps...)
+	if !ok {
+		return nil
+	}
+	f, ok := asFloat(v)
+	if !ok {
+		return nil
+	}
+	return &f
+}
+
+func lookupBool(key string, m pcommon.Map) *bool {
+	v, ok := m.Get(key)
+	if !ok {
+		return nil
+	}
+	b, ok := asBool(v)
+	if !ok {
+		return nil
+	}
+	return &b
+}
+
+// mapJSON renders attributes as a JSON object, leaving out the keys in skip.
+func mapJSON(m pcommon.Map, skip ...string) string {
+	raw := make(map[string]any, m.Len())
+	for k, v := range m.All() {
+		if k == "" || contains(skip, k) {
+			continue
+		}
+		raw[k] = v.AsRaw()
+	}
+	return marshal(raw)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func eventsJSON(evs ptrace.SpanEventSlice) *string {
+	if evs.Len() == 0 {
+		return nil
+	}
+	out := make([]map[string]any, 0, evs.Len())
+	for i := 0; i < evs.Len(); i++ {
+		e := evs.At(i)
+		out = append(out, map[string]any{
+			"time":       e.Timestamp().AsTime().UTC().Format(time.RFC3339Nano),
+			"name":       e.Name(),
+			"attributes": e.Attributes().AsRaw(),
+		})
+	}
+	s := marshal(out)
+	return &s
+}
+
+func linksJSON(links ptrace.SpanLinkSlice) *string {
+	if links.Len() == 0 {
+		return nil
+	}
+	out := make([]map[string]any, 0, links.Len())
+	for i := 0; i < links.Len(); i++ {
+		l := links.At(i)
+		out = append(out, map[string]any{
+			"trace_id":   hexOrEmpty(l.TraceID()),
+			"span_id":    hexOrEmpty(l.SpanID()),
+			"attributes": l.Attributes().AsRaw(),
+		})
+	}
+	s := marshal(out)
+	return &s
+}
+
+func marshal(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// AsRaw values are JSON-safe except NaN/Inf doubles; keep the row, mark the document.
+		return `{"_error":"` + strings.ReplaceAll(err.Error(), `"`, `'`) + `"}`
+	}
+	return string(b)
+}

@@ -1,0 +1,145 @@
+package auditschema
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// GenAI is the canonical reading of the GenAI attributes of one span, whatever
+// instrumentation produced them. Empty strings and nil counts mean "not present".
+type GenAI struct {
+	Model, Provider, Operation string
+	AgentName, AgentID         string
+	UserID, ToolName           string
+	InputTokens                *int64
+	OutputTokens               *int64
+	CacheReadTokens            *int64
+	CacheWriteTokens           *int64
+	ReasoningTokens            *int64
+	// Flags lists values that were present but unusable, e.g. "invalid_tokens:gen_ai.usage.input_tokens".
+	Flags []string
+}
+
+// ResolveGenAI reads the GenAI attributes of a span (falling back to its resource for
+// user and agent identity) using the documented precedence of each value, then aliases.
+func ResolveGenAI(span, resource pcommon.Map, aliases Aliases) GenAI {
+	var g GenAI
+	g.Model = lookupStr(withAliases(modelKeys, aliases["model"]), span)
+	g.Provider = strings.ToLower(lookupStr(withAliases(providerKeys, aliases["provider"]), span))
+	g.Operation = strings.ToLower(lookupStr(withAliases(operationKeys, aliases["operation"]), span))
+	g.AgentName = lookupStr(withAliases(agentNameKeys, aliases["agent_name"]), span, resource)
+	g.AgentID = lookupStr(withAliases(agentIDKeys, aliases["agent_id"]), span, resource)
+	g.UserID = lookupStr(withAliases(userIDKeys, aliases["user_id"]), span, resource)
+	g.ToolName = lookupStr(withAliases(toolNameKeys, aliases["tool_name"]), span)
+	g.InputTokens = g.lookupCount(inputTokenKeys, span)
+	g.OutputTokens = g.lookupCount(outputTokenKeys, span)
+	g.CacheReadTokens = g.lookupCount(cacheReadTokenKeys, span)
+	g.CacheWriteTokens = g.lookupCount(cacheWriteTokenKeys, span)
+	g.ReasoningTokens = g.lookupCount(reasoningTokenKeys, span)
+	return g
+}
+
+func withAliases(keys, extra []string) []string {
+	if len(extra) == 0 {
+		return keys
+	}
+	return append(keys[:len(keys):len(keys)], extra...)
+}
+
+// lookup returns the first attribute present under any of keys, searching each map in
+// order for each key (so a span attribute wins over the same name on the resource).
+func lookup(keys []string, maps ...pcommon.Map) (pcommon.Value, string, bool) {
+	for _, k := range keys {
+		for _, m := range maps {
+			if v, ok := m.Get(k); ok && v.Type() != pcommon.ValueTypeEmpty {
+				return v, k, true
+			}
+		}
+	}
+	return pcommon.Value{}, "", false
+}
+
+// lookupStr returns the trimmed string form of the first non-blank value under keys.
+func lookupStr(keys []string, maps ...pcommon.Map) string {
+	for _, k := range keys {
+		for _, m := range maps {
+			if v, ok := m.Get(k); ok {
+				if s := strings.TrimSpace(v.AsString()); s != "" {
+					return s
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// lookupCount reads a token count. A count must be a non-negative whole number, sent as
+// an int, a whole double or a decimal string; anything else is flagged and left NULL.
+func (g *GenAI) lookupCount(keys []string, maps ...pcommon.Map) *int64 {
+	v, key, ok := lookup(keys, maps...)
+	if !ok {
+		return nil
+	}
+	n, ok := asCount(v)
+	if !ok {
+		g.Flags = append(g.Flags, "invalid_tokens:"+key)
+		return nil
+	}
+	return &n
+}
+
+func asCount(v pcommon.Value) (int64, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int(), v.Int() >= 0
+	case pcommon.ValueTypeDouble:
+		d := v.Double()
+		if d < 0 || d != math.Trunc(d) || d > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(d), true
+	case pcommon.ValueTypeStr:
+		n, err := strconv.ParseInt(strings.TrimSpace(v.Str()), 10, 64)
+		return n, err == nil && n >= 0
+	default:
+		return 0, false
+	}
+}
+
+// asFloat reads a non-negative number sent as an int, a double or a decimal string.
+func asFloat(v pcommon.Value) (float64, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return float64(v.Int()), v.Int() >= 0
+	case pcommon.ValueTypeDouble:
+		d := v.Double()
+		return d, d >= 0 && !math.IsInf(d, 0) && !math.IsNaN(d)
+	case pcommon.ValueTypeStr:
+		d, err := strconv.ParseFloat(strings.TrimSpace(v.Str()), 64)
+		return d, err == nil && d >= 0 && !math.IsInf(d, 0) && !math.IsNaN(d)
+	default:
+		return 0, false
+	}
+}
+
+func asBool(v pcommon.Value) (bool, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeBool:
+		return v.Bool(), true
+	case pcommon.ValueTypeStr:
+		b, err := strconv.ParseBool(strings.TrimSpace(v.Str()))
+		return b, err == nil
+	default:
+		return false, false
+	}
+}
+
+// Aliases are extra attribute names, configured by users, read after the standard names
+// of a value. Keys are AliasFields.
+type Aliases map[string][]string
+
+// AliasFields are the values that accept user-configured attribute aliases.
+var AliasFields = []string{"model", "provider", "operation", "agent_name", "agent_id", "user_id", "tool_name"}

@@ -1,0 +1,34 @@
+package auditeventreceiver
+
+import (
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/otelaudit/otelcol-audit/internal/netguard"
+)
+
+// Config of the auditevent receiver.
+type Config struct {
+	// ServerConfig is the HTTP server: endpoint (default localhost:4319), TLS, auth,
+	// max_request_body_size and the other confighttp settings.
+	confighttp.ServerConfig `mapstructure:",squash"`
+	// MaxEvents caps the events of one request; a larger array is refused with 413.
+	MaxEvents int `mapstructure:"max_events"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := netguard.CheckBind("endpoint", c.NetAddr.Endpoint, c.Auth.HasValue()); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxEvents <= 0 {
+		errs = append(errs, fmt.Errorf("max_events must be positive, got %d", c.MaxEvents))
+	}
+	return errors.Join(errs...)
+}

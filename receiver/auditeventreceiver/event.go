@@ -1,0 +1,360 @@
+package auditeventreceiver
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+)
+
+// event is one audit event as accepted on POST /v1/events.
+type event struct {
+	Timestamp   time.Time
+	Service     string
+	Category    string
+	Action      string
+	Result      string
+	ActorID     string
+	ActorEmail  string
+	ActorType   string
+	Resource    map[string]string
+	Description string
+	IP          string
+	UserAgent   string
+	TenantID    string
+	Reason      string
+	Changes     map[string]any
+	Request     map[string]any
+	Response    any
+	Attributes  map[string]any
+}
+
+var (
+	wordPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	actionPattern = regexp.MustCompile(`^[a-z][a-z0-9_]*([.:-][a-z0-9_]+)*$`)
+	actorTypes    = []string{"user", "service", "system"}
+)
+
+// fieldErrors collects every problem of a request, each naming its field.
+type fieldErrors []string
+
+func (fe *fieldErrors) add(field, format string, args ...any) {
+	*fe = append(*fe, field+": "+fmt.Sprintf(format, args...))
+}
+
+// rejection is why a request was refused: its HTTP status and every problem found.
+type rejection struct {
+	status   int
+	problems fieldErrors
+}
+
+func reject(status int, problems ...string) *rejection {
+	return &rejection{status: status, problems: problems}
+}
+
+// decodeEvents parses a body holding one event object or an array of them. It returns
+// every problem found, each prefixed with the field (and array index) it concerns; when
+// any is found, no event is returned, so nothing of a bad request is written.
+func decodeEvents(body []byte, now time.Time, maxEvents int) ([]event, *rejection) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, reject(http.StatusBadRequest, "body: empty; send a JSON event object or an array of them")
+	}
+	var raws []json.RawMessage
+	if body[0] == '[' {
+		if err := json.Unmarshal(body, &raws); err != nil {
+			return nil, reject(http.StatusBadRequest, "body: "+jsonProblem(err))
+		}
+		if len(raws) == 0 {
+			return nil, reject(http.StatusBadRequest, "body: the array holds no event")
+		}
+	} else {
+		raws = []json.RawMessage{body}
+	}
+	if len(raws) > maxEvents {
+		return nil, reject(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("body: %d events in one request, at most %d (max_events)", len(raws), maxEvents))
+	}
+	var errs fieldErrors
+	out := make([]event, 0, len(raws))
+	for i, raw := range raws {
+		prefix := ""
+		if len(raws) > 1 || body[0] == '[' {
+			prefix = fmt.Sprintf("[%d].", i)
+		}
+		ev, evErrs := decodeEvent(raw, now, prefix)
+		errs = append(errs, evErrs...)
+		out = append(out, ev)
+	}
+	if len(errs) > 0 {
+		return nil, &rejection{status: http.StatusBadRequest, problems: errs}
+	}
+	return out, nil
+}
+
+func decodeEvent(raw json.RawMessage, now time.Time, prefix string) (event, fieldErrors) {
+	var errs fieldErrors
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return event{}, fieldErrors{strings.TrimSuffix(prefix, ".") + bodyName(prefix) + ": " + jsonProblem(err)}
+	}
+	ev := event{Timestamp: now}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := fields[k]
+		f := prefix + k
+		switch k {
+		case "timestamp":
+			var s string
+			if decodeInto(v, &s, f, "an RFC 3339 time string", &errs) {
+				t, err := time.Parse(time.RFC3339Nano, s)
+				if err != nil {
+					errs.add(f, "%q is not an RFC 3339 time, e.g. 2026-11-22T04:05:06Z", s)
+				}
+				ev.Timestamp = t
+			}
+		case "service":
+			decodeInto(v, &ev.Service, f, "a string", &errs)
+		case "category":
+			if decodeInto(v, &ev.Category, f, "a string", &errs) && !wordPattern.MatchString(ev.Category) {
+				errs.add(f, "%q must be one lower-case word, e.g. auth, team, billing, settings, policy", ev.Category)
+			}
+		case "action":
+			if decodeInto(v, &ev.Action, f, "a string", &errs) && !actionPattern.MatchString(ev.Action) {
+				errs.add(f, "%q must be lower-case words joined by '.', e.g. login, role.change, policy.update", ev.Action)
+			}
+		case "result":
+			if decodeInto(v, &ev.Result, f, "a string", &errs) && !wordPattern.MatchString(ev.Result) {
+				errs.add(f, "%q must be one lower-case word, e.g. success, failed, denied", ev.Result)
+			}
+		case "actor":
+			decodeActor(v, f, &ev, &errs)
+		case "resource":
+			if decodeInto(v, &ev.Resource, f, "an object of strings, e.g. {\"type\": \"role\", \"id\": \"admin\"}", &errs) {
+				for rk := range ev.Resource {
+					if rk != "type" && rk != "id" {
+						errs.add(f+"."+rk, "unknown field; resource has type and id")
+					}
+				}
+			}
+		case "description":
+			decodeInto(v, &ev.Description, f, "a string", &errs)
+		case "ip":
+			decodeInto(v, &ev.IP, f, "a string", &errs)
+		case "user_agent":
+			decodeInto(v, &ev.UserAgent, f, "a string", &errs)
+		case "tenant_id":
+			decodeInto(v, &ev.TenantID, f, "a string", &errs)
+		case "reason":
+			decodeInto(v, &ev.Reason, f, "a string", &errs)
+		case "changes":
+			decodeInto(v, &ev.Changes, f, "an object, e.g. {\"role\": {\"old\": \"member\", \"new\": \"admin\"}}", &errs)
+		case "request":
+			decodeInto(v, &ev.Request, f, "an object with method, path and body", &errs)
+		case "response":
+			decodeInto(v, &ev.Response, f, "any JSON value", &errs)
+		case "attributes":
+			if decodeInto(v, &ev.Attributes, f, "an object", &errs) {
+				for ak := range ev.Attributes {
+					if strings.HasPrefix(ak, "audit.") {
+						errs.add(f+"."+ak, "the audit.* namespace is reserved for the trail itself")
+					}
+				}
+			}
+		default:
+			errs.add(f, "unknown field")
+		}
+	}
+	if _, ok := fields["action"]; !ok {
+		errs.add(prefix+"action", "required, e.g. \"login\"")
+	}
+	return ev, errs
+}
+
+func bodyName(prefix string) string {
+	if prefix == "" {
+		return "body"
+	}
+	return ""
+}
+
+func decodeActor(v json.RawMessage, f string, ev *event, errs *fieldErrors) {
+	var actor map[string]json.RawMessage
+	if !decodeInto(v, &actor, f, "an object with id, email and type", errs) {
+		return
+	}
+	for k, av := range actor {
+		switch k {
+		case "id":
+			decodeInto(av, &ev.ActorID, f+".id", "a string", errs)
+		case "email":
+			decodeInto(av, &ev.ActorEmail, f+".email", "a string", errs)
+		case "type":
+			if decodeInto(av, &ev.ActorType, f+".type", "a string", errs) && !contains(actorTypes, ev.ActorType) {
+				errs.add(f+".type", "%q is not one of user, service, system", ev.ActorType)
+			}
+		default:
+			errs.add(f+"."+k, "unknown field; actor has id, email and type")
+		}
+	}
+}
+
+// decodeInto decodes v into dst, recording a type problem under field; null leaves dst.
+func decodeInto(v json.RawMessage, dst any, field, want string, errs *fieldErrors) bool {
+	if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		return false
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		errs.add(field, "must be %s", want)
+		return false
+	}
+	return true
+}
+
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		return fmt.Sprintf("must be a JSON object (or an array of objects), got %s", typ.Value)
+	default:
+		return "malformed JSON: " + err.Error()
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// eventID names an accepted event by the ids of the span that carries it.
+type eventID struct {
+	TraceID string `json:"trace_id"`
+	SpanID  string `json:"span_id"`
+}
+
+// toTraces turns events into one span each (record_type=event, start = end = timestamp),
+// so the audit processor and the exporter treat them like any span.
+func toTraces(events []event) (ptrace.Traces, []eventID) {
+	td := ptrace.NewTraces()
+	ids := make([]eventID, 0, len(events))
+	byService := map[string]ptrace.SpanSlice{}
+	for _, ev := range events {
+		service := ev.Service
+		if service == "" {
+			service = "auditevent"
+		}
+		spans, ok := byService[service]
+		if !ok {
+			rs := td.ResourceSpans().AppendEmpty()
+			rs.Resource().Attributes().PutStr(auditschema.AttrServiceName, service)
+			ss := rs.ScopeSpans().AppendEmpty()
+			ss.Scope().SetName(scopeName)
+			spans = ss.Spans()
+			byService[service] = spans
+		}
+		span := spans.AppendEmpty()
+		var tid pcommon.TraceID
+		var sid pcommon.SpanID
+		_, _ = rand.Read(tid[:])
+		_, _ = rand.Read(sid[:])
+		span.SetTraceID(tid)
+		span.SetSpanID(sid)
+		span.SetName(ev.Action)
+		span.SetKind(ptrace.SpanKindInternal)
+		ts := pcommon.NewTimestampFromTime(ev.Timestamp)
+		span.SetStartTimestamp(ts)
+		span.SetEndTimestamp(ts)
+		a := span.Attributes()
+		a.PutStr(auditschema.AttrRecordType, auditschema.RecordEvent)
+		a.PutStr(auditschema.AttrAction, ev.Action)
+		putStr(a, auditschema.AttrCategory, ev.Category)
+		putStr(a, auditschema.AttrResult, ev.Result)
+		putStr(a, auditschema.AttrUserID, ev.ActorID)
+		putStr(a, auditschema.AttrUserEmail, ev.ActorEmail)
+		putStr(a, auditschema.AttrActorType, ev.ActorType)
+		putStr(a, auditschema.AttrResourceType, ev.Resource["type"])
+		putStr(a, auditschema.AttrResourceID, ev.Resource["id"])
+		putStr(a, auditschema.AttrDescription, ev.Description)
+		putStr(a, auditschema.AttrClientAddr, ev.IP)
+		putStr(a, auditschema.AttrUserAgent, ev.UserAgent)
+		putStr(a, auditschema.AttrTenantID, ev.TenantID)
+		putStr(a, auditschema.AttrReason, ev.Reason)
+		putRaw(a, auditschema.AttrChanges, ev.Changes)
+		putRaw(a, auditschema.AttrRequest, ev.Request)
+		putRaw(a, auditschema.AttrResponse, ev.Response)
+		for k, v := range ev.Attributes {
+			putRaw(a, k, v)
+		}
+		ids = append(ids, eventID{TraceID: tid.String(), SpanID: sid.String()})
+	}
+	return td, ids
+}
+
+func putStr(m pcommon.Map, k, v string) {
+	if v != "" {
+		m.PutStr(k, v)
+	}
+}
+
+// putRaw stores a decoded JSON value as an attribute, keeping maps and arrays structured
+// (so masking by key name reaches nested fields) and whole numbers as integers.
+func putRaw(m pcommon.Map, k string, v any) {
+	if v == nil {
+		return
+	}
+	if mv, ok := v.(map[string]any); ok && len(mv) == 0 {
+		return
+	}
+	setValue(m.PutEmpty(k), v)
+}
+
+func setValue(dst pcommon.Value, v any) {
+	switch x := v.(type) {
+	case nil:
+	case string:
+		dst.SetStr(x)
+	case bool:
+		dst.SetBool(x)
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			dst.SetInt(int64(x))
+		} else {
+			dst.SetDouble(x)
+		}
+	case map[string]any:
+		m := dst.SetEmptyMap()
+		for k, e := range x {
+			setValue(m.PutEmpty(k), e)
+		}
+	case []any:
+		s := dst.SetEmptySlice()
+		for _, e := range x {
+			setValue(s.AppendEmpty(), e)
+		}
+	default:
+		dst.SetStr(fmt.Sprint(x))
+	}
+}
