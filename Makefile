@@ -1,0 +1,43 @@
+# otelcol-audit — the two commands a new user needs are `make run` and `make test`.
+GO        ?= go
+BIN       := bin/otelcol-audit
+export CGO_ENABLED := 1
+
+.PHONY: all build run test unit check-generated check-format generate bench deps clean
+
+all: build
+
+## deps: install what the build needs on a fresh Debian machine (a C compiler for DuckDB's cgo)
+deps:
+	@./scripts/install-deps.sh
+
+## build: the collector binary
+build: deps
+	$(GO) build -o $(BIN) ./cmd/otelcol-audit
+
+## run: build and start the collector on its embedded default configuration
+run: build
+	./$(BIN)
+
+## test: every test (unit, component, end-to-end) plus generated-code and format checks
+test: deps check-generated check-format
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+## generate: regenerate cmd/otelcol-audit/components.go from builder-config.yaml
+generate:
+	./scripts/gen-components.sh
+
+check-generated:
+	./scripts/gen-components.sh --check
+
+check-format:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## bench: the benchmarks, as ratios against baselines measured in the same run
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin build
