@@ -16,7 +16,7 @@ import (
 type Config struct {
 	// ServerConfig is the HTTP server: endpoint (default localhost:4320), TLS, auth and
 	// the other confighttp settings.
-	confighttp.ServerConfig `mapstructure:",squash"`
+	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
 	// Directory is the data directory the auditparquet exporter writes to.
 	Directory string `mapstructure:"directory"`
 	// MaxLimit caps the limit parameter of a page of results.
@@ -32,7 +32,7 @@ var _ component.Config = (*Config)(nil)
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
-	if err := netguard.CheckBind("endpoint", c.NetAddr.Endpoint, c.Auth.HasValue()); err != nil {
+	if err := netguard.CheckBind("endpoint", c.ServerConfig.NetAddr.Endpoint, c.ServerConfig.Auth.HasValue()); err != nil {
 		errs = append(errs, err)
 	}
 	if strings.TrimSpace(c.Directory) == "" {

@@ -36,12 +36,12 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)
 	}
-	ln, err := e.cfg.ToListener(ctx)
+	ln, err := e.cfg.ServerConfig.ToListener(ctx)
 	if err != nil {
 		_ = st.close()
-		return fmt.Errorf("auditquery: listen on %s: %w", e.cfg.NetAddr.Endpoint, err)
+		return fmt.Errorf("auditquery: listen on %s: %w", e.cfg.ServerConfig.NetAddr.Endpoint, err)
 	}
-	e.server, err = e.cfg.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, e.routes())
+	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, e.routes())
 	if err != nil {
 		_ = ln.Close()
 		_ = st.close()

@@ -14,7 +14,7 @@ import (
 type Config struct {
 	// ServerConfig is the HTTP server: endpoint (default localhost:4319), TLS, auth,
 	// max_request_body_size and the other confighttp settings.
-	confighttp.ServerConfig `mapstructure:",squash"`
+	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
 	// MaxEvents caps the events of one request; a larger array is refused with 413.
 	MaxEvents int `mapstructure:"max_events"`
 }
@@ -24,7 +24,7 @@ var _ component.Config = (*Config)(nil)
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
-	if err := netguard.CheckBind("endpoint", c.NetAddr.Endpoint, c.Auth.HasValue()); err != nil {
+	if err := netguard.CheckBind("endpoint", c.ServerConfig.NetAddr.Endpoint, c.ServerConfig.Auth.HasValue()); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxEvents <= 0 {

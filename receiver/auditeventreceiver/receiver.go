@@ -43,13 +43,13 @@ func newEventReceiver(cfg *Config, set receiver.Settings, next consumer.Traces) 
 }
 
 func (r *eventReceiver) Start(ctx context.Context, host component.Host) error {
-	ln, err := r.cfg.ToListener(ctx)
+	ln, err := r.cfg.ServerConfig.ToListener(ctx)
 	if err != nil {
-		return fmt.Errorf("auditevent receiver: listen on %s: %w", r.cfg.NetAddr.Endpoint, err)
+		return fmt.Errorf("auditevent receiver: listen on %s: %w", r.cfg.ServerConfig.NetAddr.Endpoint, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+eventsPath, r.handleEvents)
-	r.server, err = r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
+	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
 	if err != nil {
 		_ = ln.Close()
 		return err

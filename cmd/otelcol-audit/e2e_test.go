@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// collector is a running otelcol-audit, started in-process from a real configuration.
+type collector struct {
+	dataDir                        string
+	grpcAddr, httpAddr, eventsAddr string
+	queryURL                       string
+	done                           chan error
+	cancel                         context.CancelFunc
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startCollector runs the distribution's own components on a config with free ports.
+func startCollector(t *testing.T) *collector {
+	t.Helper()
+	c := &collector{
+		dataDir:    t.TempDir(),
+		grpcAddr:   freePort(t),
+		httpAddr:   freePort(t),
+		eventsAddr: freePort(t),
+		done:       make(chan error, 1),
+	}
+	queryAddr := freePort(t)
+	c.queryURL = "http://" + queryAddr
+	cfg := fmt.Sprintf(`
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: %q}
+      http: {endpoint: %q}
+  auditevent:
+    endpoint: %q
+processors:
+  audit: {}
+exporters:
+  auditparquet:
+    directory: %q
+extensions:
+  auditquery:
+    endpoint: %q
+    directory: %q
+service:
+  telemetry:
+    metrics: {level: none}
+    logs: {level: warn}
+  extensions: [auditquery]
+  pipelines:
+    traces:
+      receivers: [otlp, auditevent]
+      processors: [audit]
+      exporters: [auditparquet]
+`, c.grpcAddr, c.httpAddr, c.eventsAddr, c.dataDir, queryAddr, c.dataDir)
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set := settings()
+	set.ConfigProviderSettings.ResolverSettings.URIs = []string{"file:" + cfgPath}
+	col, err := otelcol.NewCollector(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go func() { c.done <- col.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-c.done:
+			if err != nil {
+				t.Errorf("collector stopped with error: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("collector did not stop within 30s")
+		}
+	})
+	waitHealthy(t, c.queryURL, c.done)
+	return c
+}
+
+func waitHealthy(t *testing.T, base string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("collector exited before becoming healthy: %v", err)
+		default:
+		}
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s/healthz not healthy within 60s", base)
+}
+
+// sentSpan is what a client recorded about a span it sent.
+type sentSpan struct {
+	traceID, spanID string
+	start, end      time.Time
+}
+
+// sendAgentRun sends one agent run through a real OTel SDK exporter: an invoke_agent span
+// and chat spans whose GenAI attributes use the given names. The exporter is synchronous,
+// so it returns once the collector has answered every export; a refused export fails the
+// test through the SDK's error handler.
+func sendAgentRun(t *testing.T, exp sdktrace.SpanExporter, service string, chatAttrs [][]attribute.KeyValue) []sentSpan {
+	t.Helper()
+	ctx := context.Background()
+	res, err := resource.New(ctx, resource.WithAttributes(
+		attribute.String("service.name", service),
+		attribute.String("deployment.environment.name", "test"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { t.Errorf("export through %s: %v", service, err) }))
+	defer otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSyncer(exp))
+	tracer := tp.Tracer("e2e")
+	var sent []sentSpan
+	record := func(s trace.Span) {
+		ro := s.(sdktrace.ReadOnlySpan)
+		sent = append(sent, sentSpan{
+			traceID: ro.SpanContext().TraceID().String(), spanID: ro.SpanContext().SpanID().String(),
+			start: ro.StartTime(), end: ro.EndTime(),
+		})
+	}
+	ctx, agent := tracer.Start(ctx, "invoke_agent support-bot", trace.WithAttributes(
+		attribute.String("gen_ai.operation.name", "invoke_agent"),
+		attribute.String("gen_ai.agent.name", "support-bot"),
+		attribute.String("user.id", "alice"),
+	))
+	for i, attrs := range chatAttrs {
+		_, chat := tracer.Start(ctx, fmt.Sprintf("chat %d", i), trace.WithAttributes(attrs...))
+		time.Sleep(2 * time.Millisecond)
+		chat.End()
+		record(chat)
+	}
+	agent.End()
+	record(agent)
+	if err := tp.Shutdown(context.Background()); err != nil {
+		t.Fatalf("export through %s: %v", service, err)
+	}
+	return sent
+}
+
+type spansPage struct {
+	Spans      []map[string]any `json:"spans"`
+	NextCursor *string          `json:"next_cursor"`
+}
+
+func getSpans(t *testing.T, base string, params url.Values) spansPage {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/spans?" + params.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/spans?%s: %d %s", params.Encode(), resp.StatusCode, body)
+	}
+	var page spansPage
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	return page
+}
+
+func TestEndToEndOTLPToQuery(t *testing.T) {
+	c := startCollector(t)
+	ctx := context.Background()
+
+	grpcExp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(c.grpcAddr), otlptracegrpc.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// New GenAI semantic-convention names over gRPC.
+	viaGRPC := sendAgentRun(t, grpcExp, "agent-grpc", [][]attribute.KeyValue{
+		{
+			attribute.String("gen_ai.operation.name", "chat"),
+			attribute.String("gen_ai.provider.name", "openai"),
+			attribute.String("gen_ai.request.model", "gpt-4o"),
+			attribute.Int("gen_ai.usage.input_tokens", 1200),
+			attribute.Int("gen_ai.usage.output_tokens", 340),
+			attribute.String("gen_ai.agent.name", "support-bot"),
+			attribute.String("user.id", "alice"),
+		},
+		{
+			attribute.String("gen_ai.operation.name", "chat"),
+			attribute.String("gen_ai.provider.name", "openai"),
+			attribute.String("gen_ai.request.model", "gpt-4o-mini"),
+			attribute.Int("gen_ai.usage.input_tokens", 50),
+			attribute.Int("gen_ai.usage.output_tokens", 7),
+			attribute.String("gen_ai.agent.name", "support-bot"),
+			attribute.String("user.id", "alice"),
+		},
+	})
+	httpExp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Deprecated names over HTTP: gen_ai.system and prompt/completion tokens.
+	viaHTTP := sendAgentRun(t, httpExp, "agent-http", [][]attribute.KeyValue{
+		{
+			attribute.String("gen_ai.system", "Anthropic"),
+			attribute.String("gen_ai.request.model", "claude-sonnet-4"),
+			attribute.Int("gen_ai.usage.prompt_tokens", 900),
+			attribute.Int("gen_ai.usage.completion_tokens", 120),
+			attribute.String("gen_ai.agent.name", "billing-bot"),
+			attribute.String("enduser.id", "bob"),
+		},
+	})
+
+	// Every span is queryable right after the export was acknowledged.
+	all := getSpans(t, c.queryURL, url.Values{"limit": {"100"}})
+	if got, want := len(all.Spans), len(viaGRPC)+len(viaHTTP); got != want {
+		t.Fatalf("got %d spans, want %d", got, want)
+	}
+	bySpan := map[string]map[string]any{}
+	for i, s := range all.Spans {
+		bySpan[s["span_id"].(string)] = s
+		if i > 0 && s["start_time"].(string) > all.Spans[i-1]["start_time"].(string) {
+			t.Errorf("spans not newest first at %d: %v after %v", i, s["start_time"], all.Spans[i-1]["start_time"])
+		}
+	}
+	for _, sent := range append(viaGRPC, viaHTTP...) {
+		row, ok := bySpan[sent.spanID]
+		if !ok {
+			t.Fatalf("span %s not returned", sent.spanID)
+		}
+		if row["trace_id"] != sent.traceID {
+			t.Errorf("span %s: trace_id %v, want %s", sent.spanID, row["trace_id"], sent.traceID)
+		}
+		assertTime(t, row, "start_time", sent.start)
+		assertTime(t, row, "end_time", sent.end)
+	}
+
+	chat := bySpan[viaGRPC[0].spanID]
+	assertFields(t, chat, map[string]any{
+		"model": "gpt-4o", "provider": "openai", "operation": "chat", "agent_name": "support-bot",
+		"user_id": "alice", "input_tokens": 1200.0, "output_tokens": 340.0, "record_type": "span",
+		"service_name": "agent-grpc", "environment": "test", "cost_usd": nil, "cache_read_tokens": nil,
+	})
+	old := bySpan[viaHTTP[0].spanID]
+	assertFields(t, old, map[string]any{
+		"model": "claude-sonnet-4", "provider": "anthropic", "agent_name": "billing-bot", "user_id": "bob",
+		"input_tokens": 900.0, "output_tokens": 120.0, "service_name": "agent-http",
+	})
+	agent := bySpan[viaGRPC[len(viaGRPC)-1].spanID]
+	assertFields(t, agent, map[string]any{"operation": "invoke_agent", "model": nil, "input_tokens": nil})
+	if bySpan[viaGRPC[0].spanID]["parent_span_id"] != agent["span_id"] {
+		t.Errorf("chat span parent %v, want agent span %v", chat["parent_span_id"], agent["span_id"])
+	}
+
+	// Filters: model, agent, user (repeated values OR), and a time window.
+	if got := getSpans(t, c.queryURL, url.Values{"model": {"gpt-4o", "claude-sonnet-4"}}).Spans; len(got) != 2 {
+		t.Errorf("model filter: got %d spans, want 2", len(got))
+	}
+	if got := getSpans(t, c.queryURL, url.Values{"agent": {"billing-bot"}}).Spans; len(got) != 1 || got[0]["span_id"] != viaHTTP[0].spanID {
+		t.Errorf("agent filter: got %v", got)
+	}
+	// alice: both agent spans (invoke_agent carries user.id) and the two gRPC chat spans.
+	if got := getSpans(t, c.queryURL, url.Values{"user": {"alice"}}).Spans; len(got) != 4 {
+		t.Errorf("user filter: got %d spans, want 4", len(got))
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if got := getSpans(t, c.queryURL, url.Values{"from": {future}}).Spans; len(got) != 0 {
+		t.Errorf("from in the future: got %d spans, want 0", len(got))
+	}
+	window := url.Values{
+		"from": {viaHTTP[0].start.Add(-time.Millisecond).UTC().Format(time.RFC3339Nano)},
+		"to":   {viaHTTP[0].end.Add(time.Millisecond).UTC().Format(time.RFC3339Nano)},
+	}
+	if got := getSpans(t, c.queryURL, window).Spans; len(got) == 0 || len(got) > 2 {
+		t.Errorf("window around the HTTP chat span: got %d spans, want 1 or 2", len(got))
+	}
+
+	// Pages of 2 visit every span exactly once.
+	seen := map[string]int{}
+	params := url.Values{"limit": {"2"}}
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("pagination does not end")
+		}
+		page := getSpans(t, c.queryURL, params)
+		for _, s := range page.Spans {
+			seen[s["span_id"].(string)]++
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		params.Set("cursor", *page.NextCursor)
+	}
+	if len(seen) != len(all.Spans) {
+		t.Errorf("pagination visited %d distinct spans, want %d", len(seen), len(all.Spans))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("span %s seen %d times across pages", id, n)
+		}
+	}
+
+	// The sealed files are plain Parquet: DuckDB opens them directly.
+	assertSealedFiles(t, c.dataDir, len(all.Spans))
+}
+
+func TestEndToEndAuditEvent(t *testing.T) {
+	c := startCollector(t)
+	body := `{"timestamp":"2026-11-22T04:05:06Z","category":"auth","action":"login","result":"success",
+		"actor":{"id":"carol","email":"carol@example.com","type":"user"},"ip":"192.0.2.7"}`
+	resp, err := http.Post("http://"+c.eventsAddr+"/v1/events", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/events: %d", resp.StatusCode)
+	}
+	bad, err := http.Post("http://"+c.eventsAddr+"/v1/events", "application/json", strings.NewReader(`{"category":"auth"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Body.Close()
+	if bad.StatusCode != http.StatusBadRequest {
+		t.Fatalf("event without action: %d, want 400", bad.StatusCode)
+	}
+	page := getSpans(t, c.queryURL, url.Values{"user": {"carol"}})
+	if len(page.Spans) != 1 {
+		t.Fatalf("got %d rows for carol, want 1", len(page.Spans))
+	}
+	assertFields(t, page.Spans[0], map[string]any{
+		"record_type": "event", "category": "auth", "action": "login", "result": "success",
+		"user_email": "carol@example.com", "ip": "192.0.2.7", "start_time": "2026-11-22T04:05:06Z",
+	})
+	assertSealedFiles(t, c.dataDir, 1)
+	if _, err := os.Stat(filepath.Join(c.dataDir, "spans", "date=2026-11-22", "hour=04")); err != nil {
+		t.Errorf("event not in its hour partition: %v", err)
+	}
+}
+
+// assertSealedFiles opens the sealed files with DuckDB directly and checks they hold want
+// rows, are read-only, and that no temporary file is visible.
+func assertSealedFiles(t *testing.T, dataDir string, want int) {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	glob := filepath.Join(dataDir, "spans", "*", "*", "*.parquet")
+	var n int
+	if err := db.QueryRow(fmt.Sprintf("SELECT count(*) FROM read_parquet('%s', hive_partitioning = true)", glob)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != want {
+		t.Errorf("DuckDB counts %d rows in the sealed files, want %d", n, want)
+	}
+	err = filepath.Walk(filepath.Join(dataDir, "spans"), func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		if !strings.HasSuffix(p, ".parquet") || strings.HasPrefix(info.Name(), ".") {
+			t.Errorf("unexpected file in the trail: %s", p)
+		}
+		if info.Mode().Perm() != 0o444 {
+			t.Errorf("%s has mode %v, want read-only 0444", p, info.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func assertTime(t *testing.T, row map[string]any, col string, want time.Time) {
+	t.Helper()
+	got, err := time.Parse(time.RFC3339Nano, fmt.Sprint(row[col]))
+	if err != nil {
+		t.Fatalf("%s: %v", col, err)
+	}
+	if d := got.Sub(want.Truncate(time.Microsecond)); d != 0 {
+		t.Errorf("span %v: %s %v, want %v", row["span_id"], col, got, want)
+	}
+}
+
+func assertFields(t *testing.T, row map[string]any, want map[string]any) {
+	t.Helper()
+	for k, v := range want {
+		if row[k] != v {
+			t.Errorf("span %v (%v): %s = %#v, want %#v", row["span_id"], row["name"], k, row[k], v)
+		}
+	}
+}
