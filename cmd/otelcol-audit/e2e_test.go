@@ -70,6 +70,7 @@ processors:
 exporters:
   auditparquet:
     directory: %q
+    max_file_age: 200ms
 extensions:
   auditquery:
     endpoint: %q
@@ -110,7 +111,27 @@ service:
 		}
 	})
 	waitHealthy(t, c.queryURL, c.done)
+	// Extensions start before receivers: wait until the receivers listen too.
+	waitListening(t, c.grpcAddr, c.httpAddr, c.eventsAddr)
 	return c
+}
+
+func waitListening(t *testing.T, addrs ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, addr := range addrs {
+		for {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				conn.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not listening within 30s: %v", addr, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 func waitHealthy(t *testing.T, base string, done <-chan error) {
@@ -208,6 +229,25 @@ func getSpans(t *testing.T, base string, params url.Values) spansPage {
 	return page
 }
 
+// waitForSpans polls the query API until it returns want rows; more is a failure.
+func waitForSpans(t *testing.T, base string, params url.Values, want int, timeout time.Duration) spansPage {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		page := getSpans(t, base, params)
+		if len(page.Spans) > want {
+			t.Fatalf("GET /api/v1/spans?%s: %d rows, want %d", params.Encode(), len(page.Spans), want)
+		}
+		if len(page.Spans) == want {
+			return page
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /api/v1/spans?%s: %d rows after %s, want %d", params.Encode(), len(page.Spans), timeout, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func TestEndToEndOTLPToQuery(t *testing.T) {
 	c := startCollector(t)
 	ctx := context.Background()
@@ -253,11 +293,8 @@ func TestEndToEndOTLPToQuery(t *testing.T) {
 		},
 	})
 
-	// Every span is queryable right after the export was acknowledged.
-	all := getSpans(t, c.queryURL, url.Values{"limit": {"100"}})
-	if got, want := len(all.Spans), len(viaGRPC)+len(viaHTTP); got != want {
-		t.Fatalf("got %d spans, want %d", got, want)
-	}
+	// Every acknowledged span becomes queryable once its file is sealed (max_file_age).
+	all := waitForSpans(t, c.queryURL, url.Values{"limit": {"100"}}, len(viaGRPC)+len(viaHTTP), 10*time.Second)
 	bySpan := map[string]map[string]any{}
 	for i, s := range all.Spans {
 		bySpan[s["span_id"].(string)] = s
@@ -366,10 +403,7 @@ func TestEndToEndAuditEvent(t *testing.T) {
 	if bad.StatusCode != http.StatusBadRequest {
 		t.Fatalf("event without action: %d, want 400", bad.StatusCode)
 	}
-	page := getSpans(t, c.queryURL, url.Values{"user": {"carol"}})
-	if len(page.Spans) != 1 {
-		t.Fatalf("got %d rows for carol, want 1", len(page.Spans))
-	}
+	page := waitForSpans(t, c.queryURL, url.Values{"user": {"carol"}}, 1, 10*time.Second)
 	assertFields(t, page.Spans[0], map[string]any{
 		"record_type": "event", "category": "auth", "action": "login", "result": "success",
 		"user_email": "carol@example.com", "ip": "192.0.2.7", "start_time": "2026-11-22T04:05:06Z",

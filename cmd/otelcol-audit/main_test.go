@@ -59,6 +59,7 @@ func TestDefaultConfigRun(t *testing.T) {
 		}
 	}()
 	waitHealthy(t, "http://localhost:4320", exited)
+	waitListening(t, "localhost:4317", "localhost:4318", "localhost:4319")
 
 	resp, err := http.Post("http://localhost:4319/v1/events", "application/json",
 		strings.NewReader(`{"category":"settings","action":"policy.update","actor":{"id":"dana"}}`))
@@ -69,8 +70,9 @@ func TestDefaultConfigRun(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /v1/events on the default config: %d", resp.StatusCode)
 	}
-	page := getSpans(t, "http://localhost:4320", url.Values{"user": {"dana"}})
-	if len(page.Spans) != 1 || page.Spans[0]["action"] != "policy.update" {
+	// The default max_file_age is 10s: the event is queryable within that.
+	page := waitForSpans(t, "http://localhost:4320", url.Values{"user": {"dana"}}, 1, 20*time.Second)
+	if page.Spans[0]["action"] != "policy.update" {
 		t.Fatalf("default config: got %v", page.Spans)
 	}
 	matches, _ := filepath.Glob(filepath.Join(dir, "auditdata", "spans", "date=*", "hour=*", "*.parquet"))

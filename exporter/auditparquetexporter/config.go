@@ -3,9 +3,11 @@ package auditparquetexporter
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -26,15 +28,41 @@ type Config struct {
 	Compression string `mapstructure:"compression"`
 	// RowGroupRows caps the rows of one Parquet row group.
 	RowGroupRows int64 `mapstructure:"row_group_rows"`
+	// MaxFileAge seals the buffered rows once the oldest has waited this long, so a span
+	// is queryable within about this time of its acknowledgement.
+	MaxFileAge time.Duration `mapstructure:"max_file_age"`
+	// MaxFileRows seals the buffered rows once there are this many.
+	MaxFileRows int `mapstructure:"max_file_rows"`
+	// MaxFileBytes seals the buffered rows once their OTLP protobuf size reaches this
+	// many bytes (the Parquet file is usually several times smaller).
+	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
+	// Signing configures the key that signs ledger checkpoints.
+	Signing SigningConfig `mapstructure:"signing"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`
 	QueueConfig   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	BackOffConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 }
 
+// SigningConfig configures the ledger signing key.
+type SigningConfig struct {
+	// KeyFile holds the Ed25519 signing key (golang.org/x/mod/sumdb/note format). When
+	// the file does not exist, a key is created there (mode 0600) on first start. Empty
+	// means <directory>/keys/ledger.key. In production keep it off the data volume.
+	KeyFile string `mapstructure:"key_file"`
+}
+
 var _ component.Config = (*Config)(nil)
 
 var writerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// keyFile is the signing key path in effect.
+func (c *Config) keyFile() string {
+	if c.Signing.KeyFile != "" {
+		return c.Signing.KeyFile
+	}
+	return filepath.Join(c.Directory, "keys", "ledger.key")
+}
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
@@ -55,6 +83,15 @@ func (c *Config) Validate() error {
 	}
 	if c.RowGroupRows <= 0 {
 		errs = append(errs, fmt.Errorf("row_group_rows must be positive, got %d", c.RowGroupRows))
+	}
+	if c.MaxFileAge <= 0 {
+		errs = append(errs, fmt.Errorf("max_file_age must be positive, got %s", c.MaxFileAge))
+	}
+	if c.MaxFileRows <= 0 {
+		errs = append(errs, fmt.Errorf("max_file_rows must be positive, got %d", c.MaxFileRows))
+	}
+	if c.MaxFileBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_file_bytes must be positive, got %d", c.MaxFileBytes))
 	}
 	return errors.Join(errs...)
 }

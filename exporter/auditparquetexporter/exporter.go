@@ -2,12 +2,14 @@ package auditparquetexporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,23 +20,77 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
-const scopeName = "github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter"
+const (
+	scopeName = "github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter"
+	walDir    = "wal"
+)
 
+// parquetExporter acknowledges a batch once it is in the fsynced write-ahead log, keeps
+// its rows in memory, and seals them into Parquet files (recorded in the ledger) when
+// the buffer is old, large or long enough. The log segment is removed only after its
+// rows are sealed and recorded; on start, leftover segments are replayed.
 type parquetExporter struct {
-	cfg      *Config
-	logger   *zap.Logger
-	spansDir string
+	cfg     *Config
+	logger  *zap.Logger
+	dataDir string
 	// fileStem is "<writer>-<start time>": unique per process, so that file names never
 	// collide across restarts or with other writers sharing the directory.
+	writer   string
 	fileStem string
-	seq      atomic.Uint64
+	fileSeq  atomic.Uint64
+	walSeq   atomic.Uint64
 	now      func() time.Time
+	ledger   *ledger.Ledger
+	protoEnc ptrace.ProtoMarshaler
+
+	mu      sync.Mutex
+	wal     *walSegment
+	buf     *pendingBatch
+	queued  []*pendingBatch // rotated batches not sealed yet, oldest first
+	sealErr error           // last sealing failure; pushes are refused while set
+
+	sealMu  sync.Mutex // one seal pass at a time
+	kick    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
 
 	rowsWritten metric.Int64Counter
 	filesSealed metric.Int64Counter
 	bytesSealed metric.Int64Counter
+}
+
+// pendingBatch is the rows of one write-ahead log segment, by hive partition.
+type pendingBatch struct {
+	source  string // "wal/<segment file>", recorded with each sealed file
+	segment *walSegment
+	segPath string
+	parts   map[string][]auditschema.Row
+	rows    int
+	first   time.Time
+	// sealed are files of this batch already sealed but not yet in the ledger.
+	sealed map[string]ledger.FileRecord
+}
+
+func newBatch(segPath string) *pendingBatch {
+	return &pendingBatch{
+		source:  walDir + "/" + filepath.Base(segPath),
+		segPath: segPath,
+		parts:   map[string][]auditschema.Row{},
+		sealed:  map[string]ledger.FileRecord{},
+	}
+}
+
+func (b *pendingBatch) add(parts map[string][]auditschema.Row, n int, now time.Time) {
+	if b.rows == 0 {
+		b.first = now
+	}
+	for p, rows := range parts {
+		b.parts[p] = append(b.parts[p], rows...)
+	}
+	b.rows += n
 }
 
 func newParquetExporter(cfg *Config, set exporter.Settings) (*parquetExporter, error) {
@@ -46,9 +102,13 @@ func newParquetExporter(cfg *Config, set exporter.Settings) (*parquetExporter, e
 	e := &parquetExporter{
 		cfg:      cfg,
 		logger:   set.Logger,
-		spansDir: filepath.Join(cfg.Directory, auditschema.SpansDir),
+		dataDir:  cfg.Directory,
+		writer:   writer,
 		fileStem: writer + "-" + strconv.FormatInt(time.Now().UTC().UnixMilli(), 36),
 		now:      time.Now,
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	var err error
 	if e.rowsWritten, err = meter.Int64Counter("otelcol_auditparquet_rows_written",
@@ -80,20 +140,106 @@ func defaultWriterID() string {
 	return h
 }
 
-func (e *parquetExporter) start(context.Context, component.Host) error {
-	if err := os.MkdirAll(e.spansDir, 0o755); err != nil {
-		return fmt.Errorf("create data directory %s (exporters::auditparquet::directory): %w", e.spansDir, err)
+func (e *parquetExporter) start(ctx context.Context, _ component.Host) error {
+	for _, d := range []string{e.dataDir, filepath.Join(e.dataDir, auditschema.SpansDir), filepath.Join(e.dataDir, walDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s (exporters::auditparquet::directory): %w", d, err)
+		}
 	}
-	e.logger.Info("Writing the audit trail", zap.String("directory", e.cfg.Directory), zap.String("file_stem", e.fileStem))
+	signer, vkey, created, err := ledger.LoadOrCreateKey(e.cfg.keyFile())
+	if err != nil {
+		return fmt.Errorf("exporters::auditparquet::signing::key_file: %w", err)
+	}
+	if created {
+		e.logger.Warn("Created a ledger signing key; keep a copy of the public key elsewhere to verify the trail, and in production keep the signing key off the data host",
+			zap.String("key_file", e.cfg.keyFile()), zap.String("public_key", vkey))
+	}
+	l, res, err := ledger.Open(e.dataDir, signer, vkey)
+	if err != nil {
+		return err
+	}
+	e.ledger = l
+	if res.TornTail {
+		e.logger.Warn("Cut a partially written last ledger line left by a crash")
+	}
+	if res.KeyRotated {
+		e.logger.Warn("The signing key changed; recorded a key rotation in the ledger", zap.String("public_key", vkey))
+	}
+	if err := e.recover(ctx); err != nil {
+		return fmt.Errorf("recover %s: %w", e.dataDir, err)
+	}
+	seg, err := e.newSegment()
+	if err != nil {
+		return err
+	}
+	e.wal, e.buf = seg, newBatch(seg.path)
+	e.logger.Info("Writing the audit trail", zap.String("directory", e.dataDir),
+		zap.String("file_stem", e.fileStem), zap.Int64("ledger_entries", l.Size()), zap.String("public_key", vkey))
+	go e.sealLoop()
 	return nil
 }
 
-// pushTraces seals the batch into one file per hour partition before returning, so the
-// pipeline acknowledges only what is on disk. A failed seal returns a retryable error;
-// partitions sealed before it stay sealed (a retry may store them twice, never lose them).
+func (e *parquetExporter) newSegment() (*walSegment, error) {
+	name := fmt.Sprintf("%s-%06d.wal", e.fileStem, e.walSeq.Add(1))
+	seg, err := createSegment(filepath.Join(e.dataDir, walDir, name))
+	if err != nil {
+		return nil, err
+	}
+	if err := ledger.SyncDir(filepath.Join(e.dataDir, walDir)); err != nil {
+		return nil, err
+	}
+	return seg, nil
+}
+
+// errBackPressure is returned while sealing is failing or behind: the pipeline retries
+// and clients slow down; nothing acknowledged is lost.
+var errBackPressure = errors.New("audit trail is not keeping up with sealing")
+
+// pushTraces acknowledges a batch once it is in the fsynced write-ahead log.
 func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	if td.SpanCount() == 0 {
+		return nil
+	}
 	ingest := e.now()
+	parts, n := rowsByPartition(td, ingest)
+	payload, err := e.protoEnc.MarshalTraces(td)
+	if err != nil {
+		return fmt.Errorf("encode batch for the write-ahead log: %w", err)
+	}
+
+	e.mu.Lock()
+	if e.sealErr != nil {
+		err := e.sealErr
+		e.mu.Unlock()
+		return fmt.Errorf("%w: sealing failed: %v", errBackPressure, err)
+	}
+	if e.buf.rows >= 4*e.cfg.MaxFileRows {
+		e.mu.Unlock()
+		e.kickSeal()
+		return fmt.Errorf("%w: %d rows wait to be sealed", errBackPressure, e.buf.rows)
+	}
+	seg := e.wal
+	frame, err := seg.write(ingest.UnixNano(), payload)
+	if err != nil {
+		// The frame may be torn: start a new segment so that later frames stay readable.
+		rotErr := e.rotateLocked()
+		e.mu.Unlock()
+		e.kickSeal()
+		return errors.Join(err, rotErr)
+	}
+	e.buf.add(parts, n, ingest)
+	full := e.buf.rows >= e.cfg.MaxFileRows || seg.bytes.Load() >= e.cfg.MaxFileBytes
+	e.mu.Unlock()
+	if full {
+		e.kickSeal()
+	}
+	return seg.sync(frame)
+}
+
+// rowsByPartition maps a batch to rows grouped by hour partition.
+func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditschema.Row, int) {
 	parts := map[string][]auditschema.Row{}
+	n := 0
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -104,31 +250,174 @@ func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 				row := auditschema.FromSpan(rs.Resource(), spans.At(k), ingest)
 				p := auditschema.PartitionOf(row.StartTime)
 				parts[p] = append(parts[p], row)
+				n++
 			}
 		}
 	}
-	keys := make([]string, 0, len(parts))
-	for p := range parts {
+	return parts, n
+}
+
+// rotateLocked queues the current batch for sealing and starts a new segment. e.mu held.
+func (e *parquetExporter) rotateLocked() error {
+	seg, err := e.newSegment()
+	if err != nil {
+		return err
+	}
+	old := e.buf
+	old.segment = e.wal
+	e.queued = append(e.queued, old)
+	e.wal, e.buf = seg, newBatch(seg.path)
+	return nil
+}
+
+func (e *parquetExporter) kickSeal() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// sealLoop seals on a timer (for max_file_age), when a push fills the buffer, and
+// retries failed seals.
+func (e *parquetExporter) sealLoop() {
+	defer close(e.stopped)
+	tick := e.cfg.MaxFileAge / 4
+	tick = min(max(tick, 50*time.Millisecond), time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		case <-e.kick:
+		}
+		if err := e.seal(false); err != nil {
+			e.logger.Error("Sealing failed; pushes are refused (and retried by clients) until it succeeds", zap.Error(err))
+		}
+	}
+}
+
+// seal rotates the current batch when it is due (or always, with force) and seals every
+// queued batch, oldest first.
+func (e *parquetExporter) seal(force bool) error {
+	e.sealMu.Lock()
+	defer e.sealMu.Unlock()
+	e.mu.Lock()
+	due := e.buf.rows > 0 && (force ||
+		e.now().Sub(e.buf.first) >= e.cfg.MaxFileAge ||
+		e.buf.rows >= e.cfg.MaxFileRows ||
+		e.wal.bytes.Load() >= e.cfg.MaxFileBytes)
+	if due {
+		if err := e.rotateLocked(); err != nil {
+			e.sealErr = err
+			e.mu.Unlock()
+			return err
+		}
+	}
+	queued := append([]*pendingBatch(nil), e.queued...)
+	e.mu.Unlock()
+
+	for _, b := range queued {
+		if err := e.sealBatch(b); err != nil {
+			e.mu.Lock()
+			e.sealErr = err
+			e.mu.Unlock()
+			return err
+		}
+		e.mu.Lock()
+		e.queued = e.queued[1:]
+		e.mu.Unlock()
+	}
+	e.mu.Lock()
+	e.sealErr = nil
+	e.mu.Unlock()
+	return nil
+}
+
+// sealBatch seals one file per partition, records them in the ledger, then removes the
+// segment. A retry after a failure reuses the files already sealed.
+func (e *parquetExporter) sealBatch(b *pendingBatch) error {
+	if b.segment != nil {
+		// Pushers waiting on this segment's fsync are released here.
+		if err := b.segment.close(); err != nil {
+			e.logger.Warn("Closing a write-ahead log segment failed; its rows are sealed from memory", zap.Error(err))
+		}
+		b.segment = nil
+	}
+	keys := make([]string, 0, len(b.parts))
+	for p := range b.parts {
 		keys = append(keys, p)
 	}
 	sort.Strings(keys)
+	var entries []ledger.Entry
+	var sealErr error
 	for _, p := range keys {
-		rows := parts[p]
-		sort.SliceStable(rows, func(a, b int) bool { return rows[a].StartTime.Before(rows[b].StartTime) })
-		name := fmt.Sprintf("%s-%06d.parquet", e.fileStem, e.seq.Add(1))
-		sealed, err := sealFile(filepath.Join(e.spansDir, p), name, rows, auditschema.WriterOptions{
-			Compression: e.cfg.Compression, RowGroupRows: e.cfg.RowGroupRows,
-		})
-		if err != nil {
-			e.logger.Error("Sealing a Parquet file failed; the batch will be retried",
-				zap.String("partition", p), zap.Int("rows", len(rows)), zap.Error(err))
-			return err
+		if e.ledger.HasSealed(b.source, p) {
+			continue
 		}
-		e.rowsWritten.Add(ctx, int64(len(rows)))
-		e.filesSealed.Add(ctx, 1)
-		e.bytesSealed.Add(ctx, sealed.Size)
-		e.logger.Debug("Sealed file", zap.String("path", sealed.Path), zap.Int("rows", len(rows)),
-			zap.Int64("bytes", sealed.Size), zap.String("sha256", sealed.SHA256))
+		rec, ok := b.sealed[p]
+		if !ok {
+			rows := b.parts[p]
+			sort.SliceStable(rows, func(i, j int) bool { return rows[i].StartTime.Before(rows[j].StartTime) })
+			rel := auditschema.SpansDir + "/" + p + "/" + fmt.Sprintf("%s-%06d.parquet", e.fileStem, e.fileSeq.Add(1))
+			var err error
+			rec, err = sealFile(e.dataDir, rel, rows, auditschema.WriterOptions{
+				Compression:  e.cfg.Compression,
+				RowGroupRows: e.cfg.RowGroupRows,
+				Metadata:     map[string]string{auditschema.MetadataSource: b.source},
+			})
+			if err != nil {
+				sealErr = err
+				break
+			}
+			b.sealed[p] = rec
+		}
+		entries = append(entries, ledger.Entry{Kind: ledger.KindSeal, Writer: e.writer, File: &rec, Source: b.source})
 	}
-	return nil
+	if len(entries) > 0 {
+		if _, err := e.ledger.Append(entries...); err != nil {
+			return errors.Join(sealErr, fmt.Errorf("record sealed files in the ledger: %w", err))
+		}
+		for _, en := range entries {
+			e.rowsWritten.Add(context.Background(), en.File.Rows)
+			e.filesSealed.Add(context.Background(), 1)
+			e.bytesSealed.Add(context.Background(), en.File.Size)
+			e.logger.Debug("Sealed file", zap.String("path", en.File.Path), zap.Int64("rows", en.File.Rows),
+				zap.Int64("bytes", en.File.Size), zap.String("sha256", en.File.SHA256))
+		}
+		clear(b.sealed)
+	}
+	if sealErr != nil {
+		return sealErr
+	}
+	if err := os.Remove(b.segPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove sealed write-ahead log segment: %w", err)
+	}
+	return ledger.SyncDir(filepath.Dir(b.segPath))
+}
+
+func (e *parquetExporter) shutdown(context.Context) error {
+	if e.ledger == nil {
+		return nil
+	}
+	close(e.stop)
+	<-e.stopped
+	err := e.seal(true)
+	e.mu.Lock()
+	seg := e.wal
+	empty := e.buf.rows == 0
+	e.mu.Unlock()
+	if cerr := seg.close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if empty && err == nil {
+		if rerr := os.Remove(seg.path); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if err != nil {
+		e.logger.Error("Shutting down with rows not sealed; they stay in the write-ahead log and are sealed on the next start", zap.Error(err))
+	}
+	return errors.Join(err, e.ledger.Close())
 }

@@ -4,6 +4,7 @@ package auditparquetexporter
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -28,6 +29,9 @@ func createDefaultConfig() component.Config {
 		Directory:     "./auditdata",
 		Compression:   "zstd",
 		RowGroupRows:  100_000,
+		MaxFileAge:    10 * time.Second,
+		MaxFileRows:   100_000,
+		MaxFileBytes:  64 << 20,
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		// No in-memory queue by default: a batch is acknowledged only once its file is
 		// sealed on disk. Users who want buffering configure a persistent queue
@@ -45,6 +49,7 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	}
 	return exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces,
 		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(c.TimeoutConfig),
 		exporterhelper.WithQueue(c.QueueConfig),

@@ -16,10 +16,12 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	res := resource.Attributes()
 	g := ResolveGenAI(attrs, res, nil)
 
-	start := span.StartTimestamp().AsTime().UTC()
-	end := span.EndTimestamp().AsTime().UTC()
+	// Times are kept at the microsecond precision of the Parquet columns, so a row in
+	// memory is the row read back.
+	start := canonicalTime(span.StartTimestamp().AsTime())
+	end := canonicalTime(span.EndTimestamp().AsTime())
 	r := Row{
-		IngestTime:   ingest.UTC(),
+		IngestTime:   canonicalTime(ingest),
 		StartTime:    start,
 		EndTime:      end,
 		DurationMs:   float64(end.Sub(start)) / float64(time.Millisecond),
@@ -246,10 +248,13 @@ func linksJSON(links ptrace.SpanLinkSlice) *string {
 }
 
 func marshal(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
+	// No HTML escaping: the documents feed search_text, where "AT&T" must stay "at&t".
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		// AsRaw values are JSON-safe except NaN/Inf doubles; keep the row, mark the document.
 		return `{"_error":"` + strings.ReplaceAll(err.Error(), `"`, `'`) + `"}`
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }

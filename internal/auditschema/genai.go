@@ -97,7 +97,8 @@ func asCount(v pcommon.Value) (int64, bool) {
 		return v.Int(), v.Int() >= 0
 	case pcommon.ValueTypeDouble:
 		d := v.Double()
-		if d < 0 || d != math.Trunc(d) || d > math.MaxInt64 {
+		// float64(math.MaxInt64) rounds up to 2^63, which int64 cannot hold.
+		if d < 0 || d != math.Trunc(d) || d >= math.MaxInt64 {
 			return 0, false
 		}
 		return int64(d), true

@@ -1,8 +1,10 @@
 package auditschema
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -26,7 +28,13 @@ type WriterOptions struct {
 	Compression string
 	// RowGroupRows caps the rows of one row group.
 	RowGroupRows int64
+	// Metadata is added to the file's key/value metadata.
+	Metadata map[string]string
 }
+
+// MetadataSource is the file metadata key naming where a file's rows came from (e.g. the
+// write-ahead log segment), so that recovery can tell which rows a file already holds.
+const MetadataSource = "otelcol_audit.source"
 
 // NewParquetWriter returns a writer of rows in the trail's Parquet schema: the chosen
 // codec, a bloom filter on trace_id (span lookups skip files that cannot hold the trace)
@@ -42,8 +50,43 @@ func NewParquetWriter(w io.Writer, o WriterOptions) (*parquet.GenericWriter[Row]
 		parquet.KeyValueMetadata(MetadataSchemaVersion, SchemaVersion),
 		parquet.CreatedBy("otelcol-audit", SchemaVersion, ""),
 	}
+	for k, v := range o.Metadata {
+		opts = append(opts, parquet.KeyValueMetadata(k, v))
+	}
 	if o.RowGroupRows > 0 {
 		opts = append(opts, parquet.MaxRowsPerRowGroup(o.RowGroupRows))
 	}
 	return parquet.NewGenericWriter[Row](w, opts...), nil
+}
+
+// ReadParquetFile reads every row of a trail file and its key/value metadata.
+func ReadParquetFile(path string) ([]Row, map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s is not a readable Parquet file: %w", path, err)
+	}
+	meta := map[string]string{}
+	for _, kv := range pf.Metadata().KeyValueMetadata {
+		meta[kv.Key] = kv.Value
+	}
+	r := parquet.NewGenericReader[Row](pf)
+	defer r.Close()
+	rows := make([]Row, pf.NumRows())
+	n, err := r.Read(rows)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, fmt.Errorf("read rows of %s: %w", path, err)
+	}
+	if int64(n) != pf.NumRows() {
+		return nil, nil, fmt.Errorf("read rows of %s: got %d of %d", path, n, pf.NumRows())
+	}
+	return rows, meta, nil
 }

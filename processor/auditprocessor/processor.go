@@ -2,6 +2,7 @@ package auditprocessor
 
 import (
 	"context"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -76,13 +77,17 @@ func (p *auditProcessor) enrich(span ptrace.Span, resource pcommon.Map) bool {
 	if v, ok := attrs.Get(auditschema.AttrFlags); ok && v.Type() == pcommon.ValueTypeSlice {
 		flags = v.Slice()
 	} else {
-		var old string
-		if ok {
-			old = v.AsString()
+		var old []string
+		if ok && v.AsString() != "" {
+			// A string audit.flags is a comma-separated list (as auditschema reads it).
+			old = strings.Split(v.AsString(), ",")
+			if v.Type() != pcommon.ValueTypeStr {
+				old = []string{v.AsString()}
+			}
 		}
 		flags = attrs.PutEmptySlice(auditschema.AttrFlags)
-		if old != "" {
-			flags.AppendEmpty().SetStr(old)
+		for _, f := range old {
+			flags.AppendEmpty().SetStr(f)
 		}
 	}
 	for _, f := range g.Flags {

@@ -1,0 +1,157 @@
+package auditparquetexporter
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/ledger"
+)
+
+const quarantineDir = "quarantine"
+
+// recover brings the data directory back to a consistent state after a crash, before
+// anything new is accepted:
+//  1. temporary files of interrupted seals are quarantined (moved aside, never deleted);
+//  2. sealed files without a ledger entry (a crash between seal and ledger append) are
+//     re-hashed and recorded with a recovery note, or quarantined if unreadable;
+//  3. write-ahead log segments are replayed into sealed files, skipping partitions whose
+//     rows a crash interrupted after sealing.
+func (e *parquetExporter) recover(context.Context) error {
+	stamp := e.now().UTC().Format("20060102T150405Z")
+	live := e.ledger.Live()
+	var orphans []string
+	spans := filepath.Join(e.dataDir, auditschema.SpansDir)
+	err := filepath.WalkDir(spans, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel := filepath.ToSlash(mustRel(e.dataDir, path))
+		switch {
+		case strings.HasPrefix(d.Name(), ".") && strings.HasSuffix(d.Name(), ".tmp"):
+			return e.quarantine(rel, stamp, "temporary file of an interrupted seal")
+		case strings.HasSuffix(d.Name(), ".parquet"):
+			if _, ok := live[rel]; !ok {
+				orphans = append(orphans, rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, rel := range orphans {
+		if err := e.recordOrphan(rel, stamp); err != nil {
+			return err
+		}
+	}
+	return e.replayWAL()
+}
+
+// recordOrphan records a sealed file that has no ledger entry, or quarantines it.
+func (e *parquetExporter) recordOrphan(rel, stamp string) error {
+	path := filepath.Join(e.dataDir, filepath.FromSlash(rel))
+	rows, meta, err := auditschema.ReadParquetFile(path)
+	if err != nil {
+		return e.quarantine(rel, stamp, "sealed file in no ledger entry and unreadable: "+err.Error())
+	}
+	rec, err := recordOf(path, rows)
+	if err != nil {
+		return err
+	}
+	rec.Path = rel
+	if _, err := e.ledger.Append(ledger.Entry{
+		Kind: ledger.KindRecovery, Writer: e.writer, File: &rec, Source: meta[auditschema.MetadataSource],
+		Note: "sealed file had no ledger entry (interrupted between seal and ledger append); re-hashed and recorded",
+	}); err != nil {
+		return err
+	}
+	e.logger.Warn("Recorded a sealed file that had no ledger entry", zap.String("path", rel), zap.Int64("rows", rec.Rows))
+	return nil
+}
+
+// recordOf builds the ledger record of an existing file from its bytes and rows.
+func recordOf(path string, rows []auditschema.Row) (ledger.FileRecord, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ledger.FileRecord{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return ledger.FileRecord{}, fmt.Errorf("hash %s: %w", path, err)
+	}
+	rec := summarize(rows)
+	rec.Size, rec.SHA256 = n, hex.EncodeToString(h.Sum(nil))
+	return rec, nil
+}
+
+// quarantine moves a file of the data directory to quarantine/<stamp>/<same path>.
+func (e *parquetExporter) quarantine(rel, stamp, why string) error {
+	dst := filepath.Join(e.dataDir, quarantineDir, stamp, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(e.dataDir, filepath.FromSlash(rel)), dst); err != nil {
+		return fmt.Errorf("quarantine %s: %w", rel, err)
+	}
+	e.logger.Warn("Quarantined a file", zap.String("path", rel), zap.String("moved_to", mustRel(e.dataDir, dst)), zap.String("reason", why))
+	return ledger.SyncDir(filepath.Dir(dst))
+}
+
+// replayWAL seals the rows of every write-ahead log segment left by an earlier run.
+func (e *parquetExporter) replayWAL() error {
+	dir := filepath.Join(e.dataDir, walDir)
+	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	var dec ptrace.ProtoUnmarshaler
+	for _, path := range names {
+		b := newBatch(path)
+		torn, err := readSegment(path, func(ingestNanos int64, payload []byte) error {
+			td, err := dec.UnmarshalTraces(payload)
+			if err != nil {
+				return fmt.Errorf("decode a frame of %s: %w", path, err)
+			}
+			parts, n := rowsByPartition(td, time.Unix(0, ingestNanos))
+			b.add(parts, n, time.Time{})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if torn {
+			e.logger.Warn("Write-ahead log segment ends in a torn frame (a crash during a write that was never acknowledged); replaying the frames before it",
+				zap.String("segment", b.source))
+		}
+		if err := e.sealBatch(b); err != nil {
+			return fmt.Errorf("replay %s: %w", b.source, err)
+		}
+		e.logger.Info("Replayed a write-ahead log segment", zap.String("segment", b.source), zap.Int("rows", b.rows))
+	}
+	return nil
+}
+
+func mustRel(base, path string) string {
+	rel, err := filepath.Rel(base, path)
+	if err != nil {
+		return path
+	}
+	return rel
+}
+

@@ -1,0 +1,83 @@
+// Package ledger is the tamper-evident record of the audit trail: an append-only,
+// hash-chained list of entries (one per sealed file, compaction, retention deletion, key
+// rotation or recovery), a Merkle tree over them, and a signed checkpoint of that tree.
+// The exporter appends to it; the query extension and auditctl verify it.
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Entry kinds.
+const (
+	KindSeal        = "seal"
+	KindCompaction  = "compaction"
+	KindRetention   = "retention"
+	KindKeyRotation = "key_rotation"
+	KindRecovery    = "recovery"
+)
+
+// Paths inside the data directory.
+const (
+	Dir            = "ledger"
+	EntriesFile    = "entries.jsonl"
+	CheckpointFile = "checkpoint"
+	PublicKeyFile  = "public.key"
+)
+
+// FileRecord describes one sealed file. Path is relative to the data directory, with
+// forward slashes.
+type FileRecord struct {
+	Path    string    `json:"path"`
+	SHA256  string    `json:"sha256"`
+	Size    int64     `json:"size"`
+	Rows    int64     `json:"rows"`
+	MinTime time.Time `json:"min_time"`
+	MaxTime time.Time `json:"max_time"`
+	// Digest is the content digest: the sum modulo 2^256 of the SHA-256 of every row, so
+	// it does not depend on row order and the digest of a merged file equals the sum of
+	// the digests of its parts.
+	Digest string `json:"digest"`
+}
+
+// Entry is one line of entries.jsonl.
+type Entry struct {
+	Seq    int64     `json:"seq"`
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	Writer string    `json:"writer,omitempty"`
+	// File is the file sealed (seal, recovery) or produced (compaction).
+	File *FileRecord `json:"file,omitempty"`
+	// Replaces are the files a compaction merged; Deleted the files a retention removed.
+	Replaces []FileRecord `json:"replaces,omitempty"`
+	Deleted  []FileRecord `json:"deleted,omitempty"`
+	// Partition is the hive partition a retention deletion removed.
+	Partition string `json:"partition,omitempty"`
+	// Source names where the rows came from, e.g. the write-ahead log segment.
+	Source string `json:"source,omitempty"`
+	// PublicKey is the new verifier key of a key rotation.
+	PublicKey string `json:"public_key,omitempty"`
+	Note      string `json:"note,omitempty"`
+	// Prev is the hex SHA-256 of the previous entry's line ("" for the first entry).
+	Prev string `json:"prev"`
+}
+
+// encode returns the entry's line, without the trailing newline. The line's bytes, as
+// stored, are what the hash chain and the Merkle tree cover.
+func (e *Entry) encode() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode ledger entry %d: %w", e.Seq, err)
+	}
+	return b, nil
+}
+
+// lineHash is the chain hash of a stored line.
+func lineHash(line []byte) string {
+	h := sha256.Sum256(line)
+	return hex.EncodeToString(h[:])
+}

@@ -1,0 +1,324 @@
+package ledger
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Ledger is the writer's handle on the ledger of one data directory. One process appends
+// to a ledger at a time.
+type Ledger struct {
+	mu      sync.Mutex
+	dataDir string
+	f       *os.File
+	size    int64 // bytes of entries.jsonl
+	signer  note.Signer
+	tree    merkle
+	last    string // chain hash of the last entry
+	live    map[string]FileRecord
+	sources map[string]bool
+	now     func() time.Time
+}
+
+// OpenResult tells what Open found and repaired.
+type OpenResult struct {
+	// Entries is how many entries the ledger holds after opening.
+	Entries int64
+	// TornTail is true when a partially written last line (a crash during an append) was
+	// cut off. The file it described, if sealed, is then a sealed file without an entry.
+	TornTail bool
+	// KeyRotated is true when the signing key differs from the ledger's public key, and a
+	// key rotation entry was appended.
+	KeyRotated bool
+	// PublicKey is the verifier key of the signing key.
+	PublicKey string
+}
+
+// Open opens (creating if needed) the ledger under dataDir/ledger, checks its hash chain,
+// and signs a fresh checkpoint with signer. A ledger whose chain is broken is refused:
+// appending to it would hide the break.
+func Open(dataDir string, signer note.Signer, vkey string) (*Ledger, OpenResult, error) {
+	var res OpenResult
+	dir := filepath.Join(dataDir, Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, res, fmt.Errorf("ledger directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, EntriesFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, res, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	l := &Ledger{dataDir: dataDir, f: f, signer: signer, live: map[string]FileRecord{}, sources: map[string]bool{}, now: time.Now}
+	good, torn, err := l.load(f)
+	if err != nil {
+		f.Close()
+		return nil, res, err
+	}
+	if torn {
+		if err := f.Truncate(good); err != nil {
+			f.Close()
+			return nil, res, fmt.Errorf("cut torn last line of %s: %w", path, err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, res, err
+		}
+		res.TornTail = true
+	}
+	l.size = good
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, res, err
+	}
+	res.PublicKey = vkey
+	pubPath := filepath.Join(dir, PublicKeyFile)
+	old, err := os.ReadFile(pubPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		f.Close()
+		return nil, res, err
+	case strings.TrimSpace(string(old)) != vkey:
+		if _, err := l.append(Entry{Kind: KindKeyRotation, PublicKey: vkey,
+			Note: "signing key changed; previous public key: " + strings.TrimSpace(string(old))}); err != nil {
+			f.Close()
+			return nil, res, err
+		}
+		res.KeyRotated = true
+	}
+	if err := writeFileDurable(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
+		f.Close()
+		return nil, res, fmt.Errorf("write public key %s: %w", pubPath, err)
+	}
+	if err := l.writeCheckpoint(); err != nil {
+		f.Close()
+		return nil, res, err
+	}
+	res.Entries = l.tree.size()
+	return l, res, nil
+}
+
+// load reads every entry, checking sequence numbers and the hash chain, and builds the
+// Merkle tree, the live file set and the sources index. It returns the length of the
+// complete lines and whether a torn (unterminated) last line follows them.
+func (l *Ledger) load(f *os.File) (int64, bool, error) {
+	r := bufio.NewReaderSize(f, 1<<20)
+	var off int64
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] != '\n' {
+			return off, true, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return off, false, nil
+		}
+		if err != nil {
+			return off, false, err
+		}
+		body := line[:len(line)-1]
+		var e Entry
+		if err := json.Unmarshal(body, &e); err != nil {
+			return off, false, fmt.Errorf("ledger entry %d at byte %d is not valid JSON (%v): the ledger was damaged; run `auditctl verify` and restore it before starting", l.tree.size(), off, err)
+		}
+		if e.Seq != l.tree.size() || e.Prev != l.last {
+			return off, false, fmt.Errorf("ledger entry %d at byte %d breaks the hash chain (seq %d): the ledger was edited, reordered or truncated; run `auditctl verify` before starting", l.tree.size(), off, e.Seq)
+		}
+		if err := l.record(&e, body); err != nil {
+			return off, false, err
+		}
+		off += int64(len(line))
+	}
+}
+
+// record adds a stored entry to the in-memory state.
+func (l *Ledger) record(e *Entry, line []byte) error {
+	if err := l.tree.add(line); err != nil {
+		return err
+	}
+	l.last = lineHash(line)
+	applyEntry(l.live, e)
+	if e.Source != "" && e.File != nil {
+		l.sources[sourceKey(e.Source, partitionOf(e.File.Path))] = true
+	}
+	return nil
+}
+
+// Append adds entries (their Seq, Prev and, when zero, Time are filled in), fsyncs the
+// ledger and signs a new checkpoint. On error nothing of the batch stays in the ledger.
+func (l *Ledger) Append(entries ...Entry) ([]Entry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out, err := l.append(entries...)
+	if err != nil {
+		return nil, err
+	}
+	return out, l.writeCheckpoint()
+}
+
+func (l *Ledger) append(entries ...Entry) ([]Entry, error) {
+	var buf bytes.Buffer
+	lines := make([][]byte, len(entries))
+	prev := l.last
+	for i := range entries {
+		e := &entries[i]
+		e.Seq = l.tree.size() + int64(i)
+		e.Prev = prev
+		if e.Time.IsZero() {
+			e.Time = l.now().UTC()
+		}
+		line, err := e.encode()
+		if err != nil {
+			return nil, err
+		}
+		lines[i] = line
+		prev = lineHash(line)
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	if _, err := l.f.Write(buf.Bytes()); err != nil {
+		return nil, l.rollback(fmt.Errorf("append to ledger: %w", err))
+	}
+	if err := l.f.Sync(); err != nil {
+		return nil, l.rollback(fmt.Errorf("fsync ledger: %w", err))
+	}
+	l.size += int64(buf.Len())
+	for i := range entries {
+		if err := l.record(&entries[i], lines[i]); err != nil {
+			return nil, err
+		}
+	}
+	return entries, nil
+}
+
+// rollback cuts a failed append off the file so the next append starts on a clean line.
+func (l *Ledger) rollback(cause error) error {
+	if err := l.f.Truncate(l.size); err != nil {
+		return errors.Join(cause, fmt.Errorf("cut failed append: %w", err))
+	}
+	if _, err := l.f.Seek(l.size, io.SeekStart); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+func (l *Ledger) writeCheckpoint() error {
+	root, err := l.tree.root(l.tree.size())
+	if err != nil {
+		return err
+	}
+	signed, err := signCheckpoint(Checkpoint{Size: l.tree.size(), Root: root}, l.signer)
+	if err != nil {
+		return fmt.Errorf("sign checkpoint: %w", err)
+	}
+	path := filepath.Join(l.dataDir, Dir, CheckpointFile)
+	if err := writeFileDurable(path, signed, 0o644); err != nil {
+		return fmt.Errorf("write checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// Size is the number of entries.
+func (l *Ledger) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tree.size()
+}
+
+// Live returns the files the ledger says are in the trail now, by path.
+func (l *Ledger) Live() map[string]FileRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]FileRecord, len(l.live))
+	for k, v := range l.live {
+		out[k] = v
+	}
+	return out
+}
+
+// HasSealed reports whether rows of source were already sealed into partition: replaying
+// a write-ahead log segment skips what a crash interrupted after sealing.
+func (l *Ledger) HasSealed(source, partition string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sources[sourceKey(source, partition)]
+}
+
+// Close closes the ledger file.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}
+
+func sourceKey(source, partition string) string { return source + "\x00" + partition }
+
+// partitionOf returns "date=…/hour=…" of a file path "spans/date=…/hour=…/name".
+func partitionOf(path string) string {
+	parts := strings.Split(path, "/")
+	if len(parts) < 3 {
+		return ""
+	}
+	return strings.Join(parts[len(parts)-3:len(parts)-1], "/")
+}
+
+// applyEntry updates the live file set with one entry.
+func applyEntry(live map[string]FileRecord, e *Entry) {
+	for _, r := range e.Replaces {
+		delete(live, r.Path)
+	}
+	for _, r := range e.Deleted {
+		delete(live, r.Path)
+	}
+	if e.File != nil {
+		live[e.File.Path] = *e.File
+	}
+}
+
+// merkle is the tlog tree over the entries, held as its stored hashes.
+type merkle struct {
+	hashes []tlog.Hash
+	n      int64
+}
+
+func (m *merkle) size() int64 { return m.n }
+
+func (m *merkle) add(line []byte) error {
+	hs, err := tlog.StoredHashes(m.n, line, m)
+	if err != nil {
+		return err
+	}
+	m.hashes = append(m.hashes, hs...)
+	m.n++
+	return nil
+}
+
+func (m *merkle) root(n int64) (tlog.Hash, error) {
+	if n == 0 {
+		return tlog.Hash{}, nil
+	}
+	return tlog.TreeHash(n, m)
+}
+
+// ReadHashes implements tlog.HashReader.
+func (m *merkle) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		if idx < 0 || idx >= int64(len(m.hashes)) {
+			return nil, fmt.Errorf("merkle hash %d out of range", idx)
+		}
+		out[i] = m.hashes[idx]
+	}
+	return out, nil
+}
