@@ -38,6 +38,11 @@ type Config struct {
 	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
 	// Signing configures the key that signs ledger checkpoints.
 	Signing SigningConfig `mapstructure:"signing"`
+	// Compaction merges the small files of closed hours.
+	Compaction CompactionConfig `mapstructure:"compaction"`
+	// Retention deletes whole hour partitions that ended longer ago than this, recording
+	// each deletion in the ledger. 0 keeps everything.
+	Retention time.Duration `mapstructure:"retention"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`
 	QueueConfig   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
@@ -50,6 +55,18 @@ type SigningConfig struct {
 	// the file does not exist, a key is created there (mode 0600) on first start. Empty
 	// means <directory>/keys/ledger.key. In production keep it off the data volume.
 	KeyFile string `mapstructure:"key_file"`
+}
+
+// CompactionConfig configures the merging of small files.
+type CompactionConfig struct {
+	// Enabled turns compaction on.
+	Enabled bool `mapstructure:"enabled"`
+	// Delay is how long after its hour ends a partition is considered closed.
+	Delay time.Duration `mapstructure:"delay"`
+	// Interval is how often closed partitions are looked at (retention too).
+	Interval time.Duration `mapstructure:"interval"`
+	// MaxFiles caps the files merged into one.
+	MaxFiles int `mapstructure:"max_files"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -89,6 +106,20 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxFileRows <= 0 {
 		errs = append(errs, fmt.Errorf("max_file_rows must be positive, got %d", c.MaxFileRows))
+	}
+	if c.Compaction.Delay < 0 {
+		errs = append(errs, fmt.Errorf("compaction::delay must not be negative, got %s", c.Compaction.Delay))
+	}
+	if c.Compaction.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("compaction::interval must be positive, got %s", c.Compaction.Interval))
+	}
+	if c.Compaction.MaxFiles < 2 {
+		errs = append(errs, fmt.Errorf("compaction::max_files must be at least 2, got %d", c.Compaction.MaxFiles))
+	}
+	if c.Retention < 0 {
+		errs = append(errs, fmt.Errorf("retention must not be negative (0 keeps everything), got %s", c.Retention))
+	} else if c.Retention > 0 && c.Retention < time.Hour {
+		errs = append(errs, fmt.Errorf("retention must be at least 1h (whole hour partitions are deleted), got %s", c.Retention))
 	}
 	if c.MaxFileBytes <= 0 {
 		errs = append(errs, fmt.Errorf("max_file_bytes must be positive, got %d", c.MaxFileBytes))

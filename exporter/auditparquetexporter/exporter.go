@@ -285,10 +285,17 @@ func (e *parquetExporter) sealLoop() {
 	tick = min(max(tick, 50*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	m := time.NewTicker(e.cfg.Compaction.Interval)
+	defer m.Stop()
 	for {
 		select {
 		case <-e.stop:
 			return
+		case <-m.C:
+			if err := e.maintain(e.now()); err != nil {
+				e.logger.Error("Compaction or retention failed; retried at the next interval", zap.Error(err))
+			}
+			continue
 		case <-t.C:
 		case <-e.kick:
 		}
@@ -360,13 +367,9 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 		if !ok {
 			rows := b.parts[p]
 			sort.SliceStable(rows, func(i, j int) bool { return rows[i].StartTime.Before(rows[j].StartTime) })
-			rel := auditschema.SpansDir + "/" + p + "/" + fmt.Sprintf("%s-%06d.parquet", e.fileStem, e.fileSeq.Add(1))
+			rel := e.newFileName(p)
 			var err error
-			rec, err = sealFile(e.dataDir, rel, rows, auditschema.WriterOptions{
-				Compression:  e.cfg.Compression,
-				RowGroupRows: e.cfg.RowGroupRows,
-				Metadata:     map[string]string{auditschema.MetadataSource: b.source},
-			})
+			rec, err = sealFile(e.dataDir, rel, e.writerOptions(b.source), writeSorted(rows))
 			if err != nil {
 				sealErr = err
 				break
@@ -395,6 +398,20 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 		return fmt.Errorf("remove sealed write-ahead log segment: %w", err)
 	}
 	return ledger.SyncDir(filepath.Dir(b.segPath))
+}
+
+func (e *parquetExporter) writerOptions(source string) auditschema.WriterOptions {
+	return auditschema.WriterOptions{
+		Compression:  e.cfg.Compression,
+		RowGroupRows: e.cfg.RowGroupRows,
+		Metadata:     map[string]string{auditschema.MetadataSource: source},
+	}
+}
+
+// newFileName returns the path, relative to the data directory, of a new file in a
+// partition.
+func (e *parquetExporter) newFileName(partition string) string {
+	return fmt.Sprintf("%s/%s/%s-%06d.parquet", auditschema.SpansDir, partition, e.fileStem, e.fileSeq.Add(1))
 }
 
 func (e *parquetExporter) shutdown(context.Context) error {

@@ -27,7 +27,8 @@ const quarantineDir = "quarantine"
 //  1. temporary files of interrupted seals are quarantined (moved aside, never deleted);
 //  2. sealed files without a ledger entry (a crash between seal and ledger append) are
 //     re-hashed and recorded with a recovery note, or quarantined if unreadable;
-//  3. write-ahead log segments are replayed into sealed files, skipping partitions whose
+//  3. files the ledger retired (compaction, retention) but a crash left are removed;
+//  4. write-ahead log segments are replayed into sealed files, skipping partitions whose
 //     rows a crash interrupted after sealing.
 func (e *parquetExporter) recover(context.Context) error {
 	stamp := e.now().UTC().Format("20060102T150405Z")
@@ -43,9 +44,15 @@ func (e *parquetExporter) recover(context.Context) error {
 		case strings.HasPrefix(d.Name(), ".") && strings.HasSuffix(d.Name(), ".tmp"):
 			return e.quarantine(rel, stamp, "temporary file of an interrupted seal")
 		case strings.HasSuffix(d.Name(), ".parquet"):
-			if _, ok := live[rel]; !ok {
-				orphans = append(orphans, rel)
+			if _, ok := live[rel]; ok {
+				return nil
 			}
+			if e.ledger.Retired(rel) {
+				// A compaction or retention recorded its removal but was interrupted.
+				e.logger.Warn("Removing a file the ledger retired before a crash", zap.String("path", rel))
+				return os.Remove(path)
+			}
+			orphans = append(orphans, rel)
 		}
 		return nil
 	})
@@ -154,4 +161,3 @@ func mustRel(base, path string) string {
 	}
 	return rel
 }
-

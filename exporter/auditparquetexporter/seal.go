@@ -10,16 +10,32 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
-// sealFile writes rows (ordered by start time) into dataDir/rel so that readers either
-// see the whole file or none of it: the rows go to a hidden temporary file, which is
-// fsynced and made read-only, then hard-linked to its final name — which fails rather
-// than replace an existing file — and the directory is fsynced. New partition
-// directories are fsynced into their parents. It returns the file's ledger record.
-func sealFile(dataDir, rel string, rows []auditschema.Row, opts auditschema.WriterOptions) (ledger.FileRecord, error) {
+// rowWriter writes the rows of a file being sealed and returns their summary (rows, time
+// range, content digest).
+type rowWriter func(*parquet.GenericWriter[auditschema.Row]) (ledger.FileRecord, error)
+
+// writeSorted writes rows that are already ordered by start time.
+func writeSorted(rows []auditschema.Row) rowWriter {
+	return func(pw *parquet.GenericWriter[auditschema.Row]) (ledger.FileRecord, error) {
+		if _, err := pw.Write(rows); err != nil {
+			return ledger.FileRecord{}, fmt.Errorf("write rows: %w", err)
+		}
+		return summarize(rows), nil
+	}
+}
+
+// sealFile writes a file at dataDir/rel so that readers either see the whole file or
+// none of it: the rows go to a hidden temporary file, which is fsynced and made
+// read-only, then hard-linked to its final name — which fails rather than replace an
+// existing file — and the directory is fsynced. New partition directories are fsynced
+// into their parents. It returns the file's ledger record.
+func sealFile(dataDir, rel string, opts auditschema.WriterOptions, write rowWriter) (ledger.FileRecord, error) {
 	final := filepath.Join(dataDir, filepath.FromSlash(rel))
 	dir := filepath.Dir(final)
 	if err := mkdirDurable(dir); err != nil {
@@ -30,7 +46,7 @@ func sealFile(dataDir, rel string, rows []auditschema.Row, opts auditschema.Writ
 	if err != nil {
 		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", final, err)
 	}
-	rec, err := writeRows(f, rows, opts)
+	rec, err := writeFile(f, opts, write)
 	if err != nil {
 		_ = f.Close()
 		_ = os.Remove(tmp)
@@ -50,18 +66,18 @@ func sealFile(dataDir, rel string, rows []auditschema.Row, opts auditschema.Writ
 	return rec, nil
 }
 
-// writeRows writes the Parquet file, fsyncs it, makes it read-only and closes it. The
+// writeFile writes the Parquet file, fsyncs it, makes it read-only and closes it. The
 // record it returns has everything but the path.
-func writeRows(f *os.File, rows []auditschema.Row, opts auditschema.WriterOptions) (ledger.FileRecord, error) {
-	rec := summarize(rows)
+func writeFile(f *os.File, opts auditschema.WriterOptions, write rowWriter) (ledger.FileRecord, error) {
 	h := sha256.New()
 	buf := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
 	pw, err := auditschema.NewParquetWriter(buf, opts)
 	if err != nil {
-		return rec, err
+		return ledger.FileRecord{}, err
 	}
-	if _, err := pw.Write(rows); err != nil {
-		return rec, fmt.Errorf("write rows: %w", err)
+	rec, err := write(pw)
+	if err != nil {
+		return rec, err
 	}
 	if err := pw.Close(); err != nil {
 		return rec, fmt.Errorf("close parquet writer: %w", err)
@@ -87,21 +103,36 @@ func writeRows(f *os.File, rows []auditschema.Row, opts auditschema.WriterOption
 	return rec, nil
 }
 
+// summary accumulates the row count, time range and content digest of a file's rows.
+type summary struct {
+	rec    ledger.FileRecord
+	digest ledger.Digest
+}
+
+func (s *summary) add(r *auditschema.Row) {
+	s.digest.Add(auditschema.RowHash(r))
+	if s.rec.Rows == 0 || r.StartTime.Before(s.rec.MinTime) {
+		s.rec.MinTime = r.StartTime
+	}
+	if s.rec.Rows == 0 || r.StartTime.After(s.rec.MaxTime) {
+		s.rec.MaxTime = r.StartTime
+	}
+	s.rec.Rows++
+}
+
+func (s *summary) record() ledger.FileRecord {
+	rec := s.rec
+	rec.Digest = s.digest.String()
+	return rec
+}
+
 // summarize returns the row count, time range and content digest of rows.
 func summarize(rows []auditschema.Row) ledger.FileRecord {
-	rec := ledger.FileRecord{Rows: int64(len(rows))}
-	var digest ledger.Digest
+	var s summary
 	for i := range rows {
-		digest.Add(auditschema.RowHash(&rows[i]))
-		if i == 0 || rows[i].StartTime.Before(rec.MinTime) {
-			rec.MinTime = rows[i].StartTime
-		}
-		if i == 0 || rows[i].StartTime.After(rec.MaxTime) {
-			rec.MaxTime = rows[i].StartTime
-		}
+		s.add(&rows[i])
 	}
-	rec.Digest = digest.String()
-	return rec
+	return s.record()
 }
 
 // mkdirDurable creates dir and any missing parents, fsyncing each parent that gained an

@@ -33,8 +33,8 @@ func ParseDigest(s string) (Digest, error) {
 	return d, nil
 }
 
-// sumDigests adds hex digests; it is used to check that a compaction kept its content.
-func sumDigests(ds []string) (Digest, error) {
+// SumDigests adds hex digests: the digest a merge of files with these digests must have.
+func SumDigests(ds []string) (Digest, error) {
 	var sum Digest
 	for _, s := range ds {
 		d, err := ParseDigest(s)

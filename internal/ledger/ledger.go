@@ -28,6 +28,7 @@ type Ledger struct {
 	tree    merkle
 	last    string // chain hash of the last entry
 	live    map[string]FileRecord
+	retired map[string]bool // files a compaction or retention removed from the trail
 	sources map[string]bool
 	now     func() time.Time
 }
@@ -60,7 +61,7 @@ func Open(dataDir string, signer note.Signer, vkey string) (*Ledger, OpenResult,
 	if err != nil {
 		return nil, res, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	l := &Ledger{dataDir: dataDir, f: f, signer: signer, live: map[string]FileRecord{}, sources: map[string]bool{}, now: time.Now}
+	l := &Ledger{dataDir: dataDir, f: f, signer: signer, live: map[string]FileRecord{}, retired: map[string]bool{}, sources: map[string]bool{}, now: time.Now}
 	good, torn, err := l.load(f)
 	if err != nil {
 		f.Close()
@@ -149,8 +150,14 @@ func (l *Ledger) record(e *Entry, line []byte) error {
 	}
 	l.last = lineHash(line)
 	applyEntry(l.live, e)
+	for _, r := range e.Replaces {
+		l.retired[r.Path] = true
+	}
+	for _, r := range e.Deleted {
+		l.retired[r.Path] = true
+	}
 	if e.Source != "" && e.File != nil {
-		l.sources[sourceKey(e.Source, partitionOf(e.File.Path))] = true
+		l.sources[sourceKey(e.Source, PartitionOfPath(e.File.Path))] = true
 	}
 	return nil
 }
@@ -247,6 +254,14 @@ func (l *Ledger) Live() map[string]FileRecord {
 	return out
 }
 
+// Retired reports whether the ledger removed a file from the trail (compaction or
+// retention): such a file still on disk is left over from an interrupted removal.
+func (l *Ledger) Retired(path string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.retired[path]
+}
+
 // HasSealed reports whether rows of source were already sealed into partition: replaying
 // a write-ahead log segment skips what a crash interrupted after sealing.
 func (l *Ledger) HasSealed(source, partition string) bool {
@@ -264,8 +279,8 @@ func (l *Ledger) Close() error {
 
 func sourceKey(source, partition string) string { return source + "\x00" + partition }
 
-// partitionOf returns "date=…/hour=…" of a file path "spans/date=…/hour=…/name".
-func partitionOf(path string) string {
+// PartitionOfPath returns "date=…/hour=…" of a file path "spans/date=…/hour=…/name".
+func PartitionOfPath(path string) string {
 	parts := strings.Split(path, "/")
 	if len(parts) < 3 {
 		return ""
