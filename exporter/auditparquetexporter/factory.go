@@ -26,17 +26,25 @@ func NewFactory() exporter.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Directory:     "./auditdata",
-		Compression:   "zstd",
-		RowGroupRows:  100_000,
-		MaxFileAge:    10 * time.Second,
-		MaxFileRows:   100_000,
-		MaxFileBytes:  64 << 20,
+		Directory:    "./auditdata",
+		Compression:  "zstd",
+		RowGroupRows: 100_000,
+		MaxFileAge:   10 * time.Second,
+		MaxFileRows:  100_000,
+		MaxFileBytes: 64 << 20,
+		Compaction: CompactionConfig{
+			Enabled:  true,
+			Delay:    10 * time.Minute,
+			Interval: time.Minute,
+			MaxFiles: 64,
+		},
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		// No in-memory queue by default: a batch is acknowledged only once its file is
 		// sealed on disk. Users who want buffering configure a persistent queue
 		// (sending_queue::storage with the file_storage extension).
-		QueueConfig:   configoptional.None[exporterhelper.QueueBatchConfig](),
+		// Default, not None: off unless configured, and a configured queue starts from the
+		// exporterhelper defaults (so "sending_queue: {storage: file_storage}" is valid).
+		QueueConfig:   configoptional.Default(exporterhelper.NewDefaultQueueConfig()),
 		BackOffConfig: configretry.NewDefaultBackOffConfig(),
 	}
 }
