@@ -366,7 +366,7 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 		rec, ok := b.sealed[p]
 		if !ok {
 			rows := b.parts[p]
-			sort.SliceStable(rows, func(i, j int) bool { return rows[i].StartTime.Before(rows[j].StartTime) })
+			sortByStart(rows)
 			rel := e.newFileName(p)
 			var err error
 			rec, err = sealFile(e.dataDir, rel, e.writerOptions(b.source), writeSorted(rows))

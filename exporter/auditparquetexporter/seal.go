@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -20,13 +21,18 @@ import (
 // range, content digest).
 type rowWriter func(*parquet.GenericWriter[auditschema.Row]) (ledger.FileRecord, error)
 
-// writeSorted writes rows that are already ordered by start time.
+// writeSorted writes rows that are already ordered by start time. The content digest,
+// a SHA-256 over every row, is computed on another core while the rows are encoded.
 func writeSorted(rows []auditschema.Row) rowWriter {
 	return func(pw *parquet.GenericWriter[auditschema.Row]) (ledger.FileRecord, error) {
-		if _, err := pw.Write(rows); err != nil {
+		summed := make(chan ledger.FileRecord, 1)
+		go func() { summed <- summarize(rows) }()
+		_, err := pw.Write(rows)
+		rec := <-summed
+		if err != nil {
 			return ledger.FileRecord{}, fmt.Errorf("write rows: %w", err)
 		}
-		return summarize(rows), nil
+		return rec, nil
 	}
 }
 
@@ -101,6 +107,11 @@ func writeFile(f *os.File, opts auditschema.WriterOptions, write rowWriter) (led
 	rec.Size = st.Size()
 	rec.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return rec, nil
+}
+
+// sortByStart orders rows by start time, keeping arrival order among equal times.
+func sortByStart(rows []auditschema.Row) {
+	slices.SortStableFunc(rows, func(a, b auditschema.Row) int { return a.StartTime.Compare(b.StartTime) })
 }
 
 // summary accumulates the row count, time range and content digest of a file's rows.

@@ -1,9 +1,9 @@
 package auditschema
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -106,14 +106,41 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 // payloads and every attribute, lower-cased once at write time so that a query can use a
 // plain LIKE instead of a case-insensitive scan over many columns.
 func searchText(r *Row) string {
+	parts := [...]*string{&r.Name, r.StatusMsg, r.Request, r.Response, &r.Attributes, r.Events}
+	n := 0
+	for _, p := range parts {
+		if p != nil {
+			n += len(*p) + 1
+		}
+	}
 	var b strings.Builder
-	for _, s := range []*string{&r.Name, r.StatusMsg, r.Request, r.Response, &r.Attributes, r.Events} {
-		if s != nil && *s != "" {
-			b.WriteString(*s)
+	b.Grow(n)
+	for _, p := range parts {
+		if p != nil && *p != "" {
+			writeLower(&b, *p)
 			b.WriteByte('\n')
 		}
 	}
-	return strings.ToLower(b.String())
+	return b.String()
+}
+
+// writeLower writes s lower-cased: runs of ASCII without capitals are copied as they
+// are, which is most of a payload; anything else goes through strings.ToLower.
+func writeLower(b *strings.Builder, s string) {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			b.WriteString(strings.ToLower(s[start:]))
+			return
+		case 'A' <= c && c <= 'Z':
+			b.WriteString(s[start:i])
+			b.WriteByte(c + 'a' - 'A')
+			start = i + 1
+		}
+	}
+	b.WriteString(s[start:])
 }
 
 func flagsOf(v pcommon.Value) []string {
@@ -194,39 +221,14 @@ func lookupBool(key string, m pcommon.Map) *bool {
 
 // mapJSON renders attributes as a JSON object, leaving out the keys in skip.
 func mapJSON(m pcommon.Map, skip ...string) string {
-	raw := make(map[string]any, m.Len())
-	for k, v := range m.All() {
-		if k == "" || contains(skip, k) {
-			continue
-		}
-		raw[k] = v.AsRaw()
-	}
-	return marshal(raw)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return render(func(b []byte) []byte { return appendMap(b, m, skip...) })
 }
 
 func eventsJSON(evs ptrace.SpanEventSlice) *string {
 	if evs.Len() == 0 {
 		return nil
 	}
-	out := make([]map[string]any, 0, evs.Len())
-	for i := 0; i < evs.Len(); i++ {
-		e := evs.At(i)
-		out = append(out, map[string]any{
-			"time":       e.Timestamp().AsTime().UTC().Format(time.RFC3339Nano),
-			"name":       e.Name(),
-			"attributes": e.Attributes().AsRaw(),
-		})
-	}
-	s := marshal(out)
+	s := render(func(b []byte) []byte { return appendEvents(b, evs) })
 	return &s
 }
 
@@ -234,27 +236,6 @@ func linksJSON(links ptrace.SpanLinkSlice) *string {
 	if links.Len() == 0 {
 		return nil
 	}
-	out := make([]map[string]any, 0, links.Len())
-	for i := 0; i < links.Len(); i++ {
-		l := links.At(i)
-		out = append(out, map[string]any{
-			"trace_id":   hexOrEmpty(l.TraceID()),
-			"span_id":    hexOrEmpty(l.SpanID()),
-			"attributes": l.Attributes().AsRaw(),
-		})
-	}
-	s := marshal(out)
+	s := render(func(b []byte) []byte { return appendLinks(b, links) })
 	return &s
-}
-
-func marshal(v any) string {
-	// No HTML escaping: the documents feed search_text, where "AT&T" must stay "at&t".
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		// AsRaw values are JSON-safe except NaN/Inf doubles; keep the row, mark the document.
-		return `{"_error":"` + strings.ReplaceAll(err.Error(), `"`, `'`) + `"}`
-	}
-	return strings.TrimSuffix(b.String(), "\n")
 }
