@@ -40,9 +40,12 @@ func OpenCheckpoint(msg []byte, vkey string) (Checkpoint, error) {
 	}
 	n, err := note.Open(msg, note.VerifierList(v))
 	if err != nil {
-		var unknown *note.UnknownVerifierError
-		if errors.As(err, &unknown) {
-			return Checkpoint{}, fmt.Errorf("signed by key %q (%08x), not by the given public key", unknown.Name, unknown.KeyHash)
+		// note.Open reports signatures by unknown keys as an UnverifiedNoteError (it
+		// never returns UnknownVerifierError itself).
+		var unverified *note.UnverifiedNoteError
+		if errors.As(err, &unverified) && len(unverified.Note.UnverifiedSigs) > 0 {
+			s := unverified.Note.UnverifiedSigs[0]
+			return Checkpoint{}, fmt.Errorf("signed by key %q (%08x), not by the given public key", s.Name, s.Hash)
 		}
 		return Checkpoint{}, fmt.Errorf("signature does not verify: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -265,6 +266,8 @@ func checkFiles(dataDir string, live map[string]FileRecord, rep *Report) []strin
 	return unknown
 }
 
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
 // checkFile compares one file on disk with its record.
 func checkFile(dataDir string, rec FileRecord, rep *Report) {
 	f, err := os.Open(filepath.Join(dataDir, filepath.FromSlash(rec.Path)))
@@ -278,7 +281,9 @@ func checkFile(dataDir string, rec FileRecord, rep *Report) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
+	bp := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(h, f, *bp)
+	copyBufs.Put(bp)
 	if err != nil {
 		rep.find(rec.Path, "read: %v", err)
 		return
