@@ -298,7 +298,7 @@ func TestEndToEndOTLPToQuery(t *testing.T) {
 	bySpan := map[string]map[string]any{}
 	for i, s := range all.Spans {
 		bySpan[s["span_id"].(string)] = s
-		if i > 0 && s["start_time"].(string) > all.Spans[i-1]["start_time"].(string) {
+		if i > 0 && parseTime(t, s["start_time"]).After(parseTime(t, all.Spans[i-1]["start_time"])) {
 			t.Errorf("spans not newest first at %d: %v after %v", i, s["start_time"], all.Spans[i-1]["start_time"])
 		}
 	}
@@ -446,6 +446,15 @@ func assertSealedFiles(t *testing.T, dataDir string, want int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func parseTime(t *testing.T, v any) time.Time {
+	t.Helper()
+	ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(v))
+	if err != nil {
+		t.Fatalf("time %v: %v", v, err)
+	}
+	return ts
 }
 
 func assertTime(t *testing.T, row map[string]any, col string, want time.Time) {

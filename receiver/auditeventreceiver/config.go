@@ -6,7 +6,9 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
 
+	"github.com/otelaudit/otelcol-audit/internal/confstrict"
 	"github.com/otelaudit/otelcol-audit/internal/netguard"
 )
 
@@ -20,6 +22,14 @@ type Config struct {
 }
 
 var _ component.Config = (*Config)(nil)
+
+// Unmarshal decodes the configuration, refusing unknown keys (see internal/confstrict).
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := confstrict.RejectUnknownKeys(conf, c); err != nil {
+		return err
+	}
+	return conf.Unmarshal(c)
+}
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {

@@ -124,8 +124,13 @@ func decodeEvent(raw json.RawMessage, now time.Time, prefix string) (event, fiel
 			var s string
 			if decodeInto(v, &s, f, "an RFC 3339 time string", &errs) {
 				t, err := time.Parse(time.RFC3339Nano, s)
-				if err != nil {
+				switch {
+				case err != nil:
 					errs.add(f, "%q is not an RFC 3339 time, e.g. 2026-11-22T04:05:06Z", s)
+				case !pcommon.NewTimestampFromTime(t).AsTime().Equal(t):
+					// A span timestamp is nanoseconds since 1970 in 64 bits; outside
+					// 1678..2262 it would silently wrap to another time.
+					errs.add(f, "%q is out of range", s)
 				}
 				ev.Timestamp = t
 			}
@@ -181,7 +186,8 @@ func decodeEvent(raw json.RawMessage, now time.Time, prefix string) (event, fiel
 			errs.add(f, "unknown field")
 		}
 	}
-	if _, ok := fields["action"]; !ok {
+	// A null action is as absent as a missing one (decodeInto leaves it empty).
+	if a, ok := fields["action"]; !ok || bytes.Equal(bytes.TrimSpace(a), []byte("null")) {
 		errs.add(prefix+"action", "required, e.g. \"login\"")
 	}
 	return ev, errs
@@ -288,6 +294,11 @@ func toTraces(events []event) (ptrace.Traces, []eventID) {
 		span.SetStartTimestamp(ts)
 		span.SetEndTimestamp(ts)
 		a := span.Attributes()
+		// Free-form attributes first, so that the event's own fields win over a
+		// same-named attribute (an attribute cannot pose as the actor or the IP).
+		for k, v := range ev.Attributes {
+			putRaw(a, k, v)
+		}
 		a.PutStr(auditschema.AttrRecordType, auditschema.RecordEvent)
 		a.PutStr(auditschema.AttrAction, ev.Action)
 		putStr(a, auditschema.AttrCategory, ev.Category)
@@ -305,9 +316,6 @@ func toTraces(events []event) (ptrace.Traces, []eventID) {
 		putRaw(a, auditschema.AttrChanges, ev.Changes)
 		putRaw(a, auditschema.AttrRequest, ev.Request)
 		putRaw(a, auditschema.AttrResponse, ev.Response)
-		for k, v := range ev.Attributes {
-			putRaw(a, k, v)
-		}
 		ids = append(ids, eventID{TraceID: tid.String(), SpanID: sid.String()})
 	}
 	return td, ids
