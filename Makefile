@@ -11,9 +11,10 @@ all: build
 deps:
 	@./scripts/install-deps.sh
 
-## build: the collector binary
+## build: the collector and the auditctl command line
 build: deps
 	$(GO) build -o $(BIN) ./cmd/otelcol-audit
+	$(GO) build -o bin/auditctl ./cmd/auditctl
 
 ## run: build and start the collector on its embedded default configuration
 run: build
