@@ -1,0 +1,233 @@
+package auditparquetexporter
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/ledger"
+)
+
+// crash stops an exporter the way a kill does: the seal loop stops, files stay as they
+// are (nothing is sealed, the log segment is not removed).
+func crash(t *testing.T, e *parquetExporter) {
+	t.Helper()
+	close(e.stop)
+	<-e.stopped
+	e.mu.Lock()
+	seg := e.wal
+	e.mu.Unlock()
+	if err := seg.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countRows(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for _, f := range liveFiles(t, dir) {
+		rows, _, err := auditschema.ReadParquetFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			ids[r.SpanID]++
+		}
+	}
+	return ids
+}
+
+func ledgerEntries(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, ledger.Dir, ledger.EntriesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func noCompaction(c *Config) {
+	c.Compaction.Enabled = false
+	c.MaxFileAge = time.Hour // nothing seals on its own
+}
+
+// Acknowledged batches that were never sealed are replayed from the log after a crash,
+// up to a torn last frame (a write that was never acknowledged).
+func TestReplayAfterCrashWithTornTail(t *testing.T) {
+	dir := t.TempDir()
+	e := startedExporter(t, dir, noCompaction)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for seed := byte(1); seed <= 3; seed++ {
+		if err := e.pushTraces(ctx, spansAt(now, 10, seed)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segPath := e.wal.path
+	crash(t, e)
+	if got := len(liveFiles(t, dir)); got != 0 {
+		t.Fatalf("%d files sealed before the crash, want none", got)
+	}
+	f, err := os.OpenFile(segPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{200, 0, 0, 0, 1, 2, 3}) // half a frame header and body
+	f.Close()
+
+	e2 := startedExporter(t, dir, noCompaction)
+	if err := e2.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids := countRows(t, dir)
+	if len(ids) != 30 {
+		t.Errorf("after replay: %d distinct spans, want 30", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("span %s stored %d times", id, n)
+		}
+	}
+	if _, err := os.Stat(segPath); !os.IsNotExist(err) {
+		t.Errorf("the replayed segment is still there: %v", err)
+	}
+	if !strings.Contains(ledgerEntries(t, dir), `"source":"wal/`+filepath.Base(segPath)+`"`) {
+		t.Error("sealed files do not name the replayed segment as their source")
+	}
+	assertIntact(t, dir)
+}
+
+// A crash after a segment's rows were sealed and recorded but before the segment was
+// removed must not store the rows twice.
+func TestReplaySkipsWhatWasSealed(t *testing.T) {
+	dir := t.TempDir()
+	e := startedExporter(t, dir, noCompaction)
+	ctx := context.Background()
+	if err := e.pushTraces(ctx, spansAt(time.Now().UTC(), 12, 1)); err != nil {
+		t.Fatal(err)
+	}
+	segPath := e.wal.path
+	saved, err := os.ReadFile(segPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.seal(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(segPath, saved, 0o600); err != nil { // as if removal never happened
+		t.Fatal(err)
+	}
+	e2 := startedExporter(t, dir, noCompaction)
+	if err := e2.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids := countRows(t, dir)
+	if len(ids) != 12 {
+		t.Errorf("%d distinct spans, want 12", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("span %s stored %d times after replaying a sealed segment", id, n)
+		}
+	}
+	assertIntact(t, dir)
+}
+
+// Start-up recovery quarantines the temporary file of an interrupted seal and an
+// unreadable stray file, and records a readable sealed file that has no ledger entry.
+func TestRecoveryQuarantinesAndRecords(t *testing.T) {
+	dir := t.TempDir()
+	e := startedExporter(t, dir, noCompaction)
+	ctx := context.Background()
+	hour := time.Now().UTC().Truncate(time.Hour)
+	if err := e.pushTraces(ctx, spansAt(hour, 5, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(dir, "spans", auditschema.PartitionOf(hour))
+	// A sealed file whose ledger append a crash interrupted (same writer, other rows).
+	orphan := spansAt(hour, 4, 2)
+	parts, _ := rowsByPartition(orphan, time.Now())
+	rows := parts[auditschema.PartitionOf(hour)]
+	orphanRel := "spans/" + auditschema.PartitionOf(hour) + "/orphan-000001.parquet"
+	if _, err := sealFile(dir, orphanRel, auditschema.WriterOptions{Compression: "zstd", Metadata: map[string]string{auditschema.MetadataSource: "wal/gone.wal"}}, writeSorted(rows)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(part, ".half-written.parquet.tmp"), []byte("PAR1 partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(part, "garbage.parquet"), []byte("not parquet"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+
+	e2 := startedExporter(t, dir, noCompaction)
+	if err := e2.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	quarantined, _ := filepath.Glob(filepath.Join(dir, "quarantine", "*", "spans", "*", "*", "*"))
+	names := map[string]bool{}
+	for _, q := range quarantined {
+		names[filepath.Base(q)] = true
+	}
+	if !names[".half-written.parquet.tmp"] || !names["garbage.parquet"] || len(names) != 2 {
+		t.Errorf("quarantine holds %v, want the temporary file and the unreadable one", quarantined)
+	}
+	entries := ledgerEntries(t, dir)
+	if !strings.Contains(entries, `"kind":"recovery"`) || !strings.Contains(entries, orphanRel) || !strings.Contains(entries, `"source":"wal/gone.wal"`) {
+		t.Errorf("the orphan was not recorded with a recovery entry naming its source:\n%s", entries)
+	}
+	if got := len(countRows(t, dir)); got != 9 {
+		t.Errorf("%d spans in the trail, want 9 (5 sealed + 4 recovered)", got)
+	}
+	assertIntact(t, dir)
+}
+
+// A different signing key is recorded as a key rotation; the trail verifies with the new
+// public key.
+func TestKeyRotationIsRecorded(t *testing.T) {
+	dir := t.TempDir()
+	e := startedExporter(t, dir, noCompaction)
+	if err := e.pushTraces(context.Background(), spansAt(time.Now().UTC(), 2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	oldPub, _ := os.ReadFile(filepath.Join(dir, ledger.Dir, ledger.PublicKeyFile))
+	newKey := filepath.Join(t.TempDir(), "new.key")
+	e2 := startedExporter(t, dir, func(c *Config) { noCompaction(c); c.Signing.KeyFile = newKey })
+	if err := e2.shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	newPub, _ := os.ReadFile(filepath.Join(dir, ledger.Dir, ledger.PublicKeyFile))
+	if bytes.Equal(oldPub, newPub) {
+		t.Fatal("public.key did not change with the signing key")
+	}
+	if !strings.Contains(ledgerEntries(t, dir), `"kind":"key_rotation"`) {
+		t.Error("no key_rotation entry")
+	}
+	st, err := os.Stat(newKey)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("new key file mode %v (%v), want 0600", st.Mode(), err)
+	}
+	rep, err := ledger.Verify(dir, ledger.VerifyOptions{PublicKey: string(newPub)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Intact {
+		t.Errorf("verify with the new key: %v", rep.Findings)
+	}
+}
