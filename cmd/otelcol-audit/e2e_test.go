@@ -46,7 +46,8 @@ func freePort(t *testing.T) string {
 }
 
 // startCollector runs the distribution's own components on a config with free ports.
-func startCollector(t *testing.T) *collector {
+// overlays are further YAML configurations merged over it, as a second --config would be.
+func startCollector(t *testing.T, overlays ...string) *collector {
 	t.Helper()
 	c := &collector{
 		dataDir:    t.TempDir(),
@@ -92,6 +93,10 @@ service:
 	}
 	set := settings()
 	set.ConfigProviderSettings.ResolverSettings.URIs = []string{"file:" + cfgPath}
+	for _, o := range overlays {
+		set.ConfigProviderSettings.ResolverSettings.URIs = append(set.ConfigProviderSettings.ResolverSettings.URIs,
+			"yaml:"+strings.ReplaceAll(o, "${DATA}", c.dataDir))
+	}
 	col, err := otelcol.NewCollector(set)
 	if err != nil {
 		t.Fatal(err)
@@ -381,6 +386,32 @@ func TestEndToEndOTLPToQuery(t *testing.T) {
 
 	// The sealed files are plain Parquet: DuckDB opens them directly.
 	assertSealedFiles(t, c.dataDir, len(all.Spans))
+}
+
+// The exporterhelper settings work as in any collector: here a persistent sending queue
+// through the file_storage extension.
+func TestEndToEndPersistentQueue(t *testing.T) {
+	c := startCollector(t, `
+extensions:
+  file_storage:
+    directory: ${DATA}
+exporters:
+  auditparquet:
+    sending_queue:
+      enabled: true
+      storage: file_storage
+service:
+  extensions: [auditquery, file_storage]
+`)
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := sendAgentRun(t, exp, "queued", [][]attribute.KeyValue{{attribute.String("gen_ai.request.model", "gpt-4o")}})
+	waitForSpans(t, c.queryURL, url.Values{}, len(sent), 15*time.Second)
+	if m, _ := filepath.Glob(filepath.Join(c.dataDir, "exporter_auditparquet_*")); len(m) == 0 {
+		t.Error("the file_storage extension holds no queue file for the exporter")
+	}
 }
 
 func TestEndToEndAuditEvent(t *testing.T) {
