@@ -386,6 +386,49 @@ func TestEndToEndOTLPToQuery(t *testing.T) {
 
 	// The sealed files are plain Parquet: DuckDB opens them directly.
 	assertSealedFiles(t, c.dataDir, len(all.Spans))
+
+	// The trail verifies intact over HTTP; a modified file is named.
+	if rep := getVerify(t, c.queryURL); rep.Intact != true || len(rep.Findings) != 0 {
+		t.Fatalf("verify before tampering: %+v", rep)
+	}
+	files, _ := filepath.Glob(filepath.Join(c.dataDir, "spans", "*", "*", "*.parquet"))
+	if err := os.Chmod(files[0], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(files[0], []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := getVerify(t, c.queryURL)
+	rel, _ := filepath.Rel(c.dataDir, files[0])
+	if rep.Intact || len(rep.Findings) != 1 || rep.Findings[0].Subject != filepath.ToSlash(rel) {
+		t.Errorf("verify after modifying %s: %+v", rel, rep)
+	}
+}
+
+type verifyReport struct {
+	Intact   bool `json:"intact"`
+	Findings []struct {
+		Subject string `json:"subject"`
+		Problem string `json:"problem"`
+	} `json:"findings"`
+}
+
+func getVerify(t *testing.T, base string) verifyReport {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/verify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rep verifyReport
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /api/v1/verify: %d %s", resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // The exporterhelper settings work as in any collector: here a persistent sending queue

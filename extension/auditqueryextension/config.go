@@ -27,6 +27,9 @@ type Config struct {
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
 	// MemoryLimit caps DuckDB's memory, in DuckDB's notation (e.g. "1GB").
 	MemoryLimit string `mapstructure:"memory_limit"`
+	// PublicKeyFile is the ledger's verifier key used by GET /api/v1/verify. Empty uses
+	// the copy in <directory>/ledger/public.key, which proves less: keep one elsewhere.
+	PublicKeyFile string `mapstructure:"public_key_file"`
 }
 
 var _ component.Config = (*Config)(nil)

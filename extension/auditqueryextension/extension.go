@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,14 +19,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
+	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
 type queryExtension struct {
-	cfg      *Config
-	set      extension.Settings
-	store    *store
-	server   *http.Server
-	serverWG sync.WaitGroup
+	cfg    *Config
+	set    extension.Settings
+	store  *store
+	server *http.Server
+	// publicKey is the ledger verifier key of public_key_file ("" = the data directory's).
+	publicKey string
+	serverWG  sync.WaitGroup
 }
 
 func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
@@ -32,6 +37,13 @@ func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
 }
 
 func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
+	if e.cfg.PublicKeyFile != "" {
+		b, err := os.ReadFile(e.cfg.PublicKeyFile)
+		if err != nil {
+			return fmt.Errorf("auditquery: public_key_file: %w", err)
+		}
+		e.publicKey = strings.TrimSpace(string(b))
+	}
 	st, err := openStore(e.cfg.Directory, e.cfg.MemoryLimit)
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)
@@ -75,6 +87,7 @@ func (e *queryExtension) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", e.handleHealth)
 	mux.HandleFunc("GET /api/v1/spans", e.handleSpans)
+	mux.HandleFunc("GET /api/v1/verify", e.handleVerify)
 	return mux
 }
 
@@ -110,6 +123,22 @@ func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request) {
 		resp["next_cursor"] = base64.RawURLEncoding.EncodeToString(b)
 	}
 	httpjson.Write(w, http.StatusOK, resp)
+}
+
+// handleVerify checks the trail against its signed ledger (see auditctl verify) and
+// answers the report: 200 whether intact or not ("intact" says which), 503 when the
+// verification could not run.
+func (e *queryExtension) handleVerify(w http.ResponseWriter, r *http.Request) {
+	opts := ledger.VerifyOptions{PublicKey: e.publicKey}
+	rep, err := ledger.Verify(e.cfg.Directory, opts)
+	if err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "verification could not run: "+err.Error())
+		return
+	}
+	if !rep.Intact {
+		e.set.Logger.Warn("Audit trail verification found problems", zap.Int("findings", len(rep.Findings)))
+	}
+	httpjson.Write(w, http.StatusOK, rep)
 }
 
 // parseSpanFilter reads the query parameters of GET /api/v1/spans.

@@ -1,0 +1,175 @@
+package auditprocessor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottlspan"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/ottlfuncs"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+)
+
+// Policy decisions, from least to most restrictive.
+const (
+	decisionAllow           = "allow"
+	decisionRequireApproval = "require_approval"
+	decisionBlock           = "block"
+	decisionNone            = "none"
+)
+
+var strictness = map[string]int{decisionNone: 0, decisionAllow: 1, decisionRequireApproval: 2, decisionBlock: 3}
+
+// PolicyRule is one entry of `policies:`.
+type PolicyRule struct {
+	// Name identifies the rule in audit.policy.rule.
+	Name string `mapstructure:"name"`
+	// Condition is an OTTL condition over the span (the language of the filter and
+	// transform processors), e.g. attributes["gen_ai.tool.name"] == "refund_payment".
+	Condition string `mapstructure:"condition"`
+	// Decision is allow, block or require_approval.
+	Decision string `mapstructure:"decision"`
+	// RiskLevel is recorded in audit.risk_level: low, medium, high or critical.
+	RiskLevel string `mapstructure:"risk_level"`
+}
+
+var riskLevels = []string{"", "low", "medium", "high", "critical"}
+
+func validDecision(d string) bool {
+	return d == decisionAllow || d == decisionRequireApproval || d == decisionBlock
+}
+
+// newSpanParser returns the OTTL span parser policies are written in: paths of the span
+// context and the standard converters (IsMatch, Len, ...).
+func newSpanParser(set component.TelemetrySettings) (ottl.Parser[*ottlspan.TransformContext], error) {
+	return ottlspan.NewParser(ottlfuncs.StandardConverters[*ottlspan.TransformContext](), set)
+}
+
+// validatePolicies checks every rule, parsing its condition; errors name the rule.
+func validatePolicies(rules []PolicyRule, defaultDecision string) error {
+	var errs []error
+	parser, err := newSpanParser(component.TelemetrySettings{Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i, r := range rules {
+		where := fmt.Sprintf("policies[%d]", i)
+		if r.Name != "" {
+			where += fmt.Sprintf(" (%s)", r.Name)
+		}
+		switch {
+		case strings.TrimSpace(r.Name) == "":
+			errs = append(errs, fmt.Errorf("%s: name must be set", where))
+		case seen[r.Name]:
+			errs = append(errs, fmt.Errorf("%s: name %q is used by an earlier rule", where, r.Name))
+		}
+		seen[r.Name] = true
+		if !validDecision(r.Decision) {
+			errs = append(errs, fmt.Errorf("%s: decision %q must be allow, block or require_approval", where, r.Decision))
+		}
+		if !contains(riskLevels, r.RiskLevel) {
+			errs = append(errs, fmt.Errorf("%s: risk_level %q must be low, medium, high or critical", where, r.RiskLevel))
+		}
+		if strings.TrimSpace(r.Condition) == "" {
+			errs = append(errs, fmt.Errorf("%s: condition must be set, e.g. attributes[\"gen_ai.tool.name\"] == \"refund_payment\"", where))
+		} else if _, err := parser.ParseCondition(r.Condition); err != nil {
+			errs = append(errs, fmt.Errorf("%s: condition is not valid OTTL: %w", where, err))
+		}
+	}
+	if !validDecision(defaultDecision) {
+		errs = append(errs, fmt.Errorf("default_decision %q must be allow, block or require_approval", defaultDecision))
+	}
+	return errors.Join(errs...)
+}
+
+type compiledRule struct {
+	PolicyRule
+	cond *ottl.Condition[*ottlspan.TransformContext]
+}
+
+// policyEngine evaluates the configured rules, first match wins.
+type policyEngine struct {
+	rules           []compiledRule
+	defaultDecision string
+}
+
+func newPolicyEngine(rules []PolicyRule, defaultDecision string, set component.TelemetrySettings) (*policyEngine, error) {
+	parser, err := newSpanParser(set)
+	if err != nil {
+		return nil, err
+	}
+	pe := &policyEngine{defaultDecision: defaultDecision}
+	for _, r := range rules {
+		c, err := parser.ParseCondition(r.Condition)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", r.Name, err)
+		}
+		pe.rules = append(pe.rules, compiledRule{PolicyRule: r, cond: c})
+	}
+	return pe, nil
+}
+
+// verdict is the outcome of the configured policy for one span.
+type verdict struct {
+	decision, rule, risk string
+}
+
+func (pe *policyEngine) evaluate(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span) (verdict, error) {
+	if len(pe.rules) == 0 {
+		return verdict{decision: pe.defaultDecision}, nil
+	}
+	tCtx := ottlspan.NewTransformContext(rs, ss, span)
+	defer tCtx.Close()
+	var errs []error
+	for _, r := range pe.rules {
+		ok, err := r.cond.Eval(ctx, tCtx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("policy %s: %w", r.Name, err))
+			continue
+		}
+		if ok {
+			return verdict{decision: r.Decision, rule: r.Name, risk: r.RiskLevel}, errors.Join(errs...)
+		}
+	}
+	return verdict{decision: pe.defaultDecision}, errors.Join(errs...)
+}
+
+// runtimeDecision reads a decision the agent runtime recorded itself: audit.policy.decision
+// set by the SDK, or a GenAI guardrail verdict. ok is false when there is none; a value
+// that is present but not understood is returned in unknown.
+func runtimeDecision(attrs pcommon.Map) (decision string, ok bool, unknown string) {
+	for _, key := range []string{auditschema.AttrPolicyDecision, "gen_ai.guardrail.decision", "gen_ai.guardrail.action"} {
+		v, found := attrs.Get(key)
+		if !found {
+			continue
+		}
+		switch d := strings.ToLower(strings.TrimSpace(v.AsString())); d {
+		case "allow", "allowed", "pass", "passed", "approve", "approved":
+			return decisionAllow, true, ""
+		case "block", "blocked", "deny", "denied", "reject", "rejected", "refuse", "refused":
+			return decisionBlock, true, ""
+		case "require_approval", "approval_required", "escalate", "review", "hold":
+			return decisionRequireApproval, true, ""
+		default:
+			return "", false, key + "=" + d
+		}
+	}
+	return "", false, ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
