@@ -21,9 +21,9 @@ run: build
 	./$(BIN)
 
 ## test: every test (unit, component, end-to-end) plus generated-code and format checks
-test: deps check-generated check-format
+test: build check-generated check-format
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	OTELCOL_AUDIT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 30m ./...
 
 ## generate: regenerate cmd/otelcol-audit/components.go from builder-config.yaml
 generate:

@@ -22,7 +22,7 @@ import (
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
-// TestCrashRecovery kills the collector with SIGKILL at random moments while a real
+// TestCrashRecovery kills the collector process (the built binary under make test) with SIGKILL at random moments while a real
 // OTLP client sends, restarts it on the same data directory, and repeats. Afterwards
 // every span whose export the collector acknowledged must be in the sealed files, and
 // the trail must verify intact.
@@ -59,8 +59,7 @@ service:
 	}
 	logDir := t.TempDir()
 	start := func(cycle int) (*exec.Cmd, <-chan error) {
-		cmd := exec.Command(os.Args[0], "--config", cfgPath)
-		cmd.Env = append(os.Environ(), runMainEnv+"=1")
+		cmd := collectorCommand("--config", cfgPath)
 		logs, err := os.Create(filepath.Join(logDir, fmt.Sprintf("cycle-%02d.log", cycle)))
 		if err != nil {
 			t.Fatal(err)

@@ -17,6 +17,20 @@ import (
 // can start the real main() as a separate process without building it a second time.
 const runMainEnv = "OTELCOL_AUDIT_TEST_RUN_MAIN"
 
+// binEnv names the built otelcol-audit binary (make test sets it); tests that run the
+// collector as a process use it, or else the test binary acting as main().
+const binEnv = "OTELCOL_AUDIT_BIN"
+
+// collectorCommand returns the command that runs otelcol-audit with args.
+func collectorCommand(args ...string) *exec.Cmd {
+	if bin := os.Getenv(binEnv); bin != "" {
+		return exec.Command(bin, args...)
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	return cmd
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		main()
@@ -36,9 +50,8 @@ func TestDefaultConfigRun(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0])
+	cmd := collectorCommand()
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	logs, err := os.Create(filepath.Join(t.TempDir(), "collector.log"))
 	if err != nil {
 		t.Fatal(err)
