@@ -35,11 +35,13 @@ type collector struct {
 	cancel                         context.CancelFunc
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
+func freePort(t *testing.T) string { return mustFreePort(t) }
+
+func mustFreePort(tb testing.TB) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
