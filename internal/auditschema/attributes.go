@@ -29,6 +29,7 @@ const (
 	AttrPolicyDecision   = "audit.policy.decision"
 	AttrPolicyRule       = "audit.policy.rule"
 	AttrPolicyViolation  = "audit.policy.violation"
+	AttrPolicySource     = "audit.policy.source"
 	AttrApprovalID       = "audit.approval.id"
 	AttrApprovalStatus   = "audit.approval.status"
 	AttrApprover         = "audit.approval.approver"

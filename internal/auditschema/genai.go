@@ -144,3 +144,14 @@ type Aliases map[string][]string
 
 // AliasFields are the values that accept user-configured attribute aliases.
 var AliasFields = []string{"model", "provider", "operation", "agent_name", "agent_id", "user_id", "tool_name"}
+
+// ReportedCost returns a cost in USD the span already carries — reported by the provider
+// or the instrumentation, or set by an earlier audit processor — read with the same
+// precedence as the cost_usd column.
+func ReportedCost(attrs pcommon.Map) (float64, bool) {
+	c := lookupFloat(costKeys, attrs)
+	if c == nil {
+		return 0, false
+	}
+	return *c, true
+}

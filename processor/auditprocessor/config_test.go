@@ -27,11 +27,15 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			id: component.NewIDWithName(componentType, "aliases"),
-			expected: &Config{AttributeAliases: map[string][]string{
-				"user_id":  {"app.user_id", "app.account"},
-				"model":    {"app.model"},
-				"provider": {"app.vendor"},
-			}},
+			expected: func() *Config {
+				c := defaultConfig()
+				c.AttributeAliases = map[string][]string{
+					"user_id":  {"app.user_id", "app.account"},
+					"model":    {"app.model"},
+					"provider": {"app.vendor"},
+				}
+				return c
+			}(),
 		},
 		{
 			id:             component.NewIDWithName(componentType, "unknown_alias"),
@@ -83,18 +87,20 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestConfigValidateEveryAliasField(t *testing.T) {
-	cfg := &Config{AttributeAliases: map[string][]string{}}
+	cfg := defaultConfig()
+	cfg.AttributeAliases = map[string][]string{}
 	for _, f := range []string{"model", "provider", "operation", "agent_name", "agent_id", "user_id", "tool_name"} {
 		cfg.AttributeAliases[f] = []string{"app." + f}
 	}
 	assert.NoError(t, cfg.Validate())
 
 	// Several problems are all reported.
-	cfg = &Config{AttributeAliases: map[string][]string{
+	cfg = defaultConfig()
+	cfg.AttributeAliases = map[string][]string{
 		"input_tokens": {"app.tokens"},
 		"model":        {""},
 		"user_id":      nil,
-	}}
+	}
 	err := cfg.Validate()
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `unknown value "input_tokens"`)

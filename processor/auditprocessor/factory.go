@@ -22,7 +22,10 @@ func NewFactory() processor.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{}
+	return &Config{
+		DefaultDecision: decisionAllow,
+		Limits:          LimitsConfig{MaxAttributeBytes: 256 << 10, MaxDepth: 10},
+	}
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {

@@ -19,7 +19,7 @@ func TestFactory(t *testing.T) {
 	assert.Equal(t, component.StabilityLevelAlpha, f.TracesStability())
 
 	cfg := f.CreateDefaultConfig()
-	assert.Equal(t, &Config{}, cfg)
+	assert.Equal(t, "allow", cfg.(*Config).DefaultDecision)
 	require.NoError(t, componenttest.CheckConfigStruct(createDefaultConfig()))
 	assert.NoError(t, cfg.(*Config).Validate(), "the default config is valid")
 }

@@ -146,7 +146,11 @@ func (pe *policyEngine) evaluate(ctx context.Context, rs ptrace.ResourceSpans, s
 // set by the SDK, or a GenAI guardrail verdict. ok is false when there is none; a value
 // that is present but not understood is returned in unknown.
 func runtimeDecision(attrs pcommon.Map) (decision string, ok bool, unknown string) {
-	for _, key := range []string{auditschema.AttrPolicyDecision, "gen_ai.guardrail.decision", "gen_ai.guardrail.action"} {
+	keys := []string{auditschema.AttrPolicyDecision, "gen_ai.guardrail.decision", "gen_ai.guardrail.action"}
+	if src, set := attrs.Get(auditschema.AttrPolicySource); set && src.Str() == policySourceConfig {
+		keys = keys[1:] // the decision is this processor's own, from an earlier pass
+	}
+	for _, key := range keys {
 		v, found := attrs.Get(key)
 		if !found {
 			continue

@@ -2,6 +2,7 @@ package auditprocessor
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -11,28 +12,76 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/pricing"
 )
 
 const scopeName = "github.com/otelaudit/otelcol-audit/processor/auditprocessor"
 
+// Cost sources of audit.cost.source.
+const (
+	costProvider = "provider"
+	costComputed = "computed"
+	costOverride = "override"
+)
+
+// Where audit.policy.decision came from (audit.policy.source).
+const (
+	policySourceRuntime = "runtime"
+	policySourceConfig  = "policy"
+)
+
+// Approval statuses of audit.approval.status.
+var runtimeApprovals = []string{"approved", "rejected", "timed_out", "pending"}
+
 type auditProcessor struct {
-	aliases auditschema.Aliases
-	logger  *zap.Logger
-	flagged metric.Int64Counter
+	aliases  auditschema.Aliases
+	prices   *pricing.Table
+	policies *policyEngine
+	limits   LimitsConfig
+	logger   *zap.Logger
+
+	flagged      metric.Int64Counter
+	policyErrors metric.Int64Counter
 }
 
 func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, error) {
-	flagged, err := set.MeterProvider.Meter(scopeName).Int64Counter("otelcol_audit_spans_flagged",
-		metric.WithDescription("Spans that carried a value the processor could not use; see the audit.flags attribute."),
-		metric.WithUnit("{span}"))
+	prices := pricing.Default()
+	if cfg.Pricing.TableFile != "" {
+		t, err := pricing.LoadFile(cfg.Pricing.TableFile)
+		if err != nil {
+			return nil, fmt.Errorf("processors::audit::pricing::table_file: %w", err)
+		}
+		prices = t
+	}
+	if len(cfg.Pricing.Overrides) > 0 {
+		t, err := prices.WithOverrides(cfg.Pricing.Overrides)
+		if err != nil {
+			return nil, fmt.Errorf("processors::audit::pricing::overrides: %w", err)
+		}
+		prices = t
+	}
+	policies, err := newPolicyEngine(cfg.Policies, cfg.DefaultDecision, set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	return &auditProcessor{aliases: cfg.AttributeAliases, logger: set.Logger, flagged: flagged}, nil
+	meter := set.MeterProvider.Meter(scopeName)
+	p := &auditProcessor{aliases: cfg.AttributeAliases, prices: prices, policies: policies, limits: cfg.Limits, logger: set.Logger}
+	if p.flagged, err = meter.Int64Counter("otelcol_audit_spans_flagged",
+		metric.WithDescription("Spans that carried a value the processor could not use; see the audit.flags attribute."),
+		metric.WithUnit("{span}")); err != nil {
+		return nil, err
+	}
+	if p.policyErrors, err = meter.Int64Counter("otelcol_audit_policy_errors",
+		metric.WithDescription("Policy conditions that failed to evaluate on a span (the rule is skipped)."),
+		metric.WithUnit("{error}")); err != nil {
+		return nil, err
+	}
+	set.Logger.Info("Audit processor ready", zap.String("price_table", prices.Version()), zap.Int("policies", len(cfg.Policies)))
+	return p, nil
 }
 
-// processTraces records the canonical GenAI values of every span as audit.* attributes.
-// It never drops or reorders a span; values it cannot use are listed in audit.flags.
+// processTraces turns every span into an audit record. It never drops or reorders a
+// span; what it cannot use is listed in audit.flags.
 func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var flagged int64
 	rss := td.ResourceSpans()
@@ -40,9 +89,10 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 		rs := rss.At(i)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
+			ss := sss.At(j)
+			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
-				if p.enrich(spans.At(k), rs.Resource().Attributes()) {
+				if p.enrich(ctx, rs, ss, spans.At(k)) {
 					flagged++
 				}
 			}
@@ -54,10 +104,15 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	return td, nil
 }
 
-// enrich writes the resolved values of one span and reports whether it flagged any.
-func (p *auditProcessor) enrich(span ptrace.Span, resource pcommon.Map) bool {
+// enrich writes the audit.* attributes of one span and reports whether it flagged a
+// problem with it (otelcol_audit_spans_flagged).
+func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span) bool {
 	attrs := span.Attributes()
-	g := auditschema.ResolveGenAI(attrs, resource, p.aliases)
+	san := sanitizer{limits: p.limits}
+	san.span(span, rs.Resource())
+	flags := san.flags
+
+	g := auditschema.ResolveGenAI(attrs, rs.Resource().Attributes(), p.aliases)
 	putStr(attrs, auditschema.AttrModel, g.Model)
 	putStr(attrs, auditschema.AttrProvider, g.Provider)
 	putStr(attrs, auditschema.AttrOperation, g.Operation)
@@ -70,30 +125,171 @@ func (p *auditProcessor) enrich(span ptrace.Span, resource pcommon.Map) bool {
 	putCount(attrs, auditschema.AttrCacheReadTokens, g.CacheReadTokens)
 	putCount(attrs, auditschema.AttrCacheWriteTokens, g.CacheWriteTokens)
 	putCount(attrs, auditschema.AttrReasoningTokens, g.ReasoningTokens)
-	if len(g.Flags) == 0 {
+	flags = append(flags, g.Flags...)
+	flags = append(flags, p.cost(span, g)...)
+
+	event := isRecord(attrs)
+	decision, pflags := p.policy(ctx, rs, ss, span, event)
+	flags = append(flags, pflags...)
+	approval := p.approval(attrs, decision)
+
+	if _, ok := attrs.Get(auditschema.AttrCategory); !ok {
+		c := classify(span, g.Operation, g.Model, g.ToolName, decision, approval)
+		attrs.PutStr(auditschema.AttrCategory, c.category)
+		putStr(attrs, auditschema.AttrAction, c.action)
+		attrs.PutStr(auditschema.AttrResult, c.result)
+	}
+	if len(flags) == 0 {
 		return false
 	}
+	appendFlags(attrs, flags)
+	for _, f := range flags {
+		if !costFlag(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// costFlag tells the flags that only say why a span has no cost (unknown model, missing
+// token counts): informational, not a problem with the span.
+func costFlag(f string) bool {
+	return f == pricing.FlagUnknownModel || f == pricing.FlagMissingTokens
+}
+
+// isRecord reports whether the span is an audit record that is not an agent call (an
+// event or an approval from the auditevent receiver).
+func isRecord(attrs pcommon.Map) bool {
+	v, ok := attrs.Get(auditschema.AttrRecordType)
+	return ok && v.Str() != auditschema.RecordSpan
+}
+
+// cost records audit.cost_usd with its source and price table: the cost the span
+// already carries (source provider), or tokens × the price at the span's start time
+// (computed, or override when the price came from pricing::overrides). Without a known
+// model or without the needed token counts there is no cost — NULL, never 0 — and a flag.
+func (p *auditProcessor) cost(span ptrace.Span, g auditschema.GenAI) []string {
+	attrs := span.Attributes()
+	if c, ok := auditschema.ReportedCost(attrs); ok {
+		attrs.PutDouble(auditschema.AttrCostUSD, c)
+		if _, set := attrs.Get(auditschema.AttrCostSource); !set {
+			attrs.PutStr(auditschema.AttrCostSource, costProvider)
+		}
+		return nil
+	}
+	hasTokens := g.InputTokens != nil || g.OutputTokens != nil
+	if g.Model == "" {
+		if hasTokens {
+			return []string{pricing.FlagUnknownModel}
+		}
+		return nil
+	}
+	price, match, ok := p.prices.LookupAt(g.Provider, g.Model, span.StartTimestamp().AsTime())
+	if !ok {
+		return []string{pricing.FlagUnknownModel}
+	}
+	usd, ok, missing := price.Cost(pricing.Usage{
+		Input: g.InputTokens, Output: g.OutputTokens, CacheRead: g.CacheReadTokens,
+		CacheWrite: g.CacheWriteTokens, Reasoning: g.ReasoningTokens,
+	})
+	if !ok {
+		if g.Operation == "execute_tool" || !hasTokens && g.Operation == "invoke_agent" {
+			return nil // not a priced call
+		}
+		return []string{missing}
+	}
+	attrs.PutDouble(auditschema.AttrCostUSD, usd)
+	source := costComputed
+	if match.Source == pricing.SourceOverride {
+		source = costOverride
+	}
+	attrs.PutStr(auditschema.AttrCostSource, source)
+	attrs.PutStr(auditschema.AttrPriceTable, p.prices.Version())
+	return nil
+}
+
+// policy records the decision for the span: the runtime's own verdict when the span
+// carries one (audit.policy.decision set by the SDK, or gen_ai.guardrail.*), else the
+// configured rules'. audit.policy.violation is true when the configured policy is
+// stricter than what the runtime did (e.g. a tool call the policy blocks that ran).
+func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, record bool) (string, []string) {
+	attrs := span.Attributes()
+	var flags []string
+	v, err := p.policies.evaluate(ctx, rs, ss, span)
+	if err != nil {
+		p.policyErrors.Add(ctx, 1)
+		p.logger.Debug("A policy condition failed to evaluate", zap.Error(err))
+		flags = append(flags, "policy_error")
+	}
+	if record && v.rule == "" {
+		v.decision = decisionNone // events and approvals are not agent calls to allow
+	}
+	decision, source := v.decision, policySourceConfig
+	runtime, hasRuntime, unknown := runtimeDecision(attrs)
+	if unknown != "" {
+		flags = append(flags, "unknown_runtime_decision:"+unknown)
+	}
+	if hasRuntime {
+		decision, source = runtime, policySourceRuntime
+		attrs.PutBool(auditschema.AttrPolicyViolation, v.rule != "" && strictness[v.decision] > strictness[runtime])
+	} else if v.rule != "" {
+		attrs.PutBool(auditschema.AttrPolicyViolation, false)
+	}
+	attrs.PutStr(auditschema.AttrPolicyDecision, decision)
+	attrs.PutStr(auditschema.AttrPolicySource, source)
+	putStr(attrs, auditschema.AttrPolicyRule, v.rule)
+	if _, set := attrs.Get(auditschema.AttrRiskLevel); !set {
+		putStr(attrs, auditschema.AttrRiskLevel, v.risk)
+	}
+	return decision, flags
+}
+
+// approval records audit.approval.status: what the runtime recorded, else pending for a
+// call that requires approval, else not_required. A later decision arriving through the
+// auditevent receiver is joined at query time; this span is never rewritten.
+func (p *auditProcessor) approval(attrs pcommon.Map, decision string) string {
+	if v, ok := attrs.Get(auditschema.AttrApprovalStatus); ok {
+		if s := strings.ToLower(v.AsString()); contains(runtimeApprovals, s) {
+			attrs.PutStr(auditschema.AttrApprovalStatus, s)
+			return s
+		}
+	}
+	status := "not_required"
+	if decision == decisionRequireApproval {
+		status = "pending"
+	}
+	attrs.PutStr(auditschema.AttrApprovalStatus, status)
+	return status
+}
+
+// appendFlags adds flags to the audit.flags list, keeping what is there (a string is
+// split on commas, as the schema reads it).
+func appendFlags(attrs pcommon.Map, add []string) {
 	var flags pcommon.Slice
 	if v, ok := attrs.Get(auditschema.AttrFlags); ok && v.Type() == pcommon.ValueTypeSlice {
 		flags = v.Slice()
 	} else {
-		var old []string
-		if ok && v.AsString() != "" {
-			// A string audit.flags is a comma-separated list (as auditschema reads it).
-			old = strings.Split(v.AsString(), ",")
-			if v.Type() != pcommon.ValueTypeStr {
-				old = []string{v.AsString()}
-			}
+		var old string
+		if ok {
+			old = v.AsString()
 		}
 		flags = attrs.PutEmptySlice(auditschema.AttrFlags)
-		for _, f := range old {
+		for _, f := range strings.Split(old, ",") {
+			if f != "" {
+				flags.AppendEmpty().SetStr(f)
+			}
+		}
+	}
+	have := make(map[string]bool, flags.Len())
+	for i := 0; i < flags.Len(); i++ {
+		have[flags.At(i).AsString()] = true
+	}
+	for _, f := range add {
+		if !have[f] {
+			have[f] = true
 			flags.AppendEmpty().SetStr(f)
 		}
 	}
-	for _, f := range g.Flags {
-		flags.AppendEmpty().SetStr(f)
-	}
-	return true
 }
 
 func putStr(m pcommon.Map, key, v string) {

@@ -2,7 +2,6 @@ package auditprocessor
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 )
 
 const flaggedMetric = "otelcol_audit_spans_flagged"
+
+func defaultConfig() *Config { return createDefaultConfig().(*Config) }
 
 // startProcessor creates the processor through its factory with test telemetry, starts
 // it and shuts it down at the end of the test.
@@ -82,6 +83,7 @@ func buildTraces(t *testing.T, groups ...[]testSpan) ptrace.Traces {
 			sp.SetTraceID(pcommon.TraceID{n})
 			sp.SetSpanID(pcommon.SpanID{n})
 			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Unix(1_700_000_000, 0)))
+			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Unix(1_700_000_001, 0)))
 			require.NoError(t, sp.Attributes().FromRaw(s.attrs))
 		}
 	}
@@ -103,19 +105,46 @@ func spansOf(td ptrace.Traces) []ptrace.Span {
 }
 
 // auditAttrs returns the audit.* attributes of a span.
+// auditAttrs returns the attributes of the normalisation step: the resolved GenAI values
+// and the invalid_tokens flags (cost, policy and classification have their own tests).
 func auditAttrs(s ptrace.Span) map[string]any {
 	out := map[string]any{}
 	for k, v := range s.Attributes().All() {
-		if strings.HasPrefix(k, "audit.") {
+		switch {
+		case k == auditschema.AttrFlags && v.Type() == pcommon.ValueTypeSlice:
+			var flags []any
+			for _, f := range v.Slice().AsRaw() {
+				if !otherStageFlag(f.(string)) {
+					flags = append(flags, f)
+				}
+			}
+			if flags != nil {
+				out[k] = flags
+			}
+		case k == auditschema.AttrFlags:
+			out[k] = v.AsRaw()
+		case normalisationAttrs[k]:
 			out[k] = v.AsRaw()
 		}
 	}
 	return out
 }
 
+// otherStageFlag tells the flags of the cost and policy steps apart.
+func otherStageFlag(f string) bool {
+	return f == "missing_tokens" || f == "unknown_model" || f == "policy_error"
+}
+
+var normalisationAttrs = map[string]bool{
+	auditschema.AttrModel: true, auditschema.AttrProvider: true, auditschema.AttrOperation: true,
+	auditschema.AttrAgentName: true, auditschema.AttrAgentID: true, auditschema.AttrUserID: true,
+	auditschema.AttrToolName: true, auditschema.AttrInputTokens: true, auditschema.AttrOutputTokens: true,
+	auditschema.AttrCacheReadTokens: true, auditschema.AttrCacheWriteTokens: true, auditschema.AttrReasoningTokens: true,
+}
+
 func TestProcessorNormalisesGenAIAttributes(t *testing.T) {
 	sink := new(consumertest.TracesSink)
-	p, tel := startProcessor(t, &Config{}, sink)
+	p, tel := startProcessor(t, defaultConfig(), sink)
 
 	spans := []testSpan{
 		{"old names", map[string]any{
@@ -206,7 +235,8 @@ func TestProcessorNormalisesGenAIAttributes(t *testing.T) {
 	row := auditschema.FromSpan(out.ResourceSpans().At(1).Resource(), after[4], time.Now())
 	assert.Nil(t, row.InputTokens)
 	assert.Nil(t, row.OutputTokens)
-	assert.Equal(t, want["invalid tokens"][auditschema.AttrFlags], anySlice(row.Flags))
+	assert.Equal(t, append(want["invalid tokens"][auditschema.AttrFlags].([]any), "missing_tokens"), anySlice(row.Flags),
+		"the invalid counts are flagged, and so is the cost they leave unknown")
 	row = auditschema.FromSpan(out.ResourceSpans().At(0).Resource(), after[0], time.Now())
 	require.NotNil(t, row.InputTokens)
 	assert.Equal(t, int64(10), *row.InputTokens)
@@ -241,7 +271,7 @@ func anySlice(in []string) []any {
 
 func TestProcessorNoFlagsNoCount(t *testing.T) {
 	sink := new(consumertest.TracesSink)
-	p, tel := startProcessor(t, &Config{}, sink)
+	p, tel := startProcessor(t, defaultConfig(), sink)
 	require.NoError(t, p.ConsumeTraces(context.Background(), buildTraces(t, []testSpan{
 		{"ok", map[string]any{"gen_ai.usage.input_tokens": 0, "gen_ai.request.model": "m"}},
 	})))
@@ -252,18 +282,19 @@ func TestProcessorNoFlagsNoCount(t *testing.T) {
 	v, ok := s.Attributes().Get(auditschema.AttrInputTokens)
 	require.True(t, ok, "an explicit zero count is written")
 	assert.Equal(t, int64(0), v.Int())
-	_, ok = s.Attributes().Get(auditschema.AttrFlags)
-	assert.False(t, ok, "no audit.flags without a problem")
+	flags, _ := s.Attributes().Get(auditschema.AttrFlags)
+	assert.Equal(t, []any{"unknown_model"}, flags.Slice().AsRaw(), "only the informational cost flag: model m has no price")
 }
 
 func TestProcessorAliases(t *testing.T) {
-	cfg := &Config{AttributeAliases: map[string][]string{
+	cfg := defaultConfig()
+	cfg.AttributeAliases = map[string][]string{
 		"user_id":    {"app.user_id", "app.account"},
 		"model":      {"app.model"},
 		"provider":   {"app.vendor"},
 		"agent_name": {"app.bot"},
 		"tool_name":  {"app.tool"},
-	}}
+	}
 	sink := new(consumertest.TracesSink)
 	p, _ := startProcessor(t, cfg, sink)
 
@@ -295,7 +326,7 @@ func TestProcessorAliases(t *testing.T) {
 
 	// Without the config, the aliases mean nothing.
 	sink2 := new(consumertest.TracesSink)
-	p2, _ := startProcessor(t, &Config{}, sink2)
+	p2, _ := startProcessor(t, defaultConfig(), sink2)
 	require.NoError(t, p2.ConsumeTraces(context.Background(), buildTraces(t, []testSpan{
 		{"aliases only", map[string]any{"app.user_id": "app-user", "app.model": "in-house-7b"}},
 	})))
@@ -304,7 +335,7 @@ func TestProcessorAliases(t *testing.T) {
 
 func TestProcessorExistingFlags(t *testing.T) {
 	sink := new(consumertest.TracesSink)
-	p, tel := startProcessor(t, &Config{}, sink)
+	p, tel := startProcessor(t, defaultConfig(), sink)
 	bad := "gen_ai.usage.input_tokens"
 	td := buildTraces(t, []testSpan{
 		{"slice", map[string]any{auditschema.AttrFlags: []any{"dlp_partial"}, bad: -1}},
@@ -337,7 +368,7 @@ func TestProcessorExistingFlags(t *testing.T) {
 
 func TestProcessorIdempotent(t *testing.T) {
 	sink := new(consumertest.TracesSink)
-	p, _ := startProcessor(t, &Config{}, sink)
+	p, _ := startProcessor(t, defaultConfig(), sink)
 	td := buildTraces(t, []testSpan{{"llm", map[string]any{
 		"gen_ai.system": "OpenAI", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.prompt_tokens": 8,
 	}}})
