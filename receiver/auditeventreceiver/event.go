@@ -68,9 +68,17 @@ func reject(status int, problems ...string) *rejection {
 // every problem found, each prefixed with the field (and array index) it concerns; when
 // any is found, no event is returned, so nothing of a bad request is written.
 func decodeEvents(body []byte, now time.Time, maxEvents int) ([]event, *rejection) {
+	return decodeBatch(body, "event", maxEvents, func(raw json.RawMessage, prefix string) (event, fieldErrors) {
+		return decodeEvent(raw, now, prefix)
+	})
+}
+
+// decodeBatch splits a body holding one JSON object or an array of them (at most max)
+// and decodes each with decode; any problem rejects the whole batch.
+func decodeBatch[T any](body []byte, what string, max int, decode func(json.RawMessage, string) (T, fieldErrors)) ([]T, *rejection) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return nil, reject(http.StatusBadRequest, "body: empty; send a JSON event object or an array of them")
+		return nil, reject(http.StatusBadRequest, fmt.Sprintf("body: empty; send a JSON %s object or an array of them", what))
 	}
 	var raws []json.RawMessage
 	if body[0] == '[' {
@@ -78,25 +86,25 @@ func decodeEvents(body []byte, now time.Time, maxEvents int) ([]event, *rejectio
 			return nil, reject(http.StatusBadRequest, "body: "+jsonProblem(err))
 		}
 		if len(raws) == 0 {
-			return nil, reject(http.StatusBadRequest, "body: the array holds no event")
+			return nil, reject(http.StatusBadRequest, fmt.Sprintf("body: the array holds no %s", what))
 		}
 	} else {
 		raws = []json.RawMessage{body}
 	}
-	if len(raws) > maxEvents {
+	if len(raws) > max {
 		return nil, reject(http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("body: %d events in one request, at most %d (max_events)", len(raws), maxEvents))
+			fmt.Sprintf("body: %d %ss in one request, at most %d (max_events)", len(raws), what, max))
 	}
 	var errs fieldErrors
-	out := make([]event, 0, len(raws))
+	out := make([]T, 0, len(raws))
 	for i, raw := range raws {
 		prefix := ""
-		if len(raws) > 1 || body[0] == '[' {
+		if body[0] == '[' {
 			prefix = fmt.Sprintf("[%d].", i)
 		}
-		ev, evErrs := decodeEvent(raw, now, prefix)
-		errs = append(errs, evErrs...)
-		out = append(out, ev)
+		v, vErrs := decode(raw, prefix)
+		errs = append(errs, vErrs...)
+		out = append(out, v)
 	}
 	if len(errs) > 0 {
 		return nil, &rejection{status: http.StatusBadRequest, problems: errs}
@@ -123,16 +131,9 @@ func decodeEvent(raw json.RawMessage, now time.Time, prefix string) (event, fiel
 		case "timestamp":
 			var s string
 			if decodeInto(v, &s, f, "an RFC 3339 time string", &errs) {
-				t, err := time.Parse(time.RFC3339Nano, s)
-				switch {
-				case err != nil:
-					errs.add(f, "%q is not an RFC 3339 time, e.g. 2026-11-22T04:05:06Z", s)
-				case !pcommon.NewTimestampFromTime(t).AsTime().Equal(t):
-					// A span timestamp is nanoseconds since 1970 in 64 bits; outside
-					// 1678..2262 it would silently wrap to another time.
-					errs.add(f, "%q is out of range", s)
+				if t, ok := parseEventTime(s, f, &errs); ok {
+					ev.Timestamp = t
 				}
-				ev.Timestamp = t
 			}
 		case "service":
 			decodeInto(v, &ev.Service, f, "a string", &errs)
@@ -191,6 +192,22 @@ func decodeEvent(raw json.RawMessage, now time.Time, prefix string) (event, fiel
 		errs.add(prefix+"action", "required, e.g. \"login\"")
 	}
 	return ev, errs
+}
+
+// parseEventTime reads an RFC 3339 time that a span timestamp can hold.
+func parseEventTime(s, field string, errs *fieldErrors) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	switch {
+	case err != nil:
+		errs.add(field, "%q is not an RFC 3339 time, e.g. 2026-11-22T04:05:06Z", s)
+		return t, false
+	case !pcommon.NewTimestampFromTime(t).AsTime().Equal(t):
+		// A span timestamp is nanoseconds since 1970 in 64 bits; outside 1678..2262
+		// it would silently wrap to another time.
+		errs.add(field, "%q is out of range", s)
+		return t, false
+	}
+	return t, true
 }
 
 func bodyName(prefix string) string {

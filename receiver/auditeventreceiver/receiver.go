@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
@@ -21,7 +22,10 @@ import (
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 )
 
-const eventsPath = "/v1/events"
+const (
+	eventsPath    = "/v1/events"
+	approvalsPath = "/v1/approvals"
+)
 
 type eventReceiver struct {
 	cfg      *Config
@@ -49,6 +53,7 @@ func (r *eventReceiver) Start(ctx context.Context, host component.Host) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+eventsPath, r.handleEvents)
+	mux.HandleFunc("POST "+approvalsPath, r.handleApprovals)
 	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
 	if err != nil {
 		_ = ln.Close()
@@ -75,6 +80,31 @@ func (r *eventReceiver) Shutdown(ctx context.Context) error {
 }
 
 func (r *eventReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
+	r.accept(w, req, "event", func(body []byte) (ptrace.Traces, []eventID, *rejection) {
+		events, rej := decodeEvents(body, time.Now().UTC(), r.cfg.MaxEvents)
+		if rej != nil {
+			return ptrace.Traces{}, nil, rej
+		}
+		td, ids := toTraces(events)
+		return td, ids, nil
+	})
+}
+
+func (r *eventReceiver) handleApprovals(w http.ResponseWriter, req *http.Request) {
+	r.accept(w, req, "approval", func(body []byte) (ptrace.Traces, []eventID, *rejection) {
+		approvals, rej := decodeApprovals(body, time.Now().UTC(), r.cfg.MaxEvents)
+		if rej != nil {
+			return ptrace.Traces{}, nil, rej
+		}
+		td, ids := approvalsToTraces(approvals)
+		return td, ids, nil
+	})
+}
+
+// accept reads a request body, decodes it into spans with decode, and hands them to the
+// pipeline: 202 with their ids once the pipeline accepted them, 400/413 for bad input
+// (nothing written), 503 when the pipeline refused them (retry later).
+func (r *eventReceiver) accept(w http.ResponseWriter, req *http.Request, what string, decode func([]byte) (ptrace.Traces, []eventID, *rejection)) {
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -85,23 +115,22 @@ func (r *eventReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
-	events, rej := decodeEvents(body, time.Now().UTC(), r.cfg.MaxEvents)
+	td, ids, rej := decode(body)
 	if rej != nil {
-		httpjson.Write(w, rej.status, map[string]any{"error": "invalid audit event: " + strings.Join(rej.problems, "; "), "problems": rej.problems})
+		httpjson.Write(w, rej.status, map[string]any{"error": "invalid audit " + what + ": " + strings.Join(rej.problems, "; "), "problems": rej.problems})
 		return
 	}
-	td, ids := toTraces(events)
 	ctx := r.obsrecv.StartTracesOp(req.Context())
 	err = r.next.ConsumeTraces(ctx, td)
-	r.obsrecv.EndTracesOp(ctx, "json", len(events), err)
+	r.obsrecv.EndTracesOp(ctx, "json", len(ids), err)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if consumererror.IsPermanent(err) {
 			status = http.StatusInternalServerError
 		}
-		r.set.Logger.Warn("Audit events not accepted by the pipeline", zap.Int("events", len(events)), zap.Error(err))
-		httpjson.Error(w, status, "events not stored, retry later: "+err.Error())
+		r.set.Logger.Warn("Audit records not accepted by the pipeline", zap.String("kind", what), zap.Int("records", len(ids)), zap.Error(err))
+		httpjson.Error(w, status, what+"s not stored, retry later: "+err.Error())
 		return
 	}
-	httpjson.Write(w, http.StatusAccepted, map[string]any{"accepted": len(ids), "events": ids})
+	httpjson.Write(w, http.StatusAccepted, map[string]any{"accepted": len(ids), what + "s": ids})
 }
