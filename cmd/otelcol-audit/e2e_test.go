@@ -552,3 +552,70 @@ func assertFields(t *testing.T, row map[string]any, want map[string]any) {
 		}
 	}
 }
+
+// A span gated by policy shows pending; a decision posted later shows on it, joined at
+// query time, without any file being rewritten.
+func TestEndToEndApprovalOfGatedSpan(t *testing.T) {
+	c := startCollector(t, `
+processors:
+  audit:
+    policies:
+      - name: refunds-need-approval
+        condition: attributes["gen_ai.tool.name"] == "refund_payment"
+        decision: require_approval
+        risk_level: high
+`)
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := sendAgentRun(t, exp, "billing-agent", [][]attribute.KeyValue{{
+		attribute.String("gen_ai.operation.name", "execute_tool"),
+		attribute.String("gen_ai.tool.name", "refund_payment"),
+		attribute.String("gen_ai.tool.call.arguments", `{"amount": 120}`),
+	}})
+	gated := sent[0]
+	waitForSpans(t, c.queryURL, url.Values{}, len(sent), 10*time.Second)
+	row := findSpan(t, getSpans(t, c.queryURL, url.Values{}).Spans, gated.spanID)
+	assertFields(t, row, map[string]any{
+		"policy_decision": "require_approval", "policy_rule": "refunds-need-approval", "risk_level": "high",
+		"approval_status": "pending", "category": "tool", "action": "tool.execute", "approval_decided_at": nil,
+	})
+	filesBefore, _ := filepath.Glob(filepath.Join(c.dataDir, "spans", "*", "*", "*.parquet"))
+
+	body := fmt.Sprintf(`{"trace_id":%q,"span_id":%q,"status":"approved","approver":"manager@example.com","reason":"within policy"}`,
+		gated.traceID, gated.spanID)
+	resp, err := http.Post("http://"+c.eventsAddr+"/v1/approvals", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/approvals: %d", resp.StatusCode)
+	}
+	waitForSpans(t, c.queryURL, url.Values{"user": {"manager@example.com"}}, 1, 10*time.Second)
+	row = findSpan(t, getSpans(t, c.queryURL, url.Values{}).Spans, gated.spanID)
+	assertFields(t, row, map[string]any{
+		"approval_status": "approved", "approver": "manager@example.com", "approval_reason": "within policy",
+		"policy_decision": "require_approval",
+	})
+	if row["approval_decided_at"] == nil {
+		t.Error("approval_decided_at not set on the gated span")
+	}
+	for _, f := range filesBefore {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("a file sealed before the decision changed: %v", err)
+		}
+	}
+}
+
+func findSpan(t *testing.T, spans []map[string]any, spanID string) map[string]any {
+	t.Helper()
+	for _, s := range spans {
+		if s["span_id"] == spanID {
+			return s
+		}
+	}
+	t.Fatalf("span %s not returned", spanID)
+	return nil
+}

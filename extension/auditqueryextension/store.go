@@ -67,7 +67,7 @@ func openStore(dir, memoryLimit string) (*store, error) {
 		connector: connector,
 		db:        db,
 		source: "read_parquet(" + sqlString(glob) +
-			", hive_partitioning = true, union_by_name = true, hive_types = {'date': DATE, 'hour': INTEGER})",
+			", hive_partitioning = true, union_by_name = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})",
 	}, nil
 }
 
@@ -142,22 +142,46 @@ func (f *spanFilter) where() (string, []any) {
 }
 
 // resultColumns are the columns a search returns: every schema column but search_text,
-// which is an index, not data.
+// which is an index, not data, and the time of the approval decision joined in.
 var resultColumns = func() []string {
-	cols := make([]string, 0, len(auditschema.Columns))
+	cols := make([]string, 0, len(auditschema.Columns)+1)
 	for _, c := range auditschema.Columns {
 		if c != "search_text" {
 			cols = append(cols, c)
 		}
 	}
-	return cols
+	return append(cols, "approval_decided_at")
 }()
+
+// spansView is the trail with the latest human decision joined to each gated span:
+// decisions (record_type approval) name the gated span by trace and parent span id, or
+// by approval id. The gated span's approval_status, approver and approval_reason show
+// the latest decision, whenever it arrived; no file is rewritten. The approval rows are
+// read from every partition (a decision can come days after its span), the trail itself
+// only from the partitions the outer filter selects.
+func (s *store) spansView() string {
+	decisions := `(SELECT trace_id AS d_trace, parent_span_id AS d_span, approval_id AS d_id,
+		approval_status AS d_status, approver AS d_approver, approval_reason AS d_reason, start_time AS d_time
+		FROM ` + s.source + ` WHERE record_type = 'approval')`
+	return `(SELECT trail.* REPLACE (
+		coalesce(by_span.d_status, by_id.d_status, trail.approval_status) AS approval_status,
+		coalesce(by_span.d_approver, by_id.d_approver, trail.approver) AS approver,
+		coalesce(by_span.d_reason, by_id.d_reason, trail.approval_reason) AS approval_reason),
+		coalesce(by_span.d_time, by_id.d_time) AS approval_decided_at
+	FROM ` + s.source + ` AS trail
+	LEFT JOIN (SELECT * FROM ` + decisions + ` WHERE d_span IS NOT NULL
+		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_time DESC) = 1) AS by_span
+		ON trail.record_type <> 'approval' AND by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
+	LEFT JOIN (SELECT * FROM ` + decisions + ` WHERE d_id IS NOT NULL
+		QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_time DESC) = 1) AS by_id
+		ON trail.record_type <> 'approval' AND by_id.d_id = trail.approval_id)`
+}
 
 // searchSpans returns up to f.Limit rows, newest first, and the cursor of the next page
 // (nil on the last page).
 func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any, *cursor, error) {
 	where, args := f.where()
-	q := "SELECT " + strings.Join(resultColumns, ", ") + " FROM " + s.source + where +
+	q := "SELECT " + strings.Join(resultColumns, ", ") + " FROM " + s.spansView() + where +
 		" ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT " + fmt.Sprint(f.Limit+1)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if errNoFiles(err) {
