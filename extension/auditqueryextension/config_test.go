@@ -1,21 +1,16 @@
 package auditqueryextension
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelaudit/otelcol-audit/internal/configtest"
 )
 
 func TestLoadConfig(t *testing.T) {
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-
 	tests := []struct {
 		name    string
 		check   func(t *testing.T, cfg *Config)
@@ -47,20 +42,9 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := NewFactory().CreateDefaultConfig().(*Config)
-			sub, err := cm.Sub(component.NewIDWithName(componentType, tt.name).String())
-			require.NoError(t, err)
-			require.NoError(t, sub.Unmarshal(cfg))
-
-			err = confmap.Validate(cfg)
+			cfg := configtest.Check(t, NewFactory(), tt.name, tt.wantErr...)
 			if len(tt.wantErr) == 0 {
-				require.NoError(t, err)
-				tt.check(t, cfg)
-				return
-			}
-			require.Error(t, err)
-			for _, want := range tt.wantErr {
-				assert.ErrorContains(t, err, want)
+				tt.check(t, cfg.(*Config))
 			}
 		})
 	}
@@ -69,17 +53,9 @@ func TestLoadConfig(t *testing.T) {
 // A misspelled key must fail the load, whether it is one of the extension's own keys or
 // one of the HTTP server's (confighttp alone ignores unknown keys since v0.160).
 func TestLoadConfigUnknownKey(t *testing.T) {
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
 	for name, key := range map[string]string{"typo": "max_limt", "typo_nested": "tls_settings"} {
 		t.Run(name, func(t *testing.T) {
-			cfg := NewFactory().CreateDefaultConfig().(*Config)
-			sub, err := cm.Sub(component.NewIDWithName(componentType, name).String())
-			require.NoError(t, err)
-			err = sub.Unmarshal(cfg)
-			require.Error(t, err)
-			assert.ErrorContains(t, err, "has invalid keys")
-			assert.ErrorContains(t, err, key)
+			configtest.Check(t, NewFactory(), name, "has invalid keys", key)
 		})
 	}
 }
