@@ -2,13 +2,10 @@ package auditqueryextension
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -100,14 +97,14 @@ func (e *queryExtension) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request) {
-	f, err := parseSpanFilter(r, e.cfg.MaxLimit)
+	f, err := parseSpanFilter(r.URL.Query(), e.cfg.MaxLimit, time.Now())
 	if err != nil {
 		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	spans, next, err := e.store.searchSpans(ctx, f)
+	spans, next, total, err := e.store.searchSpans(ctx, f)
 	if err != nil {
 		e.set.Logger.Error("Span search failed", zap.Error(err))
 		status := http.StatusInternalServerError
@@ -117,10 +114,9 @@ func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, status, "search failed: "+err.Error())
 		return
 	}
-	resp := map[string]any{"spans": spans, "next_cursor": nil}
+	resp := map[string]any{"spans": spans, "total": total, "next_cursor": nil}
 	if next != nil {
-		b, _ := json.Marshal(next)
-		resp["next_cursor"] = base64.RawURLEncoding.EncodeToString(b)
+		resp["next_cursor"] = next.encode()
 	}
 	httpjson.Write(w, http.StatusOK, resp)
 }
@@ -141,42 +137,3 @@ func (e *queryExtension) handleVerify(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, rep)
 }
 
-// parseSpanFilter reads the query parameters of GET /api/v1/spans.
-func parseSpanFilter(r *http.Request, maxLimit int) (spanFilter, error) {
-	q := r.URL.Query()
-	f := spanFilter{Models: q["model"], Agents: q["agent"], Users: q["user"], Limit: 100}
-	for _, name := range []string{"from", "to"} {
-		v := q.Get(name)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return f, fmt.Errorf("%s: %q is not an RFC 3339 time, e.g. 2026-11-22T04:00:00Z", name, v)
-		}
-		if name == "from" {
-			f.From = &t
-		} else {
-			f.To = &t
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			return f, fmt.Errorf("limit: %q must be a whole number from 1 to %d", v, maxLimit)
-		}
-		f.Limit = n
-	}
-	if v := q.Get("cursor"); v != "" {
-		var c cursor
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err == nil {
-			err = json.Unmarshal(b, &c)
-		}
-		if err != nil || c.TraceID == "" {
-			return f, errors.New("cursor: not a cursor returned by this API; start again without it")
-		}
-		f.After = &c
-	}
-	return f, nil
-}

@@ -89,58 +89,6 @@ func errNoFiles(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "No files found")
 }
 
-// spanFilter is a search over the trail. Values within one field are ORed, fields ANDed.
-type spanFilter struct {
-	Models, Agents, Users []string
-	From, To              *time.Time
-	Limit                 int
-	After                 *cursor
-}
-
-// cursor is the position after the last row of a page (newest first order).
-type cursor struct {
-	StartMicros int64  `json:"t"`
-	TraceID     string `json:"tr"`
-	SpanID      string `json:"s"`
-}
-
-// where renders the filter as a SQL condition and its arguments. Time bounds also bound
-// the hive date partitions, so DuckDB opens only the files of the days asked for.
-func (f *spanFilter) where() (string, []any) {
-	var conds []string
-	var args []any
-	in := func(col string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ")
-		conds = append(conds, col+" IN ("+marks+")")
-		for _, v := range vals {
-			args = append(args, v)
-		}
-	}
-	in("model", f.Models)
-	in("agent_name", f.Agents)
-	in("user_id", f.Users)
-	if f.From != nil {
-		conds = append(conds, "date >= ?::DATE", "start_time >= ?::TIMESTAMPTZ")
-		args = append(args, f.From.UTC().Format(time.DateOnly), f.From.UTC().Format(time.RFC3339Nano))
-	}
-	if f.To != nil {
-		conds = append(conds, "date <= ?::DATE", "start_time < ?::TIMESTAMPTZ")
-		args = append(args, f.To.UTC().Format(time.DateOnly), f.To.UTC().Format(time.RFC3339Nano))
-	}
-	if c := f.After; c != nil {
-		t := time.UnixMicro(c.StartMicros).UTC().Format(time.RFC3339Nano)
-		conds = append(conds, "(start_time < ?::TIMESTAMPTZ OR (start_time = ?::TIMESTAMPTZ AND (trace_id < ? OR (trace_id = ? AND span_id < ?))))")
-		args = append(args, t, t, c.TraceID, c.TraceID, c.SpanID)
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
-}
-
 // resultColumns are the columns a search returns: every schema column but search_text,
 // which is an index, not data, and the time of the approval decision joined in.
 var resultColumns = func() []string {
@@ -177,18 +125,22 @@ func (s *store) spansView() string {
 		ON trail.record_type <> 'approval' AND by_id.d_id = trail.approval_id)`
 }
 
-// searchSpans returns up to f.Limit rows, newest first, and the cursor of the next page
-// (nil on the last page).
-func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any, *cursor, error) {
-	where, args := f.where()
-	q := "SELECT " + strings.Join(resultColumns, ", ") + " FROM " + s.spansView() + where +
-		" ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT " + fmt.Sprint(f.Limit+1)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+// searchSpans returns up to f.limit rows in the filter's order, the cursor of the next
+// page (nil on the last page) and how many rows match in all.
+func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any, *cursor, int64, error) {
+	where, args := f.where(false)
+	var total int64
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView()+where, args...).Scan(&total)
 	if errNoFiles(err) {
-		return []map[string]any{}, nil, nil
+		return []map[string]any{}, nil, 0, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
+	}
+	where, args = f.where(true)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(resultColumns, ", ")+" FROM "+s.spansView()+where+f.orderBy(), args...)
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	defer rows.Close()
 	out := []map[string]any{}
@@ -199,7 +151,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 		rec := make(map[string]any, len(resultColumns))
 		for i, col := range resultColumns {
@@ -208,16 +160,15 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 		out = append(out, rec)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	var next *cursor
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		last := out[len(out)-1]
-		start, _ := time.Parse(time.RFC3339Nano, last["start_time"].(string))
-		next = &cursor{StartMicros: start.UnixMicro(), TraceID: last["trace_id"].(string), SpanID: last["span_id"].(string)}
+	if len(out) > f.limit {
+		out = out[:f.limit]
+		c := f.next(out[len(out)-1])
+		next = &c
 	}
-	return out, next, nil
+	return out, next, total, nil
 }
 
 // jsonValue converts a scanned DuckDB value for a JSON response: times as RFC 3339 in

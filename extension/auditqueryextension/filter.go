@@ -1,0 +1,323 @@
+package auditqueryextension
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// spanFilter is a search over the trail: fields are ANDed, repeated values of one field
+// ORed.
+type spanFilter struct {
+	in               []inClause
+	text             []string // q: lower-cased substrings of search_text
+	from, to         *time.Time
+	minCost, maxCost *float64
+	violation        *bool
+	dlp              string // clean | flagged
+	sort             string // time | cost | latency | tokens
+	asc              bool
+	limit            int
+	after            *cursor
+}
+
+type inClause struct {
+	column string
+	values []string
+}
+
+// equalityParams map query parameters to columns; allowed lists the values a closed
+// vocabulary accepts (nil: any).
+var equalityParams = []struct {
+	param, column string
+	allowed       []string
+}{
+	{"model", "model", nil},
+	{"agent", "agent_name", nil},
+	{"user", "user_id", nil},
+	{"provider", "provider", nil},
+	{"tool", "tool_name", nil},
+	{"category", "category", nil},
+	{"action", "action", nil},
+	{"result", "result", nil},
+	{"record_type", "record_type", []string{"span", "event", "approval", "access"}},
+	{"approval", "approval_status", []string{"approved", "rejected", "timed_out", "pending", "not_required"}},
+	{"policy", "policy_decision", []string{"allow", "block", "require_approval", "none"}},
+	{"trace_id", "trace_id", nil},
+	{"tenant", "tenant_id", nil},
+}
+
+// sortKeys are the sort orders and the expression each sorts by.
+var sortKeys = map[string]string{
+	"time":    "start_time",
+	"cost":    "cost_usd",
+	"latency": "duration_ms",
+	"tokens":  "(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))",
+}
+
+var otherParams = []string{"q", "from", "to", "last", "min_cost", "max_cost", "violation", "dlp", "sort", "order", "limit", "cursor"}
+
+// cursor is the position after the last row of a page: the keys of that row for the time
+// order, an offset for the other orders.
+type cursor struct {
+	Sort        string `json:"o"`
+	StartMicros int64  `json:"t,omitempty"`
+	TraceID     string `json:"tr,omitempty"`
+	SpanID      string `json:"s,omitempty"`
+	Offset      int    `json:"n,omitempty"`
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// parseSpanFilter reads the query parameters of a search; errors name the parameter.
+func parseSpanFilter(q url.Values, maxLimit int, now time.Time) (spanFilter, error) {
+	f := spanFilter{limit: 100, sort: "time"}
+	var errs []error
+	known := map[string]bool{}
+	for _, p := range equalityParams {
+		known[p.param] = true
+		vals := q[p.param]
+		if len(vals) == 0 {
+			continue
+		}
+		for _, v := range vals {
+			if p.allowed != nil && !slices.Contains(p.allowed, v) {
+				errs = append(errs, fmt.Errorf("%s: %q is not one of %s", p.param, v, strings.Join(p.allowed, ", ")))
+			}
+		}
+		f.in = append(f.in, inClause{p.column, vals})
+	}
+	for _, p := range otherParams {
+		known[p] = true
+	}
+	var unknown []string
+	for k := range q {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		errs = append(errs, fmt.Errorf("%s: unknown parameter", k))
+	}
+	for _, v := range q["q"] {
+		if v = strings.ToLower(strings.TrimSpace(v)); v != "" {
+			f.text = append(f.text, v)
+		}
+	}
+	for _, name := range []string{"from", "to"} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not an RFC 3339 time, e.g. 2026-11-22T04:00:00Z", name, v))
+				continue
+			}
+			if name == "from" {
+				f.from = &t
+			} else {
+				f.to = &t
+			}
+		}
+	}
+	if v := q.Get("last"); v != "" {
+		d, err := parseWindow(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("last: %v", err))
+		case f.from != nil:
+			errs = append(errs, errors.New("last: give either last or from, not both"))
+		default:
+			t := now.Add(-d)
+			f.from = &t
+		}
+	}
+	if f.from != nil && f.to != nil && !f.from.Before(*f.to) {
+		errs = append(errs, fmt.Errorf("from: %s is not before to %s", f.from.Format(time.RFC3339), f.to.Format(time.RFC3339)))
+	}
+	for _, name := range []string{"min_cost", "max_cost"} {
+		if v := q.Get(name); v != "" {
+			c, err := strconv.ParseFloat(v, 64)
+			if err != nil || c < 0 {
+				errs = append(errs, fmt.Errorf("%s: %q must be a non-negative number of US dollars, e.g. 0.05", name, v))
+				continue
+			}
+			if name == "min_cost" {
+				f.minCost = &c
+			} else {
+				f.maxCost = &c
+			}
+		}
+	}
+	if v := q.Get("violation"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("violation: %q must be true or false", v))
+		} else {
+			f.violation = &b
+		}
+	}
+	if v := q.Get("dlp"); v != "" {
+		if v != "clean" && v != "flagged" {
+			errs = append(errs, fmt.Errorf("dlp: %q must be clean or flagged", v))
+		}
+		f.dlp = v
+	}
+	if v := q.Get("sort"); v != "" {
+		if _, ok := sortKeys[v]; !ok {
+			errs = append(errs, fmt.Errorf("sort: %q must be time, cost, latency or tokens", v))
+		}
+		f.sort = v
+	}
+	switch v := q.Get("order"); v {
+	case "", "desc":
+	case "asc":
+		f.asc = true
+	default:
+		errs = append(errs, fmt.Errorf("order: %q must be desc or asc", v))
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			errs = append(errs, fmt.Errorf("limit: %q must be a whole number from 1 to %d", v, maxLimit))
+		}
+		f.limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		var c cursor
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err == nil {
+			err = json.Unmarshal(b, &c)
+		}
+		if err != nil || c.Sort != f.sort || (c.Sort == "time" && c.TraceID == "") {
+			errs = append(errs, errors.New("cursor: not a cursor this search returned; start again without it"))
+		}
+		f.after = &c
+	}
+	return f, errors.Join(errs...)
+}
+
+// parseWindow reads a duration in Go notation, plus d for days ("7d", "30d", "24h").
+func parseWindow(v string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, perr := strconv.Atoi(days)
+		if perr != nil {
+			err = perr
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(v)
+	}
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q must be a positive duration such as 1h, 24h, 7d or 30d", v)
+	}
+	return d, nil
+}
+
+// where renders the filter as a SQL condition and its arguments; withCursor adds the
+// page position. Time bounds also bound the hive date partitions, so DuckDB opens only
+// the files of the days asked for.
+func (f *spanFilter) where(withCursor bool) (string, []any) {
+	var conds []string
+	var args []any
+	for _, c := range f.in {
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(c.values)), ", ")
+		conds = append(conds, c.column+" IN ("+marks+")")
+		for _, v := range c.values {
+			args = append(args, v)
+		}
+	}
+	if len(f.text) > 0 {
+		var ors []string
+		for _, t := range f.text {
+			ors = append(ors, `search_text LIKE ? ESCAPE '\'`)
+			args = append(args, "%"+likeEscaper.Replace(t)+"%")
+		}
+		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
+	}
+	if f.from != nil {
+		conds = append(conds, "date >= ?::DATE", "start_time >= ?::TIMESTAMPTZ")
+		args = append(args, f.from.UTC().Format(time.DateOnly), f.from.UTC().Format(time.RFC3339Nano))
+	}
+	if f.to != nil {
+		conds = append(conds, "date <= ?::DATE", "start_time < ?::TIMESTAMPTZ")
+		args = append(args, f.to.UTC().Format(time.DateOnly), f.to.UTC().Format(time.RFC3339Nano))
+	}
+	if f.minCost != nil {
+		conds = append(conds, "cost_usd >= ?")
+		args = append(args, *f.minCost)
+	}
+	if f.maxCost != nil {
+		conds = append(conds, "cost_usd <= ?")
+		args = append(args, *f.maxCost)
+	}
+	if f.violation != nil {
+		if *f.violation {
+			conds = append(conds, "policy_violation")
+		} else {
+			conds = append(conds, "NOT coalesce(policy_violation, false)")
+		}
+	}
+	switch f.dlp {
+	case "clean":
+		conds = append(conds, "coalesce(dlp_result, 'clean') = 'clean'")
+	case "flagged":
+		conds = append(conds, "coalesce(dlp_result, 'clean') <> 'clean'")
+	}
+	if c := f.after; withCursor && c != nil && f.sort == "time" {
+		t := time.UnixMicro(c.StartMicros).UTC().Format(time.RFC3339Nano)
+		op := "<"
+		if f.asc {
+			op = ">"
+		}
+		conds = append(conds, fmt.Sprintf("(start_time %[1]s ?::TIMESTAMPTZ OR (start_time = ?::TIMESTAMPTZ AND (trace_id %[1]s ? OR (trace_id = ? AND span_id %[1]s ?))))", op))
+		args = append(args, t, t, c.TraceID, c.TraceID, c.SpanID)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// orderBy is the ORDER BY and pagination clause of the filter.
+func (f *spanFilter) orderBy() string {
+	dir := "DESC"
+	if f.asc {
+		dir = "ASC"
+	}
+	clause := fmt.Sprintf(" ORDER BY %s %s NULLS LAST", sortKeys[f.sort], dir)
+	if f.sort != "time" {
+		clause += fmt.Sprintf(", start_time %s", dir)
+	}
+	clause += fmt.Sprintf(", trace_id %s, span_id %s LIMIT %d", dir, dir, f.limit+1)
+	if f.after != nil && f.sort != "time" {
+		clause += fmt.Sprintf(" OFFSET %d", f.after.Offset)
+	}
+	return clause
+}
+
+// next returns the cursor after last, the last row of a page.
+func (f *spanFilter) next(last map[string]any) cursor {
+	if f.sort != "time" {
+		off := f.limit
+		if f.after != nil {
+			off += f.after.Offset
+		}
+		return cursor{Sort: f.sort, Offset: off}
+	}
+	start, _ := time.Parse(time.RFC3339Nano, last["start_time"].(string))
+	return cursor{Sort: "time", StartMicros: start.UnixMicro(), TraceID: last["trace_id"].(string), SpanID: last["span_id"].(string)}
+}

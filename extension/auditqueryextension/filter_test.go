@@ -1,0 +1,196 @@
+package auditqueryextension
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+)
+
+// richRow is a row with the columns the search filters read.
+type richRow struct {
+	id                                string
+	ago                               time.Duration
+	provider, tool, category, result  string
+	recordType, approval, policy, dlp string
+	tenant                            string
+	violation                         *bool
+	cost                              *float64
+	latency                           float64
+	in, out                           int64
+	text                              string
+}
+
+func fp(f float64) *float64 { return &f }
+func bp(b bool) *bool       { return &b }
+
+var richRows = []richRow{
+	{"01", 2 * time.Hour, "openai", "", "llm", "success", "span", "not_required", "allow", "clean", "acme", bp(false), fp(0.012), 800, 1200, 300, "Refund request for ORDER 100% paid"},
+	{"02", 3 * time.Hour, "anthropic", "", "llm", "failed", "span", "pending", "require_approval", "redacted:credit_card", "acme", nil, fp(0.40), 4000, 9000, 2000, "summarise the incident"},
+	{"03", 4 * time.Hour, "", "refund_payment", "tool", "blocked", "span", "not_required", "block", "clean", "globex", bp(true), nil, 50, 0, 0, "tool refund_payment amount_usd"},
+	{"04", 5 * time.Hour, "", "", "auth", "success", "event", "not_required", "none", "", "globex", nil, nil, 0, 0, 0, "login alice"},
+	{"05", 72 * time.Hour, "openai", "", "llm", "success", "span", "approved", "allow", "clean", "acme", bp(false), fp(0.002), 300, 100, 20, "three days ago"},
+}
+
+func writeRichTrail(t *testing.T, dir string, now time.Time) {
+	t.Helper()
+	parts := map[string][]auditschema.Row{}
+	for i, r := range richRows {
+		start := now.Add(-r.ago).Truncate(time.Microsecond)
+		row := auditschema.Row{
+			IngestTime: start, StartTime: start, EndTime: start.Add(time.Duration(r.latency) * time.Millisecond),
+			DurationMs: r.latency, TraceID: fmt.Sprintf("%032x", i+1), SpanID: fmt.Sprintf("%016s", r.id),
+			Name: "op " + r.id, Kind: "client", StatusCode: "ok", RecordType: r.recordType,
+			Provider: strp(r.provider), ToolName: strp(r.tool), Category: strp(r.category), Result: strp(r.result),
+			ApprovalStatus: strp(r.approval), PolicyDecision: strp(r.policy), DLPResult: strp(r.dlp),
+			TenantID: strp(r.tenant), PolicyViolation: r.violation, CostUSD: r.cost,
+			Attributes: "{}", ResourceAttributes: "{}", SearchText: strings.ToLower(r.text),
+		}
+		if r.in > 0 {
+			row.InputTokens, row.OutputTokens = &r.in, &r.out
+		}
+		p := auditschema.PartitionOf(start)
+		parts[p] = append(parts[p], row)
+	}
+	for p, rows := range parts {
+		pdir := filepath.Join(dir, auditschema.SpansDir, filepath.FromSlash(p))
+		require.NoError(t, os.MkdirAll(pdir, 0o755))
+		var buf bytes.Buffer
+		w, err := auditschema.NewParquetWriter(&buf, auditschema.WriterOptions{Compression: "zstd", RowGroupRows: 1000})
+		require.NoError(t, err)
+		_, err = w.Write(rows)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		require.NoError(t, os.WriteFile(filepath.Join(pdir, "rich.parquet"), buf.Bytes(), 0o444))
+	}
+}
+
+type searchPage struct {
+	Spans      []map[string]any `json:"spans"`
+	Total      int              `json:"total"`
+	NextCursor *string          `json:"next_cursor"`
+}
+
+// ids returns the span ids of a search, in the order returned, and the total.
+func ids(t *testing.T, base string, q url.Values) ([]string, searchPage) {
+	t.Helper()
+	var page searchPage
+	status := getJSON(t, base+"/api/v1/spans?"+q.Encode(), &page)
+	require.Equal(t, http.StatusOK, status, "query %s", q.Encode())
+	out := []string{}
+	for _, s := range page.Spans {
+		out = append(out, strings.TrimLeft(s["span_id"].(string), "0"))
+	}
+	return out, page
+}
+
+func TestSearchFilters(t *testing.T) {
+	dir := t.TempDir()
+	writeRichTrail(t, dir, time.Now().UTC())
+	base := startExtension(t, dir, nil)
+	for _, tc := range []struct {
+		query string
+		want  []string // newest first
+	}{
+		{"", []string{"1", "2", "3", "4", "5"}},
+		{"q=REFUND", []string{"1", "3"}},
+		{"q=100%25", []string{"1"}},     // a literal %, not a wildcard
+		{"q=amount_usd", []string{"3"}}, // a literal _, not a wildcard
+		{"q=amount%25usd", []string{}},  // % in q never acts as a wildcard
+		{"q=incident&q=login", []string{"2", "4"}},
+		{"provider=openai", []string{"1", "5"}},
+		{"tool=refund_payment", []string{"3"}},
+		{"category=llm&result=failed", []string{"2"}},
+		{"record_type=event", []string{"4"}},
+		{"approval=pending&approval=approved", []string{"2", "5"}},
+		{"policy=block", []string{"3"}},
+		{"violation=true", []string{"3"}},
+		{"violation=false", []string{"1", "2", "4", "5"}},
+		{"dlp=flagged", []string{"2"}},
+		{"dlp=clean", []string{"1", "3", "4", "5"}},
+		{"min_cost=0.01", []string{"1", "2"}},
+		{"max_cost=0.05", []string{"1", "5"}},
+		{"tenant=globex", []string{"3", "4"}},
+		{"trace_id=" + fmt.Sprintf("%032x", 2), []string{"2"}},
+		{"last=24h", []string{"1", "2", "3", "4"}},
+		{"last=7d", []string{"1", "2", "3", "4", "5"}},
+		{"last=3h30m&provider=anthropic", []string{"2"}},
+		{"sort=cost", []string{"2", "1", "5", "3", "4"}}, // NULL costs last
+		{"sort=cost&order=asc", []string{"5", "1", "2", "4", "3"}}, // ties (NULL) oldest first
+		{"sort=latency", []string{"2", "1", "5", "3", "4"}},
+		{"sort=tokens&order=desc", []string{"2", "1", "5", "3", "4"}},
+		{"order=asc", []string{"5", "4", "3", "2", "1"}},
+	} {
+		q, err := url.ParseQuery(tc.query)
+		require.NoError(t, err)
+		got, page := ids(t, base, q)
+		assert.Equal(t, tc.want, got, "query %s", tc.query)
+		assert.Equal(t, len(tc.want), page.Total, "total of %s", tc.query)
+	}
+}
+
+// Every order pages through every row exactly once, and total counts all of them.
+func TestSearchPagesInEveryOrder(t *testing.T) {
+	dir := t.TempDir()
+	writeRichTrail(t, dir, time.Now().UTC())
+	base := startExtension(t, dir, nil)
+	for _, order := range []string{"time", "cost", "latency", "tokens"} {
+		for _, dir := range []string{"desc", "asc"} {
+			q := url.Values{"sort": {order}, "order": {dir}, "limit": {"2"}}
+			var all []string
+			for pages := 0; ; pages++ {
+				require.Less(t, pages, 10, "paging does not end")
+				got, page := ids(t, base, q)
+				assert.Equal(t, len(richRows), page.Total)
+				all = append(all, got...)
+				if page.NextCursor == nil {
+					break
+				}
+				q.Set("cursor", *page.NextCursor)
+			}
+			sorted := append([]string(nil), all...)
+			sort.Strings(sorted)
+			assert.Equal(t, []string{"1", "2", "3", "4", "5"}, sorted, "sort=%s order=%s visited %v", order, dir, all)
+		}
+	}
+}
+
+func TestSearchRejectsBadParameters(t *testing.T) {
+	dir := t.TempDir()
+	writeRichTrail(t, dir, time.Now().UTC())
+	base := startExtension(t, dir, nil)
+	timeCursor := cursor{Sort: "time", TraceID: "x", SpanID: "y"}.encode()
+	for query, want := range map[string]string{
+		"colour=red":                        "colour: unknown parameter",
+		"approval=maybe":                    `approval: "maybe" is not one of approved`,
+		"policy=deny":                       `policy: "deny" is not one of allow, block, require_approval, none`,
+		"record_type=log":                   "record_type",
+		"violation=yes":                     "violation",
+		"dlp=dirty":                         "dlp",
+		"min_cost=-1":                       "min_cost",
+		"max_cost=abc":                      "max_cost",
+		"last=a+while":                      "last",
+		"last=0h":                           "last",
+		"last=1h&from=2026-11-22T00:00:00Z": "either last or from",
+		"from=2026-11-22T02:00:00Z&to=2026-11-22T01:00:00Z": "is not before to",
+		"sort=price":                     "sort",
+		"order=up":                       "order",
+		"sort=cost&cursor=" + timeCursor: "cursor",
+	} {
+		var body map[string]any
+		status := getJSON(t, base+"/api/v1/spans?"+query, &body)
+		assert.Equal(t, http.StatusBadRequest, status, query)
+		assert.Contains(t, body["error"], want, query)
+	}
+}
