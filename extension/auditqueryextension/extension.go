@@ -136,4 +136,3 @@ func (e *queryExtension) handleVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	httpjson.Write(w, http.StatusOK, rep)
 }
-

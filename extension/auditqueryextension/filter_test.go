@@ -126,7 +126,7 @@ func TestSearchFilters(t *testing.T) {
 		{"last=24h", []string{"1", "2", "3", "4"}},
 		{"last=7d", []string{"1", "2", "3", "4", "5"}},
 		{"last=3h30m&provider=anthropic", []string{"2"}},
-		{"sort=cost", []string{"2", "1", "5", "3", "4"}}, // NULL costs last
+		{"sort=cost", []string{"2", "1", "5", "3", "4"}},           // NULL costs last
 		{"sort=cost&order=asc", []string{"5", "1", "2", "4", "3"}}, // ties (NULL) oldest first
 		{"sort=latency", []string{"2", "1", "5", "3", "4"}},
 		{"sort=tokens&order=desc", []string{"2", "1", "5", "3", "4"}},
