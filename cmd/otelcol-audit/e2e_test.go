@@ -607,6 +607,46 @@ processors:
 			t.Errorf("a file sealed before the decision changed: %v", err)
 		}
 	}
+
+	// The span's detail shows the decision; the agent run's replay holds the gated
+	// span, its agent span and the decision, in order, with totals.
+	var detail struct {
+		Span map[string]any `json:"span"`
+	}
+	if code := getJSONStatus(t, fmt.Sprintf("%s/api/v1/spans/%s/%s", c.queryURL, gated.traceID, gated.spanID), &detail); code != http.StatusOK {
+		t.Fatalf("span detail: %d", code)
+	}
+	assertFields(t, detail.Span, map[string]any{"approval_status": "approved", "approver": "manager@example.com", "tool_name": "refund_payment"})
+	var replay struct {
+		Spans  []map[string]any `json:"spans"`
+		Totals map[string]any   `json:"totals"`
+	}
+	if code := getJSONStatus(t, c.queryURL+"/api/v1/traces/"+gated.traceID, &replay); code != http.StatusOK {
+		t.Fatalf("trace replay: %d", code)
+	}
+	var kinds []any
+	for _, s := range replay.Spans {
+		kinds = append(kinds, s["record_type"])
+	}
+	if len(replay.Spans) != 3 || replay.Spans[2]["record_type"] != "approval" || replay.Totals["spans"] != 3.0 {
+		t.Errorf("replay: record types %v, totals %v; want the agent span, the tool span, then the approval", kinds, replay.Totals)
+	}
+	if code := getJSONStatus(t, c.queryURL+"/api/v1/traces/"+strings.Repeat("ab", 16), &replay); code != http.StatusNotFound {
+		t.Errorf("unknown trace: %d, want 404", code)
+	}
+}
+
+func getJSONStatus(t *testing.T, u string, out any) int {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("%s: %v", u, err)
+	}
+	return resp.StatusCode
 }
 
 func findSpan(t *testing.T, spans []map[string]any, spanID string) map[string]any {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +85,8 @@ func (e *queryExtension) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", e.handleHealth)
 	mux.HandleFunc("GET /api/v1/spans", e.handleSpans)
+	mux.HandleFunc("GET /api/v1/spans/{trace_id}/{span_id}", e.handleSpan)
+	mux.HandleFunc("GET /api/v1/traces/{trace_id}", e.handleTrace)
 	mux.HandleFunc("GET /api/v1/verify", e.handleVerify)
 	return mux
 }
@@ -105,13 +108,7 @@ func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
 	spans, next, total, err := e.store.searchSpans(ctx, f)
-	if err != nil {
-		e.set.Logger.Error("Span search failed", zap.Error(err))
-		status := http.StatusInternalServerError
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			status = http.StatusServiceUnavailable
-		}
-		httpjson.Error(w, status, "search failed: "+err.Error())
+	if e.queryFailed(ctx, w, err) {
 		return
 	}
 	resp := map[string]any{"spans": spans, "total": total, "next_cursor": nil}
@@ -119,6 +116,96 @@ func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request) {
 		resp["next_cursor"] = next.encode()
 	}
 	httpjson.Write(w, http.StatusOK, resp)
+}
+
+var (
+	traceIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	spanIDPattern  = regexp.MustCompile(`^[0-9a-f]{16}$`)
+)
+
+// handleSpan answers one span with everything the trail holds about it, including the
+// latest approval decision.
+func (e *queryExtension) handleSpan(w http.ResponseWriter, r *http.Request) {
+	traceID, spanID := strings.ToLower(r.PathValue("trace_id")), strings.ToLower(r.PathValue("span_id"))
+	if !traceIDPattern.MatchString(traceID) || !spanIDPattern.MatchString(spanID) {
+		httpjson.Error(w, http.StatusBadRequest, "trace_id must be 32 and span_id 16 hex digits")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
+	defer cancel()
+	rows, err := e.store.selectRows(ctx, " WHERE trace_id = ? AND span_id = ?", " ORDER BY ingest_time LIMIT 1", traceID, spanID)
+	if e.queryFailed(ctx, w, err) {
+		return
+	}
+	if len(rows) == 0 {
+		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("no span %s/%s in the trail", traceID, spanID))
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"span": rows[0]})
+}
+
+// handleTrace answers one agent run: every row of the trace in start order (spans,
+// events and the approvals joined to it), with totals of cost and tokens.
+func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request) {
+	traceID := strings.ToLower(r.PathValue("trace_id"))
+	if !traceIDPattern.MatchString(traceID) {
+		httpjson.Error(w, http.StatusBadRequest, "trace_id must be 32 hex digits")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
+	defer cancel()
+	rows, err := e.store.selectRows(ctx, " WHERE trace_id = ?", " ORDER BY start_time, span_id", traceID)
+	if e.queryFailed(ctx, w, err) {
+		return
+	}
+	if len(rows) == 0 {
+		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("no trace %s in the trail", traceID))
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"trace_id": traceID, "spans": rows, "totals": traceTotals(rows)})
+}
+
+// traceTotals sums the cost and tokens of a trace; a cost is only as complete as its
+// rows: costed counts the rows that had one.
+func traceTotals(rows []map[string]any) map[string]any {
+	var cost float64
+	var in, out, costed int64
+	start, end := "", ""
+	for _, r := range rows {
+		if c, ok := r["cost_usd"].(float64); ok {
+			cost += c
+			costed++
+		}
+		if n, ok := r["input_tokens"].(int64); ok {
+			in += n
+		}
+		if n, ok := r["output_tokens"].(int64); ok {
+			out += n
+		}
+		if s, _ := r["start_time"].(string); start == "" || s < start {
+			start = s
+		}
+		if s, _ := r["end_time"].(string); s > end {
+			end = s
+		}
+	}
+	return map[string]any{"spans": len(rows), "cost_usd": cost, "costed_spans": costed,
+		"input_tokens": in, "output_tokens": out, "start_time": start, "end_time": end}
+}
+
+// queryFailed answers a failed query (503 past the timeout, else 500) and reports
+// whether it did.
+func (e *queryExtension) queryFailed(ctx context.Context, w http.ResponseWriter, err error) bool {
+	if err == nil {
+		return false
+	}
+	e.set.Logger.Error("Query failed", zap.Error(err))
+	status := http.StatusInternalServerError
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		status = http.StatusServiceUnavailable
+	}
+	httpjson.Error(w, status, "query failed: "+err.Error())
+	return true
 }
 
 // handleVerify checks the trail against its signed ledger (see auditctl verify) and

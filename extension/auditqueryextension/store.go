@@ -138,9 +138,27 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 		return nil, nil, 0, err
 	}
 	where, args = f.where(true)
-	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(resultColumns, ", ")+" FROM "+s.spansView()+where+f.orderBy(), args...)
+	out, err := s.selectRows(ctx, where, f.orderBy(), args...)
 	if err != nil {
 		return nil, nil, 0, err
+	}
+	var next *cursor
+	if len(out) > f.limit {
+		out = out[:f.limit]
+		c := f.next(out[len(out)-1])
+		next = &c
+	}
+	return out, next, total, nil
+}
+
+// selectRows runs a query over the trail view and returns its rows as JSON-ready maps.
+func (s *store) selectRows(ctx context.Context, where, orderBy string, args ...any) ([]map[string]any, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(resultColumns, ", ")+" FROM "+s.spansView()+where+orderBy, args...)
+	if errNoFiles(err) {
+		return []map[string]any{}, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	out := []map[string]any{}
@@ -151,7 +169,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, nil, 0, err
+			return nil, err
 		}
 		rec := make(map[string]any, len(resultColumns))
 		for i, col := range resultColumns {
@@ -159,16 +177,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 		}
 		out = append(out, rec)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, 0, err
-	}
-	var next *cursor
-	if len(out) > f.limit {
-		out = out[:f.limit]
-		c := f.next(out[len(out)-1])
-		next = &c
-	}
-	return out, next, total, nil
+	return out, rows.Err()
 }
 
 // jsonValue converts a scanned DuckDB value for a JSON response: times as RFC 3339 in
