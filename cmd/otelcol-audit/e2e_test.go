@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,6 +18,8 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 	"go.opentelemetry.io/collector/otelcol"
+
+	"github.com/otelaudit/otelcol-audit/internal/pricing"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -325,8 +328,21 @@ func TestEndToEndOTLPToQuery(t *testing.T) {
 	assertFields(t, chat, map[string]any{
 		"model": "gpt-4o", "provider": "openai", "operation": "chat", "agent_name": "support-bot",
 		"user_id": "alice", "input_tokens": 1200.0, "output_tokens": 340.0, "record_type": "span",
-		"service_name": "agent-grpc", "environment": "test", "cost_usd": nil, "cache_read_tokens": nil,
+		"service_name": "agent-grpc", "environment": "test", "cache_read_tokens": nil,
+		"cost_source": "computed", "price_table": pricing.Default().Version(),
+		"category": "llm", "action": "chat.completion", "result": "success", "policy_decision": "allow",
+		"approval_status": "not_required", "dlp_result": "clean",
 	})
+	// The cost is the built-in table's price at the span's start, times the tokens.
+	price, _, ok := pricing.Default().LookupAt("openai", "gpt-4o", viaGRPC[0].start)
+	if !ok {
+		t.Fatal("gpt-4o has no price in the built-in table")
+	}
+	in, out := int64(1200), int64(340)
+	want, _, _ := price.Cost(pricing.Usage{Input: &in, Output: &out})
+	if got, _ := chat["cost_usd"].(float64); math.Abs(got-want) > 1e-12 {
+		t.Errorf("cost_usd = %v, want %v", chat["cost_usd"], want)
+	}
 	old := bySpan[viaHTTP[0].spanID]
 	assertFields(t, old, map[string]any{
 		"model": "claude-sonnet-4", "provider": "anthropic", "agent_name": "billing-bot", "user_id": "bob",

@@ -84,14 +84,17 @@ func resultOf(span ptrace.Span, decision, approval string) string {
 	case approval == "timed_out":
 		return "timed_out"
 	}
+	attrs := span.Attributes()
+	// Before the status: the HTTP conventions leave a server span's status unset on 4xx.
+	for _, key := range []string{"http.response.status_code", "http.status_code"} {
+		if v, ok := attrs.Get(key); ok {
+			if code := v.AsString(); code == "401" || code == "403" {
+				return "denied"
+			}
+		}
+	}
 	if span.Status().Code() != ptrace.StatusCodeError {
 		return "success"
-	}
-	attrs := span.Attributes()
-	if v, ok := attrs.Get("http.response.status_code"); ok {
-		if code := v.AsString(); code == "401" || code == "403" {
-			return "denied"
-		}
 	}
 	if v, ok := attrs.Get("error.type"); ok && deniedError(v) {
 		return "denied"

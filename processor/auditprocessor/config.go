@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/pricing"
 )
 
@@ -26,6 +27,19 @@ type Config struct {
 	DefaultDecision string `mapstructure:"default_decision"`
 	// Limits bound what one attribute may hold.
 	Limits LimitsConfig `mapstructure:"limits"`
+	// DLP masks personal data and credentials before anything else reads the span.
+	DLP DLPConfig `mapstructure:"dlp"`
+}
+
+// DLPConfig configures masking: per detector kind redact, block or off; the attribute
+// names whose values are secrets; identity attributes exempt from personal-data
+// detectors; and an optional HMAC key file.
+type DLPConfig struct {
+	dlp.Config `mapstructure:",squash"`
+	// HMACKeyFile holds a key (at least 32 bytes) to replace matches with a keyed HMAC
+	// instead of [REDACTED:<kind>], so equal secrets can be correlated without being
+	// revealed. Never a plain hash.
+	HMACKeyFile string `mapstructure:"hmac_key_file"`
 }
 
 // PricingConfig chooses the price table.
@@ -62,6 +76,9 @@ func (c *Config) Validate() error {
 	}
 	if err := validatePolicies(c.Policies, c.DefaultDecision); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.DLP.Config.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("dlp: %w", err))
 	}
 	if c.Limits.MaxAttributeBytes < 1024 {
 		errs = append(errs, fmt.Errorf("limits::max_attribute_bytes must be at least 1024, got %d", c.Limits.MaxAttributeBytes))

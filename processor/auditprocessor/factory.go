@@ -9,6 +9,9 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 )
 
 const stability = component.StabilityLevelAlpha
@@ -25,7 +28,22 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		DefaultDecision: decisionAllow,
 		Limits:          LimitsConfig{MaxAttributeBytes: 256 << 10, MaxDepth: 10},
+		DLP:             DLPConfig{Config: defaultDLP()},
 	}
+}
+
+// identityKeys are the attributes the trail's identity columns come from: personal-data
+// detectors leave them alone by default, so that "who did it" stays answerable.
+// Credentials are masked in them all the same.
+var identityKeys = []string{
+	"user.id", "enduser.id", "user.email", "user.name", "gen_ai.user.id",
+	auditschema.AttrUserID, auditschema.AttrApprover,
+}
+
+func defaultDLP() dlp.Config {
+	c := dlp.DefaultConfig()
+	c.PIIExemptKeys = append([]string(nil), identityKeys...)
+	return c
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {

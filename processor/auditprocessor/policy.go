@@ -143,9 +143,10 @@ func (pe *policyEngine) evaluate(ctx context.Context, rs ptrace.ResourceSpans, s
 }
 
 // runtimeDecision reads a decision the agent runtime recorded itself: audit.policy.decision
-// set by the SDK, or a GenAI guardrail verdict. ok is false when there is none; a value
-// that is present but not understood is returned in unknown.
-func runtimeDecision(attrs pcommon.Map) (decision string, ok bool, unknown string) {
+// set by the SDK, or a GenAI guardrail verdict. ok is false when there is none; values
+// that are present but not understood are listed in unknown (key=value), and the next key
+// is read.
+func runtimeDecision(attrs pcommon.Map) (decision string, ok bool, unknown []string) {
 	keys := []string{auditschema.AttrPolicyDecision, "gen_ai.guardrail.decision", "gen_ai.guardrail.action"}
 	if src, set := attrs.Get(auditschema.AttrPolicySource); set && src.Str() == policySourceConfig {
 		keys = keys[1:] // the decision is this processor's own, from an earlier pass
@@ -157,16 +158,16 @@ func runtimeDecision(attrs pcommon.Map) (decision string, ok bool, unknown strin
 		}
 		switch d := strings.ToLower(strings.TrimSpace(v.AsString())); d {
 		case "allow", "allowed", "pass", "passed", "approve", "approved":
-			return decisionAllow, true, ""
+			return decisionAllow, true, unknown
 		case "block", "blocked", "deny", "denied", "reject", "rejected", "refuse", "refused":
-			return decisionBlock, true, ""
+			return decisionBlock, true, unknown
 		case "require_approval", "approval_required", "escalate", "review", "hold":
-			return decisionRequireApproval, true, ""
+			return decisionRequireApproval, true, unknown
 		default:
-			return "", false, key + "=" + d
+			unknown = append(unknown, key+"="+truncate(d, maxFlagValue))
 		}
 	}
-	return "", false, ""
+	return "", false, unknown
 }
 
 func contains(list []string, s string) bool {

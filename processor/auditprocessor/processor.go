@@ -3,6 +3,7 @@ package auditprocessor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/pricing"
 )
 
@@ -34,6 +36,7 @@ const (
 var runtimeApprovals = []string{"approved", "rejected", "timed_out", "pending"}
 
 type auditProcessor struct {
+	masker   *dlp.Masker
 	aliases  auditschema.Aliases
 	prices   *pricing.Table
 	policies *policyEngine
@@ -42,6 +45,7 @@ type auditProcessor struct {
 
 	flagged      metric.Int64Counter
 	policyErrors metric.Int64Counter
+	masked       metric.Int64Counter
 }
 
 func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, error) {
@@ -64,10 +68,25 @@ func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, er
 	if err != nil {
 		return nil, err
 	}
+	dlpCfg := cfg.DLP.Config
+	if cfg.DLP.HMACKeyFile != "" {
+		if dlpCfg.HMACKey, err = dlp.LoadHMACKey(cfg.DLP.HMACKeyFile); err != nil {
+			return nil, fmt.Errorf("processors::audit::dlp::hmac_key_file: %w", err)
+		}
+	}
+	masker, err := dlp.NewMasker(dlpCfg)
+	if err != nil {
+		return nil, fmt.Errorf("processors::audit::dlp: %w", err)
+	}
 	meter := set.MeterProvider.Meter(scopeName)
-	p := &auditProcessor{aliases: cfg.AttributeAliases, prices: prices, policies: policies, limits: cfg.Limits, logger: set.Logger}
+	p := &auditProcessor{masker: masker, aliases: cfg.AttributeAliases, prices: prices, policies: policies, limits: cfg.Limits, logger: set.Logger}
 	if p.flagged, err = meter.Int64Counter("otelcol_audit_spans_flagged",
 		metric.WithDescription("Spans that carried a value the processor could not use; see the audit.flags attribute."),
+		metric.WithUnit("{span}")); err != nil {
+		return nil, err
+	}
+	if p.masked, err = meter.Int64Counter("otelcol_audit_spans_masked",
+		metric.WithDescription("Spans in which DLP redacted or blocked content."),
 		metric.WithUnit("{span}")); err != nil {
 		return nil, err
 	}
@@ -87,12 +106,17 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
+		// The resource is checked and masked once; what was found in it concerns all its
+		// spans.
+		res := sanitizer{limits: p.limits}
+		res.attributes(rs.Resource().Attributes(), "resource.")
+		rc := resourceChecks{flags: res.flags, masked: p.masker.MaskResource(rs.Resource())}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
-				if p.enrich(ctx, rs, ss, spans.At(k)) {
+				if p.enrich(ctx, rs, ss, spans.At(k), rc) {
 					flagged++
 				}
 			}
@@ -104,15 +128,27 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	return td, nil
 }
 
+// resourceChecks is what checking and masking a span's resource found.
+type resourceChecks struct {
+	flags  []string
+	masked dlp.Result
+}
+
 // enrich writes the audit.* attributes of one span and reports whether it flagged a
-// problem with it (otelcol_audit_spans_flagged).
-func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span) bool {
+// problem with it (otelcol_audit_spans_flagged). Order matters: the span is repaired,
+// then masked, and only then are values derived from it, so nothing derived (model, user,
+// the policy's view) ever sees an unmasked secret.
+func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, rc resourceChecks) bool {
 	attrs := span.Attributes()
-	san := sanitizer{limits: p.limits}
-	san.span(span, rs.Resource())
+	san := sanitizer{limits: p.limits, flags: slices.Clip(rc.flags)}
+	san.span(span)
 	flags := san.flags
+	p.recordMasking(attrs, p.masker.MaskSpan(span, rs.Resource()).Merge(rc.masked))
 
 	g := auditschema.ResolveGenAI(attrs, rs.Resource().Attributes(), p.aliases)
+	// Lower-casing can lengthen a value past the limit the sanitizer applied.
+	g.Provider = truncate(g.Provider, p.limits.MaxAttributeBytes)
+	g.Operation = truncate(g.Operation, p.limits.MaxAttributeBytes)
 	putStr(attrs, auditschema.AttrModel, g.Model)
 	putStr(attrs, auditschema.AttrProvider, g.Provider)
 	putStr(attrs, auditschema.AttrOperation, g.Operation)
@@ -131,7 +167,8 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	event := isRecord(attrs)
 	decision, pflags := p.policy(ctx, rs, ss, span, event)
 	flags = append(flags, pflags...)
-	approval := p.approval(attrs, decision)
+	approval, aflags := p.approval(attrs, decision)
+	flags = append(flags, aflags...)
 
 	if _, ok := attrs.Get(auditschema.AttrCategory); !ok {
 		c := classify(span, g.Operation, g.Model, g.ToolName, decision, approval)
@@ -142,7 +179,7 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	if len(flags) == 0 {
 		return false
 	}
-	appendFlags(attrs, flags)
+	appendFlags(attrs, flags, p.limits.MaxAttributeBytes)
 	for _, f := range flags {
 		if !costFlag(f) {
 			return true
@@ -155,6 +192,22 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 // token counts): informational, not a problem with the span.
 func costFlag(f string) bool {
 	return f == pricing.FlagUnknownModel || f == pricing.FlagMissingTokens
+}
+
+// recordMasking writes audit.dlp.result and audit.credential_masked. A span that an
+// earlier pass already masked keeps that result: its placeholders are not found again.
+func (p *auditProcessor) recordMasking(attrs pcommon.Map, r dlp.Result) {
+	prevMasked := false
+	if v, ok := attrs.Get(auditschema.AttrCredentialMasked); ok && v.Type() == pcommon.ValueTypeBool {
+		prevMasked = v.Bool()
+	}
+	if _, ok := attrs.Get(auditschema.AttrDLPResult); !ok || !r.Clean() {
+		attrs.PutStr(auditschema.AttrDLPResult, r.String())
+	}
+	attrs.PutBool(auditschema.AttrCredentialMasked, prevMasked || r.CredentialMasked)
+	if !r.Clean() {
+		p.masked.Add(context.Background(), 1)
+	}
 }
 
 // isRecord reports whether the span is an audit record that is not an agent call (an
@@ -226,12 +279,13 @@ func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss
 	}
 	decision, source := v.decision, policySourceConfig
 	runtime, hasRuntime, unknown := runtimeDecision(attrs)
-	if unknown != "" {
-		flags = append(flags, "unknown_runtime_decision:"+unknown)
+	for _, u := range unknown {
+		flags = append(flags, "unknown_runtime_decision:"+u)
 	}
 	if hasRuntime {
 		decision, source = runtime, policySourceRuntime
-		attrs.PutBool(auditschema.AttrPolicyViolation, v.rule != "" && strictness[v.decision] > strictness[runtime])
+		// v.decision is the matched rule's, or default_decision (none for records).
+		attrs.PutBool(auditschema.AttrPolicyViolation, strictness[v.decision] > strictness[runtime])
 	} else if v.rule != "" {
 		attrs.PutBool(auditschema.AttrPolicyViolation, false)
 	}
@@ -246,12 +300,19 @@ func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss
 
 // approval records audit.approval.status: what the runtime recorded, else pending for a
 // call that requires approval, else not_required. A later decision arriving through the
-// auditevent receiver is joined at query time; this span is never rewritten.
-func (p *auditProcessor) approval(attrs pcommon.Map, decision string) string {
+// auditevent receiver is joined at query time; this span is never rewritten. A recorded
+// status that is not understood is replaced, and kept in the flag
+// unknown_approval_status:<value>.
+func (p *auditProcessor) approval(attrs pcommon.Map, decision string) (string, []string) {
+	var flags []string
 	if v, ok := attrs.Get(auditschema.AttrApprovalStatus); ok {
-		if s := strings.ToLower(v.AsString()); contains(runtimeApprovals, s) {
+		s := strings.ToLower(strings.TrimSpace(v.AsString()))
+		if contains(runtimeApprovals, s) {
 			attrs.PutStr(auditschema.AttrApprovalStatus, s)
-			return s
+			return s, nil
+		}
+		if s != "" && s != "not_required" { // not_required: this processor's own, from an earlier pass
+			flags = append(flags, "unknown_approval_status:"+truncate(s, maxFlagValue))
 		}
 	}
 	status := "not_required"
@@ -259,15 +320,21 @@ func (p *auditProcessor) approval(attrs pcommon.Map, decision string) string {
 		status = "pending"
 	}
 	attrs.PutStr(auditschema.AttrApprovalStatus, status)
-	return status
+	return status, flags
 }
 
 // appendFlags adds flags to the audit.flags list, keeping what is there (a string is
-// split on commas, as the schema reads it).
-func appendFlags(attrs pcommon.Map, add []string) {
+// split on commas, as the schema reads it; other values in a list become their text).
+// A flag is cut to maxBytes, like any attribute value, so a later pass leaves it as is.
+func appendFlags(attrs pcommon.Map, add []string, maxBytes int) {
 	var flags pcommon.Slice
 	if v, ok := attrs.Get(auditschema.AttrFlags); ok && v.Type() == pcommon.ValueTypeSlice {
 		flags = v.Slice()
+		for i := 0; i < flags.Len(); i++ {
+			if f := flags.At(i); f.Type() != pcommon.ValueTypeStr {
+				f.SetStr(f.AsString())
+			}
+		}
 	} else {
 		var old string
 		if ok {
@@ -285,6 +352,7 @@ func appendFlags(attrs pcommon.Map, add []string) {
 		have[flags.At(i).AsString()] = true
 	}
 	for _, f := range add {
+		f = truncate(f, maxBytes)
 		if !have[f] {
 			have[f] = true
 			flags.AppendEmpty().SetStr(f)

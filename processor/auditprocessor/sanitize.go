@@ -2,6 +2,8 @@ package auditprocessor
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -27,11 +29,13 @@ type sanitizer struct {
 }
 
 func (s *sanitizer) flag(format string, args ...any) {
-	s.flags = append(s.flags, fmt.Sprintf(format, args...))
+	// A flag names the attribute it concerns, whose key may itself be invalid UTF-8.
+	s.flags = append(s.flags, strings.ToValidUTF8(fmt.Sprintf(format, args...), "\uFFFD"))
 }
 
-// span checks every string the span carries, and the times.
-func (s *sanitizer) span(span ptrace.Span, resource pcommon.Resource) {
+// span checks every string the span carries, and the times. The resource is checked
+// once per resource (see processTraces), its flags given to each of its spans.
+func (s *sanitizer) span(span ptrace.Span) {
 	if n, ok := s.fixString(span.Name(), "name"); ok {
 		span.SetName(n)
 	}
@@ -42,7 +46,6 @@ func (s *sanitizer) span(span ptrace.Span, resource pcommon.Resource) {
 		s.flag("end_before_start")
 	}
 	s.attributes(span.Attributes(), "")
-	s.attributes(resource.Attributes(), "resource.")
 	for i := 0; i < span.Events().Len(); i++ {
 		ev := span.Events().At(i)
 		if n, ok := s.fixString(ev.Name(), "event.name"); ok {
@@ -57,11 +60,16 @@ func (s *sanitizer) span(span ptrace.Span, resource pcommon.Resource) {
 
 func (s *sanitizer) attributes(m pcommon.Map, prefix string) {
 	for k, v := range m.All() {
-		if !utf8.ValidString(k) {
-			// Keys cannot be renamed in place; flag them, the JSON writer replaces the bytes.
-			s.flag("invalid_utf8_key:%s", strings.ToValidUTF8(k, "\uFFFD"))
-		}
+		s.key(k, prefix+k)
 		s.value(v, prefix+k, 1)
+	}
+}
+
+// key flags a key that is not valid UTF-8, naming it by its path: keys cannot be renamed
+// in place; the JSON writer replaces the bytes.
+func (s *sanitizer) key(k, path string) {
+	if !utf8.ValidString(k) {
+		s.flag("invalid_utf8_key:%s", path)
 	}
 }
 
@@ -73,6 +81,7 @@ func (s *sanitizer) value(v pcommon.Value, key string, depth int) {
 		}
 	case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
 		if s.limits.MaxDepth > 0 && depth > s.limits.MaxDepth {
+			finiteDoubles(v)
 			raw := v.AsString() // JSON text of the subtree
 			s.flag("too_deep:%s", key)
 			v.SetStr(raw)
@@ -83,6 +92,7 @@ func (s *sanitizer) value(v pcommon.Value, key string, depth int) {
 		}
 		if v.Type() == pcommon.ValueTypeMap {
 			for k, e := range v.Map().All() {
+				s.key(k, key+"."+k)
 				s.value(e, key+"."+k, depth+1)
 			}
 			return
@@ -103,12 +113,42 @@ func (s *sanitizer) fixString(str, key string) (string, bool) {
 	}
 	if max := s.limits.MaxAttributeBytes; max > 0 && len(str) > max {
 		s.flag("truncated:%s:%d", key, len(str))
-		cut := max
-		for cut > 0 && !utf8.RuneStart(str[cut]) {
-			cut--
-		}
-		str = str[:cut]
+		str = truncate(str, max)
 		changed = true
 	}
 	return str, changed
+}
+
+// truncate cuts s to at most max bytes, at a character boundary.
+func truncate(s string, max int) string {
+	if max <= 0 || len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// maxFlagValue bounds a value quoted in a flag (unknown_runtime_decision:<key>=<value>).
+const maxFlagValue = 64
+
+// finiteDoubles replaces the doubles JSON cannot hold (NaN, ±Inf) in a subtree with their
+// text, as the row's JSON does: without it the subtree's JSON text would be empty.
+func finiteDoubles(v pcommon.Value) {
+	switch v.Type() {
+	case pcommon.ValueTypeDouble:
+		if d := v.Double(); math.IsNaN(d) || math.IsInf(d, 0) {
+			v.SetStr(strconv.FormatFloat(d, 'g', -1, 64))
+		}
+	case pcommon.ValueTypeMap:
+		for _, e := range v.Map().All() {
+			finiteDoubles(e)
+		}
+	case pcommon.ValueTypeSlice:
+		for i := 0; i < v.Slice().Len(); i++ {
+			finiteDoubles(v.Slice().At(i))
+		}
+	}
 }
