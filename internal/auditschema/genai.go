@@ -1,6 +1,7 @@
 package auditschema
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -154,4 +155,59 @@ func ReportedCost(attrs pcommon.Map) (float64, bool) {
 		return 0, false
 	}
 	return *c, true
+}
+
+// IndexedMessages assembles the flattened messages of OpenLLMetry and older GenAI
+// conventions — gen_ai.prompt.0.role, gen_ai.prompt.0.content, gen_ai.prompt.1.… under
+// prefix "gen_ai.prompt." — into a JSON array of {role, content, ...} objects in index
+// order. ok is false when the span has none.
+func IndexedMessages(attrs pcommon.Map, prefix string) (string, bool) {
+	msgs := map[int]map[string]any{}
+	maxIdx := -1
+	for k, v := range attrs.All() {
+		rest, found := strings.CutPrefix(k, prefix)
+		if !found {
+			continue
+		}
+		idxStr, field, found := strings.Cut(rest, ".")
+		if !found || field == "" {
+			continue
+		}
+		idx, err := strconv.Atoi(idxStr)
+		if err != nil || idx < 0 || idx > 10_000 {
+			continue
+		}
+		if msgs[idx] == nil {
+			msgs[idx] = map[string]any{}
+		}
+		msgs[idx][field] = v.AsRaw()
+		maxIdx = max(maxIdx, idx)
+	}
+	if maxIdx < 0 {
+		return "", false
+	}
+	list := make([]map[string]any, 0, len(msgs))
+	for i := 0; i <= maxIdx; i++ {
+		if m, ok := msgs[i]; ok {
+			list = append(list, m)
+		}
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
+
+// HasRequest and HasResponse report whether the span carries its input or output under
+// one of the names the request and response columns read.
+func HasRequest(attrs pcommon.Map) bool {
+	_, _, ok := lookup(requestKeys, attrs)
+	return ok
+}
+
+// HasResponse: see HasRequest.
+func HasResponse(attrs pcommon.Map) bool {
+	_, _, ok := lookup(responseKeys, attrs)
+	return ok
 }

@@ -354,3 +354,24 @@ func TestAliasFields(t *testing.T) {
 	}
 	assert.Len(t, got, len(AliasFields), "every alias field is honoured: %v", got)
 }
+
+func TestIndexedMessages(t *testing.T) {
+	m := pcommon.NewMap()
+	m.PutStr("gen_ai.prompt.1.role", "user")
+	m.PutStr("gen_ai.prompt.1.content", "What is 2+2?")
+	m.PutStr("gen_ai.prompt.0.role", "system")
+	m.PutStr("gen_ai.prompt.0.content", "Be brief.")
+	m.PutStr("gen_ai.prompt.x.content", "ignored: not an index")
+	m.PutStr("gen_ai.prompt", "ignored: no index")
+	got, ok := IndexedMessages(m, "gen_ai.prompt.")
+	if !ok {
+		t.Fatal("no messages found")
+	}
+	want := `[{"content":"Be brief.","role":"system"},{"content":"What is 2+2?","role":"user"}]`
+	if got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if _, ok := IndexedMessages(m, "gen_ai.completion."); ok {
+		t.Error("found completions where there are none")
+	}
+}

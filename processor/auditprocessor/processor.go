@@ -144,11 +144,25 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	san.span(span)
 	flags := san.flags
 	p.recordMasking(attrs, p.masker.MaskSpan(span, rs.Resource()).Merge(rc.masked))
+	// Flattened messages (OpenLLMetry's gen_ai.prompt.N.*) become the request and
+	// response the trail shows, when the span has them in no other form.
+	if !auditschema.HasRequest(attrs) {
+		if msgs, ok := auditschema.IndexedMessages(attrs, "gen_ai.prompt."); ok {
+			attrs.PutStr(auditschema.AttrRequest, msgs)
+		}
+	}
+	if !auditschema.HasResponse(attrs) {
+		if msgs, ok := auditschema.IndexedMessages(attrs, "gen_ai.completion."); ok {
+			attrs.PutStr(auditschema.AttrResponse, msgs)
+		}
+	}
 
 	g := auditschema.ResolveGenAI(attrs, rs.Resource().Attributes(), p.aliases)
-	// Lower-casing can lengthen a value past the limit the sanitizer applied.
-	g.Provider = truncate(g.Provider, p.limits.MaxAttributeBytes)
-	g.Operation = truncate(g.Operation, p.limits.MaxAttributeBytes)
+	// A value is read as text (a map as its JSON) and some are lower-cased: either can
+	// take it past the limit the sanitizer applied.
+	for _, v := range []*string{&g.Model, &g.Provider, &g.Operation, &g.AgentName, &g.AgentID, &g.UserID, &g.ToolName} {
+		*v = truncate(*v, p.limits.MaxAttributeBytes)
+	}
 	putStr(attrs, auditschema.AttrModel, g.Model)
 	putStr(attrs, auditschema.AttrProvider, g.Provider)
 	putStr(attrs, auditschema.AttrOperation, g.Operation)
@@ -332,7 +346,7 @@ func appendFlags(attrs pcommon.Map, add []string, maxBytes int) {
 		flags = v.Slice()
 		for i := 0; i < flags.Len(); i++ {
 			if f := flags.At(i); f.Type() != pcommon.ValueTypeStr {
-				f.SetStr(f.AsString())
+				f.SetStr(truncate(f.AsString(), maxBytes))
 			}
 		}
 	} else {
@@ -343,7 +357,7 @@ func appendFlags(attrs pcommon.Map, add []string, maxBytes int) {
 		flags = attrs.PutEmptySlice(auditschema.AttrFlags)
 		for _, f := range strings.Split(old, ",") {
 			if f != "" {
-				flags.AppendEmpty().SetStr(f)
+				flags.AppendEmpty().SetStr(truncate(f, maxBytes))
 			}
 		}
 	}
