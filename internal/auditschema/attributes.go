@@ -75,7 +75,7 @@ const (
 // conventions, then their deprecated names, then OpenInference and OpenLLMetry names.
 var (
 	modelKeys = []string{AttrModel, "gen_ai.response.model", "gen_ai.request.model",
-		"llm.model_name", "llm.response.model", "llm.request.model"}
+		"llm.model_name", "embedding.model_name", "llm.response.model", "llm.request.model"}
 	providerKeys = []string{AttrProvider, "gen_ai.provider.name", "gen_ai.system",
 		"llm.provider", "llm.system"}
 	operationKeys = []string{AttrOperation, "gen_ai.operation.name", "llm.request.type",

@@ -35,6 +35,16 @@ func ResolveGenAI(span, resource pcommon.Map, aliases Aliases) GenAI {
 	g.AgentID = lookupStr(withAliases(agentIDKeys, aliases["agent_id"]), span, resource)
 	g.UserID = lookupStr(withAliases(userIDKeys, aliases["user_id"]), span, resource)
 	g.ToolName = lookupStr(withAliases(toolNameKeys, aliases["tool_name"]), span)
+	// OpenLLMetry names tools and agents only as the span's entity.
+	if kind := lookupStr([]string{"traceloop.span.kind"}, span); kind == "tool" || kind == "agent" {
+		entity := lookupStr([]string{"traceloop.entity.name"}, span)
+		if kind == "tool" && g.ToolName == "" {
+			g.ToolName = entity
+		}
+		if kind == "agent" && g.AgentName == "" {
+			g.AgentName = entity
+		}
+	}
 	g.InputTokens = g.lookupCount(inputTokenKeys, span)
 	g.OutputTokens = g.lookupCount(outputTokenKeys, span)
 	g.CacheReadTokens = g.lookupCount(cacheReadTokenKeys, span)

@@ -333,7 +333,7 @@ func TestResolveGenAIAliases(t *testing.T) {
 		assert.Empty(t, ResolveGenAI(span, pcommon.NewMap(), nil).Model)
 		assert.Equal(t, "alias-model", ResolveGenAI(span, pcommon.NewMap(), aliases).Model)
 		assert.Equal(t, []string{AttrModel, "gen_ai.response.model", "gen_ai.request.model",
-			"llm.model_name", "llm.response.model", "llm.request.model"}, modelKeys, "the standard list is unchanged")
+			"llm.model_name", "embedding.model_name", "llm.response.model", "llm.request.model"}, modelKeys, "the standard list is unchanged")
 	})
 }
 
@@ -373,5 +373,32 @@ func TestIndexedMessages(t *testing.T) {
 	}
 	if _, ok := IndexedMessages(m, "gen_ai.completion."); ok {
 		t.Error("found completions where there are none")
+	}
+}
+
+func TestOpenLLMetryEntityNames(t *testing.T) {
+	tool := pcommon.NewMap()
+	tool.PutStr("traceloop.span.kind", "tool")
+	tool.PutStr("traceloop.entity.name", "search_kb")
+	if g := ResolveGenAI(tool, pcommon.NewMap(), nil); g.ToolName != "search_kb" || g.AgentName != "" {
+		t.Errorf("tool entity: %+v", g)
+	}
+	agent := pcommon.NewMap()
+	agent.PutStr("traceloop.span.kind", "agent")
+	agent.PutStr("traceloop.entity.name", "triage")
+	agent.PutStr("gen_ai.tool.name", "kept")
+	if g := ResolveGenAI(agent, pcommon.NewMap(), nil); g.AgentName != "triage" || g.ToolName != "kept" {
+		t.Errorf("agent entity: %+v", g)
+	}
+	wf := pcommon.NewMap()
+	wf.PutStr("traceloop.span.kind", "workflow")
+	wf.PutStr("traceloop.entity.name", "pipeline")
+	if g := ResolveGenAI(wf, pcommon.NewMap(), nil); g.AgentName != "" || g.ToolName != "" {
+		t.Errorf("a workflow entity is neither a tool nor an agent: %+v", g)
+	}
+	emb := pcommon.NewMap()
+	emb.PutStr("embedding.model_name", "text-embedding-3-small")
+	if g := ResolveGenAI(emb, pcommon.NewMap(), nil); g.Model != "text-embedding-3-small" {
+		t.Errorf("OpenInference embedding model: %+v", g)
 	}
 }
