@@ -87,6 +87,7 @@ func (e *queryExtension) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/spans", e.handleSpans)
 	mux.HandleFunc("GET /api/v1/spans/{trace_id}/{span_id}", e.handleSpan)
 	mux.HandleFunc("GET /api/v1/traces/{trace_id}", e.handleTrace)
+	mux.HandleFunc("GET /api/v1/stats", e.handleStats)
 	mux.HandleFunc("GET /api/v1/verify", e.handleVerify)
 	return mux
 }

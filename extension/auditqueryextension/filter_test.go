@@ -194,3 +194,45 @@ func TestSearchRejectsBadParameters(t *testing.T) {
 		assert.Contains(t, body["error"], want, query)
 	}
 }
+
+func TestStats(t *testing.T) {
+	dir := t.TempDir()
+	writeRichTrail(t, dir, time.Now().UTC())
+	base := startExtension(t, dir, nil)
+	var st struct {
+		Total       groupStats       `json:"total"`
+		FailureRate float64          `json:"failure_rate"`
+		BlockRate   float64          `json:"block_rate"`
+		Violations  int64            `json:"violations"`
+		Approvals   map[string]int64 `json:"approvals"`
+		ByModel     []groupStats     `json:"by_model"`
+		ByTool      []groupStats     `json:"by_tool"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats", &st))
+	// The rich rows: costs 0.012, 0.40, 0.002 (two NULL); one failed, one blocked, one violation.
+	assert.Equal(t, int64(5), st.Total.Calls)
+	assert.InDelta(t, 0.414, st.Total.CostUSD, 1e-12)
+	assert.Equal(t, int64(3), st.Total.CostedCalls)
+	assert.Equal(t, int64(1200+9000+100), st.Total.InputTokens)
+	assert.InDelta(t, 0.2, st.FailureRate, 1e-12)
+	assert.InDelta(t, 0.2, st.BlockRate, 1e-12)
+	assert.Equal(t, int64(1), st.Violations)
+	assert.Equal(t, map[string]int64{"not_required": 3, "pending": 1, "approved": 1}, st.Approvals)
+	require.NotEmpty(t, st.ByTool)
+	var refund *groupStats
+	for i := range st.ByTool {
+		if st.ByTool[i].Key != nil && *st.ByTool[i].Key == "refund_payment" {
+			refund = &st.ByTool[i]
+		}
+	}
+	require.NotNil(t, refund, "refund_payment in by_tool")
+	assert.Equal(t, int64(1), refund.Blocked)
+
+	// Filters apply: the last 24 hours leave out the 3-day-old row.
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats?last=24h&category=llm", &st))
+	assert.Equal(t, int64(2), st.Total.Calls)
+	assert.InDelta(t, 0.412, st.Total.CostUSD, 1e-12)
+
+	var bad map[string]any
+	assert.Equal(t, http.StatusBadRequest, getJSON(t, base+"/api/v1/stats?sort=price", &bad))
+}

@@ -1,0 +1,141 @@
+package auditqueryextension
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/otelaudit/otelcol-audit/internal/httpjson"
+)
+
+// groupStats is one group of a breakdown.
+type groupStats struct {
+	Key          *string `json:"key"`
+	Calls        int64   `json:"calls"`
+	CostUSD      float64 `json:"cost_usd"`
+	CostedCalls  int64   `json:"costed_calls"`
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	Failures     int64   `json:"failures"`
+	Blocked      int64   `json:"blocked"`
+}
+
+// breakdowns are the dimensions /api/v1/stats groups by, and their columns.
+var breakdowns = []struct{ name, column string }{
+	{"by_model", "model"},
+	{"by_agent", "agent_name"},
+	{"by_user", "user_id"},
+	{"by_tool", "tool_name"},
+}
+
+const statsAggregates = `count(*), coalesce(sum(cost_usd), 0), count(cost_usd),
+	coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+	count(*) FILTER (WHERE result = 'failed' OR status_code = 'error'),
+	count(*) FILTER (WHERE result = 'blocked' OR policy_decision = 'block')`
+
+func scanStats(row interface{ Scan(...any) error }, g *groupStats, key bool) error {
+	dest := []any{&g.Calls, &g.CostUSD, &g.CostedCalls, &g.InputTokens, &g.OutputTokens, &g.Failures, &g.Blocked}
+	if key {
+		var k sql.NullString
+		dest = append([]any{&k}, dest...)
+		if err := row.Scan(dest...); err != nil {
+			return err
+		}
+		if k.Valid {
+			g.Key = &k.String
+		}
+		return nil
+	}
+	return row.Scan(dest...)
+}
+
+// stats aggregates the rows a filter selects: totals, rates, approval outcomes,
+// violations, and the breakdowns by model, agent, user and tool (largest cost first).
+func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]any, error) {
+	where, args := f.where(false)
+	from := " FROM " + s.spansView() + where
+	var total groupStats
+	err := scanStats(s.db.QueryRowContext(ctx, "SELECT "+statsAggregates+from, args...), &total, false)
+	if errNoFiles(err) {
+		return map[string]any{"total": total, "approvals": map[string]int64{}, "violations": 0,
+			"failure_rate": 0.0, "block_rate": 0.0, "by_model": []groupStats{}, "by_agent": []groupStats{},
+			"by_user": []groupStats{}, "by_tool": []groupStats{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"total": total, "failure_rate": rate(total.Failures, total.Calls), "block_rate": rate(total.Blocked, total.Calls)}
+	var violations int64
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FILTER (WHERE policy_violation)"+from, args...).Scan(&violations); err != nil {
+		return nil, err
+	}
+	out["violations"] = violations
+	approvals := map[string]int64{}
+	rows, err := s.db.QueryContext(ctx, "SELECT approval_status, count(*) FROM "+s.spansView()+
+		andWhere(where, "approval_status IS NOT NULL AND record_type <> 'approval'")+" GROUP BY 1", args...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		approvals[k] = n
+	}
+	rows.Close()
+	out["approvals"] = approvals
+	for _, b := range breakdowns {
+		q := fmt.Sprintf("SELECT %s, %s%s GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 NULLS LAST LIMIT %d", b.column, statsAggregates, from, top)
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		groups := []groupStats{}
+		for rows.Next() {
+			var g groupStats
+			if err := scanStats(rows, &g, true); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			groups = append(groups, g)
+		}
+		rows.Close()
+		out[b.name] = groups
+	}
+	return out, nil
+}
+
+// andWhere adds cond to a WHERE clause (which may be empty).
+func andWhere(where, cond string) string {
+	if where == "" {
+		return " WHERE " + cond
+	}
+	return where + " AND " + cond
+}
+
+func rate(n, of int64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
+}
+
+func (e *queryExtension) handleStats(w http.ResponseWriter, r *http.Request) {
+	f, err := parseSpanFilter(r.URL.Query(), e.cfg.MaxLimit, time.Now())
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
+	defer cancel()
+	st, err := e.store.stats(ctx, f, f.limit)
+	if e.queryFailed(ctx, w, err) {
+		return
+	}
+	httpjson.Write(w, http.StatusOK, st)
+}
