@@ -89,6 +89,7 @@ func (e *queryExtension) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/traces/{trace_id}", e.handleTrace)
 	mux.HandleFunc("GET /api/v1/stats", e.handleStats)
 	mux.HandleFunc("GET /api/v1/verify", e.handleVerify)
+	mux.HandleFunc("GET /api/v1/openapi.json", e.handleOpenAPI)
 	return mux
 }
 

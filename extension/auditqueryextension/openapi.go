@@ -1,0 +1,85 @@
+package auditqueryextension
+
+import (
+	"net/http"
+
+	"github.com/otelaudit/otelcol-audit/internal/httpjson"
+)
+
+// openAPI is the OpenAPI 3 description of this API, served at /api/v1/openapi.json. The
+// search parameters come from the same tables the parser uses.
+func openAPI() map[string]any {
+	searchParams := []any{}
+	for _, p := range equalityParams {
+		schema := map[string]any{"type": "string"}
+		if p.allowed != nil {
+			schema["enum"] = p.allowed
+		}
+		searchParams = append(searchParams, queryParam(p.param, "matches the "+p.column+" column; repeat to match any of several values", schema, true))
+	}
+	descriptions := map[string]string{
+		"q":         "free text, case-insensitive, over name, status message, request, response, attributes and events",
+		"from":      "RFC 3339 time: start_time >= from",
+		"to":        "RFC 3339 time: start_time < to",
+		"last":      "instead of from: a duration such as 1h, 24h, 7d, 30d",
+		"min_cost":  "cost_usd >= min_cost (USD)",
+		"max_cost":  "cost_usd <= max_cost (USD)",
+		"violation": "policy_violation is true or false",
+		"dlp":       "clean or flagged",
+		"sort":      "time (default), cost, latency or tokens",
+		"order":     "desc (default) or asc",
+		"limit":     "rows per page (default 100)",
+		"cursor":    "the next_cursor of the previous page",
+	}
+	for _, name := range otherParams {
+		searchParams = append(searchParams, queryParam(name, descriptions[name], map[string]any{"type": "string"}, name == "q"))
+	}
+	jsonResponse := func(desc string) map[string]any {
+		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
+	}
+	errors := map[string]any{"400": jsonResponse(`bad parameter: {"error": "..."} naming it`), "503": jsonResponse("query timed out or the engine is unavailable")}
+	op := func(summary string, params []any, ok string) map[string]any {
+		responses := map[string]any{"200": jsonResponse(ok)}
+		for k, v := range errors {
+			responses[k] = v
+		}
+		return map[string]any{"get": map[string]any{"summary": summary, "parameters": params, "responses": responses}}
+	}
+	traceID := pathParam("trace_id", "32 hex digits")
+	spanID := pathParam("span_id", "16 hex digits")
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":   "otelcol-audit query API",
+			"version": "1",
+			"description": "Search, inspect, replay and verify the audit trail written by the auditparquet exporter. " +
+				"Errors are JSON {\"error\": \"...\"}.",
+		},
+		"paths": map[string]any{
+			"/healthz":                           op("liveness of the query engine", []any{}, `{"status":"ok"}`),
+			"/api/v1/spans":                      op("search the trail, newest first", searchParams, `{"spans":[...],"total":n,"next_cursor":...}`),
+			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record", []any{traceID, spanID}, `{"span":{...}}`),
+			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
+			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
+			"/api/v1/verify":                     op("verify the trail against its signed ledger", []any{}, `{"intact":true,"findings":[...],...}`),
+			"/api/v1/openapi.json":               op("this document", []any{}, "OpenAPI 3 document"),
+		},
+	}
+}
+
+func queryParam(name, desc string, schema map[string]any, repeatable bool) map[string]any {
+	p := map[string]any{"name": name, "in": "query", "description": desc, "schema": schema}
+	if repeatable {
+		p["schema"] = map[string]any{"type": "array", "items": schema}
+		p["style"], p["explode"] = "form", true
+	}
+	return p
+}
+
+func pathParam(name, desc string) map[string]any {
+	return map[string]any{"name": name, "in": "path", "required": true, "description": desc, "schema": map[string]any{"type": "string"}}
+}
+
+func (e *queryExtension) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	httpjson.Write(w, http.StatusOK, openAPI())
+}
