@@ -1,7 +1,6 @@
 package auditeventreceiver
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"regexp"
@@ -139,26 +138,17 @@ func approvalsToTraces(approvals []approval) (ptrace.Traces, []eventID) {
 	ss.Scope().SetName(scopeName)
 	ids := make([]eventID, 0, len(approvals))
 	for _, a := range approvals {
-		span := ss.Spans().AppendEmpty()
-		tid := a.TraceID
-		if !a.Target {
-			_, _ = rand.Read(tid[:])
+		var tid pcommon.TraceID // a decision without a target gets a trace of its own
+		if a.Target {
+			tid = a.TraceID
 		}
-		var sid pcommon.SpanID
-		_, _ = rand.Read(sid[:])
-		span.SetTraceID(tid)
-		span.SetSpanID(sid)
+		span := newRecordSpan(ss.Spans(), tid, "approval "+a.Status, a.DecidedAt)
 		if a.Target {
 			span.SetParentSpanID(a.SpanID)
 			link := span.Links().AppendEmpty()
 			link.SetTraceID(a.TraceID)
 			link.SetSpanID(a.SpanID)
 		}
-		span.SetName("approval " + a.Status)
-		span.SetKind(ptrace.SpanKindInternal)
-		ts := pcommon.NewTimestampFromTime(a.DecidedAt)
-		span.SetStartTimestamp(ts)
-		span.SetEndTimestamp(ts)
 		attrs := span.Attributes()
 		attrs.PutStr(auditschema.AttrRecordType, auditschema.RecordApproval)
 		attrs.PutStr(auditschema.AttrCategory, "approval")
@@ -170,7 +160,7 @@ func approvalsToTraces(approvals []approval) (ptrace.Traces, []eventID) {
 		putStr(attrs, auditschema.AttrUserID, a.Approver)
 		putStr(attrs, auditschema.AttrApprovalReason, a.Reason)
 		putStr(attrs, auditschema.AttrTenantID, a.TenantID)
-		ids = append(ids, eventID{TraceID: tid.String(), SpanID: sid.String()})
+		ids = append(ids, eventID{TraceID: span.TraceID().String(), SpanID: span.SpanID().String()})
 	}
 	return td, ids
 }

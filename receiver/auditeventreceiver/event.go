@@ -298,18 +298,7 @@ func toTraces(events []event) (ptrace.Traces, []eventID) {
 			spans = ss.Spans()
 			byService[service] = spans
 		}
-		span := spans.AppendEmpty()
-		var tid pcommon.TraceID
-		var sid pcommon.SpanID
-		_, _ = rand.Read(tid[:])
-		_, _ = rand.Read(sid[:])
-		span.SetTraceID(tid)
-		span.SetSpanID(sid)
-		span.SetName(ev.Action)
-		span.SetKind(ptrace.SpanKindInternal)
-		ts := pcommon.NewTimestampFromTime(ev.Timestamp)
-		span.SetStartTimestamp(ts)
-		span.SetEndTimestamp(ts)
+		span := newRecordSpan(spans, pcommon.TraceID{}, ev.Action, ev.Timestamp)
 		a := span.Attributes()
 		// Free-form attributes first, so that the event's own fields win over a
 		// same-named attribute (an attribute cannot pose as the actor or the IP).
@@ -333,9 +322,28 @@ func toTraces(events []event) (ptrace.Traces, []eventID) {
 		putRaw(a, auditschema.AttrChanges, ev.Changes)
 		putRaw(a, auditschema.AttrRequest, ev.Request)
 		putRaw(a, auditschema.AttrResponse, ev.Response)
-		ids = append(ids, eventID{TraceID: tid.String(), SpanID: sid.String()})
+		ids = append(ids, eventID{TraceID: span.TraceID().String(), SpanID: span.SpanID().String()})
 	}
 	return td, ids
+}
+
+// newRecordSpan appends the span of an audit record that happened at one instant (start
+// = end = at), with a new span id, in trace tid (a new trace when tid is empty).
+func newRecordSpan(spans ptrace.SpanSlice, tid pcommon.TraceID, name string, at time.Time) ptrace.Span {
+	span := spans.AppendEmpty()
+	if tid.IsEmpty() {
+		_, _ = rand.Read(tid[:])
+	}
+	var sid pcommon.SpanID
+	_, _ = rand.Read(sid[:])
+	span.SetTraceID(tid)
+	span.SetSpanID(sid)
+	span.SetName(name)
+	span.SetKind(ptrace.SpanKindInternal)
+	ts := pcommon.NewTimestampFromTime(at)
+	span.SetStartTimestamp(ts)
+	span.SetEndTimestamp(ts)
+	return span
 }
 
 func putStr(m pcommon.Map, k, v string) {
