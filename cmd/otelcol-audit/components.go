@@ -6,6 +6,7 @@ import (
 	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	filestorage "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	auditparquetexporter "github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter"
+	auditwebhookexporter "github.com/otelaudit/otelcol-audit/exporter/auditwebhookexporter"
 	auditqueryextension "github.com/otelaudit/otelcol-audit/extension/auditqueryextension"
 	auditprocessor "github.com/otelaudit/otelcol-audit/processor/auditprocessor"
 	auditeventreceiver "github.com/otelaudit/otelcol-audit/receiver/auditeventreceiver"
@@ -70,6 +71,7 @@ func components() (otelcol.Factories, error) {
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		auditparquetexporter.NewFactory(),
+		auditwebhookexporter.NewFactory(),
 		debugexporter.NewFactory(),
 		nopexporter.NewFactory(),
 	)
@@ -78,6 +80,7 @@ func components() (otelcol.Factories, error) {
 	}
 	factories.ExporterModules = makeModulesMap(factories.Exporters, map[component.Type]string{
 		auditparquetexporter.NewFactory().Type(): "github.com/otelaudit/otelcol-audit v0.1.0",
+		auditwebhookexporter.NewFactory().Type(): "github.com/otelaudit/otelcol-audit v0.1.0",
 		debugexporter.NewFactory().Type():        "go.opentelemetry.io/collector/exporter/debugexporter v0.162.0",
 		nopexporter.NewFactory().Type():          "go.opentelemetry.io/collector/exporter/nopexporter v0.162.0",
 	})

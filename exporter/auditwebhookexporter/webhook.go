@@ -1,0 +1,421 @@
+package auditwebhookexporter
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottlspan"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+)
+
+const (
+	scopeName       = "github.com/otelaudit/otelcol-audit/exporter/auditwebhookexporter"
+	headerSignature = "X-Audit-Signature"
+	headerTimestamp = "X-Audit-Timestamp"
+	// ruleAttr carries the matched rule on the alert records between selection and push.
+	ruleAttr = "auditwebhook.rule"
+)
+
+// Attribute names an alert is read from, first present wins. Only these are copied into
+// the queue, so payload attributes (request, response, messages) can never reach an alert.
+var (
+	recordTypeKeys = []string{auditschema.AttrRecordType}
+	categoryKeys   = []string{auditschema.AttrCategory}
+	actionKeys     = []string{auditschema.AttrAction}
+	resultKeys     = []string{auditschema.AttrResult}
+	actorKeys      = []string{auditschema.AttrUserID, "user.id", "enduser.id", "gen_ai.user.id"}
+	agentKeys      = []string{auditschema.AttrAgentName, "gen_ai.agent.name", "agent.name",
+		auditschema.AttrAgentID, "gen_ai.agent.id", "agent.id"}
+	modelKeys = []string{auditschema.AttrModel, "gen_ai.response.model", "gen_ai.request.model",
+		"llm.model_name"}
+	toolKeys     = []string{auditschema.AttrToolName, "gen_ai.tool.name", "tool.name"}
+	decisionKeys = []string{auditschema.AttrPolicyDecision}
+	dlpKeys      = []string{auditschema.AttrDLPResult}
+	costKeys     = []string{auditschema.AttrCostUSD, "gen_ai.usage.cost", "llm.cost.total"}
+)
+
+var copiedKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for _, l := range [][]string{recordTypeKeys, categoryKeys, actionKeys, resultKeys, actorKeys,
+		agentKeys, modelKeys, toolKeys, decisionKeys, dlpKeys, costKeys} {
+		for _, k := range l {
+			m[k] = true
+		}
+	}
+	return m
+}()
+
+// Alert is one element of the POSTed {"alerts": [...]}.
+type Alert struct {
+	Rule           string   `json:"rule"`
+	Time           string   `json:"time"`
+	RecordType     string   `json:"record_type"`
+	Category       *string  `json:"category"`
+	Action         *string  `json:"action"`
+	Result         *string  `json:"result"`
+	Actor          *string  `json:"actor"`
+	Agent          *string  `json:"agent"`
+	Model          *string  `json:"model"`
+	Tool           *string  `json:"tool"`
+	PolicyDecision *string  `json:"policy_decision"`
+	DLPResult      *string  `json:"dlp_result"`
+	CostUSD        *float64 `json:"cost_usd"`
+	TraceID        string   `json:"trace_id"`
+	SpanID         string   `json:"span_id"`
+	Service        *string  `json:"service"`
+	Link           string   `json:"link"`
+}
+
+type compiledRule struct {
+	name string
+	cond *ottl.Condition[*ottlspan.TransformContext]
+}
+
+type webhookExporter struct {
+	cfg     *Config
+	logger  *zap.Logger
+	client  *http.Client
+	secret  []byte
+	rules   []compiledRule
+	limiter *rateLimiter
+	now     func() time.Time
+
+	alertsSent    metric.Int64Counter
+	alertsLimited metric.Int64Counter
+}
+
+// loadSecret reads the HMAC secret; errors name secret_file.
+func loadSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("secret_file: %w", err)
+	}
+	k := bytes.TrimSpace(b)
+	if len(k) < minSecretBytes {
+		return nil, fmt.Errorf("secret_file %s: the secret must be at least %d bytes after trimming surrounding whitespace, got %d",
+			path, minSecretBytes, len(k))
+	}
+	return k, nil
+}
+
+func newWebhookExporter(cfg *Config, set exporter.Settings) (*webhookExporter, error) {
+	w := &webhookExporter{
+		cfg:     cfg,
+		logger:  set.Logger,
+		client:  &http.Client{Timeout: cfg.TimeoutConfig.Timeout},
+		limiter: newRateLimiter(cfg.RateLimitPerMinute),
+		now:     time.Now,
+	}
+	if cfg.SecretFile != "" {
+		var err error
+		if w.secret, err = loadSecret(cfg.SecretFile); err != nil {
+			return nil, err
+		}
+	}
+	parser, err := newSpanParser(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range cfg.Rules {
+		c, err := parser.ParseCondition(r.Condition)
+		if err != nil {
+			return nil, fmt.Errorf("rules (%s): %w", r.Name, err)
+		}
+		w.rules = append(w.rules, compiledRule{name: r.Name, cond: c})
+	}
+	meter := set.MeterProvider.Meter(scopeName)
+	if w.alertsSent, err = meter.Int64Counter("otelcol_auditwebhook_alerts_sent",
+		metric.WithDescription("Alerts delivered to the webhook (2xx)."), metric.WithUnit("{alert}")); err != nil {
+		return nil, err
+	}
+	if w.alertsLimited, err = meter.Int64Counter("otelcol_auditwebhook_alerts_rate_limited",
+		metric.WithDescription("Alerts dropped by the per-rule rate limit."), metric.WithUnit("{alert}")); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// selectAlerts evaluates every rule on every span, applies the per-rule rate limit and
+// returns one record per alert: a span carrying only the IDs, the start time, the
+// service name, the alert attributes and the rule. Every matching rule raises an alert.
+func (w *webhookExporter) selectAlerts(ctx context.Context, td ptrace.Traces) ptrace.Traces {
+	out := ptrace.NewTraces()
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		rs := td.ResourceSpans().At(i)
+		var dst ptrace.SpanSlice
+		started := false
+		for j := 0; j < rs.ScopeSpans().Len(); j++ {
+			ss := rs.ScopeSpans().At(j)
+			for k := 0; k < ss.Spans().Len(); k++ {
+				span := ss.Spans().At(k)
+				matched := w.match(ctx, rs, ss, span)
+				for _, rule := range matched {
+					if !w.limiter.allow(rule, w.now()) {
+						w.alertsLimited.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", rule)))
+						if n, ok := w.limiter.shouldLog(rule, w.now()); ok {
+							w.logger.Warn("auditwebhook: rate limit reached, alerts dropped",
+								zap.String("rule", rule), zap.Int("rate_limit_per_minute", w.cfg.RateLimitPerMinute),
+								zap.Int64("dropped_since_last_log", n))
+						}
+						continue
+					}
+					if !started {
+						started = true
+						nrs := out.ResourceSpans().AppendEmpty()
+						if v, ok := rs.Resource().Attributes().Get(auditschema.AttrServiceName); ok {
+							nrs.Resource().Attributes().PutStr(auditschema.AttrServiceName, v.AsString())
+						}
+						dst = nrs.ScopeSpans().AppendEmpty().Spans()
+					}
+					copyAlertSpan(span, dst.AppendEmpty(), rule)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (w *webhookExporter) match(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span) []string {
+	if len(w.rules) == 0 {
+		return nil
+	}
+	tCtx := ottlspan.NewTransformContext(rs, ss, span)
+	defer tCtx.Close()
+	var names []string
+	for _, r := range w.rules {
+		ok, err := r.cond.Eval(ctx, tCtx)
+		if err != nil {
+			w.logger.Debug("auditwebhook: rule condition failed, treated as no match",
+				zap.String("rule", r.name), zap.Error(err))
+			continue
+		}
+		if ok {
+			names = append(names, r.name)
+		}
+	}
+	return names
+}
+
+func copyAlertSpan(src, dst ptrace.Span, rule string) {
+	dst.SetTraceID(src.TraceID())
+	dst.SetSpanID(src.SpanID())
+	dst.SetName(src.Name())
+	dst.SetStartTimestamp(src.StartTimestamp())
+	dst.SetEndTimestamp(src.EndTimestamp())
+	src.Status().CopyTo(dst.Status())
+	attrs := dst.Attributes()
+	src.Attributes().Range(func(k string, v pcommon.Value) bool {
+		if copiedKeys[k] {
+			v.CopyTo(attrs.PutEmpty(k))
+		}
+		return true
+	})
+	attrs.PutStr(ruleAttr, rule)
+}
+
+func firstString(attrs pcommon.Map, keys []string) *string {
+	for _, k := range keys {
+		if v, ok := attrs.Get(k); ok {
+			if s := v.AsString(); s != "" {
+				return &s
+			}
+		}
+	}
+	return nil
+}
+
+// alertOf builds the alert of one record made by selectAlerts.
+func (w *webhookExporter) alertOf(res pcommon.Resource, span ptrace.Span) Alert {
+	attrs := span.Attributes()
+	rule, _ := attrs.Get(ruleAttr)
+	traceID, spanID := span.TraceID().String(), span.SpanID().String()
+	a := Alert{
+		Rule:           rule.AsString(),
+		Time:           span.StartTimestamp().AsTime().UTC().Format(time.RFC3339Nano),
+		RecordType:     auditschema.RecordSpan,
+		Category:       firstString(attrs, categoryKeys),
+		Action:         firstString(attrs, actionKeys),
+		Result:         firstString(attrs, resultKeys),
+		Actor:          firstString(attrs, actorKeys),
+		Agent:          firstString(attrs, agentKeys),
+		Model:          firstString(attrs, modelKeys),
+		Tool:           firstString(attrs, toolKeys),
+		PolicyDecision: firstString(attrs, decisionKeys),
+		DLPResult:      firstString(attrs, dlpKeys),
+		TraceID:        traceID,
+		SpanID:         spanID,
+		Service:        firstString(res.Attributes(), []string{auditschema.AttrServiceName}),
+		Link:           strings.TrimRight(w.cfg.QueryURL, "/") + "/api/v1/spans/" + traceID + "/" + spanID,
+	}
+	if rt := firstString(attrs, recordTypeKeys); rt != nil {
+		a.RecordType = *rt
+	}
+	if a.Action == nil && span.Name() != "" {
+		name := span.Name()
+		a.Action = &name
+	}
+	if a.Result == nil && span.Status().Code() == ptrace.StatusCodeError {
+		failed := "error"
+		a.Result = &failed
+	}
+	if c, ok := auditschema.ReportedCost(attrs); ok {
+		a.CostUSD = &c
+	}
+	return a
+}
+
+// pushTraces POSTs the alert records of one (queued) request as {"alerts":[...]}.
+func (w *webhookExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	alerts := make([]Alert, 0, td.SpanCount())
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		rs := td.ResourceSpans().At(i)
+		for j := 0; j < rs.ScopeSpans().Len(); j++ {
+			spans := rs.ScopeSpans().At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				alerts = append(alerts, w.alertOf(rs.Resource(), spans.At(k)))
+			}
+		}
+	}
+	if len(alerts) == 0 {
+		return nil
+	}
+	body, err := json.Marshal(map[string][]Alert{"alerts": alerts})
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	if err := w.post(ctx, body); err != nil {
+		return err
+	}
+	w.alertsSent.Add(ctx, int64(len(alerts)))
+	return nil
+}
+
+// sign returns the signature header value of body sent at timestamp ts (Unix seconds).
+func sign(secret []byte, ts string, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(ts))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func (w *webhookExporter) post(ctx context.Context, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	for k, v := range w.cfg.Headers {
+		req.Header.Set(k, string(v))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if w.secret != nil {
+		ts := strconv.FormatInt(w.now().Unix(), 10)
+		req.Header.Set(headerTimestamp, ts)
+		req.Header.Set(headerSignature, sign(w.secret, ts, body))
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("auditwebhook: POST %s: %w", w.cfg.Endpoint, err) // retryable
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	switch code := resp.StatusCode; {
+	case code >= 200 && code < 300:
+		return nil
+	case code == http.StatusTooManyRequests || code >= 500:
+		err := fmt.Errorf("auditwebhook: POST %s: HTTP %d: %s", w.cfg.Endpoint, code, strings.TrimSpace(string(snippet)))
+		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			return exporterhelper.NewThrottleRetry(err, d)
+		}
+		return err
+	default:
+		return consumererror.NewPermanent(fmt.Errorf("auditwebhook: POST %s: HTTP %d (not retried): %s",
+			w.cfg.Endpoint, code, strings.TrimSpace(string(snippet))))
+	}
+}
+
+func retryAfter(v string) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	return 0, false
+}
+
+// rateLimiter is a token bucket per rule: up to perMinute alerts at once, refilled at
+// perMinute per minute.
+type rateLimiter struct {
+	mu        sync.Mutex
+	perMinute float64
+	buckets   map[string]*bucket
+}
+
+type bucket struct {
+	tokens  float64
+	last    time.Time
+	dropped int64
+	logged  time.Time
+}
+
+func newRateLimiter(perMinute int) *rateLimiter {
+	return &rateLimiter{perMinute: float64(perMinute), buckets: map[string]*bucket{}}
+}
+
+func (l *rateLimiter) allow(rule string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[rule]
+	if b == nil {
+		b = &bucket{tokens: l.perMinute, last: now}
+		l.buckets[rule] = b
+	}
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens = min(l.perMinute, b.tokens+el.Minutes()*l.perMinute)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true
+	}
+	b.dropped++
+	return false
+}
+
+// shouldLog reports, at most once a minute per rule, how many alerts were dropped since
+// the last report.
+func (l *rateLimiter) shouldLog(rule string, now time.Time) (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[rule]
+	if b == nil || (!b.logged.IsZero() && now.Sub(b.logged) < time.Minute) {
+		return 0, false
+	}
+	n := b.dropped
+	b.dropped, b.logged = 0, now
+	return n, true
+}
