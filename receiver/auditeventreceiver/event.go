@@ -58,6 +58,8 @@ func (fe *fieldErrors) add(field, format string, args ...any) {
 type rejection struct {
 	status   int
 	problems fieldErrors
+	// records is how many records the refused request held (1 when it could not be split).
+	records int
 }
 
 func reject(status int, problems ...string) *rejection {
@@ -92,8 +94,10 @@ func decodeBatch[T any](body []byte, what string, max int, decode func(json.RawM
 		raws = []json.RawMessage{body}
 	}
 	if len(raws) > max {
-		return nil, reject(http.StatusRequestEntityTooLarge,
+		rej := reject(http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("body: %d %ss in one request, at most %d (max_events)", len(raws), what, max))
+		rej.records = len(raws)
+		return nil, rej
 	}
 	var errs fieldErrors
 	out := make([]T, 0, len(raws))
@@ -107,7 +111,7 @@ func decodeBatch[T any](body []byte, what string, max int, decode func(json.RawM
 		out = append(out, v)
 	}
 	if len(errs) > 0 {
-		return nil, &rejection{status: http.StatusBadRequest, problems: errs}
+		return nil, &rejection{status: http.StatusBadRequest, problems: errs, records: len(raws)}
 	}
 	return out, nil
 }

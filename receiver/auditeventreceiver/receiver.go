@@ -22,6 +22,9 @@ import (
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 )
 
+// errInvalidRecord marks requests refused for their content.
+var errInvalidRecord = errors.New("invalid audit record")
+
 const (
 	eventsPath    = "/v1/events"
 	approvalsPath = "/v1/approvals"
@@ -117,6 +120,9 @@ func (r *eventReceiver) accept(w http.ResponseWriter, req *http.Request, what st
 	}
 	td, ids, rej := decode(body)
 	if rej != nil {
+		// Refused records count in the standard receiver telemetry like any refusal.
+		ctx := r.obsrecv.StartTracesOp(req.Context())
+		r.obsrecv.EndTracesOp(ctx, "json", max(rej.records, 1), errInvalidRecord)
 		httpjson.Write(w, rej.status, map[string]any{"error": "invalid audit " + what + ": " + strings.Join(rej.problems, "; "), "problems": rej.problems})
 		return
 	}
