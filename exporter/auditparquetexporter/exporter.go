@@ -418,6 +418,10 @@ func (e *parquetExporter) shutdown(context.Context) error {
 	if e.ledger == nil {
 		return nil
 	}
+	if e.wal == nil {
+		// Start failed after opening the ledger (recovery or the log): nothing runs.
+		return e.ledger.Close()
+	}
 	close(e.stop)
 	<-e.stopped
 	err := e.seal(true)

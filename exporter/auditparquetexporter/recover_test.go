@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
@@ -229,5 +232,43 @@ func TestKeyRotationIsRecorded(t *testing.T) {
 	}
 	if !rep.Intact {
 		t.Errorf("verify with the new key: %v", rep.Findings)
+	}
+}
+
+// A start that fails during recovery leaves a shutdown that returns, not one that hangs.
+func TestShutdownAfterFailedRecovery(t *testing.T) {
+	dir := t.TempDir()
+	e := startedExporter(t, dir, noCompaction)
+	if err := e.pushTraces(context.Background(), spansAt(time.Now().UTC(), 2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, e)
+	// A temporary file to quarantine, and no way to create the quarantine directory:
+	// recovery fails after the ledger is open.
+	part := filepath.Join(dir, "spans", auditschema.PartitionOf(time.Now().UTC()))
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(part, ".left.parquet.tmp"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, quarantineDir), []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig().(*Config)
+	cfg.Directory = dir
+	e2, err := newParquetExporter(cfg, exportertest.NewNopSettings(componentType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.start(context.Background(), componenttest.NewNopHost()); err == nil {
+		t.Fatal("start succeeded over an unreadable log segment")
+	}
+	done := make(chan error, 1)
+	go func() { done <- e2.shutdown(context.Background()) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown after a failed start hangs")
 	}
 }
