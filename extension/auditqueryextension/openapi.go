@@ -63,6 +63,17 @@ func openAPI() map[string]any {
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
 			"/api/v1/verify":                     op("verify the trail against its signed ledger", []any{}, `{"intact":true,"findings":[...],...}`),
 			"/api/v1/openapi.json":               op("this document", []any{}, "OpenAPI 3 document"),
+			"/api/v1/query": map[string]any{"post": map[string]any{
+				"summary": "one read-only SELECT over the views spans, events, approvals and access",
+				"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{
+					"schema": map[string]any{"type": "object", "required": []string{"sql"},
+						"properties": map[string]any{"sql": map[string]any{"type": "string"}}}}}},
+				"responses": map[string]any{
+					"200": jsonResponse(`{"columns":[...],"rows":[[...]],"truncated":false}; text/csv with Accept: text/csv`),
+					"400": jsonResponse("not a single SELECT, or refused by the sandbox"),
+					"503": errors["503"],
+				},
+			}},
 		},
 	}
 }

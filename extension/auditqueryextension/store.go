@@ -22,8 +22,8 @@ import (
 type store struct {
 	connector *duckdb.Connector
 	db        *sql.DB
-	// source is the read_parquet call over every sealed span file (hive partitions).
-	source string
+	// glob matches every sealed span file; source is the read_parquet call over them.
+	glob, source string
 }
 
 func openStore(dir, memoryLimit string) (*store, error) {
@@ -66,6 +66,7 @@ func openStore(dir, memoryLimit string) (*store, error) {
 	return &store{
 		connector: connector,
 		db:        db,
+		glob:      glob,
 		source: "read_parquet(" + sqlString(glob) +
 			", hive_partitioning = true, union_by_name = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})",
 	}, nil

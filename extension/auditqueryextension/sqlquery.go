@@ -1,0 +1,181 @@
+package auditqueryextension
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/otelaudit/otelcol-audit/internal/httpjson"
+)
+
+const (
+	maxSQLBytes   = 64 << 10
+	sqlMaxRows    = 10_000
+	sqlMaxBytes   = 16 << 20
+	errOnlySelect = "only a single SELECT statement is allowed"
+)
+
+// errBadSQL marks a statement refused for what it is or for what DuckDB said about it.
+type errBadSQL struct{ msg string }
+
+func (e errBadSQL) Error() string { return e.msg }
+
+// sqlResult is the answer of POST /api/v1/query.
+type sqlResult struct {
+	Columns   []string `json:"columns"`
+	Rows      [][]any  `json:"rows"`
+	Truncated bool     `json:"truncated"`
+}
+
+// runSQL runs one read-only statement over the views spans, events, approvals and access.
+// The statement is prepared without a context, which DuckDB refuses for more than one
+// statement, and must be a SELECT; DuckDB's own lockdown (no external access, only the
+// data directory, locked configuration) still applies to what a SELECT may read.
+func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	hasFiles, err := filepath.Glob(s.glob)
+	if err != nil {
+		return nil, err
+	}
+	if len(hasFiles) == 0 {
+		return nil, errBadSQL{"the trail holds no sealed files yet"}
+	}
+	for name, cond := range map[string]string{"spans": "", "events": " WHERE record_type = 'event'",
+		"approvals": " WHERE record_type = 'approval'", "access": " WHERE record_type = 'access'"} {
+		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+name+" AS SELECT * EXCLUDE (search_text) FROM "+s.spansView()+cond); err != nil {
+			return nil, fmt.Errorf("create view %s: %w", name, err)
+		}
+	}
+	var res *sqlResult
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(driver.Conn)
+		if !ok {
+			return errors.New("unexpected driver connection")
+		}
+		st, err := c.Prepare(query)
+		if err != nil {
+			return errBadSQL{"statement refused: " + err.Error()}
+		}
+		defer st.Close()
+		ds, ok := st.(*duckdb.Stmt)
+		if !ok {
+			return errors.New("unexpected driver statement")
+		}
+		typ, err := ds.StatementType()
+		if err != nil {
+			return err
+		}
+		if typ != duckdb.STATEMENT_TYPE_SELECT {
+			return errBadSQL{errOnlySelect}
+		}
+		rows, err := ds.QueryContext(ctx, nil)
+		if err != nil {
+			return errBadSQL{"query failed: " + err.Error()}
+		}
+		defer rows.Close()
+		res = &sqlResult{Columns: rows.Columns(), Rows: [][]any{}}
+		vals := make([]driver.Value, len(res.Columns))
+		size := 0
+		for {
+			if err := rows.Next(vals); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return errBadSQL{"query failed: " + err.Error()}
+			}
+			row := make([]any, len(vals))
+			for i, v := range vals {
+				row[i] = jsonValue(res.Columns[i], v)
+			}
+			b, _ := json.Marshal(row)
+			size += len(b)
+			if len(res.Rows) == sqlMaxRows || size > sqlMaxBytes {
+				res.Truncated = true
+				return nil
+			}
+			res.Rows = append(res.Rows, row)
+		}
+	})
+	return res, err
+}
+
+func (e *queryExtension) handleQuery(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		SQL string `json:"sql"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSQLBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, `body: send {"sql": "SELECT ..."} (at most 64 KiB): `+err.Error())
+		return
+	}
+	if strings.TrimSpace(req.SQL) == "" {
+		httpjson.Error(w, http.StatusBadRequest, "sql: required, e.g. SELECT model, sum(cost_usd) FROM spans GROUP BY model")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
+	defer cancel()
+	res, err := e.store.runSQL(ctx, req.SQL)
+	var bad errBadSQL
+	switch {
+	case errors.As(err, &bad) && ctx.Err() == nil:
+		httpjson.Error(w, http.StatusBadRequest, bad.msg)
+		return
+	case e.queryFailed(ctx, w, err):
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		if res.Truncated {
+			w.Header().Set("X-Audit-Truncated", "true")
+		}
+		cw := csv.NewWriter(w)
+		_ = cw.Write(res.Columns)
+		for _, row := range res.Rows {
+			rec := make([]string, len(row))
+			for i, v := range row {
+				rec[i] = csvCell(v)
+			}
+			_ = cw.Write(rec)
+		}
+		cw.Flush()
+		return
+	}
+	httpjson.Write(w, http.StatusOK, res)
+}
+
+// csvCell renders a value for CSV, escaping cells a spreadsheet would run as a formula.
+func csvCell(v any) string {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		s = x
+	case json.RawMessage:
+		s = string(x)
+	case time.Time:
+		s = x.UTC().Format(time.RFC3339Nano)
+	default:
+		b, _ := json.Marshal(x)
+		s = string(b)
+	}
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		s = "'" + s
+	}
+	return s
+}
