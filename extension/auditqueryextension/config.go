@@ -25,6 +25,8 @@ type Config struct {
 	MaxLimit int `mapstructure:"max_limit"`
 	// QueryTimeout bounds each query; a query past it is cancelled.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
+	// ExportTimeout bounds one export, which streams every matching row.
+	ExportTimeout time.Duration `mapstructure:"export_timeout"`
 	// MemoryLimit caps DuckDB's memory, in DuckDB's notation (e.g. "1GB").
 	MemoryLimit string `mapstructure:"memory_limit"`
 	// PublicKeyFile is the ledger's verifier key used by GET /api/v1/verify. Empty uses
@@ -53,6 +55,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLimit <= 0 {
 		errs = append(errs, fmt.Errorf("max_limit must be positive, got %d", c.MaxLimit))
+	}
+	if c.ExportTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("export_timeout must be positive, got %s", c.ExportTimeout))
 	}
 	if c.QueryTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("query_timeout must be positive, got %s", c.QueryTimeout))

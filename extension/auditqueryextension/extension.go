@@ -89,6 +89,7 @@ func (e *queryExtension) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/traces/{trace_id}", e.handleTrace)
 	mux.HandleFunc("GET /api/v1/stats", e.handleStats)
 	mux.HandleFunc("POST /api/v1/query", e.handleQuery)
+	mux.HandleFunc("GET /api/v1/export", e.handleExport)
 	mux.HandleFunc("GET /api/v1/verify", e.handleVerify)
 	mux.HandleFunc("GET /api/v1/openapi.json", e.handleOpenAPI)
 	return mux

@@ -28,11 +28,12 @@ func createDefaultConfig() component.Config {
 	srv := confighttp.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = "localhost:4320"
 	return &Config{
-		ServerConfig: srv,
-		Directory:    "./auditdata",
-		MaxLimit:     1000,
-		QueryTimeout: 30 * time.Second,
-		MemoryLimit:  "1GB",
+		ServerConfig:  srv,
+		Directory:     "./auditdata",
+		MaxLimit:      1000,
+		QueryTimeout:  30 * time.Second,
+		ExportTimeout: 30 * time.Minute,
+		MemoryLimit:   "1GB",
 	}
 }
 

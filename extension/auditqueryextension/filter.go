@@ -292,8 +292,8 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// orderBy is the ORDER BY and pagination clause of the filter.
-func (f *spanFilter) orderBy() string {
+// order is the ORDER BY clause of the filter.
+func (f *spanFilter) order() string {
 	dir := "DESC"
 	if f.asc {
 		dir = "ASC"
@@ -302,7 +302,13 @@ func (f *spanFilter) orderBy() string {
 	if f.sort != "time" {
 		clause += fmt.Sprintf(", start_time %s", dir)
 	}
-	clause += fmt.Sprintf(", trace_id %s, span_id %s LIMIT %d", dir, dir, f.limit+1)
+	return clause + fmt.Sprintf(", trace_id %s, span_id %s", dir, dir)
+}
+
+// orderBy is the ORDER BY and pagination clause of the filter: one row more than a page,
+// to know whether another page follows.
+func (f *spanFilter) orderBy() string {
+	clause := f.order() + fmt.Sprintf(" LIMIT %d", f.limit+1)
 	if f.after != nil && f.sort != "time" {
 		clause += fmt.Sprintf(" OFFSET %d", f.after.Offset)
 	}

@@ -154,15 +154,29 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 
 // selectRows runs a query over the trail view and returns its rows as JSON-ready maps.
 func (s *store) selectRows(ctx context.Context, where, orderBy string, args ...any) ([]map[string]any, error) {
+	out := []map[string]any{}
+	err := s.eachRow(ctx, where, orderBy, args, func(vals []any) error {
+		rec := make(map[string]any, len(resultColumns))
+		for i, col := range resultColumns {
+			rec[col] = jsonValue(col, vals[i])
+		}
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
+}
+
+// eachRow streams the rows of a query over the trail view to fn, one at a time, in the
+// order of resultColumns; fn must not keep vals. An empty trail has no rows.
+func (s *store) eachRow(ctx context.Context, where, orderBy string, args []any, fn func(vals []any) error) error {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(resultColumns, ", ")+" FROM "+s.spansView()+where+orderBy, args...)
 	if errNoFiles(err) {
-		return []map[string]any{}, nil
+		return nil
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	out := []map[string]any{}
 	vals := make([]any, len(resultColumns))
 	ptrs := make([]any, len(resultColumns))
 	for i := range vals {
@@ -170,15 +184,13 @@ func (s *store) selectRows(ctx context.Context, where, orderBy string, args ...a
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
+			return err
 		}
-		rec := make(map[string]any, len(resultColumns))
-		for i, col := range resultColumns {
-			rec[col] = jsonValue(col, vals[i])
+		if err := fn(vals); err != nil {
+			return err
 		}
-		out = append(out, rec)
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // jsonValue converts a scanned DuckDB value for a JSON response: times as RFC 3339 in

@@ -1,0 +1,90 @@
+package auditqueryextension
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func export(t *testing.T, base, query string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/export?" + query)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body) // trailers are set once the body is read
+	require.NoError(t, err)
+	return resp, b
+}
+
+// Each format holds every matching row (not a page), and the trailers give the row
+// count and the SHA-256 of exactly the bytes received.
+func TestExportFormats(t *testing.T) {
+	dir := t.TempDir()
+	writeRichTrail(t, dir, time.Now().UTC())
+	base := startExtension(t, dir, nil)
+	for _, tc := range []struct {
+		query string
+		rows  int
+	}{
+		{"format=json&limit=1", 5},
+		{"format=jsonl&category=llm", 3},
+		{"format=csv&provider=openai&sort=cost", 2},
+		{"format=json&tenant=nobody", 0},
+	} {
+		resp, body := export(t, base, tc.query)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", tc.query, body)
+		sum := sha256.Sum256(body)
+		assert.Equal(t, hex.EncodeToString(sum[:]), resp.Trailer.Get(trailerSHA256), tc.query)
+		assert.Equal(t, strconv.Itoa(tc.rows), resp.Trailer.Get(trailerRows), tc.query)
+		assert.Contains(t, resp.Header.Get("Content-Disposition"), "attachment")
+		var got int
+		switch resp.Header.Get("Content-Type") {
+		case "application/json":
+			var rows []map[string]any
+			require.NoError(t, json.Unmarshal(body, &rows), "%s", body)
+			got = len(rows)
+		case "application/x-ndjson":
+			sc := bufio.NewScanner(bytes.NewReader(body))
+			for sc.Scan() {
+				var row map[string]any
+				require.NoError(t, json.Unmarshal(sc.Bytes(), &row))
+				assert.Equal(t, "llm", row["category"])
+				got++
+			}
+		default:
+			recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+			require.NoError(t, err)
+			assert.Equal(t, resultColumns, recs[0], "the header names the columns")
+			got = len(recs) - 1
+		}
+		assert.Equal(t, tc.rows, got, tc.query)
+	}
+}
+
+func TestExportRejectsBadRequests(t *testing.T) {
+	base := startExtension(t, t.TempDir(), nil)
+	for query, want := range map[string]string{
+		"format=xml":           "format",
+		"":                     "format",
+		"format=csv&colour=1":  "colour: unknown parameter",
+		"format=csv&sort=size": "sort",
+	} {
+		resp, body := export(t, base, query)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, query)
+		assert.Contains(t, string(body), want, query)
+	}
+	resp, body := export(t, base, "format=json")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "[]\n", string(body), "an empty trail exports an empty array")
+}
