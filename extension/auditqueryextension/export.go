@@ -13,7 +13,9 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
+	"github.com/xuri/excelize/v2"
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
@@ -24,7 +26,12 @@ var exportFormats = map[string]string{
 	"csv":   "text/csv; charset=utf-8",
 	"json":  "application/json",
 	"jsonl": "application/x-ndjson",
+	"xlsx":  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+// xlsxCellLimit is the longest text a spreadsheet cell holds; longer values (payloads)
+// are cut there and end with an ellipsis.
+const xlsxCellLimit = 32767
 
 // Trailers of an export: how many rows it held and the SHA-256 of the bytes sent, known
 // only once the last row is written.
@@ -42,7 +49,7 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request) {
 	format := q.Get("format")
 	contentType, ok := exportFormats[format]
 	if !ok {
-		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("format: %q must be csv, json or jsonl", format))
+		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("format: %q must be csv, json, jsonl or xlsx", format))
 		return
 	}
 	filters := url.Values{}
@@ -64,7 +71,11 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Trailer", trailerRows+", "+trailerSHA256)
 	h := sha256.New()
 	out := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
-	ex := newRowEncoder(format, out)
+	ex, err := newRowEncoder(format, out)
+	if err != nil {
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	where, args := f.where(false)
 	var n int64
 	err = e.store.eachRow(ctx, where, f.order(), args, func(vals []any) error {
@@ -91,16 +102,35 @@ type rowEncoder struct {
 	format string
 	w      *bufio.Writer
 	csv    *csv.Writer
+	book   *excelize.File
+	sheet  *excelize.StreamWriter
 	rows   int
 }
 
-func newRowEncoder(format string, w *bufio.Writer) *rowEncoder {
+func newRowEncoder(format string, w *bufio.Writer) (*rowEncoder, error) {
 	e := &rowEncoder{format: format, w: w}
-	if format == "csv" {
+	switch format {
+	case "csv":
 		e.csv = csv.NewWriter(w)
 		_ = e.csv.Write(resultColumns)
+	case "xlsx":
+		// The stream writer keeps rows beyond a small buffer in a temporary file, so
+		// memory stays flat; the workbook is assembled when the last row is in.
+		e.book = excelize.NewFile()
+		sw, err := e.book.NewStreamWriter("Sheet1")
+		if err != nil {
+			return nil, err
+		}
+		header := make([]any, len(resultColumns))
+		for i, c := range resultColumns {
+			header[i] = c
+		}
+		if err := sw.SetRow("A1", header); err != nil {
+			return nil, err
+		}
+		e.sheet = sw
 	}
-	return e
+	return e, nil
 }
 
 func (e *rowEncoder) row(vals []any) error {
@@ -112,6 +142,17 @@ func (e *rowEncoder) row(vals []any) error {
 			rec[i] = csvCell(jsonValue(resultColumns[i], v))
 		}
 		return e.csv.Write(rec)
+	case "xlsx":
+		cells := make([]any, len(vals))
+		for i, v := range vals {
+			cells[i] = xlsxCell(jsonValue(resultColumns[i], v))
+		}
+		cell, err := excelize.CoordinatesToCellName(1, e.rows+2)
+		if err != nil {
+			return err
+		}
+		// Values are written as typed text and numbers, never as formulas.
+		return e.sheet.SetRow(cell, cells)
 	default:
 		obj := make(map[string]any, len(vals))
 		for i, v := range vals {
@@ -143,6 +184,12 @@ func (e *rowEncoder) close() error {
 	case "csv":
 		e.csv.Flush()
 		return e.csv.Error()
+	case "xlsx":
+		defer e.book.Close()
+		if err := e.sheet.Flush(); err != nil {
+			return err
+		}
+		return e.book.Write(e.w)
 	case "json":
 		end := "\n]\n"
 		if e.rows == 0 {
@@ -157,4 +204,31 @@ func (e *rowEncoder) close() error {
 		}
 		return nil
 	}
+}
+
+// xlsxCell renders a value for a spreadsheet cell: numbers and booleans as they are,
+// everything else as text cut to what a cell holds.
+func xlsxCell(v any) any {
+	switch x := v.(type) {
+	case nil, int64, float64, bool:
+		return x
+	case string:
+		return cutCell(x)
+	case json.RawMessage:
+		return cutCell(string(x))
+	default:
+		b, _ := json.Marshal(x)
+		return cutCell(string(b))
+	}
+}
+
+func cutCell(s string) string {
+	if len(s) <= xlsxCellLimit {
+		return s
+	}
+	cut := xlsxCellLimit - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

@@ -10,11 +10,14 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/xuri/excelize/v2"
 )
 
 func export(t *testing.T, base, query string) (*http.Response, []byte) {
@@ -87,4 +90,39 @@ func TestExportRejectsBadRequests(t *testing.T) {
 	resp, body := export(t, base, "format=json")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "[]\n", string(body), "an empty trail exports an empty array")
+}
+
+func TestExportXLSX(t *testing.T) {
+	dir := t.TempDir()
+	writeRichTrail(t, dir, time.Now().UTC())
+	base := startExtension(t, dir, nil)
+	resp, body := export(t, base, "format=xlsx&sort=cost")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	sum := sha256.Sum256(body)
+	assert.Equal(t, hex.EncodeToString(sum[:]), resp.Trailer.Get(trailerSHA256))
+	assert.Equal(t, "5", resp.Trailer.Get(trailerRows))
+	book, err := excelize.OpenReader(bytes.NewReader(body))
+	require.NoError(t, err)
+	defer book.Close()
+	rows, err := book.GetRows("Sheet1")
+	require.NoError(t, err)
+	require.Len(t, rows, 6, "a header and five rows")
+	assert.Equal(t, resultColumns[:len(rows[0])], rows[0])
+	col := -1
+	for i, c := range rows[0] {
+		if c == "cost_usd" {
+			col = i
+		}
+	}
+	require.GreaterOrEqual(t, col, 0)
+	assert.Equal(t, "0.4", rows[1][col], "sorted by cost, as a number")
+}
+
+func TestCutCell(t *testing.T) {
+	long := strings.Repeat("é", xlsxCellLimit)
+	got := cutCell(long)
+	assert.LessOrEqual(t, len(got), xlsxCellLimit)
+	assert.True(t, utf8.ValidString(got))
+	assert.True(t, strings.HasSuffix(got, "…"))
+	assert.Equal(t, "short", cutCell("short"))
 }

@@ -61,9 +61,9 @@ func openAPI() map[string]any {
 			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record", []any{traceID, spanID}, `{"span":{...}}`),
 			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
-			"/api/v1/export": op("every row the filters select, streamed as CSV, JSON or JSON lines; trailers give the row count and SHA-256",
-				append([]any{map[string]any{"name": "format", "in": "query", "required": true, "description": "csv, json or jsonl",
-					"schema": map[string]any{"type": "string", "enum": []string{"csv", "json", "jsonl"}}}}, searchParams...), "the rows"),
+			"/api/v1/export": op("every row the filters select, streamed as CSV, JSON, JSON lines or XLSX; trailers give the row count and SHA-256",
+				append([]any{map[string]any{"name": "format", "in": "query", "required": true, "description": "csv, json, jsonl or xlsx",
+					"schema": map[string]any{"type": "string", "enum": []string{"csv", "json", "jsonl", "xlsx"}}}}, searchParams...), "the rows"),
 			"/api/v1/verify":       op("verify the trail against its signed ledger", []any{}, `{"intact":true,"findings":[...],...}`),
 			"/api/v1/openapi.json": op("this document", []any{}, "OpenAPI 3 document"),
 			"/api/v1/query": map[string]any{"post": map[string]any{
