@@ -8,25 +8,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/configtest"
 	"github.com/otelaudit/otelcol-audit/internal/pricing"
 )
 
 // loadNamedConfig unmarshals audit/<name> of testdata/config.yaml into a default config.
 func loadNamedConfig(t *testing.T, name string) (*Config, error) {
 	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-	sub, err := cm.Sub(component.NewIDWithName(componentType, name).String())
-	require.NoError(t, err)
-	cfg := createDefaultConfig().(*Config)
-	return cfg, sub.Unmarshal(cfg)
+	cfg, err := configtest.Load(t, NewFactory(), name)
+	return cfg.(*Config), err
 }
 
 // fullConfig is audit/full: every key of the policy and pricing sections set (the other
@@ -109,27 +103,10 @@ func TestLoadConfigPoliciesAndPricing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := loadNamedConfig(t, tt.name)
-			if len(tt.unmarshalErrMsg) > 0 {
-				require.Error(t, err)
-				for _, m := range tt.unmarshalErrMsg {
-					assert.ErrorContains(t, err, m)
-				}
-				return
+			cfg := configtest.Check(t, NewFactory(), tt.name, append(tt.unmarshalErrMsg, tt.validateErrMsg...)...)
+			if len(tt.unmarshalErrMsg)+len(tt.validateErrMsg) == 0 {
+				assert.Equal(t, tt.expected, cfg)
 			}
-			require.NoError(t, err)
-			err = confmap.Validate(cfg)
-			if len(tt.validateErrMsg) > 0 {
-				require.Error(t, err)
-				for _, m := range tt.validateErrMsg {
-					assert.ErrorContains(t, err, m)
-				}
-				// A config that fails validation is not silently half-used: creation
-				// fails too if it is attempted with an unparsable condition.
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.expected, cfg)
 		})
 	}
 }

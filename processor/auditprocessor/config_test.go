@@ -1,20 +1,15 @@
 package auditprocessor
 
 import (
-	"path/filepath"
 	"testing"
 
+	"github.com/otelaudit/otelcol-audit/internal/configtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 )
 
 func TestLoadConfig(t *testing.T) {
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-
 	tests := []struct {
 		id              component.ID
 		expected        component.Config
@@ -57,31 +52,10 @@ func TestLoadConfig(t *testing.T) {
 
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
-			cfg := NewFactory().CreateDefaultConfig()
-			sub, err := cm.Sub(tt.id.String())
-			require.NoError(t, err)
-
-			err = sub.Unmarshal(cfg)
-			if len(tt.unmarshalErrMsg) > 0 {
-				require.Error(t, err)
-				for _, m := range tt.unmarshalErrMsg {
-					assert.ErrorContains(t, err, m)
-				}
-				return
+			cfg := configtest.Check(t, NewFactory(), tt.id.Name(), append(tt.unmarshalErrMsg, tt.validateErrMsg...)...)
+			if len(tt.unmarshalErrMsg)+len(tt.validateErrMsg) == 0 {
+				assert.Equal(t, tt.expected, cfg)
 			}
-			require.NoError(t, err)
-
-			// confmap.Validate is the v1.68 home of xconfmap.Validate.
-			err = confmap.Validate(cfg)
-			if len(tt.validateErrMsg) > 0 {
-				require.Error(t, err)
-				for _, m := range tt.validateErrMsg {
-					assert.ErrorContains(t, err, m)
-				}
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.expected, cfg)
 		})
 	}
 }
