@@ -2,8 +2,6 @@ package auditparquetexporter
 
 import (
 	"container/heap"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -136,17 +134,11 @@ func (e *parquetExporter) removeFiles(files []ledger.FileRecord) error {
 
 // checkRecorded re-hashes a file and compares it with its ledger record.
 func (e *parquetExporter) checkRecorded(rec ledger.FileRecord) error {
-	f, err := os.Open(filepath.Join(e.dataDir, filepath.FromSlash(rec.Path)))
+	n, sum, err := ledger.HashFile(filepath.Join(e.dataDir, filepath.FromSlash(rec.Path)))
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return err
-	}
-	if n != rec.Size || hex.EncodeToString(h.Sum(nil)) != rec.SHA256 {
+	if n != rec.Size || sum != rec.SHA256 {
 		return fmt.Errorf("%s does not match its ledger record (modified); run `auditctl verify`", rec.Path)
 	}
 	return nil

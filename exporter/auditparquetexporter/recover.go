@@ -2,10 +2,7 @@ package auditparquetexporter
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -91,18 +88,12 @@ func (e *parquetExporter) recordOrphan(rel, stamp string) error {
 
 // recordOf builds the ledger record of an existing file from its bytes and rows.
 func recordOf(path string, rows []auditschema.Row) (ledger.FileRecord, error) {
-	f, err := os.Open(path)
+	n, sum, err := ledger.HashFile(path)
 	if err != nil {
 		return ledger.FileRecord{}, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return ledger.FileRecord{}, fmt.Errorf("hash %s: %w", path, err)
-	}
 	rec := summarize(rows)
-	rec.Size, rec.SHA256 = n, hex.EncodeToString(h.Sum(nil))
+	rec.Size, rec.SHA256 = n, sum
 	return rec, nil
 }
 

@@ -266,11 +266,29 @@ func checkFiles(dataDir string, live map[string]FileRecord, rep *Report) []strin
 	return unknown
 }
 
+// HashFile streams a file through SHA-256 and returns its size and hex digest, the two
+// values a FileRecord holds about the bytes.
+func HashFile(path string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	bp := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(h, f, *bp)
+	copyBufs.Put(bp)
+	if err != nil {
+		return n, "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // checkFile compares one file on disk with its record.
 func checkFile(dataDir string, rec FileRecord, rep *Report) {
-	f, err := os.Open(filepath.Join(dataDir, filepath.FromSlash(rec.Path)))
+	n, sum, err := HashFile(filepath.Join(dataDir, filepath.FromSlash(rec.Path)))
 	if errors.Is(err, fs.ErrNotExist) {
 		rep.find(rec.Path, "missing: the ledger records it but it is not on disk (deleted)")
 		return
@@ -279,18 +297,9 @@ func checkFile(dataDir string, rec FileRecord, rep *Report) {
 		rep.find(rec.Path, "unreadable: %v", err)
 		return
 	}
-	defer f.Close()
-	h := sha256.New()
-	bp := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(h, f, *bp)
-	copyBufs.Put(bp)
-	if err != nil {
-		rep.find(rec.Path, "read: %v", err)
-		return
-	}
 	rep.Files++
 	rep.Bytes += n
-	if sum := hex.EncodeToString(h.Sum(nil)); n != rec.Size || sum != rec.SHA256 {
+	if n != rec.Size || sum != rec.SHA256 {
 		rep.find(rec.Path, "content changed: %d bytes with SHA-256 %.16s…, the ledger recorded %d bytes with %.16s… (modified or truncated)", n, sum, rec.Size, rec.SHA256)
 	}
 }
