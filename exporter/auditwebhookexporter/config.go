@@ -6,15 +6,13 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottlspan"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/ottlfuncs"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.uber.org/zap"
+
+	"github.com/otelaudit/otelcol-audit/internal/spancond"
 )
 
 // Config of the auditwebhook exporter.
@@ -53,10 +51,6 @@ var _ component.Config = (*Config)(nil)
 // minSecretBytes is the shortest accepted HMAC secret.
 const minSecretBytes = 16
 
-func newSpanParser(set component.TelemetrySettings) (ottl.Parser[*ottlspan.TransformContext], error) {
-	return ottlspan.NewParser(ottlfuncs.StandardConverters[*ottlspan.TransformContext](), set)
-}
-
 func checkHTTPURL(field, raw, example string) error {
 	if strings.TrimSpace(raw) == "" {
 		return fmt.Errorf("%s must be set, e.g. %s", field, example)
@@ -89,10 +83,6 @@ func (c *Config) Validate() error {
 	if len(c.Rules) == 0 {
 		errs = append(errs, errors.New(`rules must list at least one {name, condition}, e.g. condition: attributes["audit.policy.decision"] == "block"`))
 	}
-	parser, err := newSpanParser(component.TelemetrySettings{Logger: zap.NewNop()})
-	if err != nil {
-		return err
-	}
 	seen := map[string]bool{}
 	for i, r := range c.Rules {
 		where := fmt.Sprintf("rules[%d]", i)
@@ -108,7 +98,7 @@ func (c *Config) Validate() error {
 		seen[r.Name] = true
 		if strings.TrimSpace(r.Condition) == "" {
 			errs = append(errs, fmt.Errorf("%s: condition must be set, e.g. attributes[\"audit.policy.decision\"] == \"block\"", where))
-		} else if _, err := parser.ParseCondition(r.Condition); err != nil {
+		} else if err := spancond.Check(r.Condition); err != nil {
 			errs = append(errs, fmt.Errorf("%s: condition is not valid OTTL: %w", where, err))
 		}
 	}

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottlspan"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -28,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/spancond"
 )
 
 const (
@@ -88,17 +87,13 @@ type Alert struct {
 	Link           string   `json:"link"`
 }
 
-type compiledRule struct {
-	name string
-	cond *ottl.Condition[*ottlspan.TransformContext]
-}
-
 type webhookExporter struct {
 	cfg     *Config
 	logger  *zap.Logger
 	client  *http.Client
 	secret  []byte
-	rules   []compiledRule
+	names   []string // rule names, in the order of conds
+	conds   *spancond.Set
 	limiter *rateLimiter
 	now     func() time.Time
 
@@ -134,16 +129,14 @@ func newWebhookExporter(cfg *Config, set exporter.Settings) (*webhookExporter, e
 			return nil, err
 		}
 	}
-	parser, err := newSpanParser(set.TelemetrySettings)
-	if err != nil {
-		return nil, err
+	named := make([]spancond.Named, len(cfg.Rules))
+	for i, r := range cfg.Rules {
+		named[i] = spancond.Named{Name: r.Name, Condition: r.Condition}
+		w.names = append(w.names, r.Name)
 	}
-	for _, r := range cfg.Rules {
-		c, err := parser.ParseCondition(r.Condition)
-		if err != nil {
-			return nil, fmt.Errorf("rules (%s): %w", r.Name, err)
-		}
-		w.rules = append(w.rules, compiledRule{name: r.Name, cond: c})
+	var err error
+	if w.conds, err = spancond.Compile(named, set.TelemetrySettings); err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
 	}
 	meter := set.MeterProvider.Meter(scopeName)
 	if w.alertsSent, err = meter.Int64Counter("otelcol_auditwebhook_alerts_sent",
@@ -197,23 +190,16 @@ func (w *webhookExporter) selectAlerts(ctx context.Context, td ptrace.Traces) pt
 	return out
 }
 
+// match returns the names of every rule the span matches. A rule whose condition fails
+// to evaluate counts as not matching.
 func (w *webhookExporter) match(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span) []string {
-	if len(w.rules) == 0 {
-		return nil
-	}
-	tCtx := ottlspan.NewTransformContext(rs, ss, span)
-	defer tCtx.Close()
 	var names []string
-	for _, r := range w.rules {
-		ok, err := r.cond.Eval(ctx, tCtx)
-		if err != nil {
-			w.logger.Debug("auditwebhook: rule condition failed, treated as no match",
-				zap.String("rule", r.name), zap.Error(err))
-			continue
-		}
-		if ok {
-			names = append(names, r.name)
-		}
+	err := w.conds.Eval(ctx, rs, ss, span, func(i int) bool {
+		names = append(names, w.names[i])
+		return true // every matching rule alerts
+	})
+	if err != nil {
+		w.logger.Debug("auditwebhook: a rule condition failed, treated as no match", zap.Error(err))
 	}
 	return names
 }

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottlspan"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/ottlfuncs"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/spancond"
 )
 
 // Policy decisions, from least to most restrictive.
@@ -46,19 +43,9 @@ func validDecision(d string) bool {
 	return d == decisionAllow || d == decisionRequireApproval || d == decisionBlock
 }
 
-// newSpanParser returns the OTTL span parser policies are written in: paths of the span
-// context and the standard converters (IsMatch, Len, ...).
-func newSpanParser(set component.TelemetrySettings) (ottl.Parser[*ottlspan.TransformContext], error) {
-	return ottlspan.NewParser(ottlfuncs.StandardConverters[*ottlspan.TransformContext](), set)
-}
-
 // validatePolicies checks every rule, parsing its condition; errors name the rule.
 func validatePolicies(rules []PolicyRule, defaultDecision string) error {
 	var errs []error
-	parser, err := newSpanParser(component.TelemetrySettings{Logger: zap.NewNop()})
-	if err != nil {
-		return err
-	}
 	seen := map[string]bool{}
 	for i, r := range rules {
 		where := fmt.Sprintf("policies[%d]", i)
@@ -80,7 +67,7 @@ func validatePolicies(rules []PolicyRule, defaultDecision string) error {
 		}
 		if strings.TrimSpace(r.Condition) == "" {
 			errs = append(errs, fmt.Errorf("%s: condition must be set, e.g. attributes[\"gen_ai.tool.name\"] == \"refund_payment\"", where))
-		} else if _, err := parser.ParseCondition(r.Condition); err != nil {
+		} else if err := spancond.Check(r.Condition); err != nil {
 			errs = append(errs, fmt.Errorf("%s: condition is not valid OTTL: %w", where, err))
 		}
 	}
@@ -90,31 +77,23 @@ func validatePolicies(rules []PolicyRule, defaultDecision string) error {
 	return errors.Join(errs...)
 }
 
-type compiledRule struct {
-	PolicyRule
-	cond *ottl.Condition[*ottlspan.TransformContext]
-}
-
 // policyEngine evaluates the configured rules, first match wins.
 type policyEngine struct {
-	rules           []compiledRule
+	rules           []PolicyRule
+	conds           *spancond.Set
 	defaultDecision string
 }
 
 func newPolicyEngine(rules []PolicyRule, defaultDecision string, set component.TelemetrySettings) (*policyEngine, error) {
-	parser, err := newSpanParser(set)
+	named := make([]spancond.Named, len(rules))
+	for i, r := range rules {
+		named[i] = spancond.Named{Name: "policy " + r.Name, Condition: r.Condition}
+	}
+	conds, err := spancond.Compile(named, set)
 	if err != nil {
 		return nil, err
 	}
-	pe := &policyEngine{defaultDecision: defaultDecision}
-	for _, r := range rules {
-		c, err := parser.ParseCondition(r.Condition)
-		if err != nil {
-			return nil, fmt.Errorf("policy %s: %w", r.Name, err)
-		}
-		pe.rules = append(pe.rules, compiledRule{PolicyRule: r, cond: c})
-	}
-	return pe, nil
+	return &policyEngine{rules: rules, conds: conds, defaultDecision: defaultDecision}, nil
 }
 
 // verdict is the outcome of the configured policy for one span.
@@ -123,23 +102,13 @@ type verdict struct {
 }
 
 func (pe *policyEngine) evaluate(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span) (verdict, error) {
-	if len(pe.rules) == 0 {
-		return verdict{decision: pe.defaultDecision}, nil
-	}
-	tCtx := ottlspan.NewTransformContext(rs, ss, span)
-	defer tCtx.Close()
-	var errs []error
-	for _, r := range pe.rules {
-		ok, err := r.cond.Eval(ctx, tCtx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("policy %s: %w", r.Name, err))
-			continue
-		}
-		if ok {
-			return verdict{decision: r.Decision, rule: r.Name, risk: r.RiskLevel}, errors.Join(errs...)
-		}
-	}
-	return verdict{decision: pe.defaultDecision}, errors.Join(errs...)
+	v := verdict{decision: pe.defaultDecision}
+	err := pe.conds.Eval(ctx, rs, ss, span, func(i int) bool {
+		r := pe.rules[i]
+		v = verdict{decision: r.Decision, rule: r.Name, risk: r.RiskLevel}
+		return false // first match wins
+	})
+	return v, err
 }
 
 // runtimeDecision reads a decision the agent runtime recorded itself: audit.policy.decision

@@ -1,0 +1,92 @@
+// Package spancond is the one way the distribution reads named OTTL span conditions —
+// the audit processor's policies and the webhook exporter's alert rules: the span
+// context's paths with the standard converters (IsMatch, Len, ...), parsed once, each
+// span evaluated in rule order.
+package spancond
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottlspan"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/ottlfuncs"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+)
+
+func newParser(set component.TelemetrySettings) (ottl.Parser[*ottlspan.TransformContext], error) {
+	return ottlspan.NewParser(ottlfuncs.StandardConverters[*ottlspan.TransformContext](), set)
+}
+
+var checker = sync.OnceValues(func() (ottl.Parser[*ottlspan.TransformContext], error) {
+	return newParser(component.TelemetrySettings{Logger: zap.NewNop()})
+})
+
+// Check parses condition and returns the OTTL error, for config validation.
+func Check(condition string) error {
+	p, err := checker()
+	if err != nil {
+		return err
+	}
+	_, err = p.ParseCondition(condition)
+	return err
+}
+
+// Named is a condition with the name it is reported under.
+type Named struct {
+	Name, Condition string
+}
+
+// Set is a list of parsed conditions, in order.
+type Set struct {
+	names []string
+	conds []*ottl.Condition[*ottlspan.TransformContext]
+}
+
+// Compile parses every condition; an error names the rule.
+func Compile(rules []Named, set component.TelemetrySettings) (*Set, error) {
+	p, err := newParser(set)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{}
+	for _, r := range rules {
+		c, err := p.ParseCondition(r.Condition)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		s.names = append(s.names, r.Name)
+		s.conds = append(s.conds, c)
+	}
+	return s, nil
+}
+
+// Len is the number of conditions.
+func (s *Set) Len() int { return len(s.conds) }
+
+// Eval evaluates the conditions on span in order and calls matched with the index of
+// each that holds, until matched returns false. A condition that fails to evaluate
+// counts as not holding; its error, naming the rule, is returned with the others.
+func (s *Set) Eval(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, matched func(i int) bool) error {
+	if len(s.conds) == 0 {
+		return nil
+	}
+	tCtx := ottlspan.NewTransformContext(rs, ss, span)
+	defer tCtx.Close()
+	var errs []error
+	for i, c := range s.conds {
+		ok, err := c.Eval(ctx, tCtx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.names[i], err))
+			continue
+		}
+		if ok && !matched(i) {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
