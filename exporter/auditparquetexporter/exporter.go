@@ -21,6 +21,7 @@ import (
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
+	"github.com/otelaudit/otelcol-audit/internal/trailsink"
 )
 
 const (
@@ -56,6 +57,9 @@ type parquetExporter struct {
 	kick    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
+
+	// unregister removes the exporter from the trailsink registry at shutdown.
+	unregister func()
 
 	rowsWritten metric.Int64Counter
 	filesSealed metric.Int64Counter
@@ -173,6 +177,16 @@ func (e *parquetExporter) start(ctx context.Context, _ component.Host) error {
 		return err
 	}
 	e.wal, e.buf = seg, newBatch(seg.path)
+	// Other components of this collector (the query extension's access records) append
+	// to this trail through the same log, seal and ledger.
+	unregister, err := trailsink.Register(e.dataDir, sinkFunc(e.pushTraces))
+	if err != nil {
+		_ = seg.close()
+		_ = os.Remove(seg.path)
+		e.wal = nil
+		return fmt.Errorf("exporters::auditparquet::directory: %w", err)
+	}
+	e.unregister = unregister
 	e.logger.Info("Writing the audit trail", zap.String("directory", e.dataDir),
 		zap.String("file_stem", e.fileStem), zap.Int64("ledger_entries", l.Size()), zap.String("public_key", vkey))
 	go e.sealLoop()
@@ -190,6 +204,11 @@ func (e *parquetExporter) newSegment() (*walSegment, error) {
 	}
 	return seg, nil
 }
+
+// sinkFunc adapts pushTraces to trailsink.Sink.
+type sinkFunc func(context.Context, ptrace.Traces) error
+
+func (f sinkFunc) Append(ctx context.Context, td ptrace.Traces) error { return f(ctx, td) }
 
 // errBackPressure is returned while sealing is failing or behind: the pipeline retries
 // and clients slow down; nothing acknowledged is lost.
@@ -422,6 +441,7 @@ func (e *parquetExporter) shutdown(context.Context) error {
 		// Start failed after opening the ledger (recovery or the log): nothing runs.
 		return e.ledger.Close()
 	}
+	e.unregister()
 	close(e.stop)
 	<-e.stopped
 	err := e.seal(true)

@@ -20,6 +20,7 @@ import (
 // are (nothing is sealed, the log segment is not removed).
 func crash(t *testing.T, e *parquetExporter) {
 	t.Helper()
+	e.unregister() // the process, and with it the registry, is gone
 	close(e.stop)
 	<-e.stopped
 	e.mu.Lock()

@@ -1,0 +1,48 @@
+package auditparquetexporter
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+
+	"github.com/otelaudit/otelcol-audit/internal/trailsink"
+)
+
+// A running exporter is the writer of its directory for the other components of the
+// collector: what they append is sealed and recorded like any pipeline batch, and a
+// second exporter on the same directory is refused at start.
+func TestExporterIsTheTrailSinkOfItsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	_, ok := trailsink.Lookup(dir)
+	require.False(t, ok)
+
+	exp := newTestExporter(t, dir, nil)
+	require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
+	sink, ok := trailsink.Lookup(dir)
+	require.True(t, ok, "a started exporter registers its directory")
+
+	second := newTestExporter(t, dir, func(c *Config) { c.WriterID = "second" })
+	err := second.Start(ctx, componenttest.NewNopHost())
+	require.Error(t, err, "two writers on one directory would fork its ledger")
+	assert.ErrorContains(t, err, "exporters::auditparquet::directory")
+	require.NoError(t, second.Shutdown(ctx))
+	_, ok = trailsink.Lookup(dir)
+	require.True(t, ok, "the refused exporter's shutdown leaves the first one registered")
+
+	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	require.NoError(t, sink.Append(ctx, tracesOf(testSpan{trace: 7, span: 7, start: start})))
+	require.NoError(t, exp.Shutdown(ctx))
+	_, ok = trailsink.Lookup(dir)
+	assert.False(t, ok, "shutdown unregisters")
+
+	files := sealedFiles(t, dir)
+	require.Len(t, files, 1)
+	rows, _ := readSealed(t, dir+"/"+files[0])
+	require.Len(t, rows, 1)
+	assert.Equal(t, "07070707070707070707070707070707", rows[0].TraceID)
+}
