@@ -4,6 +4,7 @@ package main
 
 import (
 	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
+	oidcauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/oidcauthextension"
 	filestorage "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	auditparquetexporter "github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter"
 	auditwebhookexporter "github.com/otelaudit/otelcol-audit/exporter/auditwebhookexporter"
@@ -47,6 +48,7 @@ func components() (otelcol.Factories, error) {
 		auditqueryextension.NewFactory(),
 		filestorage.NewFactory(),
 		bearertokenauthextension.NewFactory(),
+		oidcauthextension.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -55,6 +57,7 @@ func components() (otelcol.Factories, error) {
 		auditqueryextension.NewFactory().Type():      "github.com/otelaudit/otelcol-audit v0.1.0",
 		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.162.0",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.162.0",
+		oidcauthextension.NewFactory().Type():        "github.com/open-telemetry/opentelemetry-collector-contrib/extension/oidcauthextension v0.162.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
