@@ -3,6 +3,7 @@ package auditqueryextension
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,6 +33,71 @@ type Config struct {
 	// PublicKeyFile is the ledger's verifier key used by GET /api/v1/verify. Empty uses
 	// the copy in <directory>/ledger/public.key, which proves less: keep one elsewhere.
 	PublicKeyFile string `mapstructure:"public_key_file"`
+	// RecordAccess records every read of the trail (searches, details, replays, stats,
+	// exports, SQL, verification) as a row with record_type access, through the
+	// auditparquet exporter of this collector that writes to Directory. While no such
+	// exporter runs, reads are refused (503). Turn off only for a read-only replica whose
+	// reads are recorded elsewhere.
+	RecordAccess bool `mapstructure:"record_access"`
+	// Authorization maps authenticated callers to roles.
+	Authorization AuthorizationConfig `mapstructure:"authorization"`
+	// Exports configures large exports, which run as jobs.
+	Exports ExportsConfig `mapstructure:"exports"`
+}
+
+// Roles of a caller.
+const (
+	RoleAdmin  = "admin"  // every row, SQL, every export job
+	RoleMember = "member" // only the rows of its own user_id (and tenant), no SQL
+	RoleNone   = "none"   // nothing: 403
+)
+
+// AuthorizationConfig maps the callers an authenticator names to roles. Without an
+// authenticator (the localhost default) every caller is an admin.
+type AuthorizationConfig struct {
+	// PrincipalAttribute is the authenticator's attribute that names the caller:
+	// "subject" for oidc (the token's sub, or its username_claim).
+	PrincipalAttribute string `mapstructure:"principal_attribute"`
+	// GroupsAttribute is the authenticator's attribute that lists the caller's groups:
+	// "membership" for oidc (its groups_claim).
+	GroupsAttribute string `mapstructure:"groups_attribute"`
+	// Principals maps a caller's name to its role (and, for members, whose rows it sees).
+	Principals map[string]PrincipalConfig `mapstructure:"principals"`
+	// Groups maps a group to a role; a caller in several groups gets the strongest role.
+	// A caller listed in principals gets that entry, whatever its groups.
+	Groups map[string]string `mapstructure:"groups"`
+	// DefaultRole applies to authenticated callers matched by neither: none (default),
+	// member or admin.
+	DefaultRole string `mapstructure:"default_role"`
+}
+
+// PrincipalConfig is the role of one caller.
+type PrincipalConfig struct {
+	Role string `mapstructure:"role"`
+	// UserID is the user_id whose rows a member sees; empty means the caller's name.
+	UserID string `mapstructure:"user_id"`
+	// Tenant, when set, further limits a member to the rows of that tenant_id.
+	Tenant string `mapstructure:"tenant"`
+}
+
+// ExportsConfig configures export jobs.
+type ExportsConfig struct {
+	// MaxDirectRows is the largest export GET /api/v1/export streams at once; a larger
+	// one answers 202 with a job to poll and download.
+	MaxDirectRows int64 `mapstructure:"max_direct_rows"`
+	// Directory keeps the jobs and their files; empty means <directory>/exports.
+	Directory string `mapstructure:"directory"`
+	// TTL is how long a finished export stays downloadable.
+	TTL time.Duration `mapstructure:"ttl"`
+	// Workers is how many jobs run at once; the others wait, queued.
+	Workers int `mapstructure:"workers"`
+}
+
+func (c *Config) exportsDir() string {
+	if c.Exports.Directory != "" {
+		return c.Exports.Directory
+	}
+	return filepath.Join(c.Directory, "exports")
 }
 
 var _ component.Config = (*Config)(nil)
@@ -65,5 +131,41 @@ func (c *Config) Validate() error {
 	if !memoryLimitPattern.MatchString(c.MemoryLimit) {
 		errs = append(errs, fmt.Errorf("memory_limit %q must be a size such as 512MB or 2GB", c.MemoryLimit))
 	}
+	errs = append(errs, c.Authorization.validate(c.ServerConfig.Auth.HasValue())...)
+	if c.Exports.MaxDirectRows < 0 {
+		errs = append(errs, fmt.Errorf("exports::max_direct_rows must be zero (every export is a job) or positive, got %d", c.Exports.MaxDirectRows))
+	}
+	if c.Exports.TTL <= 0 {
+		errs = append(errs, fmt.Errorf("exports::ttl must be positive, got %s", c.Exports.TTL))
+	}
+	if c.Exports.Workers <= 0 {
+		errs = append(errs, fmt.Errorf("exports::workers must be positive, got %d", c.Exports.Workers))
+	}
 	return errors.Join(errs...)
+}
+
+func validRole(r string) bool { return r == RoleAdmin || r == RoleMember || r == RoleNone }
+
+func (a *AuthorizationConfig) validate(hasAuth bool) []error {
+	var errs []error
+	if !validRole(a.DefaultRole) {
+		errs = append(errs, fmt.Errorf("authorization::default_role %q must be admin, member or none", a.DefaultRole))
+	}
+	for name, p := range a.Principals {
+		if !validRole(p.Role) {
+			errs = append(errs, fmt.Errorf("authorization::principals::%s::role %q must be admin, member or none", name, p.Role))
+		}
+		if p.Role != RoleMember && (p.UserID != "" || p.Tenant != "") {
+			errs = append(errs, fmt.Errorf("authorization::principals::%s: user_id and tenant only apply to role member", name))
+		}
+	}
+	for g, r := range a.Groups {
+		if !validRole(r) {
+			errs = append(errs, fmt.Errorf("authorization::groups::%s %q must be admin, member or none", g, r))
+		}
+	}
+	if (len(a.Principals) > 0 || len(a.Groups) > 0) && !hasAuth {
+		errs = append(errs, errors.New("authorization: principals and groups need an authenticator to name callers; set auth::authenticator (e.g. oidc) or remove them"))
+	}
+	return errs
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,17 +18,18 @@ import (
 
 	"github.com/xuri/excelize/v2"
 	"go.uber.org/zap"
-
-	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 )
 
-// exportFormats are the formats of GET /api/v1/export and their content types.
+// exportFormats are the formats of an export and their content types.
 var exportFormats = map[string]string{
-	"csv":   "text/csv; charset=utf-8",
-	"json":  "application/json",
-	"jsonl": "application/x-ndjson",
-	"xlsx":  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"csv":     "text/csv; charset=utf-8",
+	"json":    "application/json",
+	"jsonl":   "application/x-ndjson",
+	"xlsx":    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"parquet": "application/vnd.apache.parquet",
 }
+
+const errFormat = "format: %q must be csv, json, jsonl, xlsx or parquet"
 
 // xlsxCellLimit is the longest text a spreadsheet cell holds; longer values (payloads)
 // are cut there and end with an ellipsis.
@@ -40,76 +42,179 @@ const (
 	trailerSHA256 = "X-Audit-Export-Sha256"
 )
 
-// handleExport streams every row the filters select — not a page — in the filter's
-// order, as CSV, a JSON array or JSON lines. Rows go from DuckDB to the client one by
-// one, so memory stays flat whatever the size. The row count and the SHA-256 of the
-// body follow as HTTP trailers.
-func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	format := q.Get("format")
-	contentType, ok := exportFormats[format]
-	if !ok {
-		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("format: %q must be csv, json, jsonl or xlsx", format))
-		return
+// exportSpec is what an export selects and how it is written; export jobs keep it.
+type exportSpec struct {
+	Format string `json:"format"`
+	// Filters are the search parameters, with a relative window (last) resolved to
+	// from/to when the export was asked for.
+	Filters url.Values `json:"filters"`
+	// ScopeUserID and ScopeTenant limit a member's export to its own rows.
+	ScopeUserID string `json:"scope_user_id,omitempty"`
+	ScopeTenant string `json:"scope_tenant,omitempty"`
+}
+
+// newExportSpec checks an export's format and filters for a caller, at time now.
+func newExportSpec(format string, filters url.Values, c *caller, maxLimit int, now time.Time) (exportSpec, spanFilter, error) {
+	if _, ok := exportFormats[format]; !ok {
+		return exportSpec{}, spanFilter{}, fmt.Errorf(errFormat, format)
 	}
-	filters := url.Values{}
-	for k, v := range q {
-		if k != "format" && k != "limit" && k != "cursor" {
-			filters[k] = v
+	clean := url.Values{}
+	for k, v := range filters {
+		if k != "format" && k != "limit" && k != "cursor" && k != "name" {
+			clean[k] = v
 		}
 	}
-	f, err := parseSpanFilter(filters, e.cfg.MaxLimit, time.Now())
+	f, err := parseSpanFilter(clean, maxLimit, now)
 	if err != nil {
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
-		return
+		return exportSpec{}, spanFilter{}, err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.ExportTimeout)
-	defer cancel()
+	if clean.Has("last") {
+		clean.Del("last")
+		clean.Set("from", f.from.UTC().Format(time.RFC3339Nano))
+		if !clean.Has("to") {
+			clean.Set("to", now.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	spec := exportSpec{Format: format, Filters: clean}
+	if c.member() {
+		spec.ScopeUserID, spec.ScopeTenant = c.userID, c.tenant
+	}
+	f, err = spec.filter(maxLimit)
+	return spec, f, err
+}
 
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-export-%s.%s"`, time.Now().UTC().Format("20060102T150405Z"), format))
-	w.Header().Set("Trailer", trailerRows+", "+trailerSHA256)
-	h := sha256.New()
-	out := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
-	ex, err := newRowEncoder(format, out)
+// filter is the search of the spec, its scope included.
+func (s exportSpec) filter(maxLimit int) (spanFilter, error) {
+	f, err := parseSpanFilter(s.Filters, maxLimit, time.Now())
 	if err != nil {
-		httpjson.Error(w, http.StatusInternalServerError, err.Error())
-		return
+		return f, err
+	}
+	if s.ScopeUserID != "" {
+		(&caller{role: RoleMember, userID: s.ScopeUserID, tenant: s.ScopeTenant}).restrict(&f)
+	}
+	return f, nil
+}
+
+// exportResult is what an export wrote.
+type exportResult struct {
+	Rows   int64
+	Bytes  int64
+	SHA256 string
+}
+
+// countingWriter counts and hashes what passes through it.
+type countingWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+// writeExport streams every row f selects, in its order, to w in format, calling
+// progress after each batch of rows. Rows go from DuckDB to w one by one: memory stays
+// flat whatever the size.
+func (e *queryExtension) writeExport(ctx context.Context, format string, f spanFilter, w io.Writer, progress func(rows int64)) (exportResult, error) {
+	cw := &countingWriter{w: w, h: sha256.New()}
+	out := bufio.NewWriterSize(cw, 64<<10)
+	enc, err := newRowEncoder(format, out)
+	if err != nil {
+		return exportResult{}, err
 	}
 	where, args := f.where(false)
 	var n int64
 	err = e.store.eachRow(ctx, where, f.order(), args, func(vals []any) error {
 		n++
-		return ex.row(vals)
+		if progress != nil && n%progressEvery == 0 {
+			progress(n)
+		}
+		return enc.row(vals)
 	})
 	if err == nil {
-		err = ex.close()
+		err = enc.close()
 	}
 	if ferr := out.Flush(); err == nil {
 		err = ferr
 	}
+	if progress != nil {
+		progress(n)
+	}
+	return exportResult{Rows: n, Bytes: cw.n, SHA256: hex.EncodeToString(cw.h.Sum(nil))}, err
+}
+
+const progressEvery = 1000
+
+// handleExport streams every row the filters select — not a page — as CSV, a JSON
+// array, JSON lines, XLSX or Parquet, with the row count and the SHA-256 of the body as
+// HTTP trailers. An export larger than exports::max_direct_rows becomes a job: 202 with
+// where to follow it.
+func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c *caller) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	c.acc.format = format
+	now := time.Now()
+	spec, f, err := newExportSpec(format, q, c, e.cfg.MaxLimit, now)
 	if err != nil {
-		// The status is sent; an incomplete body is signalled by the missing trailers.
-		e.set.Logger.Error("Export failed", zap.Error(err), zap.Int64("rows_sent", n))
+		e.fail(w, r, c, http.StatusBadRequest, err.Error())
 		return
 	}
-	w.Header().Set(trailerRows, strconv.FormatInt(n, 10))
-	w.Header().Set(trailerSHA256, hex.EncodeToString(h.Sum(nil)))
+	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.ExportTimeout)
+	defer cancel()
+	total, err := e.store.count(ctx, f)
+	if e.queryFailed(ctx, w, r, c, err) {
+		return
+	}
+	if total > e.cfg.Exports.MaxDirectRows {
+		e.startJob(w, r, c, spec, q.Get("name"), total)
+		return
+	}
+
+	w.Header().Set("Content-Type", exportFormats[format])
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-export-%s.%s"`, now.UTC().Format("20060102T150405Z"), format))
+	w.Header().Set("Trailer", trailerRows+", "+trailerSHA256)
+	res, err := e.writeExport(ctx, format, f, w, nil)
+	c.acc.setRows(res.Rows)
+	c.acc.bytes = &res.Bytes
+	if err != nil {
+		// The status is sent; an incomplete body is signalled by the missing trailers.
+		e.set.Logger.Error("Export failed", zap.Error(err), zap.Int64("rows_sent", res.Rows))
+		_ = e.record(r.Context(), r, c, http.StatusInternalServerError)
+		return
+	}
+	c.acc.sha256 = res.SHA256
+	if err := e.record(r.Context(), r, c, http.StatusOK); err != nil {
+		// Withhold the trailers: the client cannot take the export as complete.
+		return
+	}
+	w.Header().Set(trailerRows, strconv.FormatInt(res.Rows, 10))
+	w.Header().Set(trailerSHA256, res.SHA256)
 }
 
 // rowEncoder writes rows in one export format.
 type rowEncoder struct {
-	format string
-	w      *bufio.Writer
-	csv    *csv.Writer
-	book   *excelize.File
-	sheet  *excelize.StreamWriter
-	rows   int
+	format  string
+	w       *bufio.Writer
+	csv     *csv.Writer
+	book    *excelize.File
+	sheet   *excelize.StreamWriter
+	parquet *parquetRowWriter
+	rows    int
 }
 
 func newRowEncoder(format string, w *bufio.Writer) (*rowEncoder, error) {
 	e := &rowEncoder{format: format, w: w}
 	switch format {
+	case "parquet":
+		pw, err := newParquetRowWriter(w)
+		if err != nil {
+			return nil, err
+		}
+		e.parquet = pw
 	case "csv":
 		e.csv = csv.NewWriter(w)
 		_ = e.csv.Write(resultColumns)
@@ -136,6 +241,8 @@ func newRowEncoder(format string, w *bufio.Writer) (*rowEncoder, error) {
 func (e *rowEncoder) row(vals []any) error {
 	defer func() { e.rows++ }()
 	switch e.format {
+	case "parquet":
+		return e.parquet.write(vals)
 	case "csv":
 		rec := make([]string, len(vals))
 		for i, v := range vals {
@@ -181,6 +288,8 @@ func (e *rowEncoder) row(vals []any) error {
 
 func (e *rowEncoder) close() error {
 	switch e.format {
+	case "parquet":
+		return e.parquet.close()
 	case "csv":
 		e.csv.Flush()
 		return e.csv.Error()

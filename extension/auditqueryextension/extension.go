@@ -24,6 +24,7 @@ type queryExtension struct {
 	cfg    *Config
 	set    extension.Settings
 	store  *store
+	jobs   *jobs
 	server *http.Server
 	// publicKey is the ledger verifier key of public_key_file ("" = the data directory's).
 	publicKey string
@@ -58,6 +59,12 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.store = st
+	e.jobs, err = openJobs(e, e.cfg.exportsDir())
+	if err != nil {
+		_ = ln.Close()
+		_ = st.close()
+		return fmt.Errorf("auditquery: %w", err)
+	}
 	e.set.Logger.Info("Serving the audit trail", zap.String("endpoint", ln.Addr().String()), zap.String("directory", e.cfg.Directory))
 	e.serverWG.Add(1)
 	go func() {
@@ -75,6 +82,9 @@ func (e *queryExtension) Shutdown(ctx context.Context) error {
 		err = e.server.Shutdown(ctx)
 		e.serverWG.Wait()
 	}
+	if e.jobs != nil {
+		e.jobs.close()
+	}
 	if e.store != nil {
 		err = errors.Join(err, e.store.close())
 	}
@@ -84,13 +94,16 @@ func (e *queryExtension) Shutdown(ctx context.Context) error {
 func (e *queryExtension) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", e.handleHealth)
-	mux.HandleFunc("GET /api/v1/spans", e.handleSpans)
-	mux.HandleFunc("GET /api/v1/spans/{trace_id}/{span_id}", e.handleSpan)
-	mux.HandleFunc("GET /api/v1/traces/{trace_id}", e.handleTrace)
-	mux.HandleFunc("GET /api/v1/stats", e.handleStats)
-	mux.HandleFunc("POST /api/v1/query", e.handleQuery)
-	mux.HandleFunc("GET /api/v1/export", e.handleExport)
-	mux.HandleFunc("GET /api/v1/verify", e.handleVerify)
+	mux.HandleFunc("GET /api/v1/spans", e.guard("search", false, e.handleSpans))
+	mux.HandleFunc("GET /api/v1/spans/{trace_id}/{span_id}", e.guard("detail", false, e.handleSpan))
+	mux.HandleFunc("GET /api/v1/traces/{trace_id}", e.guard("trace", false, e.handleTrace))
+	mux.HandleFunc("GET /api/v1/stats", e.guard("stats", false, e.handleStats))
+	mux.HandleFunc("POST /api/v1/query", e.guard("query", true, e.handleQuery))
+	mux.HandleFunc("GET /api/v1/export", e.guard("export", false, e.handleExport))
+	mux.HandleFunc("POST /api/v1/exports", e.guard("export_job", false, e.handleCreateExport))
+	mux.HandleFunc("GET /api/v1/exports/{id}", e.guard("", false, e.handleJobStatus))
+	mux.HandleFunc("GET /api/v1/exports/{id}/download", e.guard("export_download", false, e.handleJobDownload))
+	mux.HandleFunc("GET /api/v1/verify", e.guard("verify", false, e.handleVerify))
 	mux.HandleFunc("GET /api/v1/openapi.json", e.handleOpenAPI)
 	return mux
 }
@@ -103,23 +116,25 @@ func (e *queryExtension) handleHealth(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request) {
+func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request, c *caller) {
 	f, err := parseSpanFilter(r.URL.Query(), e.cfg.MaxLimit, time.Now())
 	if err != nil {
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		e.fail(w, r, c, http.StatusBadRequest, err.Error())
 		return
 	}
+	c.restrict(&f)
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
 	spans, next, total, err := e.store.searchSpans(ctx, f)
-	if e.queryFailed(ctx, w, err) {
+	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
 	resp := map[string]any{"spans": spans, "total": total, "next_cursor": nil}
 	if next != nil {
 		resp["next_cursor"] = next.encode()
 	}
-	httpjson.Write(w, http.StatusOK, resp)
+	c.acc.setRows(int64(len(spans)))
+	e.reply(w, r, c, http.StatusOK, resp)
 }
 
 var (
@@ -129,44 +144,58 @@ var (
 
 // handleSpan answers one span with everything the trail holds about it, including the
 // latest approval decision.
-func (e *queryExtension) handleSpan(w http.ResponseWriter, r *http.Request) {
+func (e *queryExtension) handleSpan(w http.ResponseWriter, r *http.Request, c *caller) {
 	traceID, spanID := strings.ToLower(r.PathValue("trace_id")), strings.ToLower(r.PathValue("span_id"))
 	if !traceIDPattern.MatchString(traceID) || !spanIDPattern.MatchString(spanID) {
-		httpjson.Error(w, http.StatusBadRequest, "trace_id must be 32 and span_id 16 hex digits")
+		e.fail(w, r, c, http.StatusBadRequest, "trace_id must be 32 and span_id 16 hex digits")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	rows, err := e.store.selectRows(ctx, " WHERE trace_id = ? AND span_id = ?", " ORDER BY ingest_time LIMIT 1", traceID, spanID)
-	if e.queryFailed(ctx, w, err) {
+	where, args := scoped(c, " WHERE trace_id = ? AND span_id = ?", traceID, spanID)
+	rows, err := e.store.selectRows(ctx, where, " ORDER BY ingest_time LIMIT 1", args...)
+	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
+	c.acc.setRows(int64(len(rows)))
 	if len(rows) == 0 {
-		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("no span %s/%s in the trail", traceID, spanID))
+		// A member asking for someone else's span learns no more than that it is not theirs.
+		e.fail(w, r, c, http.StatusNotFound, fmt.Sprintf("no span %s/%s in the trail", traceID, spanID))
 		return
 	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"span": rows[0]})
+	e.reply(w, r, c, http.StatusOK, map[string]any{"span": rows[0]})
+}
+
+// scoped adds the caller's scope to a WHERE clause over the trail.
+func scoped(c *caller, where string, args ...any) (string, []any) {
+	cond, sargs := c.scope()
+	if cond == "" {
+		return where, args
+	}
+	return andWhere(where, cond), append(args, sargs...)
 }
 
 // handleTrace answers one agent run: every row of the trace in start order (spans,
 // events and the approvals joined to it), with totals of cost and tokens.
-func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request) {
+func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request, c *caller) {
 	traceID := strings.ToLower(r.PathValue("trace_id"))
 	if !traceIDPattern.MatchString(traceID) {
-		httpjson.Error(w, http.StatusBadRequest, "trace_id must be 32 hex digits")
+		e.fail(w, r, c, http.StatusBadRequest, "trace_id must be 32 hex digits")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	rows, err := e.store.selectRows(ctx, " WHERE trace_id = ?", " ORDER BY start_time, span_id", traceID)
-	if e.queryFailed(ctx, w, err) {
+	where, args := scoped(c, " WHERE trace_id = ?", traceID)
+	rows, err := e.store.selectRows(ctx, where, " ORDER BY start_time, span_id", args...)
+	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
+	c.acc.setRows(int64(len(rows)))
 	if len(rows) == 0 {
-		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("no trace %s in the trail", traceID))
+		e.fail(w, r, c, http.StatusNotFound, fmt.Sprintf("no trace %s in the trail", traceID))
 		return
 	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"trace_id": traceID, "spans": rows, "totals": traceTotals(rows)})
+	e.reply(w, r, c, http.StatusOK, map[string]any{"trace_id": traceID, "spans": rows, "totals": traceTotals(rows)})
 }
 
 // traceTotals sums the cost and tokens of a trace; a cost is only as complete as its
@@ -197,33 +226,18 @@ func traceTotals(rows []map[string]any) map[string]any {
 		"input_tokens": in, "output_tokens": out, "start_time": start, "end_time": end}
 }
 
-// queryFailed answers a failed query (503 past the timeout, else 500) and reports
-// whether it did.
-func (e *queryExtension) queryFailed(ctx context.Context, w http.ResponseWriter, err error) bool {
-	if err == nil {
-		return false
-	}
-	e.set.Logger.Error("Query failed", zap.Error(err))
-	status := http.StatusInternalServerError
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		status = http.StatusServiceUnavailable
-	}
-	httpjson.Error(w, status, "query failed: "+err.Error())
-	return true
-}
-
 // handleVerify checks the trail against its signed ledger (see auditctl verify) and
 // answers the report: 200 whether intact or not ("intact" says which), 503 when the
 // verification could not run.
-func (e *queryExtension) handleVerify(w http.ResponseWriter, r *http.Request) {
+func (e *queryExtension) handleVerify(w http.ResponseWriter, r *http.Request, c *caller) {
 	opts := ledger.VerifyOptions{PublicKey: e.publicKey}
 	rep, err := ledger.Verify(e.cfg.Directory, opts)
 	if err != nil {
-		httpjson.Error(w, http.StatusServiceUnavailable, "verification could not run: "+err.Error())
+		e.fail(w, r, c, http.StatusServiceUnavailable, "verification could not run: "+err.Error())
 		return
 	}
 	if !rep.Intact {
 		e.set.Logger.Warn("Audit trail verification found problems", zap.Int("findings", len(rep.Findings)))
 	}
-	httpjson.Write(w, http.StatusOK, rep)
+	e.reply(w, r, c, http.StatusOK, rep)
 }

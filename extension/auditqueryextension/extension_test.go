@@ -14,11 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
@@ -166,22 +168,37 @@ func freeEndpoint(t *testing.T) string {
 // startExtension starts the real extension over dir and returns its base URL.
 func startExtension(t *testing.T, dir string, mutate func(*Config)) string {
 	t.Helper()
+	base, _ := runExtension(t, dir, componenttest.NewNopHost(), mutate)
+	return base
+}
+
+// runExtension starts the real extension over dir with host's extensions and returns
+// its base URL and a function that shuts it down (also run at cleanup).
+func runExtension(t *testing.T, dir string, host component.Host, mutate func(*Config)) (string, func()) {
+	t.Helper()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.ServerConfig.NetAddr.Endpoint = freeEndpoint(t)
 	cfg.Directory = dir
 	cfg.MemoryLimit = "256MB"
+	// These tests write their trail files directly, with no exporter to record reads
+	// through; access_test.go runs the extension with one.
+	cfg.RecordAccess = false
 	if mutate != nil {
 		mutate(cfg)
 	}
 	require.NoError(t, cfg.Validate())
 	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(componentType), cfg)
 	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		assert.NoError(t, ext.Shutdown(ctx))
-	})
+	require.NoError(t, ext.Start(context.Background(), host))
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			assert.NoError(t, ext.Shutdown(ctx))
+		})
+	}
+	t.Cleanup(stop)
 	base := "http://" + cfg.ServerConfig.NetAddr.Endpoint
 
 	deadline := time.Now().Add(10 * time.Second)
@@ -189,8 +206,9 @@ func startExtension(t *testing.T, dir string, mutate func(*Config)) string {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
+			// Behind an authenticator the health check answers 401: the server is up.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+				return base, stop
 			}
 		}
 		if time.Now().After(deadline) {

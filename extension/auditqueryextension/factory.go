@@ -34,6 +34,13 @@ func createDefaultConfig() component.Config {
 		QueryTimeout:  30 * time.Second,
 		ExportTimeout: 30 * time.Minute,
 		MemoryLimit:   "1GB",
+		RecordAccess:  true,
+		Authorization: AuthorizationConfig{
+			PrincipalAttribute: "subject",
+			GroupsAttribute:    "membership",
+			DefaultRole:        RoleNone,
+		},
+		Exports: ExportsConfig{MaxDirectRows: 10_000, TTL: 24 * time.Hour, Workers: 1},
 	}
 }
 

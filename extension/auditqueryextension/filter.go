@@ -228,9 +228,23 @@ func parseWindow(v string) (time.Duration, error) {
 // where renders the filter as a SQL condition and its arguments; withCursor adds the
 // page position. Time bounds also bound the hive date partitions, so DuckDB opens only
 // the files of the days asked for.
+func (f *spanFilter) hasIn(column string) bool {
+	for _, c := range f.in {
+		if c.column == column {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *spanFilter) where(withCursor bool) (string, []any) {
 	var conds []string
 	var args []any
+	if !f.hasIn("record_type") {
+		// Reads of the trail are rows too (record_type access), one per request: they
+		// are shown when asked for by record_type, never mixed into other searches.
+		conds = append(conds, "record_type <> 'access'")
+	}
 	for _, c := range f.in {
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(c.values)), ", ")
 		conds = append(conds, c.column+" IN ("+marks+")")

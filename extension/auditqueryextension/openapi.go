@@ -37,7 +37,12 @@ func openAPI() map[string]any {
 	jsonResponse := func(desc string) map[string]any {
 		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
 	}
-	errors := map[string]any{"400": jsonResponse(`bad parameter: {"error": "..."} naming it`), "503": jsonResponse("query timed out or the engine is unavailable")}
+	errors := map[string]any{
+		"400": jsonResponse(`bad parameter: {"error": "..."} naming it`),
+		"401": jsonResponse("no or bad credentials (with an authenticator configured)"),
+		"403": jsonResponse("the caller's role does not allow this"),
+		"503": jsonResponse("query timed out, the engine is unavailable, or the read could not be recorded in the trail"),
+	}
 	op := func(summary string, params []any, ok string) map[string]any {
 		responses := map[string]any{"200": jsonResponse(ok)}
 		for k, v := range errors {
@@ -45,6 +50,11 @@ func openAPI() map[string]any {
 		}
 		return map[string]any{"get": map[string]any{"summary": summary, "parameters": params, "responses": responses}}
 	}
+	formats := []string{"csv", "json", "jsonl", "xlsx", "parquet"}
+	formatParam := map[string]any{"name": "format", "in": "query", "required": true, "description": "csv, json, jsonl, xlsx or parquet",
+		"schema": map[string]any{"type": "string", "enum": formats}}
+	jobID := pathParam("id", "the job id (32 hex digits)")
+	jobShape := `{"id":...,"status":"queued|running|done|failed|expired","rows_written":n,"rows_expected":n,"sha256":...,"download_url":...}`
 	traceID := pathParam("trace_id", "32 hex digits")
 	spanID := pathParam("span_id", "16 hex digits")
 	return map[string]any{
@@ -61,11 +71,23 @@ func openAPI() map[string]any {
 			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record", []any{traceID, spanID}, `{"span":{...}}`),
 			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
-			"/api/v1/export": op("every row the filters select, streamed as CSV, JSON, JSON lines or XLSX; trailers give the row count and SHA-256",
-				append([]any{map[string]any{"name": "format", "in": "query", "required": true, "description": "csv, json, jsonl or xlsx",
-					"schema": map[string]any{"type": "string", "enum": []string{"csv", "json", "jsonl", "xlsx"}}}}, searchParams...), "the rows"),
-			"/api/v1/verify":       op("verify the trail against its signed ledger", []any{}, `{"intact":true,"findings":[...],...}`),
-			"/api/v1/openapi.json": op("this document", []any{}, "OpenAPI 3 document"),
+			"/api/v1/export": withResponse(op("every row the filters select, streamed as CSV, JSON, JSON lines, XLSX or Parquet; trailers give the row count and SHA-256",
+				append([]any{formatParam}, searchParams...), "the rows"), "202", jsonResponse("over exports::max_direct_rows: an export job (see /api/v1/exports/{id}); Location names it")),
+			"/api/v1/exports": map[string]any{"post": map[string]any{
+				"summary": "start an export job of every row the filters select",
+				"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{
+					"schema": map[string]any{"type": "object", "required": []string{"format"},
+						"properties": map[string]any{
+							"format":  map[string]any{"type": "string", "enum": formats},
+							"name":    map[string]any{"type": "string"},
+							"filters": map[string]any{"type": "object", "description": "search parameters: a string or an array of strings each"},
+						}}}}},
+				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape)}),
+			}},
+			"/api/v1/exports/{id}":          op("an export job's status and progress", []any{jobID}, jobShape),
+			"/api/v1/exports/{id}/download": op("a finished export job's file (409 while running, 410 once expired)", []any{jobID}, "the file"),
+			"/api/v1/verify":                op("verify the trail against its signed ledger", []any{}, `{"intact":true,"findings":[...],...}`),
+			"/api/v1/openapi.json":          op("this document", []any{}, "OpenAPI 3 document"),
 			"/api/v1/query": map[string]any{"post": map[string]any{
 				"summary": "one read-only SELECT over the views spans, events, approvals and access",
 				"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{
@@ -79,6 +101,22 @@ func openAPI() map[string]any {
 			}},
 		},
 	}
+}
+
+func withResponse(path map[string]any, status string, resp any) map[string]any {
+	path["get"].(map[string]any)["responses"].(map[string]any)[status] = resp
+	return path
+}
+
+func merge(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
 }
 
 func queryParam(name, desc string, schema map[string]any, repeatable bool) map[string]any {

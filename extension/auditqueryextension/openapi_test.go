@@ -17,7 +17,7 @@ var sampleValues = map[string]string{
 	"record_type": "span", "approval": "pending", "policy": "allow",
 	"from": "2026-11-21T00:00:00Z", "to": "2026-11-23T00:00:00Z", "last": "24h",
 	"min_cost": "0", "max_cost": "100", "violation": "false", "dlp": "clean",
-	"sort": "cost", "order": "asc", "limit": "5", "format": "csv",
+	"id": strings.Repeat("ab", 16), "sort": "cost", "order": "asc", "limit": "5", "format": "csv",
 }
 
 // The document describes the server as it is: every documented path answers JSON (not
@@ -38,9 +38,15 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/openapi.json", &doc))
 	assert.True(t, strings.HasPrefix(doc.OpenAPI, "3."), "OpenAPI version %q", doc.OpenAPI)
-	require.Len(t, doc.Paths, 9)
+	require.Len(t, doc.Paths, 12)
 	for path, ops := range doc.Paths {
-		if _, ok := ops["post"]; ok {
+		if _, ok := ops["post"]; ok && path == "/api/v1/exports" {
+			resp, err := http.Post(base+path, "application/json", strings.NewReader(`{"format":"csv","filters":{"category":"llm"}}`))
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusAccepted, resp.StatusCode, "POST %s", path)
+			continue
+		} else if ok {
 			status, body := postSQL(t, base, "SELECT count(*) FROM spans", "")
 			assert.Equal(t, http.StatusOK, status, "POST %s: %s", path, body)
 			continue

@@ -2,8 +2,10 @@ package auditqueryextension
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql/driver"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,7 +56,7 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 	if len(hasFiles) == 0 {
 		return nil, errBadSQL{"the trail holds no sealed files yet"}
 	}
-	for name, cond := range map[string]string{"spans": "", "events": " WHERE record_type = 'event'",
+	for name, cond := range map[string]string{"spans": " WHERE record_type <> 'access'", "events": " WHERE record_type = 'event'",
 		"approvals": " WHERE record_type = 'approval'", "access": " WHERE record_type = 'access'"} {
 		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+name+" AS SELECT * EXCLUDE (search_text) FROM "+s.spansView()+cond); err != nil {
 			return nil, fmt.Errorf("create view %s: %w", name, err)
@@ -113,18 +115,22 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 	return res, err
 }
 
-func (e *queryExtension) handleQuery(w http.ResponseWriter, r *http.Request) {
+func (e *queryExtension) handleQuery(w http.ResponseWriter, r *http.Request, c *caller) {
 	var req struct {
 		SQL string `json:"sql"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSQLBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, `body: send {"sql": "SELECT ..."} (at most 64 KiB): `+err.Error())
+		e.fail(w, r, c, http.StatusBadRequest, `body: send {"sql": "SELECT ..."} (at most 64 KiB): `+err.Error())
 		return
 	}
+	// The record keeps the statement (credentials masked) and the SHA-256 of its text.
+	c.acc.request["sql"] = req.SQL
+	sum := sha256.Sum256([]byte(req.SQL))
+	c.acc.sqlHash = hex.EncodeToString(sum[:])
 	if strings.TrimSpace(req.SQL) == "" {
-		httpjson.Error(w, http.StatusBadRequest, "sql: required, e.g. SELECT model, sum(cost_usd) FROM spans GROUP BY model")
+		e.fail(w, r, c, http.StatusBadRequest, "sql: required, e.g. SELECT model, sum(cost_usd) FROM spans GROUP BY model")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
@@ -133,29 +139,35 @@ func (e *queryExtension) handleQuery(w http.ResponseWriter, r *http.Request) {
 	var bad errBadSQL
 	switch {
 	case errors.As(err, &bad) && ctx.Err() == nil:
-		httpjson.Error(w, http.StatusBadRequest, bad.msg)
+		e.fail(w, r, c, http.StatusBadRequest, bad.msg)
 		return
-	case e.queryFailed(ctx, w, err):
-		return
-	}
-	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		if res.Truncated {
-			w.Header().Set("X-Audit-Truncated", "true")
-		}
-		cw := csv.NewWriter(w)
-		_ = cw.Write(res.Columns)
-		for _, row := range res.Rows {
-			rec := make([]string, len(row))
-			for i, v := range row {
-				rec[i] = csvCell(v)
-			}
-			_ = cw.Write(rec)
-		}
-		cw.Flush()
+	case e.queryFailed(ctx, w, r, c, err):
 		return
 	}
-	httpjson.Write(w, http.StatusOK, res)
+	c.acc.setRows(int64(len(res.Rows)))
+	if !strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		e.reply(w, r, c, http.StatusOK, res)
+		return
+	}
+	c.acc.format = "csv"
+	if err := e.record(r.Context(), r, c, http.StatusOK); err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "the read could not be recorded in the trail, so it is refused: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	if res.Truncated {
+		w.Header().Set("X-Audit-Truncated", "true")
+	}
+	cw := csv.NewWriter(w)
+	_ = cw.Write(res.Columns)
+	for _, row := range res.Rows {
+		rec := make([]string, len(row))
+		for i, v := range row {
+			rec[i] = csvCell(v)
+		}
+		_ = cw.Write(rec)
+	}
+	cw.Flush()
 }
 
 // csvCell renders a value for CSV, escaping cells a spreadsheet would run as a formula.

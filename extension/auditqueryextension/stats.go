@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 )
 
 // groupStats is one group of a breakdown.
@@ -125,17 +123,21 @@ func rate(n, of int64) float64 {
 	return float64(n) / float64(of)
 }
 
-func (e *queryExtension) handleStats(w http.ResponseWriter, r *http.Request) {
+func (e *queryExtension) handleStats(w http.ResponseWriter, r *http.Request, c *caller) {
 	f, err := parseSpanFilter(r.URL.Query(), e.cfg.MaxLimit, time.Now())
 	if err != nil {
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		e.fail(w, r, c, http.StatusBadRequest, err.Error())
 		return
 	}
+	c.restrict(&f)
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
 	st, err := e.store.stats(ctx, f, f.limit)
-	if e.queryFailed(ctx, w, err) {
+	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
-	httpjson.Write(w, http.StatusOK, st)
+	if t, ok := st["total"].(groupStats); ok {
+		c.acc.setRows(t.Calls)
+	}
+	e.reply(w, r, c, http.StatusOK, st)
 }

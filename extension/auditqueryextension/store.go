@@ -152,6 +152,17 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 	return out, next, total, nil
 }
 
+// count is how many rows a filter selects.
+func (s *store) count(ctx context.Context, f spanFilter) (int64, error) {
+	where, args := f.where(false)
+	var n int64
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView()+where, args...).Scan(&n)
+	if errNoFiles(err) {
+		return 0, nil
+	}
+	return n, err
+}
+
 // selectRows runs a query over the trail view and returns its rows as JSON-ready maps.
 func (s *store) selectRows(ctx context.Context, where, orderBy string, args ...any) ([]map[string]any, error) {
 	out := []map[string]any{}

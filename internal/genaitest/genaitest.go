@@ -15,16 +15,25 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// Generator makes agent runs.
+// Generator makes agent runs. It is not safe for concurrent use.
 type Generator struct {
 	rng   *rand.Rand
 	start time.Time
 	runs  int
+	clock func() time.Time
 }
 
 // New returns a generator whose runs start at start and advance by a few seconds each.
 func New(seed uint64, start time.Time) *Generator {
 	return &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), start: start}
+}
+
+// WithClock makes every later run end at now() instead of following the start given to
+// New, as the runs of a live agent do when they are exported: a load generator's spans
+// then fall in the current hour however many it sends. It returns g.
+func (g *Generator) WithClock(now func() time.Time) *Generator {
+	g.clock = now
+	return g
 }
 
 var (
@@ -107,6 +116,9 @@ func (g *Generator) AgentRun(td ptrace.Traces) int {
 
 	var tid pcommon.TraceID
 	fill(r, tid[:])
+	if g.clock != nil {
+		defer endAt(ss.Spans(), g.clock())
+	}
 	root := ss.Spans().AppendEmpty()
 	rootID := spanID(r)
 	root.SetTraceID(tid)
@@ -187,7 +199,7 @@ func (g *Generator) AgentRun(td ptrace.Traces) int {
 
 		if r.IntN(2) == 0 {
 			tool := tools[r.IntN(len(tools))]
-			args := mustJSON(map[string]any{"query": sentences(r, 1), "limit": 1 + r.IntN(20), "customer_id": fmt.Sprintf("cus_%06d", r.IntN(1e6))})
+			args, gated := toolArguments(r, tool)
 			tdur := time.Duration(20+r.IntN(800)) * time.Millisecond
 			ts := ss.Spans().AppendEmpty()
 			ts.SetTraceID(tid)
@@ -203,9 +215,21 @@ func (g *Generator) AgentRun(td ptrace.Traces) int {
 			ta.PutStr("gen_ai.tool.call.id", fmt.Sprintf("call_%012x", r.Uint64()>>16))
 			ta.PutStr("gen_ai.tool.type", "function")
 			ta.PutStr("gen_ai.tool.call.arguments", args)
-			ta.PutStr("gen_ai.tool.call.result", sentences(r, 1+r.IntN(3)))
 			ta.PutStr("gen_ai.agent.name", agent)
 			ta.PutStr("user.id", user)
+			switch {
+			case gated:
+				// The agent runtime held the call for a human decision.
+				ta.PutStr("gen_ai.guardrail.name", "refund-limit")
+				ta.PutStr("gen_ai.guardrail.decision", "require_approval")
+				ta.PutStr("gen_ai.tool.call.result", "held for approval")
+			case r.IntN(15) == 0:
+				ts.Status().SetCode(ptrace.StatusCodeError)
+				ts.Status().SetMessage("tool " + tool + " timed out after 30s")
+				ta.PutStr("error.type", "TimeoutError")
+			default:
+				ta.PutStr("gen_ai.tool.call.result", sentences(r, 1+r.IntN(3)))
+			}
 			t = t.Add(tdur + 10*time.Millisecond)
 			n++
 		}
@@ -213,6 +237,71 @@ func (g *Generator) AgentRun(td ptrace.Traces) int {
 	root.SetStartTimestamp(pcommon.NewTimestampFromTime(at))
 	root.SetEndTimestamp(pcommon.NewTimestampFromTime(t))
 	return n
+}
+
+// toolArguments returns the JSON arguments of a call to tool, shaped like that tool's
+// real ones; about one call in ten carries a secret or a card number, and refunds above
+// 500 are gated (a human must approve them).
+func toolArguments(r *rand.Rand, tool string) (args string, gated bool) {
+	secret := ""
+	if r.IntN(10) == 0 {
+		secret = secrets[r.IntN(len(secrets))]
+	}
+	customer := fmt.Sprintf("cus_%06d", r.IntN(1e6))
+	var a map[string]any
+	switch tool {
+	case "get_invoice":
+		a = map[string]any{"invoice_id": fmt.Sprintf("in_%08d", r.IntN(1e8)), "customer_id": customer}
+	case "refund_payment":
+		amount := float64(r.IntN(120000)) / 100
+		gated = amount > 500
+		a = map[string]any{"invoice_id": fmt.Sprintf("in_%08d", r.IntN(1e8)), "amount": amount,
+			"currency": "USD", "reason": sentences(r, 1)}
+		if secret != "" {
+			a["card_number"] = secret
+		}
+	case "run_sql":
+		a = map[string]any{"query": fmt.Sprintf("SELECT id, status, total FROM orders WHERE customer_id = '%s' ORDER BY created_at DESC LIMIT %d",
+			customer, 1+r.IntN(50))}
+		if secret != "" {
+			a["connection"] = "postgres://reporting:" + secret + "@db.internal:5432/shop"
+		}
+	case "send_email":
+		body := sentences(r, 1+r.IntN(5))
+		if secret != "" {
+			body += " Reference: " + secret + "."
+		}
+		a = map[string]any{"to": users[r.IntN(len(users))] + "@example.com", "subject": sentences(r, 1), "body": body}
+	case "create_ticket":
+		a = map[string]any{"title": sentences(r, 1), "priority": []string{"low", "medium", "high"}[r.IntN(3)],
+			"description": sentences(r, 2+r.IntN(6)), "customer_id": customer}
+	case "fetch_url":
+		u := fmt.Sprintf("https://status.example.com/api/v2/incidents/%d", r.IntN(1e5))
+		if secret != "" {
+			u += "?api_key=" + secret
+		}
+		a = map[string]any{"url": u, "timeout_s": 5 + r.IntN(25)}
+	default:
+		a = map[string]any{"query": sentences(r, 1), "limit": 1 + r.IntN(20), "customer_id": customer}
+		if secret != "" {
+			a["query"] = a["query"].(string) + " " + secret
+		}
+	}
+	return mustJSON(a), gated
+}
+
+// endAt moves spans in time so that the latest of them ends at end.
+func endAt(spans ptrace.SpanSlice, end time.Time) {
+	var last pcommon.Timestamp
+	for i := 0; i < spans.Len(); i++ {
+		last = max(last, spans.At(i).EndTimestamp())
+	}
+	shift := end.Sub(last.AsTime())
+	for i := 0; i < spans.Len(); i++ {
+		s := spans.At(i)
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(s.StartTimestamp().AsTime().Add(shift)))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(s.EndTimestamp().AsTime().Add(shift)))
+	}
 }
 
 // Traces returns a batch of at least spans spans, made of whole agent runs.

@@ -1,0 +1,327 @@
+package auditqueryextension
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
+	"github.com/otelaudit/otelcol-audit/internal/httpjson"
+	"github.com/otelaudit/otelcol-audit/internal/trailsink"
+)
+
+// Attributes of an access record beyond the audit.* columns; they land in the row's
+// attributes JSON.
+const (
+	attrAccessStatus    = "audit.access.http_status"
+	attrAccessRows      = "audit.access.rows"
+	attrAccessSQLHash   = "audit.access.sql_sha256"
+	attrAccessFormat    = "audit.access.format"
+	attrAccessExportSHA = "audit.access.export_sha256"
+	attrAccessBytes     = "audit.access.export_bytes"
+	attrAccessJob       = "audit.access.export_job"
+	attrAccessRole      = "audit.access.role"
+)
+
+// caller is who made a request, what its role lets it see, and the access record the
+// request leaves in the trail.
+type caller struct {
+	// principal names the caller as its authenticator did; "" without an authenticator.
+	principal string
+	role      string
+	// userID and tenant limit a member to its own rows.
+	userID, tenant string
+	start          time.Time
+	acc            access
+}
+
+// access is what one read of the trail did.
+type access struct {
+	action  string         // search, detail, trace, stats, export, export_job, query, verify
+	request map[string]any // what was asked: the filters, the SQL text, the job id
+	rows    *int64
+	sqlHash string
+	format  string
+	sha256  string
+	bytes   *int64
+	jobID   string
+}
+
+func (a *access) setRows(n int64) { a.rows = &n }
+
+// member reports whether the caller sees only its own rows.
+func (c *caller) member() bool { return c.role == RoleMember }
+
+// scope is the condition limiting a member to its rows ("" for an admin), to AND into a
+// WHERE clause, and its arguments.
+func (c *caller) scope() (string, []any) {
+	if !c.member() {
+		return "", nil
+	}
+	cond, args := "user_id = ?", []any{c.userID}
+	if c.tenant != "" {
+		cond += " AND tenant_id = ?"
+		args = append(args, c.tenant)
+	}
+	return cond, args
+}
+
+// restrict narrows a search to the rows the caller may see.
+func (c *caller) restrict(f *spanFilter) {
+	if !c.member() {
+		return
+	}
+	f.in = append(f.in, inClause{column: "user_id", values: []string{c.userID}})
+	if c.tenant != "" {
+		f.in = append(f.in, inClause{column: "tenant_id", values: []string{c.tenant}})
+	}
+}
+
+// identify names the caller of r and resolves its role. Without an authenticator every
+// caller is an admin: the default listener is on localhost only, and a non-loopback
+// endpoint without one is refused at start.
+func (e *queryExtension) identify(r *http.Request) *caller {
+	c := &caller{role: RoleAdmin, start: time.Now()}
+	if !e.cfg.ServerConfig.Auth.HasValue() {
+		return c
+	}
+	az := e.cfg.Authorization
+	c.role = az.DefaultRole
+	info := client.FromContext(r.Context())
+	if info.Auth == nil {
+		return c
+	}
+	if s, ok := info.Auth.GetAttribute(az.PrincipalAttribute).(string); ok {
+		c.principal = s
+	}
+	c.userID = c.principal
+	if p, ok := az.Principals[c.principal]; ok && c.principal != "" {
+		c.role = p.Role
+		if p.UserID != "" {
+			c.userID = p.UserID
+		}
+		c.tenant = p.Tenant
+		return c
+	}
+	var groups []string
+	switch g := info.Auth.GetAttribute(az.GroupsAttribute).(type) {
+	case []string:
+		groups = g
+	case string:
+		groups = []string{g}
+	}
+	best := -1
+	for _, g := range groups {
+		if r, ok := az.Groups[g]; ok {
+			best = max(best, roleRank(r))
+		}
+	}
+	if best >= 0 {
+		c.role = roleByRank[best]
+	}
+	return c
+}
+
+var roleByRank = []string{RoleNone, RoleMember, RoleAdmin}
+
+func roleRank(r string) int { return slices.Index(roleByRank, r) }
+
+// apiHandler serves one API route for an identified caller.
+type apiHandler func(w http.ResponseWriter, r *http.Request, c *caller)
+
+// guard identifies the caller, refuses it when its role does not allow the route (403,
+// recorded as denied), refuses every read while reads cannot be recorded (503), and runs
+// h otherwise.
+func (e *queryExtension) guard(action string, adminOnly bool, h apiHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := e.identify(r)
+		c.acc = access{action: action, request: map[string]any{"method": r.Method, "path": r.URL.Path}}
+		if len(r.URL.RawQuery) > 0 {
+			c.acc.request["query"] = r.URL.Query()
+		}
+		if _, err := e.accessSink(); err != nil {
+			httpjson.Error(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		switch {
+		case c.role == RoleNone:
+			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("caller %q has no role here; an admin maps it under authorization::principals or ::groups", c.principal))
+			return
+		case adminOnly && c.role != RoleAdmin:
+			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("%s needs the admin role; caller %q is a %s", r.URL.Path, c.principal, c.role))
+			return
+		}
+		h(w, r, c)
+	}
+}
+
+// accessSink is the writer access records go through: the auditparquet exporter of this
+// collector that writes to the same directory.
+func (e *queryExtension) accessSink() (trailsink.Sink, error) {
+	if !e.cfg.RecordAccess {
+		return nil, nil
+	}
+	s, ok := trailsink.Lookup(e.cfg.Directory)
+	if !ok {
+		return nil, fmt.Errorf("reads of the trail are recorded in it, and no auditparquet exporter of this collector writes to %s: add one (directory: %s) to a traces pipeline, or set record_access: false on a read-only replica", e.cfg.Directory, e.cfg.Directory)
+	}
+	return s, nil
+}
+
+// reply records the access, then sends body; when the access cannot be recorded the
+// caller gets a 503 and no data.
+func (e *queryExtension) reply(w http.ResponseWriter, r *http.Request, c *caller, status int, body any) {
+	if err := e.record(r.Context(), r, c, status); err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "the read could not be recorded in the trail, so it is refused: "+err.Error())
+		return
+	}
+	httpjson.Write(w, status, body)
+}
+
+// fail records a refused or failed access and answers the error.
+func (e *queryExtension) fail(w http.ResponseWriter, r *http.Request, c *caller, status int, msg string) {
+	if err := e.record(r.Context(), r, c, status); err != nil {
+		e.set.Logger.Error("Could not record a refused read", zap.Error(err), zap.Int("status", status))
+	}
+	httpjson.Error(w, status, msg)
+}
+
+// queryFailed answers a failed query (503 past the timeout, else 500) and reports
+// whether it did.
+func (e *queryExtension) queryFailed(ctx context.Context, w http.ResponseWriter, r *http.Request, c *caller, err error) bool {
+	if err == nil {
+		return false
+	}
+	e.set.Logger.Error("Query failed", zap.Error(err))
+	status := http.StatusInternalServerError
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		status = http.StatusServiceUnavailable
+	}
+	e.fail(w, r, c, status, "query failed: "+err.Error())
+	return true
+}
+
+// secretsOnly masks credentials in what access records quote (an SQL text or a filter
+// may carry a pasted key); personal data searched for stays, as the record of whose data
+// was looked at.
+var secretsOnly = func() *dlp.Masker {
+	cfg := dlp.DefaultConfig()
+	for k := range cfg.Detectors {
+		if !dlp.IsSecret(k) {
+			delete(cfg.Detectors, k)
+		}
+	}
+	m, err := dlp.NewMasker(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// record appends the access record of c to the trail, durably, through the exporter.
+func (e *queryExtension) record(ctx context.Context, r *http.Request, c *caller, status int) error {
+	if c.acc.action == "" {
+		return nil // not a read of the trail (the status of an export job)
+	}
+	sink, err := e.accessSink()
+	if err != nil || sink == nil {
+		return err
+	}
+	td := accessTraces(r, c, status, time.Now())
+	secretsOnly.MaskSpan(td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0), td.ResourceSpans().At(0).Resource())
+	// The client may be gone (a cancelled download is still a read): record regardless.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := sink.Append(ctx, td); err != nil {
+		e.set.Logger.Error("Could not record a read of the trail", zap.Error(err), zap.String("action", c.acc.action))
+		return err
+	}
+	return nil
+}
+
+// accessTraces builds the access record of a request (nil for a job's own record) as a
+// span.
+func accessTraces(r *http.Request, c *caller, status int, now time.Time) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr(auditschema.AttrServiceName, "otelcol-audit")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("auditquery")
+	span := ss.Spans().AppendEmpty()
+	var tid pcommon.TraceID
+	var sid pcommon.SpanID
+	_, _ = rand.Read(tid[:])
+	_, _ = rand.Read(sid[:])
+	span.SetTraceID(tid)
+	span.SetSpanID(sid)
+	span.SetName("access " + c.acc.action)
+	span.SetKind(ptrace.SpanKindServer)
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(c.start))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
+	result := "success"
+	switch {
+	case status == http.StatusForbidden || status == http.StatusUnauthorized:
+		result = "denied"
+		span.Status().SetCode(ptrace.StatusCodeError)
+	case status >= 400:
+		result = "failed"
+		span.Status().SetCode(ptrace.StatusCodeError)
+	}
+	a := span.Attributes()
+	a.PutStr(auditschema.AttrRecordType, auditschema.RecordAccess)
+	a.PutStr(auditschema.AttrCategory, "access")
+	a.PutStr(auditschema.AttrAction, c.acc.action)
+	a.PutStr(auditschema.AttrResult, result)
+	a.PutStr(attrAccessRole, c.role)
+	a.PutInt(attrAccessStatus, int64(status))
+	if c.principal != "" {
+		a.PutStr(auditschema.AttrUserID, c.principal)
+	} else {
+		a.PutStr(auditschema.AttrActorType, "local")
+	}
+	if c.tenant != "" {
+		a.PutStr(auditschema.AttrTenantID, c.tenant)
+	}
+	if r != nil {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			a.PutStr(auditschema.AttrClientAddr, host)
+		}
+		if ua := r.UserAgent(); ua != "" {
+			a.PutStr(auditschema.AttrUserAgent, ua)
+		}
+	}
+	if b, err := json.Marshal(c.acc.request); err == nil {
+		a.PutStr(auditschema.AttrRequest, string(b))
+	}
+	if c.acc.rows != nil {
+		a.PutInt(attrAccessRows, *c.acc.rows)
+	}
+	if c.acc.sqlHash != "" {
+		a.PutStr(attrAccessSQLHash, c.acc.sqlHash)
+	}
+	if c.acc.format != "" {
+		a.PutStr(attrAccessFormat, c.acc.format)
+	}
+	if c.acc.sha256 != "" {
+		a.PutStr(attrAccessExportSHA, c.acc.sha256)
+	}
+	if c.acc.bytes != nil {
+		a.PutInt(attrAccessBytes, *c.acc.bytes)
+	}
+	if c.acc.jobID != "" {
+		a.PutStr(attrAccessJob, c.acc.jobID)
+	}
+	return td
+}
