@@ -179,7 +179,7 @@ func (e *parquetExporter) start(ctx context.Context, _ component.Host) error {
 	e.wal, e.buf = seg, newBatch(seg.path)
 	// Other components of this collector (the query extension's access records) append
 	// to this trail through the same log, seal and ledger.
-	unregister, err := trailsink.Register(e.dataDir, sinkFunc(e.pushTraces))
+	unregister, err := trailsink.Register(e.dataDir, trailSink{e})
 	if err != nil {
 		_ = seg.close()
 		_ = os.Remove(seg.path)
@@ -205,10 +205,21 @@ func (e *parquetExporter) newSegment() (*walSegment, error) {
 	return seg, nil
 }
 
-// sinkFunc adapts pushTraces to trailsink.Sink.
-type sinkFunc func(context.Context, ptrace.Traces) error
+// trailSink is the exporter as the writer other components of the collector append to
+// and read the live file set from.
+type trailSink struct{ e *parquetExporter }
 
-func (f sinkFunc) Append(ctx context.Context, td ptrace.Traces) error { return f(ctx, td) }
+func (s trailSink) Append(ctx context.Context, td ptrace.Traces) error { return s.e.pushTraces(ctx, td) }
+
+func (s trailSink) LiveFiles() []string {
+	live := s.e.ledger.Live()
+	out := make([]string, 0, len(live))
+	for path := range live {
+		out = append(out, path)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // errBackPressure is returned while sealing is failing or behind: the pipeline retries
 // and clients slow down; nothing acknowledged is lost.

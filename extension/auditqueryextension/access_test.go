@@ -355,10 +355,12 @@ func TestAuthorizationConfig(t *testing.T) {
 		mutate func(*Config)
 		want   string
 	}{
-		"bad default":       {func(c *Config) { c.Authorization.DefaultRole = "root" }, `authorization::default_role "root"`},
-		"bad principal":     {func(c *Config) { c.Authorization.Principals = map[string]PrincipalConfig{"x": {Role: "boss"}} }, "authorization::principals::x::role"},
-		"bad group":         {func(c *Config) { c.Authorization.Groups = map[string]string{"g": "boss"} }, "authorization::groups::g"},
-		"scope on admin":    {func(c *Config) { c.Authorization.Principals = map[string]PrincipalConfig{"x": {Role: RoleAdmin, UserID: "u"}} }, "only apply to role member"},
+		"bad default":   {func(c *Config) { c.Authorization.DefaultRole = "root" }, `authorization::default_role "root"`},
+		"bad principal": {func(c *Config) { c.Authorization.Principals = map[string]PrincipalConfig{"x": {Role: "boss"}} }, "authorization::principals::x::role"},
+		"bad group":     {func(c *Config) { c.Authorization.Groups = map[string]string{"g": "boss"} }, "authorization::groups::g"},
+		"scope on admin": {func(c *Config) {
+			c.Authorization.Principals = map[string]PrincipalConfig{"x": {Role: RoleAdmin, UserID: "u"}}
+		}, "only apply to role member"},
 		"no authenticator":  {func(c *Config) { c.Authorization.Principals = map[string]PrincipalConfig{"x": {Role: RoleAdmin}} }, "need an authenticator"},
 		"zero ttl":          {func(c *Config) { c.Exports.TTL = 0 }, "exports::ttl"},
 		"no workers":        {func(c *Config) { c.Exports.Workers = 0 }, "exports::workers"},
@@ -368,4 +370,31 @@ func TestAuthorizationConfig(t *testing.T) {
 		tc.mutate(cfg)
 		assert.ErrorContains(t, cfg.Validate(), tc.want, name)
 	}
+}
+
+// With a writer in the collector, reads follow its ledger: a file on disk that the
+// ledger does not hold yet (a compaction's output before its entry, with its inputs
+// still live) is not counted twice.
+func TestReadsFollowTheLedger(t *testing.T) {
+	dir := t.TempDir()
+	writeFixture(t, dir, fixture, false)
+	startWriter(t, dir)
+	base := startExtension(t, dir, func(c *Config) { c.RecordAccess = true })
+	var files []string
+	require.NoError(t, filepath.WalkDir(filepath.Join(dir, "spans"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+			files = append(files, p)
+		}
+		return err
+	}))
+	require.NotEmpty(t, files)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(files[0]), "merged-000001.parquet"), b, 0o444))
+
+	var page struct {
+		Total int64 `json:"total"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans", &page))
+	assert.EqualValues(t, len(fixture), page.Total, "the unrecorded copy is not read")
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
+	"github.com/otelaudit/otelcol-audit/internal/trailsink"
 )
 
 type queryExtension struct {
@@ -59,6 +60,13 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.store = st
+	st.live = func() ([]string, bool) {
+		sink, ok := trailsink.Lookup(e.cfg.Directory)
+		if !ok {
+			return nil, false
+		}
+		return sink.LiveFiles(), true
+	}
 	e.jobs, err = openJobs(e, e.cfg.exportsDir())
 	if err != nil {
 		_ = ln.Close()

@@ -22,8 +22,35 @@ import (
 type store struct {
 	connector *duckdb.Connector
 	db        *sql.DB
-	// glob matches every sealed span file; source is the read_parquet call over them.
-	glob, source string
+	// abs is the data directory; glob matches every sealed span file.
+	abs, glob string
+	// live lists the files the writer's ledger holds in the trail now (relative paths),
+	// when a writer runs in this collector; ok is false otherwise.
+	live func() (files []string, ok bool)
+}
+
+const readParquetOptions = ", hive_partitioning = true, union_by_name = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})"
+
+// source is the read_parquet call over the trail. With a writer in this collector it
+// reads exactly the ledger's live files, so a query never counts a compaction's output
+// together with its inputs (both are on disk for a moment) nor a file not yet recorded;
+// without one (a read-only replica) it reads every sealed file in the directory.
+func (s *store) source() string {
+	if s.live != nil {
+		if files, ok := s.live(); ok && len(files) > 0 {
+			var b strings.Builder
+			b.WriteString("read_parquet([")
+			for i, f := range files {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
+			}
+			b.WriteString("]" + readParquetOptions)
+			return b.String()
+		}
+	}
+	return "read_parquet(" + sqlString(s.glob) + readParquetOptions
 }
 
 func openStore(dir, memoryLimit string) (*store, error) {
@@ -63,13 +90,7 @@ func openStore(dir, memoryLimit string) (*store, error) {
 		return nil, err
 	}
 	glob := filepath.Join(abs, auditschema.SpansDir, "*", "*", "*.parquet")
-	return &store{
-		connector: connector,
-		db:        db,
-		glob:      glob,
-		source: "read_parquet(" + sqlString(glob) +
-			", hive_partitioning = true, union_by_name = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})",
-	}, nil
+	return &store{connector: connector, db: db, abs: abs, glob: glob}, nil
 }
 
 func (s *store) close() error {
@@ -109,15 +130,16 @@ var resultColumns = func() []string {
 // read from every partition (a decision can come days after its span), the trail itself
 // only from the partitions the outer filter selects.
 func (s *store) spansView() string {
+	source := s.source()
 	decisions := `(SELECT trace_id AS d_trace, parent_span_id AS d_span, approval_id AS d_id,
 		approval_status AS d_status, approver AS d_approver, approval_reason AS d_reason, start_time AS d_time
-		FROM ` + s.source + ` WHERE record_type = 'approval')`
+		FROM ` + source + ` WHERE record_type = 'approval')`
 	return `(SELECT trail.* REPLACE (
 		coalesce(by_span.d_status, by_id.d_status, trail.approval_status) AS approval_status,
 		coalesce(by_span.d_approver, by_id.d_approver, trail.approver) AS approver,
 		coalesce(by_span.d_reason, by_id.d_reason, trail.approval_reason) AS approval_reason),
 		coalesce(by_span.d_time, by_id.d_time) AS approval_decided_at
-	FROM ` + s.source + ` AS trail
+	FROM ` + source + ` AS trail
 	LEFT JOIN (SELECT * FROM ` + decisions + ` WHERE d_span IS NOT NULL
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_time DESC) = 1) AS by_span
 		ON trail.record_type <> 'approval' AND by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id

@@ -14,10 +14,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// Sink appends spans to a trail. Append returns once they are durable (acknowledged
-// exactly like a pipeline's batch); an error means nothing can be assumed written.
+// Sink is the writer of a trail. Append returns once the spans are durable
+// (acknowledged exactly like a pipeline's batch); an error means nothing can be assumed
+// written. LiveFiles lists the sealed files the ledger holds in the trail now (paths
+// relative to the data directory): a reader that follows it never sees a compaction's
+// output and inputs at once, nor a file not yet recorded.
 type Sink interface {
 	Append(ctx context.Context, td ptrace.Traces) error
+	LiveFiles() []string
 }
 
 var (
