@@ -128,7 +128,7 @@ func (e *queryExtension) writeExport(ctx context.Context, format string, f spanF
 	}
 	where, args := f.where(false)
 	var n int64
-	err = e.store.eachRow(ctx, where, f.order(), args, func(vals []any) error {
+	err = e.store.eachRow(ctx, f.window(), where, f.order(), args, func(vals []any) error {
 		n++
 		if progress != nil && n%progressEvery == 0 {
 			progress(n)

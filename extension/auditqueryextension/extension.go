@@ -161,7 +161,7 @@ func (e *queryExtension) handleSpan(w http.ResponseWriter, r *http.Request, c *c
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
 	where, args := scoped(c, " WHERE trace_id = ? AND span_id = ?", traceID, spanID)
-	rows, err := e.store.selectRows(ctx, where, " ORDER BY ingest_time LIMIT 1", args...)
+	rows, err := e.store.selectRows(ctx, window{}, where, " ORDER BY ingest_time LIMIT 1", args...)
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
@@ -194,7 +194,7 @@ func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request, c *
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
 	where, args := scoped(c, " WHERE trace_id = ?", traceID)
-	rows, err := e.store.selectRows(ctx, where, " ORDER BY start_time, span_id", args...)
+	rows, err := e.store.selectRows(ctx, window{}, where, " ORDER BY start_time, span_id", args...)
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}

@@ -499,7 +499,7 @@ func TestStoreSandbox(t *testing.T) {
 		t.Run(fmt.Sprintf("connection %d", i), func(t *testing.T) {
 			// Control: the trail itself is readable.
 			var n int
-			require.NoError(t, c.QueryRowContext(ctx, "SELECT count(*) FROM "+st.source()).Scan(&n))
+			require.NoError(t, c.QueryRowContext(ctx, "SELECT count(*) FROM "+st.source(window{})).Scan(&n))
 			assert.Equal(t, len(fixture), n)
 
 			var mem string

@@ -228,6 +228,9 @@ func parseWindow(v string) (time.Duration, error) {
 // where renders the filter as a SQL condition and its arguments; withCursor adds the
 // page position. Time bounds also bound the hive date partitions, so DuckDB opens only
 // the files of the days asked for.
+// window is the time range the filter reads.
+func (f *spanFilter) window() window { return window{from: f.from, to: f.to} }
+
 func (f *spanFilter) hasIn(column string) bool {
 	for _, c := range f.in {
 		if c.column == column {
@@ -260,13 +263,19 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 		}
 		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 	}
+	// The partition columns first, to the hour, so that DuckDB opens only the files of
+	// the partitions the window touches; then the exact bound. The partition bounds are
+	// literals (formatted here from parsed times), not parameters: DuckDB prunes files
+	// when it plans the query, before parameters are bound.
 	if f.from != nil {
-		conds = append(conds, "date >= ?::DATE", "start_time >= ?::TIMESTAMPTZ")
-		args = append(args, f.from.UTC().Format(time.DateOnly), f.from.UTC().Format(time.RFC3339Nano))
+		d, h := f.from.UTC().Format(time.DateOnly), f.from.UTC().Hour()
+		conds = append(conds, fmt.Sprintf("(date > DATE '%s' OR (date = DATE '%s' AND hour >= %d))", d, d, h), "start_time >= ?::TIMESTAMPTZ")
+		args = append(args, f.from.UTC().Format(time.RFC3339Nano))
 	}
 	if f.to != nil {
-		conds = append(conds, "date <= ?::DATE", "start_time < ?::TIMESTAMPTZ")
-		args = append(args, f.to.UTC().Format(time.DateOnly), f.to.UTC().Format(time.RFC3339Nano))
+		d, h := f.to.UTC().Format(time.DateOnly), f.to.UTC().Hour()
+		conds = append(conds, fmt.Sprintf("(date < DATE '%s' OR (date = DATE '%s' AND hour <= %d))", d, d, h), "start_time < ?::TIMESTAMPTZ")
+		args = append(args, f.to.UTC().Format(time.RFC3339Nano))
 	}
 	if f.minCost != nil {
 		conds = append(conds, "cost_usd >= ?")

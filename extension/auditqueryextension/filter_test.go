@@ -236,3 +236,42 @@ func TestStats(t *testing.T) {
 	var bad map[string]any
 	assert.Equal(t, http.StatusBadRequest, getJSON(t, base+"/api/v1/stats?sort=price", &bad))
 }
+
+// A time window opens only the files of the partitions it touches: the files of every
+// other hour are made unreadable, and the windowed search, stats and export still
+// answer — with a writer in the collector (the ledger's file list) and without (a glob
+// pruned by DuckDB).
+func TestWindowReadsOnlyItsPartitions(t *testing.T) {
+	for _, withWriter := range []bool{false, true} {
+		t.Run(fmt.Sprintf("writer=%v", withWriter), func(t *testing.T) {
+			dir := t.TempDir()
+			writeFixture(t, dir, fixture, false)
+			if withWriter {
+				startWriter(t, dir)
+			}
+			base := startExtension(t, dir, func(c *Config) { c.RecordAccess = withWriter })
+			// Hours before the window: garbage where their Parquet files were.
+			for _, p := range []string{"date=2026-11-21/hour=22", "date=2026-11-21/hour=23", "date=2026-11-22/hour=00"} {
+				f := filepath.Join(dir, auditschema.SpansDir, filepath.FromSlash(p), "test-000001.parquet")
+				require.NoError(t, os.Chmod(f, 0o644))
+				require.NoError(t, os.WriteFile(f, []byte("not a parquet file"), 0o644))
+			}
+			q := url.Values{"from": {"2026-11-22T01:00:00Z"}, "to": {"2026-11-22T02:00:00Z"}}
+			in := where(fixture, func(r testRow) bool {
+				return !r.startTime().Before(time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)) && r.startTime().Before(time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC))
+			})
+			keys, _ := searchKeys(t, base, q)
+			assert.Equal(t, newestFirst(in), keys)
+			var st map[string]any
+			require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats?"+q.Encode(), &st))
+			resp, body := export(t, base, "format=jsonl&"+q.Encode())
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, len(in), strings.Count(string(body), "\n"))
+			// Control: a search over every hour does open the garbage.
+			resp2, err := http.Get(base + "/api/v1/spans")
+			require.NoError(t, err)
+			resp2.Body.Close()
+			assert.NotEqual(t, http.StatusOK, resp2.StatusCode, "the unpruned search reads the broken files")
+		})
+	}
+}

@@ -58,7 +58,7 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 	}
 	for name, cond := range map[string]string{"spans": " WHERE record_type <> 'access'", "events": " WHERE record_type = 'event'",
 		"approvals": " WHERE record_type = 'approval'", "access": " WHERE record_type = 'access'"} {
-		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+name+" AS SELECT * EXCLUDE (search_text) FROM "+s.spansView()+cond); err != nil {
+		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+name+" AS SELECT * EXCLUDE (search_text) FROM "+s.spansView(window{})+cond); err != nil {
 			return nil, fmt.Errorf("create view %s: %w", name, err)
 		}
 	}

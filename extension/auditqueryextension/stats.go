@@ -53,7 +53,7 @@ func scanStats(row interface{ Scan(...any) error }, g *groupStats, key bool) err
 // violations, and the breakdowns by model, agent, user and tool (largest cost first).
 func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]any, error) {
 	where, args := f.where(false)
-	from := " FROM " + s.spansView() + where
+	from := " FROM " + s.spansView(f.window()) + where
 	var total groupStats
 	err := scanStats(s.db.QueryRowContext(ctx, "SELECT "+statsAggregates+from, args...), &total, false)
 	if errNoFiles(err) {
@@ -71,7 +71,7 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 	}
 	out["violations"] = violations
 	approvals := map[string]int64{}
-	rows, err := s.db.QueryContext(ctx, "SELECT approval_status, count(*) FROM "+s.spansView()+
+	rows, err := s.db.QueryContext(ctx, "SELECT approval_status, count(*) FROM "+s.spansView(f.window())+
 		andWhere(where, "approval_status IS NOT NULL AND record_type <> 'approval'")+" GROUP BY 1", args...)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
 // store is the embedded DuckDB over the sealed files of one data directory. It reads
@@ -29,28 +30,73 @@ type store struct {
 	live func() (files []string, ok bool)
 }
 
-const readParquetOptions = ", hive_partitioning = true, union_by_name = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})"
+// readParquetOptions read the hive partition columns. Not union_by_name: it opens every
+// file to unify schemas before any filter applies, defeating partition pruning; every
+// file of the trail has the one schema of internal/auditschema.
+const readParquetOptions = ", hive_partitioning = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})"
 
-// source is the read_parquet call over the trail. With a writer in this collector it
-// reads exactly the ledger's live files, so a query never counts a compaction's output
-// together with its inputs (both are on disk for a moment) nor a file not yet recorded;
-// without one (a read-only replica) it reads every sealed file in the directory.
-func (s *store) source() string {
+// window is the time range a query reads: files of partitions wholly outside it are
+// not opened. Nil bounds are open.
+type window struct{ from, to *time.Time }
+
+// covers reports whether a partition ("date=2026-11-22/hour=04") may hold rows of w.
+func (w window) covers(partition string) bool {
+	start, err := time.Parse("date=2006-01-02/hour=15", partition)
+	if err != nil {
+		return true // not a partition path: let DuckDB decide
+	}
+	if w.from != nil && !start.Add(time.Hour).After(*w.from) {
+		return false
+	}
+	if w.to != nil && !start.Before(*w.to) {
+		return false
+	}
+	return true
+}
+
+// source is the read_parquet call over the trail's files that may hold rows of w; the
+// others are never opened (DuckDB binds the columns from the first file it is given, so
+// pruning by its hive filters alone would still open one file outside the window). With
+// a writer in this collector the files are the ledger's live set, so a query never
+// counts a compaction's output together with its inputs (both are on disk for a moment)
+// nor a file not yet recorded; without one (a read-only replica) they are the sealed
+// files in the directory.
+func (s *store) source(w window) string {
+	var files []string
 	if s.live != nil {
-		if files, ok := s.live(); ok && len(files) > 0 {
-			var b strings.Builder
-			b.WriteString("read_parquet([")
-			for i, f := range files {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
+		files, _ = s.live()
+	}
+	if len(files) == 0 {
+		matches, err := filepath.Glob(s.glob)
+		if err != nil || len(matches) == 0 {
+			// No file yet: DuckDB's "No files found" answers an empty trail.
+			return "read_parquet(" + sqlString(s.glob) + readParquetOptions
+		}
+		for _, m := range matches {
+			if rel, err := filepath.Rel(s.abs, m); err == nil {
+				files = append(files, filepath.ToSlash(rel))
 			}
-			b.WriteString("]" + readParquetOptions)
-			return b.String()
 		}
 	}
-	return "read_parquet(" + sqlString(s.glob) + readParquetOptions
+	var b strings.Builder
+	n := 0
+	b.WriteString("read_parquet([")
+	for _, f := range files {
+		if !w.covers(ledger.PartitionOfPath(f)) {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
+		n++
+	}
+	if n == 0 {
+		// Nothing in the window: an empty scan with the trail's columns.
+		return "(SELECT * FROM read_parquet(" + sqlString(filepath.Join(s.abs, filepath.FromSlash(files[len(files)-1]))) + readParquetOptions + " LIMIT 0)"
+	}
+	b.WriteString("]" + readParquetOptions)
+	return b.String()
 }
 
 func openStore(dir, memoryLimit string) (*store, error) {
@@ -129,11 +175,14 @@ var resultColumns = func() []string {
 // the latest decision, whenever it arrived; no file is rewritten. The approval rows are
 // read from every partition (a decision can come days after its span), the trail itself
 // only from the partitions the outer filter selects.
-func (s *store) spansView() string {
-	source := s.source()
+//
+// A decision comes after the span it decides, so decisions are read from w.from on.
+func (s *store) spansView(w window) string {
+	source := s.source(w)
+	decSource := s.source(window{from: w.from})
 	decisions := `(SELECT trace_id AS d_trace, parent_span_id AS d_span, approval_id AS d_id,
 		approval_status AS d_status, approver AS d_approver, approval_reason AS d_reason, start_time AS d_time
-		FROM ` + source + ` WHERE record_type = 'approval')`
+		FROM ` + decSource + ` WHERE record_type = 'approval')`
 	return `(SELECT trail.* REPLACE (
 		coalesce(by_span.d_status, by_id.d_status, trail.approval_status) AS approval_status,
 		coalesce(by_span.d_approver, by_id.d_approver, trail.approver) AS approver,
@@ -153,7 +202,7 @@ func (s *store) spansView() string {
 func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any, *cursor, int64, error) {
 	where, args := f.where(false)
 	var total int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView()+where, args...).Scan(&total)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView(f.window())+where, args...).Scan(&total)
 	if errNoFiles(err) {
 		return []map[string]any{}, nil, 0, nil
 	}
@@ -161,7 +210,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 		return nil, nil, 0, err
 	}
 	where, args = f.where(true)
-	out, err := s.selectRows(ctx, where, f.orderBy(), args...)
+	out, err := s.selectRows(ctx, f.window(), where, f.orderBy(), args...)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -178,7 +227,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 func (s *store) count(ctx context.Context, f spanFilter) (int64, error) {
 	where, args := f.where(false)
 	var n int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView()+where, args...).Scan(&n)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView(f.window())+where, args...).Scan(&n)
 	if errNoFiles(err) {
 		return 0, nil
 	}
@@ -186,9 +235,9 @@ func (s *store) count(ctx context.Context, f spanFilter) (int64, error) {
 }
 
 // selectRows runs a query over the trail view and returns its rows as JSON-ready maps.
-func (s *store) selectRows(ctx context.Context, where, orderBy string, args ...any) ([]map[string]any, error) {
+func (s *store) selectRows(ctx context.Context, w window, where, orderBy string, args ...any) ([]map[string]any, error) {
 	out := []map[string]any{}
-	err := s.eachRow(ctx, where, orderBy, args, func(vals []any) error {
+	err := s.eachRow(ctx, w, where, orderBy, args, func(vals []any) error {
 		rec := make(map[string]any, len(resultColumns))
 		for i, col := range resultColumns {
 			rec[col] = jsonValue(col, vals[i])
@@ -201,8 +250,8 @@ func (s *store) selectRows(ctx context.Context, where, orderBy string, args ...a
 
 // eachRow streams the rows of a query over the trail view to fn, one at a time, in the
 // order of resultColumns; fn must not keep vals. An empty trail has no rows.
-func (s *store) eachRow(ctx context.Context, where, orderBy string, args []any, fn func(vals []any) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(resultColumns, ", ")+" FROM "+s.spansView()+where+orderBy, args...)
+func (s *store) eachRow(ctx context.Context, w window, where, orderBy string, args []any, fn func(vals []any) error) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(resultColumns, ", ")+" FROM "+s.spansView(w)+where+orderBy, args...)
 	if errNoFiles(err) {
 		return nil
 	}
