@@ -98,7 +98,7 @@ func (e *queryExtension) identify(r *http.Request) *caller {
 		return c
 	}
 	az := e.cfg.Authorization
-	c.role = az.DefaultRole
+	c.role = az.defaultRole()
 	info := client.FromContext(r.Context())
 	if info.Auth == nil {
 		return c

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/oidcauthextension"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -397,4 +398,30 @@ func TestReadsFollowTheLedger(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans", &page))
 	assert.EqualValues(t, len(fixture), page.Total, "the unrecorded copy is not read")
+}
+
+// An authenticator that names nobody (bearertokenauth): holding the token is the
+// permission, so with no principals listed the caller is an admin; without the token,
+// 401.
+func TestBearerTokenHoldersAreAdmins(t *testing.T) {
+	dir := t.TempDir()
+	writeFixture(t, dir, fixture, false)
+	startWriter(t, dir)
+	f := bearertokenauthextension.NewFactory()
+	cfg := f.CreateDefaultConfig().(*bearertokenauthextension.Config)
+	cfg.BearerToken = "s3cret-query-token"
+	auth, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, auth.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { assert.NoError(t, auth.Shutdown(context.Background())) })
+	base, _ := runExtension(t, dir, hostWith{component.MustNewID("bearertokenauth"): auth}, func(c *Config) {
+		c.RecordAccess = true
+		c.ServerConfig.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: component.MustNewID("bearertokenauth")}})
+	})
+	status, _, _ := do(t, http.MethodGet, base+"/api/v1/spans", "", "")
+	assert.Equal(t, http.StatusUnauthorized, status)
+	status, _, _ = do(t, http.MethodGet, base+"/api/v1/spans", "wrong", "")
+	assert.Equal(t, http.StatusUnauthorized, status)
+	status, body, _ := do(t, http.MethodPost, base+"/api/v1/query", "s3cret-query-token", `{"sql": "SELECT count(*) FROM spans"}`)
+	assert.Equal(t, http.StatusOK, status, "%s", body)
 }

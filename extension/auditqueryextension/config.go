@@ -66,8 +66,10 @@ type AuthorizationConfig struct {
 	// Groups maps a group to a role; a caller in several groups gets the strongest role.
 	// A caller listed in principals gets that entry, whatever its groups.
 	Groups map[string]string `mapstructure:"groups"`
-	// DefaultRole applies to authenticated callers matched by neither: none (default),
-	// member or admin.
+	// DefaultRole applies to authenticated callers matched by neither: none, member or
+	// admin. Unset, it is admin when no principals or groups are listed (an authenticator
+	// that names nobody, such as bearertokenauth: holding a token is the permission) and
+	// none otherwise.
 	DefaultRole string `mapstructure:"default_role"`
 }
 
@@ -144,11 +146,23 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// defaultRole is the role of an authenticated caller no entry names.
+func (a *AuthorizationConfig) defaultRole() string {
+	switch {
+	case a.DefaultRole != "":
+		return a.DefaultRole
+	case len(a.Principals) == 0 && len(a.Groups) == 0:
+		return RoleAdmin
+	default:
+		return RoleNone
+	}
+}
+
 func validRole(r string) bool { return r == RoleAdmin || r == RoleMember || r == RoleNone }
 
 func (a *AuthorizationConfig) validate(hasAuth bool) []error {
 	var errs []error
-	if !validRole(a.DefaultRole) {
+	if a.DefaultRole != "" && !validRole(a.DefaultRole) {
 		errs = append(errs, fmt.Errorf("authorization::default_role %q must be admin, member or none", a.DefaultRole))
 	}
 	for name, p := range a.Principals {

@@ -38,7 +38,6 @@ func createDefaultConfig() component.Config {
 		Authorization: AuthorizationConfig{
 			PrincipalAttribute: "subject",
 			GroupsAttribute:    "membership",
-			DefaultRole:        RoleNone,
 		},
 		Exports: ExportsConfig{MaxDirectRows: 10_000, TTL: 24 * time.Hour, Workers: 1},
 	}
