@@ -34,7 +34,7 @@ import (
 
 // startWriter starts the real auditparquet exporter on dir, sealing every 100 ms, so
 // that the extension's access records have a writer and become visible quickly.
-func startWriter(t *testing.T, dir string) {
+func startWriter(t testing.TB, dir string) {
 	t.Helper()
 	f := auditparquetexporter.NewFactory()
 	cfg := f.CreateDefaultConfig().(*auditparquetexporter.Config)

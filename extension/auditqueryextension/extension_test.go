@@ -156,7 +156,7 @@ func where(rows []testRow, keep func(testRow) bool) []testRow {
 	return out
 }
 
-func freeEndpoint(t *testing.T) string {
+func freeEndpoint(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -166,7 +166,7 @@ func freeEndpoint(t *testing.T) string {
 }
 
 // startExtension starts the real extension over dir and returns its base URL.
-func startExtension(t *testing.T, dir string, mutate func(*Config)) string {
+func startExtension(t testing.TB, dir string, mutate func(*Config)) string {
 	t.Helper()
 	base, _ := runExtension(t, dir, componenttest.NewNopHost(), mutate)
 	return base
@@ -174,7 +174,7 @@ func startExtension(t *testing.T, dir string, mutate func(*Config)) string {
 
 // runExtension starts the real extension over dir with host's extensions and returns
 // its base URL and a function that shuts it down (also run at cleanup).
-func runExtension(t *testing.T, dir string, host component.Host, mutate func(*Config)) (string, func()) {
+func runExtension(t testing.TB, dir string, host component.Host, mutate func(*Config)) (string, func()) {
 	t.Helper()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.ServerConfig.NetAddr.Endpoint = freeEndpoint(t)

@@ -32,6 +32,28 @@ type errBadSQL struct{ msg string }
 
 func (e errBadSQL) Error() string { return e.msg }
 
+// viewNamed reports whether query may refer to the view name: the name as a whole word,
+// in any case (a false positive only binds a view for nothing).
+func viewNamed(query, name string) bool {
+	q := strings.ToLower(query)
+	for i := 0; ; {
+		j := strings.Index(q[i:], name)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(name)
+		if (j == 0 || !isIdentByte(q[j-1])) && (end == len(q) || !isIdentByte(q[end])) {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+}
+
 // sqlResult is the answer of POST /api/v1/query.
 type sqlResult struct {
 	Columns   []string `json:"columns"`
@@ -58,8 +80,15 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 	}
 	for name, cond := range map[string]string{"spans": " WHERE record_type <> 'access'", "events": " WHERE record_type = 'event'",
 		"approvals": " WHERE record_type = 'approval'", "access": " WHERE record_type = 'access'"} {
-		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+name+" AS SELECT * EXCLUDE (search_text) FROM "+s.spansView(window{})+cond); err != nil {
-			return nil, fmt.Errorf("create view %s: %w", name, err)
+		// Bind only the views the statement names (each binds the trail's file list);
+		// drop the others, which an earlier statement on this pooled connection may
+		// have left with an older file list.
+		stmt := "DROP VIEW IF EXISTS " + name
+		if viewNamed(query, name) {
+			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + s.spansView(window{}) + cond
+		}
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("view %s: %w", name, err)
 		}
 	}
 	var res *sqlResult

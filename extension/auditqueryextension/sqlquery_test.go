@@ -123,3 +123,17 @@ func TestSQLOnAnEmptyTrail(t *testing.T) {
 	assert.Contains(t, string(body), "no sealed files yet")
 	_ = os.Getenv
 }
+
+func TestViewNamed(t *testing.T) {
+	for q, want := range map[string]bool{
+		"SELECT * FROM spans":                              true,
+		"select * from SPANS s":                            true,
+		`SELECT * FROM "spans"`:                            true,
+		"SELECT * FROM approvals":                          false,
+		"SELECT count(*) FROM my_spans":                    false,
+		"SELECT spans_total FROM x":                        false,
+		"SELECT a FROM events JOIN spans USING (trace_id)": true,
+	} {
+		assert.Equal(t, want, viewNamed(q, "spans"), q)
+	}
+}

@@ -112,6 +112,8 @@ func openStore(dir, memoryLimit string) (*store, error) {
 		"SET enable_external_access = false",
 		"SET autoinstall_known_extensions = false",
 		"SET autoload_known_extensions = false",
+		// Sealed files never change: keep their footers between queries.
+		"SET parquet_metadata_cache = true",
 		"SET lock_configuration = true",
 	}
 	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
@@ -180,19 +182,20 @@ var resultColumns = func() []string {
 func (s *store) spansView(w window) string {
 	source := s.source(w)
 	decSource := s.source(window{from: w.from})
-	decisions := `(SELECT trace_id AS d_trace, parent_span_id AS d_span, approval_id AS d_id,
+	// The decisions are read once (a materialised CTE) for both joins.
+	return `(WITH decisions AS MATERIALIZED (SELECT trace_id AS d_trace, parent_span_id AS d_span, approval_id AS d_id,
 		approval_status AS d_status, approver AS d_approver, approval_reason AS d_reason, start_time AS d_time
-		FROM ` + decSource + ` WHERE record_type = 'approval')`
-	return `(SELECT trail.* REPLACE (
+		FROM ` + decSource + ` WHERE record_type = 'approval')
+	SELECT trail.* REPLACE (
 		coalesce(by_span.d_status, by_id.d_status, trail.approval_status) AS approval_status,
 		coalesce(by_span.d_approver, by_id.d_approver, trail.approver) AS approver,
 		coalesce(by_span.d_reason, by_id.d_reason, trail.approval_reason) AS approval_reason),
 		coalesce(by_span.d_time, by_id.d_time) AS approval_decided_at
 	FROM ` + source + ` AS trail
-	LEFT JOIN (SELECT * FROM ` + decisions + ` WHERE d_span IS NOT NULL
+	LEFT JOIN (SELECT * FROM decisions WHERE d_span IS NOT NULL
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_time DESC) = 1) AS by_span
 		ON trail.record_type <> 'approval' AND by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
-	LEFT JOIN (SELECT * FROM ` + decisions + ` WHERE d_id IS NOT NULL
+	LEFT JOIN (SELECT * FROM decisions WHERE d_id IS NOT NULL
 		QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_time DESC) = 1) AS by_id
 		ON trail.record_type <> 'approval' AND by_id.d_id = trail.approval_id)`
 }

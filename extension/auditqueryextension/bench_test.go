@@ -1,0 +1,232 @@
+package auditqueryextension
+
+import (
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/genaitest"
+)
+
+// benchSpans is the size of the benchmark trail: AUDIT_BENCH_SPANS, default one million.
+func benchSpans(b *testing.B) int {
+	if v := os.Getenv("AUDIT_BENCH_SPANS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(b, err, "AUDIT_BENCH_SPANS")
+		return n
+	}
+	return 1_000_000
+}
+
+// benchTrail returns a data directory holding n realistic spans (agent runs of chat and
+// tool calls from internal/genaitest, mapped by auditschema as the exporter maps them)
+// in hourly partitions, one file per hour as compaction leaves them. It is built once
+// and kept under the temporary directory for later runs.
+func benchTrail(b *testing.B, n int) string {
+	b.Helper()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("otelcol-audit-bench-v1-%d", n))
+	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
+		return dir
+	}
+	require.NoError(b, os.RemoveAll(dir))
+	// A month of traffic: each batch of about 1,000 spans starts its own stretch of time.
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	step := 30 * 24 * time.Hour / time.Duration(max(n/1000, 1))
+	batch := 0
+	parts := map[string][]auditschema.Row{}
+	total := 0
+	flush := func(p string) {
+		rows := parts[p]
+		sort.Slice(rows, func(i, j int) bool { return rows[i].StartTime.Before(rows[j].StartTime) })
+		pdir := filepath.Join(dir, auditschema.SpansDir, filepath.FromSlash(p))
+		require.NoError(b, os.MkdirAll(pdir, 0o755))
+		f, err := os.Create(filepath.Join(pdir, "bench-000001.parquet"))
+		require.NoError(b, err)
+		w, err := auditschema.NewParquetWriter(f, auditschema.WriterOptions{Compression: "zstd", RowGroupRows: 100_000})
+		require.NoError(b, err)
+		_, err = w.Write(rows)
+		require.NoError(b, err)
+		require.NoError(b, w.Close())
+		require.NoError(b, f.Close())
+		delete(parts, p)
+	}
+	last := ""
+	for total < n {
+		td := genaitest.New(uint64(42+batch), start.Add(time.Duration(batch)*step)).Traces(1000)
+		batch++
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, span := range ss.Spans().All() {
+					row := auditschema.FromSpan(rs.Resource(), span, span.EndTimestamp().AsTime())
+					p := auditschema.PartitionOf(row.StartTime)
+					parts[p] = append(parts[p], row)
+					total++
+				}
+			}
+		}
+		// Runs advance in time: an hour older than the newest is complete.
+		for p := range parts {
+			if p < last {
+				flush(p)
+			}
+		}
+		for p := range parts {
+			last = max(last, p)
+		}
+	}
+	for p := range parts {
+		flush(p)
+	}
+	require.NoError(b, os.WriteFile(filepath.Join(dir, "complete"), nil, 0o644))
+	return dir
+}
+
+// pair times an API call and the same work on DuckDB directly, alternating, and
+// reports both and their ratio.
+func pair(b *testing.B, api, direct func() int64) {
+	b.Helper()
+	api()
+	direct() // warm both (file metadata, caches)
+	var tAPI, tDirect time.Duration
+	var bytesAPI, bytesDirect int64
+	for b.Loop() {
+		t0 := time.Now()
+		bytesAPI += api()
+		t1 := time.Now()
+		bytesDirect += direct()
+		tDirect += time.Since(t1)
+		tAPI += t1.Sub(t0)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(tAPI.Microseconds())/1000/n, "api-ms/op")
+	b.ReportMetric(float64(tDirect.Microseconds())/1000/n, "duckdb-ms/op")
+	b.ReportMetric(float64(tAPI)/float64(tDirect), "api/duckdb")
+	if bytesAPI > 0 && bytesDirect > 0 {
+		// Throughput ratio: API bytes/s over DuckDB bytes/s.
+		b.ReportMetric((float64(bytesAPI)/tAPI.Seconds())/(float64(bytesDirect)/tDirect.Seconds()), "api/duckdb-bytes/s")
+	}
+}
+
+func httpGet(b *testing.B, u string) int64 {
+	resp, err := http.Get(u)
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	require.NoError(b, err)
+	require.Equal(b, http.StatusOK, resp.StatusCode, u)
+	return n
+}
+
+func httpSQL(b *testing.B, base, query string) int64 {
+	body := `{"sql": ` + strconv.Quote(query) + `}`
+	resp, err := http.Post(base+"/api/v1/query", "application/json", strings.NewReader(body))
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	require.NoError(b, err)
+	require.Equal(b, http.StatusOK, resp.StatusCode, query)
+	return n
+}
+
+// drain runs a query on DuckDB and reads every row.
+func drain(b *testing.B, db *sql.DB, query string) int64 {
+	rows, err := db.Query(query)
+	require.NoError(b, err, query)
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		require.NoError(b, rows.Scan(ptrs...))
+	}
+	require.NoError(b, rows.Err())
+	return 0
+}
+
+// BenchmarkQueryVsDuckDB measures the HTTP API against the same SQL run on DuckDB
+// directly over the same files (AUDIT_BENCH_SPANS spans, default 1 M): a filtered count,
+// a group-by, a 100-row page, free-text search, and an export. Targets (issue 5): API
+// ≤ 1.2× (+5 ms) DuckDB for count, group-by and page; q ≥ 0.5× the speed of a plain
+// case-sensitive LIKE; export bytes/s ≥ 0.8× DuckDB's COPY.
+func BenchmarkQueryVsDuckDB(b *testing.B) {
+	dir := benchTrail(b, benchSpans(b))
+	// Access records are on, as in production: each API call appends one durably.
+	startWriter(b, dir)
+	base := startExtension(b, dir, func(c *Config) {
+		c.RecordAccess = os.Getenv("AUDIT_BENCH_NO_ACCESS") == ""
+		c.MemoryLimit = "4GB"
+		c.Exports.MaxDirectRows = 1 << 40
+	})
+	db, err := sql.Open("duckdb", "")
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	_, err = db.Exec("SET memory_limit = '4GB'")
+	require.NoError(b, err)
+	trail := "read_parquet(" + sqlString(filepath.Join(dir, auditschema.SpansDir, "*", "*", "*.parquet")) + readParquetOptions
+
+	model := "gpt-4o"
+	b.Run("count", func(b *testing.B) {
+		q := "SELECT count(*) FROM %s WHERE model = 'gpt-4o'"
+		pair(b, func() int64 { return httpSQL(b, base, fmt.Sprintf(q, "spans")) },
+			func() int64 { return drain(b, db, fmt.Sprintf(q, trail)) })
+	})
+	b.Run("group_by", func(b *testing.B) {
+		q := "SELECT model, count(*), sum(input_tokens), sum(output_tokens) FROM %s GROUP BY model ORDER BY 2 DESC"
+		pair(b, func() int64 { return httpSQL(b, base, fmt.Sprintf(q, "spans")) },
+			func() int64 { return drain(b, db, fmt.Sprintf(q, trail)) })
+	})
+	cols := strings.Join(resultColumns[:len(resultColumns)-1], ", ")
+	b.Run("page", func(b *testing.B) {
+		pair(b, func() int64 { return httpGet(b, base+"/api/v1/spans?model="+model+"&limit=100") },
+			func() int64 {
+				drain(b, db, "SELECT count(*) FROM "+trail+" WHERE model = 'gpt-4o'")
+				return drain(b, db, "SELECT "+cols+" FROM "+trail+" WHERE model = 'gpt-4o' ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT 101")
+			})
+	})
+	b.Run("text", func(b *testing.B) {
+		pair(b, func() int64 { return httpGet(b, base+"/api/v1/spans?q=refund&limit=100") },
+			func() int64 {
+				where := " WHERE name LIKE '%refund%' OR request LIKE '%refund%' OR response LIKE '%refund%' OR attributes LIKE '%refund%'"
+				drain(b, db, "SELECT count(*) FROM "+trail+where)
+				return drain(b, db, "SELECT "+cols+" FROM "+trail+where+" ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT 101")
+			})
+	})
+	b.Run("export_csv", func(b *testing.B) {
+		out := filepath.Join(b.TempDir(), "copy.csv")
+		pair(b, func() int64 { return httpGet(b, base+"/api/v1/export?format=csv&model="+model) },
+			func() int64 {
+				_, err := db.Exec("COPY (SELECT " + cols + " FROM " + trail + " WHERE model = 'gpt-4o' ORDER BY start_time DESC, trace_id DESC, span_id DESC) TO " + sqlString(out) + " (FORMAT csv, HEADER)")
+				require.NoError(b, err)
+				st, err := os.Stat(out)
+				require.NoError(b, err)
+				return st.Size()
+			})
+	})
+	b.Run("window_1h", func(b *testing.B) {
+		// One hour in the middle of the trail: only its partition is opened.
+		from := time.Date(2026, 10, 3, 12, 0, 0, 0, time.UTC)
+		q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {from.Add(time.Hour).Format(time.RFC3339)}, "limit": {"100"}}
+		pair(b, func() int64 { return httpGet(b, base+"/api/v1/spans?"+q.Encode()) },
+			func() int64 {
+				hour := sqlString(filepath.Join(dir, auditschema.SpansDir, auditschema.PartitionOf(from), "*.parquet"))
+				drain(b, db, "SELECT count(*) FROM read_parquet("+hour+readParquetOptions)
+				return drain(b, db, "SELECT "+cols+" FROM read_parquet("+hour+readParquetOptions+" ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT 101")
+			})
+	})
+}
