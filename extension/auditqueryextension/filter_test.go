@@ -207,8 +207,26 @@ func TestStats(t *testing.T) {
 		Approvals   map[string]int64 `json:"approvals"`
 		ByModel     []groupStats     `json:"by_model"`
 		ByTool      []groupStats     `json:"by_tool"`
+		Series      []seriesPoint    `json:"cost_over_time"`
+		Bucket      string           `json:"bucket"`
+	}
+	seriesSum := func() (calls int64, cost float64) {
+		for _, p := range st.Series {
+			calls += p.Calls
+			cost += p.CostUSD
+			unit := time.Hour
+			if st.Bucket == "day" {
+				unit = 24 * time.Hour
+			}
+			assert.True(t, p.Bucket.Equal(p.Bucket.Truncate(unit)), "bucket %s starts a whole %s", p.Bucket, st.Bucket)
+		}
+		return calls, cost
 	}
 	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats", &st))
+	assert.Equal(t, "day", st.Bucket, "an open window is charted by day")
+	calls, cost := seriesSum()
+	assert.Equal(t, int64(5), calls)
+	assert.InDelta(t, 0.414, cost, 1e-12)
 	// The rich rows: costs 0.012, 0.40, 0.002 (two NULL); one failed, one blocked, one violation.
 	assert.Equal(t, int64(5), st.Total.Calls)
 	assert.InDelta(t, 0.414, st.Total.CostUSD, 1e-12)
@@ -232,6 +250,11 @@ func TestStats(t *testing.T) {
 	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats?last=24h&category=llm", &st))
 	assert.Equal(t, int64(2), st.Total.Calls)
 	assert.InDelta(t, 0.412, st.Total.CostUSD, 1e-12)
+	assert.Equal(t, "hour", st.Bucket, "a day's window is charted by hour")
+	calls, cost = seriesSum()
+	assert.Equal(t, int64(2), calls)
+	assert.InDelta(t, 0.412, cost, 1e-12)
+	assert.Len(t, st.Series, 2, "the two calls were an hour apart")
 
 	var bad map[string]any
 	assert.Equal(t, http.StatusBadRequest, getJSON(t, base+"/api/v1/stats?sort=price", &bad))

@@ -58,6 +58,7 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 	err := scanStats(s.db.QueryRowContext(ctx, "SELECT "+statsAggregates+from, args...), &total, false)
 	if errNoFiles(err) {
 		return map[string]any{"total": total, "approvals": map[string]int64{}, "violations": 0,
+			"cost_over_time": []seriesPoint{}, "bucket": bucketUnit(f, time.Now()),
 			"failure_rate": 0.0, "block_rate": 0.0, "by_model": []groupStats{}, "by_agent": []groupStats{},
 			"by_user": []groupStats{}, "by_tool": []groupStats{}}, nil
 	}
@@ -87,6 +88,11 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 	}
 	rows.Close()
 	out["approvals"] = approvals
+	series, unit, err := s.costSeries(ctx, f, from, args)
+	if err != nil {
+		return nil, err
+	}
+	out["cost_over_time"], out["bucket"] = series, unit
 	for _, b := range breakdowns {
 		q := fmt.Sprintf("SELECT %s, %s%s GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 NULLS LAST LIMIT %d", b.column, statsAggregates, from, top)
 		rows, err := s.db.QueryContext(ctx, q, args...)
@@ -106,6 +112,52 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 		out[b.name] = groups
 	}
 	return out, nil
+}
+
+// seriesPoint is the cost and calls of one model in one time bucket.
+type seriesPoint struct {
+	Bucket  time.Time `json:"bucket"`
+	Model   *string   `json:"model"`
+	Calls   int64     `json:"calls"`
+	CostUSD float64   `json:"cost_usd"`
+}
+
+// bucketUnit is the width of the cost-over-time buckets: hours for a window of two
+// days or less, days beyond.
+func bucketUnit(f spanFilter, now time.Time) string {
+	to := now
+	if f.to != nil {
+		to = *f.to
+	}
+	if f.from != nil && to.Sub(*f.from) <= 48*time.Hour {
+		return "hour"
+	}
+	return "day"
+}
+
+// costSeries is cost and calls over time by model, for the rows the filter selects.
+func (s *store) costSeries(ctx context.Context, f spanFilter, from string, args []any) ([]seriesPoint, string, error) {
+	unit := bucketUnit(f, time.Now())
+	rows, err := s.db.QueryContext(ctx, "SELECT date_trunc('"+unit+"', start_time) AS b, model, count(*), coalesce(sum(cost_usd), 0)"+
+		from+" GROUP BY ALL ORDER BY b, model NULLS LAST LIMIT 10000", args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	out := []seriesPoint{}
+	for rows.Next() {
+		var p seriesPoint
+		var model sql.NullString
+		if err := rows.Scan(&p.Bucket, &model, &p.Calls, &p.CostUSD); err != nil {
+			return nil, "", err
+		}
+		p.Bucket = p.Bucket.UTC()
+		if model.Valid {
+			p.Model = &model.String
+		}
+		out = append(out, p)
+	}
+	return out, unit, rows.Err()
 }
 
 // andWhere adds cond to a WHERE clause (which may be empty).
