@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/otelcol-audit
 export CGO_ENABLED := 1
 
-.PHONY: all build run test unit check-generated check-format generate bench deps clean
+.PHONY: all build run test unit check-generated check-format generate bench soak deps clean
 
 all: build
 
@@ -11,10 +11,11 @@ all: build
 deps:
 	@./scripts/install-deps.sh
 
-## build: the collector and the auditctl command line
+## build: the collector, the auditctl command line and the auditload load generator
 build: deps
 	$(GO) build -o $(BIN) ./cmd/otelcol-audit
 	$(GO) build -o bin/auditctl ./cmd/auditctl
+	$(GO) build -o bin/auditload ./cmd/auditload
 
 ## run: build and start the collector on its embedded default configuration
 run: build
@@ -39,6 +40,12 @@ check-format:
 ## bench: the benchmarks, as ratios against baselines measured in the same run
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## soak: the long forms of the reliability tests on the built binary (50 kill -9 cycles,
+## 3 disk-full rounds, 20 rounds of the abuse corpus)
+soak: build
+	OTELCOL_AUDIT_SOAK=1 OTELCOL_AUDIT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 2h -v \
+		-run '^(TestCrashRecovery|TestDiskFull|TestReceiverAbuse|TestAuditLoadAgainstCollector)$$' ./cmd/otelcol-audit
 
 clean:
 	rm -rf bin build
