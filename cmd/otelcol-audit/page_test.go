@@ -563,6 +563,9 @@ func TestPage(t *testing.T) {
 			"Status": "approved", "Decided by": tr.approver, "Reason": tr.reason,
 			"Decided at": parseTime(t, tr.decided).Format("2006-01-02 15:04:05.000"), "Approval id": "—",
 		}
+		if id, ok := tr.approved["approval_id"].(string); ok && id != "" {
+			want["Approval id"] = id
+		}
 		if !reflect.DeepEqual(approval, want) {
 			t.Errorf("the approval record shows %v, want %v", approval, want)
 		}

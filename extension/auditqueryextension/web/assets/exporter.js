@@ -4,6 +4,8 @@
 import { h, clear, fmtInt } from './dom.js';
 
 const pollMs = 1000;
+// run counts exports started; a newer one takes over the status line from an older one.
+let run = 0;
 
 function fileName(resp, format) {
   const m = /filename="?([^";]+)"?/.exec(resp.headers.get('Content-Disposition') || '');
@@ -29,9 +31,11 @@ async function errorOf(resp) {
 
 // runExport exports filters (API parameters) as format, reporting in statusEl.
 export async function runExport(filters, format, statusEl) {
+  const mine = ++run;
   const p = new URLSearchParams(filters);
   p.set('format', format);
   statusEl.hidden = false;
+  delete statusEl.dataset.job;
   statusEl.dataset.state = 'running';
   clear(statusEl).append(h('span', {}, `Preparing the ${format.toUpperCase()} export…`));
   let resp;
@@ -40,12 +44,14 @@ export async function runExport(filters, format, statusEl) {
   } catch (err) {
     return fail(statusEl, String(err));
   }
+  if (mine !== run) return;
   if (resp.status === 202) {
-    return followJob(await resp.json(), statusEl);
+    return followJob(await resp.json(), statusEl, () => mine === run);
   }
   if (!resp.ok) return fail(statusEl, await errorOf(resp));
   const name = fileName(resp, format);
   const blob = await resp.blob();
+  if (mine !== run) return;
   save(blob, name);
   statusEl.dataset.state = 'done';
   clear(statusEl).append(h('span', { class: 'badge ok' }, 'downloaded'), ` ${name} (${fmtInt(blob.size)} bytes)`);
@@ -56,7 +62,9 @@ function fail(statusEl, msg) {
   clear(statusEl).append(h('span', { class: 'badge bad' }, 'export failed'), ' ', msg);
 }
 
-async function followJob(job, statusEl) {
+// followJob shows a job's progress until it is done, failed or expired, or until current()
+// says a newer export took over.
+async function followJob(job, statusEl, current) {
   const bar = h('progress', { max: 1, value: 0, 'aria-label': 'Export progress' });
   const text = h('span', { class: 'job-text' });
   const state = h('span', { class: 'badge wait' });
@@ -84,7 +92,9 @@ async function followJob(job, statusEl) {
       return;
     }
     await new Promise((r) => setTimeout(r, pollMs));
+    if (!current()) return;
     const resp = await fetch(job.status_url || `/api/v1/exports/${encodeURIComponent(job.id)}`);
+    if (!current()) return;
     if (!resp.ok) return fail(statusEl, await errorOf(resp));
     const next = await resp.json();
     job = { ...next, status_url: next.status_url || job.status_url };
