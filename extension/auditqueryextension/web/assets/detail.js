@@ -64,6 +64,18 @@ function payload(v) {
     (m.tool_calls || []).map((c) => toolCall(c.function?.name ?? c.name, c.function?.arguments ?? c.arguments, c.id)))));
 }
 
+// changeTable shows {"field": {"old": …, "new": …}} as old → new rows, other JSON as is.
+function changeTable(changes) {
+  if (!changes || typeof changes !== 'object' || Array.isArray(changes)) return h('pre', {}, pretty(changes));
+  const show = (v) => (v === undefined ? dash : typeof v === 'string' ? v : JSON.stringify(v));
+  return h('table', { class: 'attrs changes' }, h('tbody', {}, Object.keys(changes).sort().map((k) => {
+    const c = changes[k];
+    const pair = c && typeof c === 'object' && ('old' in c || 'new' in c);
+    return h('tr', {}, h('th', { scope: 'row' }, k),
+      h('td', {}, pair ? [h('del', {}, show(c.old)), ' → ', h('ins', {}, show(c.new))] : show(c)));
+  })));
+}
+
 function attrTable(obj) {
   const keys = Object.keys(obj).sort();
   if (!keys.length) return h('p', { class: 'empty' }, 'None.');
@@ -85,7 +97,8 @@ export function renderDetail(row, traceHref) {
     gated && known(row.approval_status) ? badge(row.approval_status, 'approval: ' + row.approval_status.replace(/_/g, ' ')) : null,
     row.policy_violation ? badge('failed', 'violation') : null,
     known(row.dlp_result) && row.dlp_result !== 'clean' ? badge('redacted', 'DLP ' + row.dlp_result) : null),
-  h('p', { class: 'run-link' }, h('a', { href: traceHref, id: 'open-trace' }, 'Open the whole agent run →')));
+  h('p', { class: 'run-link' }, h('a', { href: traceHref, id: 'open-trace' },
+    row.record_type === 'event' || row.record_type === 'access' ? 'Open its trace →' : 'Open the whole agent run →')));
 
   if (gated) {
     body.push(section('Approval',
@@ -98,10 +111,20 @@ export function renderDetail(row, traceHref) {
       ])));
   }
 
+  if (row.record_type === 'event') {
+    const changes = parseJSON(attrs['audit.changes']) ?? attrs['audit.changes'];
+    body.push(section('Event', fields([
+      ['Actor', [row.user_id, row.user_email, attrs['audit.actor.type']].filter(known).join(' · ') || dash],
+      ['Resource', [attrs['audit.resource.type'], attrs['audit.resource.id']].filter(known).join(' ') || dash],
+      ['Description', attrs['audit.description']],
+      ['Reason', attrs['audit.reason']],
+    ]), known(changes) ? [h('h4', {}, 'Changes'), changeTable(changes)] : null));
+  }
+
   body.push(section('Timing', fields([
     ['Start', fmtTime(row.start_time)],
     ['End', fmtTime(row.end_time)],
-    ['Total', fmtMs(row.duration_ms)],
+    ['Total', row.record_type === 'event' || row.record_type === 'approval' ? 'an instant' : fmtMs(row.duration_ms)],
     ['Time to first token', fmtMs(row.ttft_ms)],
     ['Recorded', fmtTime(row.ingest_time)],
   ])));
