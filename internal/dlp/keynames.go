@@ -33,7 +33,16 @@ func prevSegment(key string, end int) (start, stop int, ok bool) {
 		return 0, 0, false
 	}
 	s := end - 1
-	for s > 0 && !segStart(key, s, end) {
+	for s > 0 {
+		// Inside a run of lower-case letters and digits no segment starts: a start
+		// needs a separator before it or an upper-case letter at it.
+		if class[key[s]]&cUpper == 0 && class[key[s-1]]&(cLower|cDigit) != 0 {
+			s--
+			continue
+		}
+		if segStart(key, s, end) {
+			break
+		}
 		s--
 	}
 	return s, end, true
@@ -92,10 +101,9 @@ const maxSegLen = 63
 
 type keyMatcher struct {
 	byLast map[string][][]string // last segment → the preceding segments of each name
-	// A prefilter over last segments, so that most keys cost no map lookup: the set of
-	// lengths, and for each first byte the set of last bytes (modulo 64).
-	lens        uint64
-	lastByFirst [256]uint64
+	// A prefilter, so that most keys cost neither segmentation nor a map lookup: the
+	// last segments of the names by their last byte; a key must end with one of them.
+	lastByByte [256][]string
 }
 
 func newKeyMatcher(names []string) keyMatcher {
@@ -109,11 +117,25 @@ func newKeyMatcher(names []string) keyMatcher {
 		if len(last) > maxSegLen {
 			continue
 		}
+		if _, seen := km.byLast[last]; !seen {
+			c := last[len(last)-1]
+			km.lastByByte[c] = append(km.lastByByte[c], last)
+		}
 		km.byLast[last] = append(km.byLast[last], segs[:len(segs)-1])
-		km.lens |= 1 << len(last)
-		km.lastByFirst[last[0]] |= 1 << (last[len(last)-1] & 63)
 	}
 	return km
+}
+
+// mayMatch reports whether key[:end] ends with one of the names' last segments,
+// ignoring ASCII case: a necessary condition for a match, tested from the end so that
+// most keys fail at their last or second-to-last byte.
+func (km *keyMatcher) mayMatch(key string, end int) bool {
+	for _, w := range km.lastByByte[lower(key[end-1])] {
+		if end >= len(w) && equalFoldASCII(key[end-len(w):end], w) {
+			return true
+		}
+	}
+	return false
 }
 
 // match reports whether key is, or ends with, one of the names.
@@ -121,8 +143,15 @@ func (km *keyMatcher) match(key string) bool {
 	if len(km.byLast) == 0 {
 		return false
 	}
-	s, e, ok := prevSegment(key, len(key))
-	if !ok || e-s > maxSegLen || km.lens&(1<<(e-s)) == 0 || km.lastByFirst[lower(key[s])]&(1<<(lower(key[e-1])&63)) == 0 {
+	end := len(key)
+	for end > 0 && isKeySep(key[end-1]) {
+		end--
+	}
+	if end == 0 || !km.mayMatch(key, end) {
+		return false
+	}
+	s, e, ok := prevSegment(key, end)
+	if !ok || e-s > maxSegLen {
 		return false
 	}
 	var buf [maxSegLen]byte

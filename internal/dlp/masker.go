@@ -25,7 +25,24 @@ type Masker struct {
 	hmacKey []byte
 	hmacs   sync.Pool
 	keys    keyMatcher
-	exempt  map[string]struct{}
+	exempt  exemptKeys
+}
+
+// exemptKeys is the set of PIIExemptKeys. It is consulted for every top-level attribute,
+// so a bit set of key lengths answers most keys without a lookup.
+type exemptKeys struct {
+	lens uint64 // bit n: a key of length n (n < 64), bit 63 also for longer ones
+	keys map[string]struct{}
+}
+
+func lenBit(n int) uint64 { return 1 << min(n, 63) }
+
+func (e *exemptKeys) has(k string) bool {
+	if e.lens&lenBit(len(k)) == 0 {
+		return false
+	}
+	_, ok := e.keys[k]
+	return ok
 }
 
 // NewMasker validates cfg and builds a Masker from it.
@@ -53,9 +70,10 @@ func NewMasker(cfg Config) (*Masker, error) {
 		m.hmacs.New = func() any { return hmac.New(sha256.New, key) }
 	}
 	if len(cfg.PIIExemptKeys) > 0 {
-		m.exempt = make(map[string]struct{}, len(cfg.PIIExemptKeys))
+		m.exempt.keys = make(map[string]struct{}, len(cfg.PIIExemptKeys))
 		for _, k := range cfg.PIIExemptKeys {
-			m.exempt[k] = struct{}{}
+			m.exempt.keys[k] = struct{}{}
+			m.exempt.lens |= lenBit(len(k))
 		}
 	}
 	return m, nil

@@ -2,12 +2,16 @@ package dlp
 
 import "strings"
 
-// The scanner makes one pass over the bytes of a string. A 256-entry table marks the few
-// bytes where a match can start (a digit, '+', '(', '@', ':', '=', '[', '-' and the first
-// letters of the secret prefixes); every other byte costs a table lookup. At a trigger
-// byte a hand-written matcher for the candidate detectors runs; none uses regular
-// expressions, all are linear in the input and none backtracks more than a bounded
-// number of bytes.
+// The scanner makes one pass over the bytes of a string. It skips, eight bytes per step,
+// to the next anchor: a byte that every match of some detector contains at a fixed place
+// and that is rare in ordinary text — a digit, '+', '(', '@', '-', '_', ':', '=', '[',
+// 'A', 'J', 'b' or 'B'. Letters that open a credential prefix but are common in prose
+// are not anchors: "sk-" is found at its '-', "gh?_" and "github_" at their '_', "xox?-"
+// and "xapp-" at their '-', "eyJ" at its 'J'; the match is then tried where the prefix
+// starts, before whatever starts at the anchor, so matches are found in the same order
+// as a scan trying every byte would. At an anchor a hand-written matcher for the
+// candidate detectors runs; none uses regular expressions, all are linear in the input
+// and none backtracks more than a bounded number of bytes.
 
 // Character classes.
 const (
@@ -68,33 +72,38 @@ func runEnd(s string, i int, cl uint8) int {
 	return i
 }
 
-// Trigger bytes.
+// Anchor bytes.
 const (
-	tNone uint8 = iota
-	tDigit
-	tPlus
-	tParen
-	tAt
-	tLetter
-	tDash
-	tKV
-	tBracket
+	aNone uint8 = iota
+	aDigit
+	aPlus
+	aParen
+	aAt
+	aDash       // private key; the end of "sk-", "xox?-", "xapp-"
+	aUnderscore // the end of "gh?_" and "github_"
+	aUpperA     // AKIA, ASIA
+	aUpperJ     // the end of "eyJ"
+	aB          // bearer, any case
+	aKV
+	aBracket
 )
 
-var trigger = func() (t [256]uint8) {
+var anchor = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
-		t[c] = tDigit
+		t[c] = aDigit
 	}
-	for _, c := range "sAgxebB" {
-		t[c] = tLetter
-	}
-	t['+'] = tPlus
-	t['('] = tParen
-	t['@'] = tAt
-	t['-'] = tDash
-	t[':'] = tKV
-	t['='] = tKV
-	t['['] = tBracket
+	t['+'] = aPlus
+	t['('] = aParen
+	t['@'] = aAt
+	t['-'] = aDash
+	t['_'] = aUnderscore
+	t['A'] = aUpperA
+	t['J'] = aUpperJ
+	t['b'] = aB
+	t['B'] = aB
+	t[':'] = aKV
+	t['='] = aKV
+	t['['] = aBracket
 	return t
 }()
 
@@ -168,17 +177,28 @@ type match struct {
 // e-mail match starts before its trigger, so the order is not sorted by start).
 func (m *Masker) find(s string, en KindSet, ms []match) []match {
 	n := len(s)
-	kvEnd := 0 // end of the last key=value value: no key=value match inside it
+	kvEnd := 0    // end of the last key=value value: no key=value match inside it
+	consumed := 0 // end of the last stretch skipped whole: no match starts before it
 	var memo runMemo
-	for i := 0; i < n; {
-		t := trigger[s[i]]
-		if t == tNone {
+	for i := 0; ; {
+		// Skip to the next anchor. Eight table lookups are or-ed per step: ordinary text
+		// has an anchor every few dozen bytes, and a branch per byte would cost more
+		// than the lookups.
+		for ; i+8 <= n; i += 8 {
+			w := s[i : i+8]
+			if anchor[w[0]]|anchor[w[1]]|anchor[w[2]]|anchor[w[3]]|anchor[w[4]]|anchor[w[5]]|anchor[w[6]]|anchor[w[7]] != aNone {
+				break
+			}
+		}
+		for i < n && anchor[s[i]] == aNone {
 			i++
-			continue
+		}
+		if i >= n {
+			break
 		}
 		next := i + 1
-		switch t {
-		case tDigit:
+		switch anchor[s[i]] {
+		case aDigit:
 			next = runEnd(s, i, cDigit)
 			// A card starts with a run of 4 or 13–19 digits, an SSN with 3, a phone
 			// number with 3 or a country code 1.
@@ -209,19 +229,19 @@ func (m *Masker) find(s string, en KindSet, ms []match) []match {
 					ms, next = append(ms, match{i, e, kPhone.bit()}), e
 				}
 			}
-		case tPlus:
+		case aPlus:
 			if en.has(kPhone) && boundaryBefore(s, i) && (i == 0 || s[i-1] != '+') {
 				if e := e164At(s, i); e > 0 {
 					ms, next = append(ms, match{i, e, kPhone.bit()}), e
 				}
 			}
-		case tParen:
+		case aParen:
 			if en.has(kPhone) && boundaryBefore(s, i) {
 				if e := usPhoneCore(s, i, 0); e > 0 {
 					ms, next = append(ms, match{i, e, kPhone.bit()}), e
 				}
 			}
-		case tAt:
+		case aAt:
 			if en.has(kKeyName) {
 				if st, e := urlPasswordAt(s, i); e > st {
 					ms = append(ms, match{st, e, kKeyName.bit()})
@@ -233,23 +253,46 @@ func (m *Masker) find(s string, en KindSet, ms []match) []match {
 					ms, next = append(ms, match{st, e, kEmail.bit()}), e
 				}
 			}
-		case tLetter:
-			if !secretPrefix(s, i) || !boundaryBefore(s, i) {
-				break
-			}
-			if st, e, k := secretAt(s, i, &memo); e > 0 && en.has(k) {
-				ms, next = append(ms, match{st, e, k.bit()}), e
-				if k == kBearer {
-					next = st // the token may be a JWT or a known key: name it
+		case aDash:
+			// xox?- and xapp- start 4 bytes back, sk- 2 bytes back.
+			if q := i - 4; q >= consumed && (s[q:q+3] == "xox" || s[q:i] == "xapp") {
+				if ms, next = m.credentialAt(s, q, en, &memo, ms); next > i {
+					break
 				}
 			}
-		case tDash:
+			if q := i - 2; q >= consumed && s[q:i] == "sk" {
+				if ms, next = m.credentialAt(s, q, en, &memo, ms); next > i {
+					break
+				}
+			}
+			next = i + 1
 			if en.has(kPrivateKey) {
 				if e := privateKeyAt(s, i); e > 0 {
 					ms, next = append(ms, match{i, e, kPrivateKey.bit()}), e
 				}
 			}
-		case tKV:
+		case aUnderscore:
+			// gh?_ starts 3 bytes back, github_ 6.
+			if q := i - 3; q >= consumed && s[q:q+2] == "gh" {
+				ms, next = m.credentialAt(s, q, en, &memo, ms)
+			} else if q := i - 6; q >= consumed && s[q:i] == "github" {
+				ms, next = m.credentialAt(s, q, en, &memo, ms)
+			}
+			next = max(next, i+1)
+		case aUpperJ:
+			if q := i - 2; q >= consumed && s[q:i] == "ey" {
+				ms, next = m.credentialAt(s, q, en, &memo, ms)
+			}
+			next = max(next, i+1)
+		case aUpperA:
+			if i+1 < n && (s[i+1] == 'K' || s[i+1] == 'S') {
+				ms, next = m.credentialAt(s, i, en, &memo, ms)
+			}
+		case aB:
+			if i+1 < n && s[i+1]|0x20 == 'e' {
+				ms, next = m.credentialAt(s, i, en, &memo, ms)
+			}
+		case aKV:
 			// The value is not skipped: the specific detectors still run inside it, and
 			// their matches merge with this one.
 			if i >= kvEnd && en.has(kKeyName) {
@@ -259,14 +302,35 @@ func (m *Masker) find(s string, en KindSet, ms []match) []match {
 				}
 				kvEnd = max(kvEnd, ve)
 			}
-		case tBracket:
+		case aBracket:
 			if e := placeholderEnd(s, i); e > 0 {
 				next = e
 			}
 		}
+		if next > i+1 {
+			consumed = next
+		}
 		i = next
 	}
 	return ms
+}
+
+// credentialAt tries the credential prefixes at q (a word must start there) and returns
+// where scanning continues: after the match, at a bearer token (which may be a JWT or a
+// known key, to be named after it), or, without a match, q+1.
+func (m *Masker) credentialAt(s string, q int, en KindSet, memo *runMemo, ms []match) ([]match, int) {
+	if !boundaryBefore(s, q) {
+		return ms, q + 1
+	}
+	st, e, k := secretAt(s, q, memo)
+	if e <= 0 || !en.has(k) {
+		return ms, q + 1
+	}
+	ms = append(ms, match{st, e, k.bit()})
+	if k == kBearer {
+		return ms, st
+	}
+	return ms, e
 }
 
 // ---- payment cards ----
@@ -569,24 +633,6 @@ func emailAt(s string, at int) (int, int) {
 }
 
 // ---- credentials ----
-
-// secondByte lists, per trigger letter, the bytes that may follow it in a credential
-// prefix: sk-, AKIA/ASIA, gh?_/github_pat_, xox?-/xapp-, eyJ, bearer.
-var secondByte = func() (t [256][2]byte) {
-	for c, next := range map[byte]string{'s': "kk", 'A': "KS", 'g': "hi", 'x': "oa", 'e': "yy", 'b': "eE", 'B': "eE"} {
-		t[c] = [2]byte{next[0], next[1]}
-	}
-	return t
-}()
-
-// secretPrefix is a cheap test of the byte after a trigger letter.
-func secretPrefix(s string, i int) bool {
-	if i+1 >= len(s) {
-		return false
-	}
-	c, want := s[i+1], &secondByte[s[i]]
-	return c == want[0] || c == want[1]
-}
 
 // secretAt tries the credential prefixes that start with the letter at i.
 func secretAt(s string, i int, memo *runMemo) (int, int, kind) {

@@ -148,10 +148,8 @@ func (m *Masker) maskEntries(mp pcommon.Map, en KindSet, top, whole bool) Findin
 	idx := 0
 	for k, v := range mp.All() {
 		ven := en
-		if top && m.exempt != nil {
-			if _, ok := m.exempt[k]; ok {
-				ven &^= piiKinds
-			}
+		if top && m.exempt.has(k) {
+			ven &^= piiKinds
 		}
 		var ef Findings
 		if whole {
