@@ -158,6 +158,26 @@ func drain(b *testing.B, db *sql.DB, query string) int64 {
 	return 0
 }
 
+// peakRSSDuring resets the process's peak resident set (Linux clear_refs) and returns
+// the peak, in MiB, reached while fn runs.
+func peakRSSDuring(b *testing.B, fn func()) float64 {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Skipf("cannot reset the peak RSS here: %v", err)
+	}
+	fn()
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(b, err)
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			require.NoError(b, err)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
 // BenchmarkQueryVsDuckDB measures the HTTP API against the same SQL run on DuckDB
 // directly over the same files (AUDIT_BENCH_SPANS spans, default 1 M): a filtered count,
 // a group-by, a 100-row page, free-text search, and an export. Targets (issue 5): API
@@ -218,9 +238,28 @@ func BenchmarkQueryVsDuckDB(b *testing.B) {
 				return st.Size()
 			})
 	})
+	b.Run("export_peak_rss", func(b *testing.B) {
+		// Peak resident memory of the process (Go heap and DuckDB) while exporting one
+		// model's rows versus every row: flat memory means a ratio near 1.
+		var small, all float64
+		for b.Loop() {
+			small = peakRSSDuring(b, func() { httpGet(b, base+"/api/v1/export?format=csv&model=gpt-4o-mini") })
+			all = peakRSSDuring(b, func() { httpGet(b, base+"/api/v1/export?format=csv") })
+		}
+		b.ReportMetric(small, "small-peak-MiB")
+		b.ReportMetric(all, "all-peak-MiB")
+		b.ReportMetric(all/small, "all/small-peak")
+	})
 	b.Run("window_1h", func(b *testing.B) {
 		// One hour in the middle of the trail: only its partition is opened.
-		from := time.Date(2026, 10, 3, 12, 0, 0, 0, time.UTC)
+		hours, err := filepath.Glob(filepath.Join(dir, auditschema.SpansDir, "date=2026-1[0-1]-*", "hour=*"))
+		require.NoError(b, err)
+		require.NotEmpty(b, hours)
+		sort.Strings(hours)
+		mid, err := filepath.Rel(filepath.Join(dir, auditschema.SpansDir), hours[len(hours)/2])
+		require.NoError(b, err)
+		from, err := time.Parse("date=2006-01-02/hour=15", filepath.ToSlash(mid))
+		require.NoError(b, err)
 		q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {from.Add(time.Hour).Format(time.RFC3339)}, "limit": {"100"}}
 		pair(b, func() int64 { return httpGet(b, base+"/api/v1/spans?"+q.Encode()) },
 			func() int64 {

@@ -60,6 +60,9 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.store = st
+	st.logDecisionErr = func(err error) {
+		e.set.Logger.Warn("Some approval decisions could not be read; spans they gate show their recorded status", zap.Error(err))
+	}
 	st.live = func() ([]string, bool) {
 		sink, ok := trailsink.Lookup(e.cfg.Directory)
 		if !ok {
@@ -113,7 +116,6 @@ func (e *queryExtension) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/exports/{id}/download", e.guard("export_download", false, e.handleJobDownload))
 	mux.HandleFunc("GET /api/v1/verify", e.guard("verify", false, e.handleVerify))
 	mux.HandleFunc("GET /api/v1/openapi.json", e.handleOpenAPI)
-	registerPage(mux)
 	return mux
 }
 

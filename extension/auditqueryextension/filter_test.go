@@ -273,6 +273,8 @@ func TestWindowReadsOnlyItsPartitions(t *testing.T) {
 				startWriter(t, dir)
 			}
 			base := startExtension(t, dir, func(c *Config) { c.RecordAccess = withWriter })
+			// A first search reads each file's approval decisions, once.
+			searchKeys(t, base, url.Values{})
 			// Hours before the window: garbage where their Parquet files were.
 			for _, p := range []string{"date=2026-11-21/hour=22", "date=2026-11-21/hour=23", "date=2026-11-22/hour=00"} {
 				f := filepath.Join(dir, auditschema.SpansDir, filepath.FromSlash(p), "test-000001.parquet")

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +30,11 @@ type store struct {
 	// live lists the files the writer's ledger holds in the trail now (relative paths),
 	// when a writer runs in this collector; ok is false otherwise.
 	live func() (files []string, ok bool)
+	// decRead are the files whose approval decisions are in decisionsTable.
+	decMu   sync.Mutex
+	decRead map[string]bool
+	// logDecisionErr reports files whose decisions could not be read.
+	logDecisionErr func(error)
 }
 
 // readParquetOptions read the hive partition columns. Not union_by_name: it opens every
@@ -62,21 +69,31 @@ func (w window) covers(partition string) bool {
 // nor a file not yet recorded; without one (a read-only replica) they are the sealed
 // files in the directory.
 func (s *store) source(w window) string {
+	return s.sourceOf(s.files(), w)
+}
+
+// files lists the trail's sealed files, relative to the data directory: the writer's
+// live set, or the files on disk without a writer in this collector.
+func (s *store) files() []string {
 	var files []string
 	if s.live != nil {
 		files, _ = s.live()
 	}
 	if len(files) == 0 {
-		matches, err := filepath.Glob(s.glob)
-		if err != nil || len(matches) == 0 {
-			// No file yet: DuckDB's "No files found" answers an empty trail.
-			return "read_parquet(" + sqlString(s.glob) + readParquetOptions
-		}
+		matches, _ := filepath.Glob(s.glob)
 		for _, m := range matches {
 			if rel, err := filepath.Rel(s.abs, m); err == nil {
 				files = append(files, filepath.ToSlash(rel))
 			}
 		}
+	}
+	return files
+}
+
+func (s *store) sourceOf(files []string, w window) string {
+	if len(files) == 0 {
+		// No file yet: DuckDB's "No files found" answers an empty trail.
+		return "read_parquet(" + sqlString(s.glob) + readParquetOptions
 	}
 	var b strings.Builder
 	n := 0
@@ -97,6 +114,83 @@ func (s *store) source(w window) string {
 	}
 	b.WriteString("]" + readParquetOptions)
 	return b.String()
+}
+
+// decisionsTable holds the approval decisions of the trail, read once from each sealed
+// file (approval rows are few, and a decision may come long after its span): every
+// query joins this small table instead of scanning the whole trail for them.
+const decisionsTable = "audit_decisions"
+
+// refreshDecisions brings the decisions table in line with files: the approval rows of
+// files not read yet are added, those of files no longer in the trail (compacted or
+// retired) dropped. A file that cannot be read is logged by the caller's error and
+// tried again next time; the others are still read.
+func (s *store) refreshDecisions(ctx context.Context, files []string) error {
+	s.decMu.Lock()
+	defer s.decMu.Unlock()
+	if s.decRead == nil {
+		if _, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+decisionsTable+
+			" (file VARCHAR, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ)"); err != nil {
+			return err
+		}
+		s.decRead = map[string]bool{}
+	}
+	current := make(map[string]bool, len(files))
+	var fresh []string
+	for _, f := range files {
+		current[f] = true
+		if !s.decRead[f] {
+			fresh = append(fresh, f)
+		}
+	}
+	var gone []any
+	for f := range s.decRead {
+		if !current[f] {
+			gone = append(gone, f)
+		}
+	}
+	if len(gone) > 0 {
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(gone)), ", ")
+		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+decisionsTable+" WHERE file IN ("+marks+")", gone...); err != nil {
+			return err
+		}
+		for _, f := range gone {
+			delete(s.decRead, f.(string))
+		}
+	}
+	insert := func(batch []string) error {
+		var list strings.Builder
+		for i, f := range batch {
+			if i > 0 {
+				list.WriteString(", ")
+			}
+			list.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
+		}
+		_, err := s.db.ExecContext(ctx, "INSERT INTO "+decisionsTable+
+			" SELECT substr(filename, "+strconv.Itoa(len(s.abs)+2)+"), trace_id, parent_span_id, approval_id, approval_status, approver, approval_reason, start_time"+
+			" FROM read_parquet(["+list.String()+"], filename = true"+readParquetOptions+" WHERE record_type = 'approval'")
+		return err
+	}
+	var errs []error
+	for len(fresh) > 0 {
+		batch := fresh[:min(len(fresh), 256)]
+		fresh = fresh[len(batch):]
+		if err := insert(batch); err != nil {
+			// One unreadable file must not hide the others' decisions: read one by one.
+			for _, f := range batch {
+				if err := insert([]string{f}); err != nil {
+					errs = append(errs, fmt.Errorf("approval decisions of %s: %w", f, err))
+					continue
+				}
+				s.decRead[f] = true
+			}
+			continue
+		}
+		for _, f := range batch {
+			s.decRead[f] = true
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func openStore(dir, memoryLimit string) (*store, error) {
@@ -175,17 +269,15 @@ var resultColumns = func() []string {
 // decisions (record_type approval) name the gated span by trace and parent span id, or
 // by approval id. The gated span's approval_status, approver and approval_reason show
 // the latest decision, whenever it arrived; no file is rewritten. The approval rows are
-// read from every partition (a decision can come days after its span), the trail itself
-// only from the partitions the outer filter selects.
-//
-// A decision comes after the span it decides, so decisions are read from w.from on.
+// read from every file once, into decisionsTable (a decision can come days after its
+// span); the trail itself only from the partitions the outer filter selects.
 func (s *store) spansView(w window) string {
-	source := s.source(w)
-	decSource := s.source(window{from: w.from})
-	// The decisions are read once (a materialised CTE) for both joins.
-	return `(WITH decisions AS MATERIALIZED (SELECT trace_id AS d_trace, parent_span_id AS d_span, approval_id AS d_id,
-		approval_status AS d_status, approver AS d_approver, approval_reason AS d_reason, start_time AS d_time
-		FROM ` + decSource + ` WHERE record_type = 'approval')
+	files := s.files()
+	source := s.sourceOf(files, w)
+	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
+		s.logDecisionErr(err)
+	}
+	return `(WITH decisions AS (SELECT * FROM ` + decisionsTable + `)
 	SELECT trail.* REPLACE (
 		coalesce(by_span.d_status, by_id.d_status, trail.approval_status) AS approval_status,
 		coalesce(by_span.d_approver, by_id.d_approver, trail.approver) AS approver,
