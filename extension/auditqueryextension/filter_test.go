@@ -2,6 +2,7 @@ package auditqueryextension
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -299,4 +300,72 @@ func TestWindowReadsOnlyItsPartitions(t *testing.T) {
 			assert.NotEqual(t, http.StatusOK, resp2.StatusCode, "the unpruned search reads the broken files")
 		})
 	}
+}
+
+// writeRowsFile writes rows as one sealed file at rel (under the data directory).
+func writeRowsFile(t *testing.T, dir, rel string, rows []auditschema.Row) string {
+	t.Helper()
+	path := filepath.Join(dir, filepath.FromSlash(rel))
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	var buf bytes.Buffer
+	w, err := auditschema.NewParquetWriter(&buf, auditschema.WriterOptions{Compression: "zstd", RowGroupRows: 1000})
+	require.NoError(t, err)
+	_, err = w.Write(rows)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o444))
+	return path
+}
+
+// Decisions are read once per file and follow the trail's files: a decision in a new
+// file joins its span, one whose file left the trail (retention, or compaction into a
+// new file) no longer counts twice or at all.
+func TestDecisionsFollowTheFiles(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	gated := auditschema.Row{IngestTime: now, StartTime: now.Add(-time.Hour), EndTime: now.Add(-time.Hour),
+		TraceID: strings.Repeat("ab", 16), SpanID: strings.Repeat("cd", 8), Name: "refund", Kind: "client", StatusCode: "ok",
+		RecordType: auditschema.RecordSpan, ApprovalStatus: strp("pending"), PolicyDecision: strp("require_approval"),
+		Attributes: "{}", ResourceAttributes: "{}"}
+	decision := gated
+	decision.StartTime, decision.EndTime = now, now
+	decision.SpanID, decision.ParentSpanID = strings.Repeat("ef", 8), strp(gated.SpanID)
+	decision.RecordType, decision.ApprovalStatus, decision.Approver = auditschema.RecordApproval, strp("approved"), strp("manager@example.com")
+	part := auditschema.SpansDir + "/" + auditschema.PartitionOf(now)
+	writeRowsFile(t, dir, auditschema.SpansDir+"/"+auditschema.PartitionOf(gated.StartTime)+"/a-000001.parquet", []auditschema.Row{gated})
+	base := startExtension(t, dir, nil)
+	status := func() string {
+		var page spansPage
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans?record_type=span", &page))
+		require.Len(t, page.Spans, 1)
+		return page.Spans[0]["approval_status"].(string)
+	}
+	assert.Equal(t, "pending", status())
+
+	decFile := writeRowsFile(t, dir, part+"/b-000001.parquet", []auditschema.Row{decision})
+	assert.Equal(t, "approved", status(), "a decision sealed later joins its span")
+
+	// Compaction: the decision moves to a merged file.
+	require.NoError(t, os.Remove(decFile))
+	merged := writeRowsFile(t, dir, part+"/c-000001.parquet", []auditschema.Row{decision})
+	assert.Equal(t, "approved", status())
+	var n int
+	require.NoError(t, sqlCount(t, base, "SELECT count(*) FROM approvals", &n))
+	assert.Equal(t, 1, n, "the decision is in the trail once")
+
+	// Retention removes it: the span shows its recorded status again.
+	require.NoError(t, os.Remove(merged))
+	assert.Equal(t, "pending", status())
+}
+
+func sqlCount(t *testing.T, base, query string, n *int) error {
+	t.Helper()
+	status, body := postSQL(t, base, query, "")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	var res sqlResult
+	if err := json.Unmarshal(body, &res); err != nil {
+		return err
+	}
+	*n = int(res.Rows[0][0].(float64))
+	return nil
 }
