@@ -1,8 +1,10 @@
 package auditprocessor
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -81,13 +83,16 @@ func (s *sanitizer) value(v pcommon.Value, key string, depth int) {
 		}
 	case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
 		if s.limits.MaxDepth > 0 && depth > s.limits.MaxDepth {
-			finiteDoubles(v)
-			raw := v.AsString() // JSON text of the subtree
-			s.flag("too_deep:%s", key)
-			v.SetStr(raw)
-			if fixed, ok := s.fixString(raw, key); ok {
-				v.SetStr(fixed)
+			budget := s.limits.MaxAttributeBytes
+			if budget <= 0 {
+				budget = defaultDeepBudget
 			}
+			raw, cut := subtreeJSON(v, budget)
+			s.flag("too_deep:%s", key)
+			if cut {
+				s.flag("truncated:%s:>%d", key, budget)
+			}
+			v.SetStr(raw)
 			return
 		}
 		if v.Type() == pcommon.ValueTypeMap {
@@ -134,21 +139,108 @@ func truncate(s string, max int) string {
 // maxFlagValue bounds a value quoted in a flag (unknown_runtime_decision:<key>=<value>).
 const maxFlagValue = 64
 
-// finiteDoubles replaces the doubles JSON cannot hold (NaN, ±Inf) in a subtree with their
-// text, as the row's JSON does: without it the subtree's JSON text would be empty.
-func finiteDoubles(v pcommon.Value) {
-	switch v.Type() {
-	case pcommon.ValueTypeDouble:
-		if d := v.Double(); math.IsNaN(d) || math.IsInf(d, 0) {
-			v.SetStr(strconv.FormatFloat(d, 'g', -1, 64))
-		}
-	case pcommon.ValueTypeMap:
-		for _, e := range v.Map().All() {
-			finiteDoubles(e)
-		}
-	case pcommon.ValueTypeSlice:
-		for i := 0; i < v.Slice().Len(); i++ {
-			finiteDoubles(v.Slice().At(i))
+// defaultDeepBudget bounds the JSON text of a too-deep subtree when max_attribute_bytes
+// is off.
+const defaultDeepBudget = 1 << 20
+
+// subtreeJSON renders a map or list as JSON text (keys sorted, as encoding/json does),
+// without recursion — a hostile attribute may nest hundreds of thousands of levels — and
+// within budget bytes: past it the text is cut at a character boundary and ends with
+// "…", and cut is true. Doubles JSON cannot hold (NaN, ±Inf) are written as their text.
+func subtreeJSON(v pcommon.Value, budget int) (text string, cut bool) {
+	type entry struct {
+		key string
+		val pcommon.Value
+	}
+	type frame struct {
+		entries []entry // a map's entries, sorted by key
+		list    pcommon.Slice
+		isMap   bool
+		next    int
+	}
+	var b []byte
+	var stack []frame
+	open := func(v pcommon.Value) {
+		switch v.Type() {
+		case pcommon.ValueTypeMap:
+			es := make([]entry, 0, v.Map().Len())
+			for k, e := range v.Map().All() {
+				es = append(es, entry{k, e})
+			}
+			sort.Slice(es, func(i, j int) bool { return es[i].key < es[j].key })
+			b = append(b, '{')
+			stack = append(stack, frame{entries: es, isMap: true})
+		case pcommon.ValueTypeSlice:
+			b = append(b, '[')
+			stack = append(stack, frame{list: v.Slice()})
+		default:
+			b = appendLeafJSON(b, v)
 		}
 	}
+	open(v)
+	for len(stack) > 0 && len(b) <= budget {
+		f := &stack[len(stack)-1]
+		if f.isMap {
+			if f.next == len(f.entries) {
+				b = append(b, '}')
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			if f.next > 0 {
+				b = append(b, ',')
+			}
+			e := f.entries[f.next]
+			f.next++
+			b = appendJSONString(b, e.key)
+			b = append(b, ':')
+			open(e.val)
+			continue
+		}
+		if f.next == f.list.Len() {
+			b = append(b, ']')
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if f.next > 0 {
+			b = append(b, ',')
+		}
+		f.next++
+		open(f.list.At(f.next - 1))
+	}
+	if len(b) <= budget && len(stack) == 0 {
+		return string(b), false
+	}
+	const ellipsis = "…"
+	return truncate(string(b), budget-len(ellipsis)) + ellipsis, true
+}
+
+// appendLeafJSON appends a scalar value as JSON.
+func appendLeafJSON(b []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return appendJSONString(b, v.Str())
+	case pcommon.ValueTypeInt:
+		return strconv.AppendInt(b, v.Int(), 10)
+	case pcommon.ValueTypeBool:
+		return strconv.AppendBool(b, v.Bool())
+	case pcommon.ValueTypeDouble:
+		d := v.Double()
+		if math.IsNaN(d) || math.IsInf(d, 0) {
+			return appendJSONString(b, strconv.FormatFloat(d, 'g', -1, 64))
+		}
+		j, _ := json.Marshal(d)
+		return append(b, j...)
+	case pcommon.ValueTypeBytes:
+		j, _ := json.Marshal(v.Bytes().AsRaw())
+		return append(b, j...)
+	default:
+		return append(b, "null"...)
+	}
+}
+
+// appendJSONString appends s as a JSON string, invalid UTF-8 replaced, as encoding/json
+// writes it.
+func appendJSONString(b []byte, s string) []byte {
+	j, _ := json.Marshal(s)
+	return append(b, j...)
 }
