@@ -116,6 +116,7 @@ func (e *queryExtension) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/exports/{id}/download", e.guard("export_download", false, e.handleJobDownload))
 	mux.HandleFunc("GET /api/v1/verify", e.guard("verify", false, e.handleVerify))
 	mux.HandleFunc("GET /api/v1/openapi.json", e.handleOpenAPI)
+	registerPage(mux)
 	return mux
 }
 
