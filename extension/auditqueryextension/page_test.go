@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 )
 
 func pageServer(t *testing.T) *httptest.Server {
@@ -76,6 +77,18 @@ func TestPageServesItsAssets(t *testing.T) {
 		}
 	}
 	assert.True(t, seen["/assets/detail.js"], "the module graph was not followed: %v", seen)
+}
+
+// The extension's own routes serve the page beside the API.
+func TestRoutesServeThePage(t *testing.T) {
+	f := NewFactory()
+	e := newQueryExtension(f.CreateDefaultConfig().(*Config), extensiontest.NewNopSettings(f.Type()))
+	srv := httptest.NewServer(e.routes())
+	t.Cleanup(srv.Close)
+	resp, body := getPage(t, srv.URL+"/", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, `<script type="module" src="/assets/app.js">`)
+	assert.Equal(t, pageCSP, resp.Header.Get("Content-Security-Policy"))
 }
 
 func TestPageRevalidatesAndRefusesUnknownPaths(t *testing.T) {
