@@ -284,6 +284,10 @@ service:
 		{name: "OTLP JSON span with invalid UTF-8", path: "/v1/traces", contentType: "application/json"},
 		{name: "OTLP JSON attribute nested 100000 deep", path: "/v1/traces", contentType: "application/json"},
 		{name: "OTLP protobuf attribute nested 100000 deep", path: "/v1/traces", contentType: "application/x-protobuf"},
+		// Overflowed the audit processor's stack before its too-deep subtrees were
+		// rendered without recursion. (Near 1.2M levels the upstream pdata decoder
+		// overflows first: keep max_request_body_size down where that matters.)
+		{name: "OTLP protobuf attribute nested 800000 deep", path: "/v1/traces", contentType: "application/x-protobuf"},
 	}
 	kept[0].body, kept[0].size = fixedBody([]byte(`{"category":"auth","action":"login","actor":{"id":"after-abuse"}}`))
 	kept[1].body, kept[1].size = fixedBody([]byte("{\"category\":\"auth\",\"action\":\"login\",\"actor\":{\"id\":\"mallory\xff\xfe\"},\"description\":\"x\xc3\x28y\"}"))
@@ -291,6 +295,7 @@ service:
 	kept[3].body, kept[3].size = fixedBody([]byte(otlpSpan("eee19b7ec3c1b175", "deep json",
 		`{"key":"k","value":`+strings.Repeat(`{"arrayValue":{"values":[`, 100000)+`{"stringValue":"leaf"}`+strings.Repeat("]}}", 100000)+`}`)))
 	kept[4].body, kept[4].size = fixedBody(deepOTLPProtobuf(100000))
+	kept[5].body, kept[5].size = fixedBody(deepOTLPProtobuf(800000))
 	resetPeakRSS(p)
 	for _, h := range kept {
 		code, err := send(h)
@@ -401,7 +406,8 @@ func deepOTLPProtobuf(depth int) []byte {
 	field(0x12, len(buf)) // KeyValue.value
 	rev(0x0a, 1, 'k')     // KeyValue.key
 	field(0x4a, len(buf)) // Span.attributes
-	rev(append([]byte{0x2a, 4}, "deep"...)...)
+	name := fmt.Sprintf("deep %d", depth)
+	rev(append([]byte{0x2a, byte(len(name))}, name...)...)
 	rev(append([]byte{0x12, 8}, bytes.Repeat([]byte{0xee}, 8)...)...)
 	rev(append([]byte{0x0a, 16}, bytes.Repeat([]byte{0x5b}, 16)...)...)
 	field(0x12, len(buf)) // ScopeSpans.spans
