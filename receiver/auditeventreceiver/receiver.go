@@ -9,16 +9,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 )
 
@@ -104,6 +107,23 @@ func (r *eventReceiver) handleApprovals(w http.ResponseWriter, req *http.Request
 	})
 }
 
+// flagAll adds flag to audit.flags of every span of td.
+func flagAll(td ptrace.Traces, flag string) {
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				var flags pcommon.Slice
+				if v, ok := span.Attributes().Get(auditschema.AttrFlags); ok && v.Type() == pcommon.ValueTypeSlice {
+					flags = v.Slice()
+				} else {
+					flags = span.Attributes().PutEmptySlice(auditschema.AttrFlags)
+				}
+				flags.AppendEmpty().SetStr(flag)
+			}
+		}
+	}
+}
+
 // accept reads a request body, decodes it into spans with decode, and hands them to the
 // pipeline: 202 with their ids once the pipeline accepted them, 400/413 for bad input
 // (nothing written), 503 when the pipeline refused them (retry later).
@@ -125,6 +145,11 @@ func (r *eventReceiver) accept(w http.ResponseWriter, req *http.Request, what st
 		r.obsrecv.EndTracesOp(ctx, "json", max(rej.records, 1), errInvalidRecord)
 		httpjson.Write(w, rej.status, map[string]any{"error": "invalid audit " + what + ": " + strings.Join(rej.problems, "; "), "problems": rej.problems})
 		return
+	}
+	if !utf8.Valid(body) {
+		// The JSON decoder replaced the bad bytes with U+FFFD; say so on every record,
+		// as the audit processor does for spans.
+		flagAll(td, "invalid_utf8:body")
 	}
 	ctx := r.obsrecv.StartTracesOp(req.Context())
 	err = r.next.ConsumeTraces(ctx, td)

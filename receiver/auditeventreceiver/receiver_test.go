@@ -416,3 +416,27 @@ func TestEventFieldsWinOverSameNamedAttributes(t *testing.T) {
 	assert.Equal(t, "192.0.2.1", ip.Str())
 	assert.Equal(t, "eu", region.Str(), "other attributes are kept")
 }
+
+// Invalid UTF-8 in a body is replaced (U+FFFD) by the JSON decoder and flagged on every
+// record of the batch, as the audit processor flags it on spans; valid bodies carry no
+// such flag.
+func TestInvalidUTF8IsFlagged(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	url := startReceiver(t, sink, nil)
+	r := post(t, url, "[{\"action\": \"login\", \"category\": \"auth\", \"actor\": {\"id\": \"mallory\xff\"}}, {\"action\": \"logout\", \"category\": \"auth\", \"actor\": {\"id\": \"bob\"}}]")
+	require.Equalf(t, http.StatusAccepted, r.status, "body: %s", r.raw)
+	r = post(t, url, `{"action": "login", "category": "auth", "actor": {"id": "alice"}}`)
+	require.Equalf(t, http.StatusAccepted, r.status, "body: %s", r.raw)
+	spans := allSpans(sink)
+	require.Len(t, spans, 3)
+	for _, s := range spans {
+		user, _ := s.Attributes().Get(auditschema.AttrUserID)
+		flags, ok := s.Attributes().Get(auditschema.AttrFlags)
+		if user.Str() == "alice" {
+			assert.False(t, ok, "a valid body is not flagged")
+			continue
+		}
+		require.True(t, ok, user.Str())
+		assert.Equal(t, []any{"invalid_utf8:body"}, flags.Slice().AsRaw(), user.Str())
+	}
+}
