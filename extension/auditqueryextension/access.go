@@ -138,6 +138,9 @@ var roleByRank = []string{RoleNone, RoleMember, RoleAdmin}
 
 func roleRank(r string) int { return slices.Index(roleByRank, r) }
 
+// statusClientClosed records a read whose client closed the connection before the answer.
+const statusClientClosed = 499
+
 // apiHandler serves one API route for an identified caller.
 type apiHandler func(w http.ResponseWriter, r *http.Request, c *caller)
 
@@ -204,10 +207,18 @@ func (e *queryExtension) queryFailed(ctx context.Context, w http.ResponseWriter,
 	if err == nil {
 		return false
 	}
-	e.set.Logger.Error("Query failed", zap.Error(err))
 	status := http.StatusInternalServerError
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case errors.Is(r.Context().Err(), context.Canceled):
+		// The client went away (the page cancels a search its user replaced): nothing
+		// failed on this side. The read is still recorded, as 499.
+		e.set.Logger.Debug("Query cancelled by the client", zap.Error(err))
+		status = statusClientClosed
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		e.set.Logger.Warn("Query timed out", zap.Error(err))
 		status = http.StatusServiceUnavailable
+	default:
+		e.set.Logger.Error("Query failed", zap.Error(err))
 	}
 	e.fail(w, r, c, status, "query failed: "+err.Error())
 	return true

@@ -293,7 +293,7 @@ async function loadSummary(p) {
   chart.dataset.state = 'loading';
   clear(chart).append(h('p', { class: 'empty' }, 'Loading…'));
   try {
-    await renderCostChart(chart, api, st.by_model, signal);
+    renderCostChart(chart, st);
     chart.dataset.query = key;
     chart.dataset.state = 'ready';
   } catch (err) {

@@ -1,76 +1,42 @@
-// Cost over time by model: a stacked bar chart in plain SVG. The API has no time series,
-// so each bar is one /api/v1/stats call over its slice of the range, with the filters.
+// Cost over time by model: a stacked bar chart in plain SVG, from the cost_over_time
+// series of the same /api/v1/stats answer the summary strip shows (hourly buckets for a
+// window of two days or less, daily beyond): no request of its own.
 
-import { getJSON } from './api.js';
 import { h, svg, clear, fmtCost } from './dom.js';
 
-const buckets = 12;
 const topModels = 6;
+const maxFilledBars = 120;
 // Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 const palette = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#999999'];
 
-// parseDuration reads the API's "last" values: Go durations plus days (7d).
-export function parseDuration(s) {
-  const re = /(\d+(?:\.\d+)?)(ms|d|h|m|s)/gy;
-  const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
-  let total = 0, m, end = 0;
-  while ((m = re.exec(s))) {
-    total += Number(m[1]) * unit[m[2]];
-    end = re.lastIndex;
-  }
-  return end === s.length && end > 0 ? total : NaN;
-}
-
-// timeRange is the range the filters select, or null when they leave it open: then the
-// oldest and newest matching rows bound it.
-async function timeRange(filters, signal) {
-  const now = Date.now();
-  const last = filters.get('last');
-  if (last) return [now - parseDuration(last), now];
-  const from = filters.get('from'), to = filters.get('to');
-  if (from) return [Date.parse(from), to ? Date.parse(to) : now];
-  const edge = async (order) => {
-    const p = new URLSearchParams(filters);
-    p.set('sort', 'time');
-    p.set('order', order);
-    p.set('limit', '1');
-    const page = await getJSON('/api/v1/spans', p, signal);
-    return page.spans.length ? Date.parse(page.spans[0].start_time) : NaN;
-  };
-  const [oldest, newest] = await Promise.all([edge('asc'), edge('desc')]);
-  if (isNaN(oldest)) return null;
-  // The newest row must fall inside the last slice, which excludes its end.
-  return [oldest, to ? Date.parse(to) : newest + 1];
-}
-
-// renderCostChart draws the chart for filters (API parameters) into el. byModel is the
-// by_model breakdown of the whole range, which picks the models drawn apart.
-export async function renderCostChart(el, filters, byModel, signal) {
-  const base = new URLSearchParams(filters);
-  base.delete('sort');
-  base.delete('order');
-  const range = await timeRange(base, signal);
-  for (const k of ['last', 'from', 'to']) base.delete(k);
-  const models = byModel.filter((g) => g.key !== null && g.cost_usd > 0).slice(0, topModels).map((g) => g.key);
-  if (!range || !(range[1] > range[0])) {
+// renderCostChart draws the chart of a stats answer into el: its by_model breakdown picks
+// the models drawn apart, its cost_over_time series gives the bars.
+export function renderCostChart(el, st) {
+  const series = st.cost_over_time || [];
+  if (series.length === 0) {
     clear(el).append(h('p', { class: 'empty' }, 'No rows in this range.'));
     return;
   }
-  const [start, end] = range;
-  const step = (end - start) / buckets;
-  const slices = await Promise.all(Array.from({ length: buckets }, (_, i) => {
-    const p = new URLSearchParams(base);
-    const from = start + i * step;
-    const to = i === buckets - 1 ? end : start + (i + 1) * step;
-    p.set('from', new Date(from).toISOString());
-    p.set('to', new Date(to).toISOString());
-    p.set('limit', '100');
-    return getJSON('/api/v1/stats', p, signal).then((st) => {
-      const costs = models.map((m) => (st.by_model.find((g) => g.key === m) || { cost_usd: 0 }).cost_usd);
-      const other = Math.max(0, st.total.cost_usd - costs.reduce((a, b) => a + b, 0));
-      return { from, to, total: st.total.cost_usd, costs: [...costs, other] };
-    });
-  }));
+  const models = st.by_model.filter((g) => g.key !== null && g.cost_usd > 0).slice(0, topModels).map((g) => g.key);
+  const stepMs = st.bucket === 'hour' ? 3600e3 : 86400e3;
+  const byStart = new Map();
+  for (const p of series) {
+    const from = Date.parse(p.bucket);
+    if (!byStart.has(from)) byStart.set(from, new Array(models.length + 1).fill(0));
+    const i = models.indexOf(p.model);
+    byStart.get(from)[i < 0 ? models.length : i] += p.cost_usd;
+  }
+  let starts = [...byStart.keys()].sort((a, b) => a - b);
+  const first = starts[0], last = starts[starts.length - 1];
+  if ((last - first) / stepMs < maxFilledBars) {
+    // A bar for every bucket of the range, empty ones included, so time reads evenly.
+    starts = [];
+    for (let t = first; t <= last; t += stepMs) starts.push(t);
+  }
+  const slices = starts.map((from) => {
+    const costs = byStart.get(from) || new Array(models.length + 1).fill(0);
+    return { from, to: from + stepMs, total: costs.reduce((a, b) => a + b, 0), costs };
+  });
   draw(el, slices, [...models, 'other models']);
 }
 
