@@ -209,7 +209,9 @@ func (e *parquetExporter) newSegment() (*walSegment, error) {
 // and read the live file set from.
 type trailSink struct{ e *parquetExporter }
 
-func (s trailSink) Append(ctx context.Context, td ptrace.Traces) error { return s.e.pushTraces(ctx, td) }
+func (s trailSink) Append(ctx context.Context, td ptrace.Traces) error {
+	return s.e.pushTraces(ctx, td)
+}
 
 func (s trailSink) LiveFiles() []string {
 	live := s.e.ledger.Live()
