@@ -26,38 +26,18 @@ type GenAI struct {
 
 // ResolveGenAI reads the GenAI attributes of a span (falling back to its resource for
 // user and agent identity) using the documented precedence of each value, then aliases.
+// It reads each map once; to resolve many spans, keep a Reader and Readings instead.
 func ResolveGenAI(span, resource pcommon.Map, aliases Aliases) GenAI {
-	var g GenAI
-	g.Model = lookupStr(withAliases(modelKeys, aliases["model"]), span)
-	g.Provider = strings.ToLower(lookupStr(withAliases(providerKeys, aliases["provider"]), span))
-	g.Operation = strings.ToLower(lookupStr(withAliases(operationKeys, aliases["operation"]), span))
-	g.AgentName = lookupStr(withAliases(agentNameKeys, aliases["agent_name"]), span, resource)
-	g.AgentID = lookupStr(withAliases(agentIDKeys, aliases["agent_id"]), span, resource)
-	g.UserID = lookupStr(withAliases(userIDKeys, aliases["user_id"]), span, resource)
-	g.ToolName = lookupStr(withAliases(toolNameKeys, aliases["tool_name"]), span)
-	// OpenLLMetry names tools and agents only as the span's entity.
-	if kind := lookupStr([]string{"traceloop.span.kind"}, span); kind == "tool" || kind == "agent" {
-		entity := lookupStr([]string{"traceloop.entity.name"}, span)
-		if kind == "tool" && g.ToolName == "" {
-			g.ToolName = entity
-		}
-		if kind == "agent" && g.AgentName == "" {
-			g.AgentName = entity
-		}
+	r := defaultReader
+	if len(aliases) > 0 {
+		r = NewReader(aliases)
 	}
-	g.InputTokens = g.lookupCount(inputTokenKeys, span)
-	g.OutputTokens = g.lookupCount(outputTokenKeys, span)
-	g.CacheReadTokens = g.lookupCount(cacheReadTokenKeys, span)
-	g.CacheWriteTokens = g.lookupCount(cacheWriteTokenKeys, span)
-	g.ReasoningTokens = g.lookupCount(reasoningTokenKeys, span)
-	return g
-}
-
-func withAliases(keys, extra []string) []string {
-	if len(extra) == 0 {
-		return keys
-	}
-	return append(keys[:len(keys):len(keys)], extra...)
+	var s, res Reading
+	s.init(r)
+	res.init(r)
+	s.Read(span)
+	res.Read(resource)
+	return s.GenAI(&res)
 }
 
 // lookup returns the first attribute present under any of keys, searching each map in
@@ -87,21 +67,8 @@ func lookupStr(keys []string, maps ...pcommon.Map) string {
 	return ""
 }
 
-// lookupCount reads a token count. A count must be a non-negative whole number, sent as
-// an int, a whole double or a decimal string; anything else is flagged and left NULL.
-func (g *GenAI) lookupCount(keys []string, maps ...pcommon.Map) *int64 {
-	v, key, ok := lookup(keys, maps...)
-	if !ok {
-		return nil
-	}
-	n, ok := asCount(v)
-	if !ok {
-		g.Flags = append(g.Flags, "invalid_tokens:"+key)
-		return nil
-	}
-	return &n
-}
-
+// asCount reads a token count. A count must be a non-negative whole number, sent as an
+// int, a whole double or a decimal string; anything else is flagged and left NULL.
 func asCount(v pcommon.Value) (int64, bool) {
 	switch v.Type() {
 	case pcommon.ValueTypeInt:

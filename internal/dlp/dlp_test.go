@@ -316,6 +316,25 @@ func TestMaskSpanEveryLocation(t *testing.T) {
 	}
 }
 
+// TestMaskSpanOnly: the span is masked as by MaskSpan, the resource is left to
+// MaskResource, and the two results merge into MaskSpan's.
+func TestMaskSpanOnly(t *testing.T) {
+	m := newMasker(t, nil)
+	_, span, res := testSpan()
+	_, whole, wholeRes := testSpan()
+	r := m.MaskSpanOnly(span)
+	if got := res.Attributes().AsRaw()["deploy.contact"]; got != "ops@example.com" {
+		t.Errorf("resource attribute = %v, want it untouched", got)
+	}
+	rr := m.MaskResource(res)
+	if want := m.MaskSpan(whole, wholeRes); !reflect.DeepEqual(r.Merge(rr), want) {
+		t.Errorf("MaskSpanOnly+MaskResource = %+v, MaskSpan = %+v", r.Merge(rr), want)
+	}
+	if !reflect.DeepEqual(span.Attributes().AsRaw(), whole.Attributes().AsRaw()) || span.Name() != whole.Name() {
+		t.Error("MaskSpanOnly masked the span differently from MaskSpan")
+	}
+}
+
 func TestMaskSpanBlock(t *testing.T) {
 	m := newMasker(t, func(c *Config) {
 		c.Detectors[KindSSN] = ActionBlock

@@ -73,11 +73,18 @@ func resultOf(f Findings) Result {
 // The data must be mutable (a processor declaring MutatesData). A resource is shared by
 // the spans of a ResourceSpans: masking is idempotent, so passing it with every span is
 // correct, but only the first span's result reports what the resource held. To report
-// it on every span, call MaskResource once per ResourceSpans and Merge its result into
-// each span's (the resource scan then finds nothing and costs little).
+// it on every span, call MaskResource once per ResourceSpans and MaskSpanOnly per span,
+// and Merge the two results.
 func (m *Masker) MaskSpan(span ptrace.Span, resource pcommon.Resource) Result {
 	f := m.maskMap(resource.Attributes())
 	return resultOf(f.union(m.maskSpan(span)))
+}
+
+// MaskSpanOnly masks the span in place as MaskSpan does, but not its resource: for a
+// caller that masks each resource once, with MaskResource, and merges that result into
+// each span's.
+func (m *Masker) MaskSpanOnly(span ptrace.Span) Result {
+	return resultOf(m.maskSpan(span))
 }
 
 // MaskResource masks the resource attributes in place.

@@ -51,7 +51,7 @@ type classification struct {
 // classify derives category, action and result from the GenAI operation, the tool and
 // model present, the span status and the policy outcome. Blocked, denied and failed
 // calls are classified like successful ones: every call stays in the trail.
-func classify(span ptrace.Span, operation, model, tool, decision, approval string) classification {
+func classify(span ptrace.Span, operation, model, tool, decision, approval string, f spanFacts) classification {
 	var c classification
 	if cls, ok := operationClass[operation]; ok {
 		c.category, c.action = cls[0], cls[1]
@@ -69,13 +69,13 @@ func classify(span ptrace.Span, operation, model, tool, decision, approval strin
 			}
 		}
 	}
-	c.result = resultOf(span, decision, approval)
+	c.result = resultOf(span, decision, approval, f)
 	return c
 }
 
 // resultOf is the outcome of the call: blocked by policy, denied (authorisation failure
 // or rejected approval), failed (error status), or success.
-func resultOf(span ptrace.Span, decision, approval string) string {
+func resultOf(span ptrace.Span, decision, approval string, f spanFacts) string {
 	switch {
 	case decision == decisionBlock:
 		return "blocked"
@@ -83,20 +83,12 @@ func resultOf(span ptrace.Span, decision, approval string) string {
 		return "denied"
 	case approval == "timed_out":
 		return "timed_out"
-	}
-	attrs := span.Attributes()
-	// Before the status: the HTTP conventions leave a server span's status unset on 4xx.
-	for _, key := range []string{"http.response.status_code", "http.status_code"} {
-		if v, ok := attrs.Get(key); ok {
-			if code := v.AsString(); code == "401" || code == "403" {
-				return "denied"
-			}
-		}
-	}
-	if span.Status().Code() != ptrace.StatusCodeError {
+	case f.httpDenied:
+		// Before the status: the HTTP conventions leave a server span's status unset on 4xx.
+		return "denied"
+	case span.Status().Code() != ptrace.StatusCodeError:
 		return "success"
-	}
-	if v, ok := attrs.Get("error.type"); ok && deniedError(v) {
+	case f.errorDenied:
 		return "denied"
 	}
 	return "failed"

@@ -757,6 +757,35 @@ func TestResourceProblemsFlagEverySpan(t *testing.T) {
 	assert.Equal(t, int64(3), n)
 }
 
+// TestResourceIdentityPerResource: the user and agent a resource names are those of its
+// own spans only (each resource is read once and its reading reused for its spans), and
+// a resource value masked by DLP is read masked.
+func TestResourceIdentityPerResource(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	p, _ := startProcessor(t, defaultConfig(), sink)
+	td := buildTraces(t,
+		[]testSpan{{"a", nil}, {"b", map[string]any{"user.id": "span-user"}}},
+		[]testSpan{{"c", nil}, {"d", nil}},
+		[]testSpan{{"e", nil}},
+	)
+	res := td.ResourceSpans()
+	res.At(0).Resource().Attributes().PutStr("enduser.id", "alice")
+	res.At(0).Resource().Attributes().PutStr("gen_ai.agent.name", "billing-agent")
+	res.At(2).Resource().Attributes().PutStr("user.id", "token=sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12")
+	require.NoError(t, p.ConsumeTraces(context.Background(), td))
+	got := map[string][2]string{}
+	for _, s := range spansOf(sink.AllTraces()[0]) {
+		got[s.Name()] = [2]string{str(s, auditschema.AttrUserID), str(s, auditschema.AttrAgentName)}
+	}
+	assert.Equal(t, map[string][2]string{
+		"a": {"alice", "billing-agent"},
+		"b": {"span-user", "billing-agent"},
+		"c": {"", ""},
+		"d": {"", ""},
+		"e": {"token=[REDACTED:openai_key]", ""},
+	}, got)
+}
+
 // mixedSpans covers every stage: costs, policies, runtime verdicts, approvals, events and
 // bad input.
 func mixedSpans() [][]testSpan {

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
@@ -111,32 +110,41 @@ func (pe *policyEngine) evaluate(ctx context.Context, rs ptrace.ResourceSpans, s
 	return v, err
 }
 
+// runtimeVerdict is a decision the agent runtime recorded itself.
+type runtimeVerdict struct {
+	decision string
+	ok       bool     // false: there is none
+	unknown  []string // values present but not understood, key=value
+}
+
 // runtimeDecision reads a decision the agent runtime recorded itself: audit.policy.decision
-// set by the SDK, or a GenAI guardrail verdict. ok is false when there is none; values
-// that are present but not understood are listed in unknown (key=value), and the next key
-// is read.
-func runtimeDecision(attrs pcommon.Map) (decision string, ok bool, unknown []string) {
-	keys := []string{auditschema.AttrPolicyDecision, "gen_ai.guardrail.decision", "gen_ai.guardrail.action"}
-	if src, set := attrs.Get(auditschema.AttrPolicySource); set && src.Str() == policySourceConfig {
+// set by the SDK, or a GenAI guardrail verdict. Values that are present but not
+// understood are listed in unknown (key=value), and the next key is read.
+func runtimeDecision(rd *auditschema.Reading) runtimeVerdict {
+	keys := []int{xPolicyDecision, xGuardrailDecision, xGuardrailAction}
+	if src, set := rd.Extra(xPolicySource); set && src.Str() == policySourceConfig {
 		keys = keys[1:] // the decision is this processor's own, from an earlier pass
 	}
+	var r runtimeVerdict
 	for _, key := range keys {
-		v, found := attrs.Get(key)
+		v, found := rd.Extra(key)
 		if !found {
 			continue
 		}
 		switch d := strings.ToLower(strings.TrimSpace(v.AsString())); d {
 		case "allow", "allowed", "pass", "passed", "approve", "approved":
-			return decisionAllow, true, unknown
+			r.decision, r.ok = decisionAllow, true
 		case "block", "blocked", "deny", "denied", "reject", "rejected", "refuse", "refused":
-			return decisionBlock, true, unknown
+			r.decision, r.ok = decisionBlock, true
 		case "require_approval", "approval_required", "escalate", "review", "hold":
-			return decisionRequireApproval, true, unknown
+			r.decision, r.ok = decisionRequireApproval, true
 		default:
-			unknown = append(unknown, key+"="+truncate(d, maxFlagValue))
+			r.unknown = append(r.unknown, extraNames[key]+"="+truncate(d, maxFlagValue))
+			continue
 		}
+		return r
 	}
-	return "", false, unknown
+	return r
 }
 
 func contains(list []string, s string) bool {

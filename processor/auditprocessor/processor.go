@@ -37,7 +37,7 @@ var runtimeApprovals = []string{"approved", "rejected", "timed_out", "pending"}
 
 type auditProcessor struct {
 	masker   *dlp.Masker
-	aliases  auditschema.Aliases
+	reader   *auditschema.Reader
 	prices   *pricing.Table
 	policies *policyEngine
 	limits   LimitsConfig
@@ -79,7 +79,8 @@ func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, er
 		return nil, fmt.Errorf("processors::audit::dlp: %w", err)
 	}
 	meter := set.MeterProvider.Meter(scopeName)
-	p := &auditProcessor{masker: masker, aliases: cfg.AttributeAliases, prices: prices, policies: policies, limits: cfg.Limits, logger: set.Logger}
+	p := &auditProcessor{masker: masker, reader: auditschema.NewReader(cfg.AttributeAliases, extraNames[:]...),
+		prices: prices, policies: policies, limits: cfg.Limits, logger: set.Logger}
 	if p.flagged, err = meter.Int64Counter("otelcol_audit_spans_flagged",
 		metric.WithDescription("Spans that carried a value the processor could not use; see the audit.flags attribute."),
 		metric.WithUnit("{span}")); err != nil {
@@ -99,24 +100,66 @@ func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, er
 	return p, nil
 }
 
+// Attributes the processor reads besides the GenAI values, found in the same pass over a
+// span's attributes (auditschema.Reading.Extra).
+const (
+	xDLPResult = iota
+	xCredentialMasked
+	xRecordType
+	xPolicyDecision
+	xPolicySource
+	xGuardrailDecision
+	xGuardrailAction
+	xCostSource
+	xRiskLevel
+	xApprovalStatus
+	xCategory
+	xHTTPStatus
+	xHTTPStatusOld
+	xErrorType
+	numExtra
+)
+
+var extraNames = [numExtra]string{
+	xDLPResult:         auditschema.AttrDLPResult,
+	xCredentialMasked:  auditschema.AttrCredentialMasked,
+	xRecordType:        auditschema.AttrRecordType,
+	xPolicyDecision:    auditschema.AttrPolicyDecision,
+	xPolicySource:      auditschema.AttrPolicySource,
+	xGuardrailDecision: "gen_ai.guardrail.decision",
+	xGuardrailAction:   "gen_ai.guardrail.action",
+	xCostSource:        auditschema.AttrCostSource,
+	xRiskLevel:         auditschema.AttrRiskLevel,
+	xApprovalStatus:    auditschema.AttrApprovalStatus,
+	xCategory:          auditschema.AttrCategory,
+	xHTTPStatus:        "http.response.status_code",
+	xHTTPStatusOld:     "http.status_code",
+	xErrorType:         "error.type",
+}
+
 // processTraces turns every span into an audit record. It never drops or reorders a
 // span; what it cannot use is listed in audit.flags.
 func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var flagged int64
+	spanRd, resRd := p.reader.NewReading(), p.reader.NewReading()
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		// The resource is checked and masked once; what was found in it concerns all its
-		// spans.
+		// The resource is checked, masked and read once; what was found in it concerns
+		// all its spans.
 		res := sanitizer{limits: p.limits}
-		res.attributes(rs.Resource().Attributes(), "resource.")
-		rc := resourceChecks{flags: res.flags, masked: p.masker.MaskResource(rs.Resource())}
+		resRd.Reset()
+		res.attributes(rs.Resource().Attributes(), "resource.", resRd)
+		rc := resourceChecks{flags: res.flags, masked: p.masker.MaskResource(rs.Resource()), reading: resRd}
+		if !rc.masked.Clean() {
+			resRd.Read(rs.Resource().Attributes()) // masking changed what was read
+		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
-				if p.enrich(ctx, rs, ss, spans.At(k), rc) {
+				if p.enrich(ctx, rs, ss, spans.At(k), rc, spanRd) {
 					flagged++
 				}
 			}
@@ -128,39 +171,105 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	return td, nil
 }
 
-// resourceChecks is what checking and masking a span's resource found.
+// resourceChecks is what checking, masking and reading a span's resource found.
 type resourceChecks struct {
-	flags  []string
-	masked dlp.Result
+	flags   []string
+	masked  dlp.Result
+	reading *auditschema.Reading
+}
+
+// spanFacts is what the processor reads from a span, taken from one pass over its
+// attributes before it writes any: plain values, valid after the map changes.
+type spanFacts struct {
+	genai                            auditschema.GenAI
+	reportedCost                     float64
+	hasReportedCost                  bool
+	hasRequest, hasResponse          bool
+	indexedPrompt, indexedCompletion bool
+	prevMasked, hasDLPResult         bool
+	record                           bool
+	hasCostSource, hasRiskLevel      bool
+	hasCategory                      bool
+	runtime                          runtimeVerdict
+	approval                         recordedApproval
+	httpDenied, errorDenied          bool
+}
+
+func (p *auditProcessor) readFacts(rd, resource *auditschema.Reading) spanFacts {
+	f := spanFacts{
+		genai:             rd.GenAI(resource),
+		hasRequest:        rd.HasRequest(),
+		hasResponse:       rd.HasResponse(),
+		indexedPrompt:     rd.HasIndexedPrompt(),
+		indexedCompletion: rd.HasIndexedCompletion(),
+	}
+	f.reportedCost, f.hasReportedCost = rd.ReportedCost()
+	if v, ok := rd.Extra(xCredentialMasked); ok && v.Type() == pcommon.ValueTypeBool {
+		f.prevMasked = v.Bool()
+	}
+	_, f.hasDLPResult = rd.Extra(xDLPResult)
+	if v, ok := rd.Extra(xRecordType); ok {
+		// An audit record that is not an agent call: an event or an approval from the
+		// auditevent receiver.
+		f.record = v.Str() != auditschema.RecordSpan
+	}
+	_, f.hasCostSource = rd.Extra(xCostSource)
+	_, f.hasRiskLevel = rd.Extra(xRiskLevel)
+	_, f.hasCategory = rd.Extra(xCategory)
+	f.runtime = runtimeDecision(rd)
+	f.approval = approvalOf(rd)
+	for _, x := range [...]int{xHTTPStatus, xHTTPStatusOld} {
+		if v, ok := rd.Extra(x); ok {
+			if code := v.AsString(); code == "401" || code == "403" {
+				f.httpDenied = true
+			}
+		}
+	}
+	if v, ok := rd.Extra(xErrorType); ok {
+		f.errorDenied = deniedError(v)
+	}
+	return f
 }
 
 // enrich writes the audit.* attributes of one span and reports whether it flagged a
 // problem with it (otelcol_audit_spans_flagged). Order matters: the span is repaired,
 // then masked, and only then are values derived from it, so nothing derived (model, user,
-// the policy's view) ever sees an unmasked secret.
-func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, rc resourceChecks) bool {
+// the policy's view) ever sees an unmasked secret. The attributes are walked once while
+// being repaired, recording what the processor reads; they are read again only when
+// masking changed them.
+func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, rc resourceChecks, rd *auditschema.Reading) bool {
 	attrs := span.Attributes()
+	rd.Reset()
 	san := sanitizer{limits: p.limits, flags: slices.Clip(rc.flags)}
-	san.span(span)
+	san.span(span, rd)
 	flags := san.flags
-	p.recordMasking(attrs, p.masker.MaskSpan(span, rs.Resource()).Merge(rc.masked))
+	masked := p.masker.MaskSpanOnly(span)
+	if !masked.Clean() {
+		rd.Read(attrs)
+	}
+	f := p.readFacts(rd, rc.reading)
+	// From here on the map changes: rd is not used again.
+
+	// The new attributes in one allocation rather than as the list grows.
+	attrs.EnsureCapacity(attrs.Len() + expectedWrites)
+	p.recordMasking(attrs, masked.Merge(rc.masked), f)
 	// Flattened messages (OpenLLMetry's gen_ai.prompt.N.*) become the request and
 	// response the trail shows, when the span has them in no other form.
-	if !auditschema.HasRequest(attrs) {
-		if msgs, ok := auditschema.IndexedMessages(attrs, "gen_ai.prompt."); ok {
+	if !f.hasRequest && f.indexedPrompt {
+		if msgs, ok := auditschema.IndexedMessages(attrs, auditschema.PromptPrefix); ok {
 			attrs.PutStr(auditschema.AttrRequest, msgs)
 		}
 	}
-	if !auditschema.HasResponse(attrs) {
-		if msgs, ok := auditschema.IndexedMessages(attrs, "gen_ai.completion."); ok {
+	if !f.hasResponse && f.indexedCompletion {
+		if msgs, ok := auditschema.IndexedMessages(attrs, auditschema.CompletionPrefix); ok {
 			attrs.PutStr(auditschema.AttrResponse, msgs)
 		}
 	}
 
-	g := auditschema.ResolveGenAI(attrs, rs.Resource().Attributes(), p.aliases)
+	g := f.genai
 	// A value is read as text (a map as its JSON) and some are lower-cased: either can
 	// take it past the limit the sanitizer applied.
-	for _, v := range []*string{&g.Model, &g.Provider, &g.Operation, &g.AgentName, &g.AgentID, &g.UserID, &g.ToolName} {
+	for _, v := range [...]*string{&g.Model, &g.Provider, &g.Operation, &g.AgentName, &g.AgentID, &g.UserID, &g.ToolName} {
 		*v = truncate(*v, p.limits.MaxAttributeBytes)
 	}
 	putStr(attrs, auditschema.AttrModel, g.Model)
@@ -176,16 +285,15 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	putCount(attrs, auditschema.AttrCacheWriteTokens, g.CacheWriteTokens)
 	putCount(attrs, auditschema.AttrReasoningTokens, g.ReasoningTokens)
 	flags = append(flags, g.Flags...)
-	flags = append(flags, p.cost(span, g)...)
+	flags = append(flags, p.cost(span, g, f)...)
 
-	event := isRecord(attrs)
-	decision, pflags := p.policy(ctx, rs, ss, span, event)
+	decision, pflags := p.policy(ctx, rs, ss, span, f)
 	flags = append(flags, pflags...)
-	approval, aflags := p.approval(attrs, decision)
+	approval, aflags := p.approval(attrs, decision, f.approval)
 	flags = append(flags, aflags...)
 
-	if _, ok := attrs.Get(auditschema.AttrCategory); !ok {
-		c := classify(span, g.Operation, g.Model, g.ToolName, decision, approval)
+	if !f.hasCategory {
+		c := classify(span, g.Operation, g.Model, g.ToolName, decision, approval, f)
 		attrs.PutStr(auditschema.AttrCategory, c.category)
 		putStr(attrs, auditschema.AttrAction, c.action)
 		attrs.PutStr(auditschema.AttrResult, c.result)
@@ -202,6 +310,9 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	return false
 }
 
+// expectedWrites is about how many attributes enrich adds to a GenAI span.
+const expectedWrites = 24
+
 // costFlag tells the flags that only say why a span has no cost (unknown model, missing
 // token counts): informational, not a problem with the span.
 func costFlag(f string) bool {
@@ -210,36 +321,25 @@ func costFlag(f string) bool {
 
 // recordMasking writes audit.dlp.result and audit.credential_masked. A span that an
 // earlier pass already masked keeps that result: its placeholders are not found again.
-func (p *auditProcessor) recordMasking(attrs pcommon.Map, r dlp.Result) {
-	prevMasked := false
-	if v, ok := attrs.Get(auditschema.AttrCredentialMasked); ok && v.Type() == pcommon.ValueTypeBool {
-		prevMasked = v.Bool()
-	}
-	if _, ok := attrs.Get(auditschema.AttrDLPResult); !ok || !r.Clean() {
+func (p *auditProcessor) recordMasking(attrs pcommon.Map, r dlp.Result, f spanFacts) {
+	if !f.hasDLPResult || !r.Clean() {
 		attrs.PutStr(auditschema.AttrDLPResult, r.String())
 	}
-	attrs.PutBool(auditschema.AttrCredentialMasked, prevMasked || r.CredentialMasked)
+	attrs.PutBool(auditschema.AttrCredentialMasked, f.prevMasked || r.CredentialMasked)
 	if !r.Clean() {
 		p.masked.Add(context.Background(), 1)
 	}
-}
-
-// isRecord reports whether the span is an audit record that is not an agent call (an
-// event or an approval from the auditevent receiver).
-func isRecord(attrs pcommon.Map) bool {
-	v, ok := attrs.Get(auditschema.AttrRecordType)
-	return ok && v.Str() != auditschema.RecordSpan
 }
 
 // cost records audit.cost_usd with its source and price table: the cost the span
 // already carries (source provider), or tokens × the price at the span's start time
 // (computed, or override when the price came from pricing::overrides). Without a known
 // model or without the needed token counts there is no cost — NULL, never 0 — and a flag.
-func (p *auditProcessor) cost(span ptrace.Span, g auditschema.GenAI) []string {
+func (p *auditProcessor) cost(span ptrace.Span, g auditschema.GenAI, f spanFacts) []string {
 	attrs := span.Attributes()
-	if c, ok := auditschema.ReportedCost(attrs); ok {
-		attrs.PutDouble(auditschema.AttrCostUSD, c)
-		if _, set := attrs.Get(auditschema.AttrCostSource); !set {
+	if f.hasReportedCost {
+		attrs.PutDouble(auditschema.AttrCostUSD, f.reportedCost)
+		if !f.hasCostSource {
 			attrs.PutStr(auditschema.AttrCostSource, costProvider)
 		}
 		return nil
@@ -279,7 +379,7 @@ func (p *auditProcessor) cost(span ptrace.Span, g auditschema.GenAI) []string {
 // carries one (audit.policy.decision set by the SDK, or gen_ai.guardrail.*), else the
 // configured rules'. audit.policy.violation is true when the configured policy is
 // stricter than what the runtime did (e.g. a tool call the policy blocks that ran).
-func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, record bool) (string, []string) {
+func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, f spanFacts) (string, []string) {
 	attrs := span.Attributes()
 	var flags []string
 	v, err := p.policies.evaluate(ctx, rs, ss, span)
@@ -288,15 +388,14 @@ func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss
 		p.logger.Debug("A policy condition failed to evaluate", zap.Error(err))
 		flags = append(flags, "policy_error")
 	}
-	if record && v.rule == "" {
+	if f.record && v.rule == "" {
 		v.decision = decisionNone // events and approvals are not agent calls to allow
 	}
 	decision, source := v.decision, policySourceConfig
-	runtime, hasRuntime, unknown := runtimeDecision(attrs)
-	for _, u := range unknown {
+	for _, u := range f.runtime.unknown {
 		flags = append(flags, "unknown_runtime_decision:"+u)
 	}
-	if hasRuntime {
+	if runtime := f.runtime.decision; f.runtime.ok {
 		decision, source = runtime, policySourceRuntime
 		// v.decision is the matched rule's, or default_decision (none for records).
 		attrs.PutBool(auditschema.AttrPolicyViolation, strictness[v.decision] > strictness[runtime])
@@ -306,10 +405,26 @@ func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss
 	attrs.PutStr(auditschema.AttrPolicyDecision, decision)
 	attrs.PutStr(auditschema.AttrPolicySource, source)
 	putStr(attrs, auditschema.AttrPolicyRule, v.rule)
-	if _, set := attrs.Get(auditschema.AttrRiskLevel); !set {
+	if !f.hasRiskLevel {
 		putStr(attrs, auditschema.AttrRiskLevel, v.risk)
 	}
 	return decision, flags
+}
+
+// recordedApproval is the approval status the runtime recorded on the span.
+type recordedApproval struct {
+	status string // lower-cased and trimmed
+	known  bool   // one of runtimeApprovals
+	set    bool
+}
+
+func approvalOf(rd *auditschema.Reading) recordedApproval {
+	v, ok := rd.Extra(xApprovalStatus)
+	if !ok {
+		return recordedApproval{}
+	}
+	s := strings.ToLower(strings.TrimSpace(v.AsString()))
+	return recordedApproval{status: s, known: contains(runtimeApprovals, s), set: true}
 }
 
 // approval records audit.approval.status: what the runtime recorded, else pending for a
@@ -317,17 +432,14 @@ func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss
 // auditevent receiver is joined at query time; this span is never rewritten. A recorded
 // status that is not understood is replaced, and kept in the flag
 // unknown_approval_status:<value>.
-func (p *auditProcessor) approval(attrs pcommon.Map, decision string) (string, []string) {
+func (p *auditProcessor) approval(attrs pcommon.Map, decision string, rec recordedApproval) (string, []string) {
 	var flags []string
-	if v, ok := attrs.Get(auditschema.AttrApprovalStatus); ok {
-		s := strings.ToLower(strings.TrimSpace(v.AsString()))
-		if contains(runtimeApprovals, s) {
-			attrs.PutStr(auditschema.AttrApprovalStatus, s)
-			return s, nil
-		}
-		if s != "" && s != "not_required" { // not_required: this processor's own, from an earlier pass
-			flags = append(flags, "unknown_approval_status:"+truncate(s, maxFlagValue))
-		}
+	if rec.known {
+		attrs.PutStr(auditschema.AttrApprovalStatus, rec.status)
+		return rec.status, nil
+	}
+	if rec.set && rec.status != "" && rec.status != "not_required" { // not_required: this processor's own, from an earlier pass
+		flags = append(flags, "unknown_approval_status:"+truncate(rec.status, maxFlagValue))
 	}
 	status := "not_required"
 	if decision == decisionRequireApproval {

@@ -11,6 +11,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 // LimitsConfig bounds what one attribute may hold.
@@ -28,6 +30,16 @@ type LimitsConfig struct {
 type sanitizer struct {
 	limits LimitsConfig
 	flags  []string
+	// The path of the value being checked: base, then map keys and list indexes. It is
+	// turned into text only when a flag names it.
+	base string
+	path []pathElem
+}
+
+// pathElem is a map key, or a list index when index >= 0.
+type pathElem struct {
+	key   string
+	index int
 }
 
 func (s *sanitizer) flag(format string, args ...any) {
@@ -35,50 +47,79 @@ func (s *sanitizer) flag(format string, args ...any) {
 	s.flags = append(s.flags, strings.ToValidUTF8(fmt.Sprintf(format, args...), "\uFFFD"))
 }
 
-// span checks every string the span carries, and the times. The resource is checked
-// once per resource (see processTraces), its flags given to each of its spans.
-func (s *sanitizer) span(span ptrace.Span) {
-	if n, ok := s.fixString(span.Name(), "name"); ok {
+// where is the path of the value being checked: prefix+key, then .key for nested maps and
+// [i] for list elements (resource.http.headers[0]).
+func (s *sanitizer) where() string {
+	var b strings.Builder
+	b.WriteString(s.base)
+	for i, e := range s.path {
+		switch {
+		case e.index >= 0:
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(e.index))
+			b.WriteByte(']')
+		case i > 0:
+			b.WriteByte('.')
+			fallthrough
+		default:
+			b.WriteString(e.key)
+		}
+	}
+	return b.String()
+}
+
+// span checks every string the span carries, and the times; each span attribute, once
+// checked, is recorded in rd. The resource is checked once per resource (see
+// processTraces), its flags given to each of its spans.
+func (s *sanitizer) span(span ptrace.Span, rd *auditschema.Reading) {
+	if n, ok := s.fixNamed(span.Name(), "name"); ok {
 		span.SetName(n)
 	}
-	if m, ok := s.fixString(span.Status().Message(), "status_message"); ok {
+	if m, ok := s.fixNamed(span.Status().Message(), "status_message"); ok {
 		span.Status().SetMessage(m)
 	}
 	if span.EndTimestamp() < span.StartTimestamp() {
 		s.flag("end_before_start")
 	}
-	s.attributes(span.Attributes(), "")
+	s.attributes(span.Attributes(), "", rd)
 	for i := 0; i < span.Events().Len(); i++ {
 		ev := span.Events().At(i)
-		if n, ok := s.fixString(ev.Name(), "event.name"); ok {
+		if n, ok := s.fixNamed(ev.Name(), "event.name"); ok {
 			ev.SetName(n)
 		}
-		s.attributes(ev.Attributes(), "event.")
+		s.attributes(ev.Attributes(), "event.", nil)
 	}
 	for i := 0; i < span.Links().Len(); i++ {
-		s.attributes(span.Links().At(i).Attributes(), "link.")
+		s.attributes(span.Links().At(i).Attributes(), "link.", nil)
 	}
 }
 
-func (s *sanitizer) attributes(m pcommon.Map, prefix string) {
+// attributes checks the entries of m, whose keys the flags name after prefix, and records
+// each checked entry in rd (when not nil).
+func (s *sanitizer) attributes(m pcommon.Map, prefix string, rd *auditschema.Reading) {
+	s.base = prefix
 	for k, v := range m.All() {
-		s.key(k, prefix+k)
-		s.value(v, prefix+k, 1)
+		s.path = append(s.path[:0], pathElem{key: k, index: -1})
+		s.key(k)
+		s.value(v, 1)
+		if rd != nil {
+			rd.Observe(k, v)
+		}
 	}
 }
 
 // key flags a key that is not valid UTF-8, naming it by its path: keys cannot be renamed
 // in place; the JSON writer replaces the bytes.
-func (s *sanitizer) key(k, path string) {
+func (s *sanitizer) key(k string) {
 	if !utf8.ValidString(k) {
-		s.flag("invalid_utf8_key:%s", path)
+		s.flag("invalid_utf8_key:%s", s.where())
 	}
 }
 
-func (s *sanitizer) value(v pcommon.Value, key string, depth int) {
+func (s *sanitizer) value(v pcommon.Value, depth int) {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		if fixed, ok := s.fixString(v.Str(), key); ok {
+		if fixed, ok := s.fixString(v.Str()); ok {
 			v.SetStr(fixed)
 		}
 	case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
@@ -88,36 +129,46 @@ func (s *sanitizer) value(v pcommon.Value, key string, depth int) {
 				budget = defaultDeepBudget
 			}
 			raw, cut := subtreeJSON(v, budget)
-			s.flag("too_deep:%s", key)
+			s.flag("too_deep:%s", s.where())
 			if cut {
-				s.flag("truncated:%s:>%d", key, budget)
+				s.flag("truncated:%s:>%d", s.where(), budget)
 			}
 			v.SetStr(raw)
 			return
 		}
+		n := len(s.path)
 		if v.Type() == pcommon.ValueTypeMap {
 			for k, e := range v.Map().All() {
-				s.key(k, key+"."+k)
-				s.value(e, key+"."+k, depth+1)
+				s.path = append(s.path[:n], pathElem{key: k, index: -1})
+				s.key(k)
+				s.value(e, depth+1)
 			}
-			return
+		} else {
+			for i := 0; i < v.Slice().Len(); i++ {
+				s.path = append(s.path[:n], pathElem{index: i})
+				s.value(v.Slice().At(i), depth+1)
+			}
 		}
-		for i := 0; i < v.Slice().Len(); i++ {
-			s.value(v.Slice().At(i), fmt.Sprintf("%s[%d]", key, i), depth+1)
-		}
+		s.path = s.path[:n]
 	}
 }
 
+// fixNamed is fixString for a field that is not an attribute: the flags call it name.
+func (s *sanitizer) fixNamed(str, name string) (string, bool) {
+	s.base, s.path = name, s.path[:0]
+	return s.fixString(str)
+}
+
 // fixString replaces invalid UTF-8 and truncates an over-long value, flagging both.
-func (s *sanitizer) fixString(str, key string) (string, bool) {
+func (s *sanitizer) fixString(str string) (string, bool) {
 	changed := false
 	if !utf8.ValidString(str) {
 		str = strings.ToValidUTF8(str, "\uFFFD")
-		s.flag("invalid_utf8:%s", key)
+		s.flag("invalid_utf8:%s", s.where())
 		changed = true
 	}
 	if max := s.limits.MaxAttributeBytes; max > 0 && len(str) > max {
-		s.flag("truncated:%s:%d", key, len(str))
+		s.flag("truncated:%s:%d", s.where(), len(str))
 		str = truncate(str, max)
 		changed = true
 	}
