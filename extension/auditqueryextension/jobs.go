@@ -195,16 +195,20 @@ func (js *jobs) create(spec exportSpec, name, principal string, expected int64) 
 	if err := js.save(j); err != nil {
 		return nil, err
 	}
-	js.mu.Lock()
-	js.all[j.ID] = j
-	js.mu.Unlock()
 	select {
 	case js.queue <- j:
 	default:
-		js.finish(j, exportResult{}, errors.New("too many export jobs are waiting; try again later"))
+		_ = os.RemoveAll(filepath.Join(js.dir, j.ID))
+		return nil, errTooManyJobs
 	}
+	js.mu.Lock()
+	js.all[j.ID] = j
+	js.mu.Unlock()
 	return j, nil
 }
+
+// errTooManyJobs refuses a job while the queue is full (429).
+var errTooManyJobs = errors.New("too many export jobs are waiting; try again later")
 
 // get returns a snapshot of a job.
 func (js *jobs) get(id string) (job, bool) {
@@ -370,6 +374,11 @@ func (js *jobs) expire(now time.Time) {
 // startJob answers 202 with a new job for an export of expected rows.
 func (e *queryExtension) startJob(w http.ResponseWriter, r *http.Request, c *caller, spec exportSpec, name string, expected int64) {
 	j, err := e.jobs.create(spec, name, c.principal, expected)
+	if errors.Is(err, errTooManyJobs) {
+		w.Header().Set("Retry-After", "60")
+		e.fail(w, r, c, http.StatusTooManyRequests, err.Error())
+		return
+	}
 	if err != nil {
 		e.fail(w, r, c, http.StatusInternalServerError, "could not create the export job: "+err.Error())
 		return

@@ -202,3 +202,15 @@ func TestExportJobsExpire(t *testing.T) {
 	assert.Equal(t, http.StatusGone, status)
 	assert.Contains(t, string(body), "expired")
 }
+
+// A full queue refuses a job (429) and leaves nothing behind.
+func TestJobQueueFull(t *testing.T) {
+	dir := t.TempDir()
+	js := &jobs{dir: dir, all: map[string]*job{}, queue: make(chan *job)} // no room, no worker
+	_, err := js.create(exportSpec{Format: "csv"}, "x", "", 1)
+	require.ErrorIs(t, err, errTooManyJobs)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+	assert.Empty(t, js.all)
+}
