@@ -82,7 +82,7 @@ func openAPI() map[string]any {
 							"name":    map[string]any{"type": "string"},
 							"filters": map[string]any{"type": "object", "description": "search parameters: a string or an array of strings each"},
 						}}}}},
-				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape)}),
+				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape), "429": jsonResponse("too many jobs waiting; Retry-After says when to try again")}),
 			}},
 			"/api/v1/exports/{id}":          op("an export job's status and progress", []any{jobID}, jobShape),
 			"/api/v1/exports/{id}/download": op("a finished export job's file (409 while running, 410 once expired)", []any{jobID}, "the file"),
