@@ -141,25 +141,26 @@ var extraNames = [numExtra]string{
 // span; what it cannot use is listed in audit.flags.
 func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var flagged int64
-	spanRd, resRd := p.reader.NewReading(), p.reader.NewReading()
+	sc := &scratch{span: p.reader.NewReading(), resource: p.reader.NewReading()}
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		// The resource is checked, masked and read once; what was found in it concerns
 		// all its spans.
-		res := sanitizer{limits: p.limits}
-		resRd.Reset()
-		res.attributes(rs.Resource().Attributes(), "resource.", resRd)
-		rc := resourceChecks{flags: res.flags, masked: p.masker.MaskResource(rs.Resource()), reading: resRd}
+		res := sanitizer{limits: p.limits, path: sc.path[:0]}
+		sc.resource.Reset()
+		res.attributes(rs.Resource().Attributes(), "resource.", sc.resource)
+		sc.path = res.path
+		rc := resourceChecks{flags: res.flags, masked: p.masker.MaskResource(rs.Resource()), reading: sc.resource}
 		if !rc.masked.Clean() {
-			resRd.Read(rs.Resource().Attributes()) // masking changed what was read
+			sc.resource.Read(rs.Resource().Attributes()) // masking changed what was read
 		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
-				if p.enrich(ctx, rs, ss, spans.At(k), rc, spanRd) {
+				if p.enrich(ctx, rs, ss, spans.At(k), rc, sc) {
 					flagged++
 				}
 			}
@@ -169,6 +170,12 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 		p.flagged.Add(ctx, flagged)
 	}
 	return td, nil
+}
+
+// scratch is what processTraces reuses from span to span of a batch.
+type scratch struct {
+	span, resource *auditschema.Reading
+	path           []pathElem
 }
 
 // resourceChecks is what checking, masking and reading a span's resource found.
@@ -237,11 +244,13 @@ func (p *auditProcessor) readFacts(rd, resource *auditschema.Reading) spanFacts 
 // the policy's view) ever sees an unmasked secret. The attributes are walked once while
 // being repaired, recording what the processor reads; they are read again only when
 // masking changed them.
-func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, rc resourceChecks, rd *auditschema.Reading) bool {
+func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, rc resourceChecks, sc *scratch) bool {
 	attrs := span.Attributes()
+	rd := sc.span
 	rd.Reset()
-	san := sanitizer{limits: p.limits, flags: slices.Clip(rc.flags)}
+	san := sanitizer{limits: p.limits, flags: slices.Clip(rc.flags), path: sc.path[:0]}
 	san.span(span, rd)
+	sc.path = san.path
 	flags := san.flags
 	masked := p.masker.MaskSpanOnly(span)
 	if !masked.Clean() {
