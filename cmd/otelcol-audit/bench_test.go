@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,14 +52,16 @@ const benchAuditConfig = `
 
 // BenchmarkPipeline sends the same realistic GenAI batches (internal/genaitest: 500
 // spans each, 20–40 attributes, conversations of 1–4 KB) over OTLP/gRPC on loopback to the
-// real collector in three configurations, in one run, and reports for each the
-// acknowledged spans/s and the CPU time per span of the collector. b.N counts spans
-// (-benchtime 20000x sends 20,000 spans to each).
+// real collector in three configurations, and reports for each the acknowledged spans/s
+// and the CPU time per span of the collector. b.N counts spans, rounded up to whole
+// rounds: -benchtime 20000x sends 20,000 spans to each.
 //
 // Each collector runs in a process of its own (this test binary acting as
 // otelcol-audit, or $OTELCOL_AUDIT_BIN), and its CPU time is read from /proc: the client
-// is not part of the pipeline, so its CPU is not counted. It sends requests marshalled
-// in advance, one at a time.
+// is not part of the pipeline, so its CPU is not counted. The three run side by side and
+// take turns, a round of the 20 batches (about 10,000 spans) each, one request at a time,
+// so that whatever else the machine is doing weighs on all three alike; spans/s is each
+// one's spans over the time its own requests took.
 //
 // Derived figures, from the CPU per span of the three:
 //   - audit_cpu_share: the audit processor's share of the CPU of the OTLP-in → audit →
@@ -70,6 +73,7 @@ const benchAuditConfig = `
 func BenchmarkPipeline(b *testing.B) {
 	gen := genaitest.New(42, time.Now().Add(-time.Hour))
 	var batches []pipelineBatch
+	spansPerRound := 0
 	for range 20 {
 		td := gen.Traces(500)
 		req, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
@@ -77,27 +81,39 @@ func BenchmarkPipeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		batches = append(batches, pipelineBatch{req, td.SpanCount()})
+		spansPerRound += td.SpanCount()
 	}
+	collectors := make([]*benchCollector, len(pipelineVariants))
+	for i, v := range pipelineVariants {
+		collectors[i] = startBenchCollector(b, v)
+		defer collectors[i].stop(b)
+	}
+	for _, c := range collectors {
+		for _, batch := range batches { // warm-up: connections, caches, price lookups
+			c.send(b, batch)
+		}
+	}
+	cpu0 := make([]time.Duration, len(collectors))
+	for i, c := range collectors {
+		cpu0[i] = c.cpu(b)
+	}
+	b.ResetTimer()
+	spans := 0
+	for spans < b.N {
+		for _, c := range collectors {
+			for _, batch := range batches {
+				c.send(b, batch)
+			}
+		}
+		spans += spansPerRound
+	}
+	b.StopTimer()
 	type result struct{ spansPerSec, cpuPerSpan float64 }
 	results := map[string]result{}
-	for _, v := range pipelineVariants {
-		var spans int
-		var wall, cpu time.Duration
-		runPipeline(b, v, func(send func(pipelineBatch), cpuTime func() time.Duration) {
-			for _, batch := range batches { // warm-up: connections, caches, price lookups
-				send(batch)
-			}
-			cpu0, t0 := cpuTime(), time.Now()
-			for i := 0; spans < b.N; i++ {
-				batch := batches[i%len(batches)]
-				send(batch)
-				spans += batch.spans
-			}
-			wall, cpu = time.Since(t0), cpuTime()-cpu0
-		})
-		results[v.name] = result{float64(spans) / wall.Seconds(), float64(cpu.Nanoseconds()) / float64(spans)}
+	for i, c := range collectors {
+		cpu := c.cpu(b) - cpu0[i]
+		results[c.name] = result{float64(spans) / c.busy.Seconds(), float64(cpu.Nanoseconds()) / float64(spans)}
 	}
-	// Reported last: runPipeline resets the timer, which drops metrics reported earlier.
 	for _, v := range pipelineVariants {
 		b.ReportMetric(results[v.name].spansPerSec, v.name+"_spans/s")
 		b.ReportMetric(results[v.name].cpuPerSpan, v.name+"_cpu-ns/span")
@@ -115,10 +131,19 @@ type pipelineBatch struct {
 	spans   int
 }
 
-// runPipeline starts the collector with one variant in a process of its own, hands run a
-// function that exports a batch and one that reads the collector's CPU time, and stops the
-// collector (sealing what the exporter holds) afterwards.
-func runPipeline(b *testing.B, v pipelineVariant, run func(send func(pipelineBatch), cpuTime func() time.Duration)) {
+// benchCollector is a collector process running one variant.
+type benchCollector struct {
+	name   string
+	cmd    *exec.Cmd
+	exited chan error
+	logs   string
+	conn   *grpc.ClientConn
+	busy   time.Duration // time spent in this collector's export requests
+}
+
+// startBenchCollector starts the collector with one variant in a process of its own and
+// waits until it accepts requests.
+func startBenchCollector(b *testing.B, v pipelineVariant) *benchCollector {
 	b.Helper()
 	dir := b.TempDir()
 	ln := mustFreePort(b)
@@ -147,74 +172,86 @@ service:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	cmd := collectorCommand("--config", "file:"+path)
-	logs, err := os.Create(filepath.Join(dir, "collector.log"))
+	c := &benchCollector{name: v.name, cmd: collectorCommand("--config", "file:"+path),
+		exited: make(chan error, 1), logs: filepath.Join(dir, "collector.log")}
+	logs, err := os.Create(c.logs)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer logs.Close()
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
+	c.cmd.Stdout, c.cmd.Stderr = logs, logs
+	if err := c.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if err := cmd.Process.Signal(syscall.SIGTERM); err == nil {
-			select {
-			case err = <-exited:
-				if err != nil {
-					b.Errorf("%s: collector: %v", v.name, err)
-				}
-			case <-time.After(time.Minute):
-				_ = cmd.Process.Kill()
-				b.Errorf("%s: collector did not stop", v.name)
-			}
-		}
-		if b.Failed() {
-			out, _ := os.ReadFile(logs.Name())
-			b.Logf("%s: collector output:\n%s", v.name, out)
-		}
-	}()
-
-	conn, err := grpc.NewClient(ln, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	go func() { c.exited <- c.cmd.Wait() }()
+	c.conn, err = grpc.NewClient(ln, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer conn.Close()
-	const method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-	export := func(req []byte) error {
-		var resp []byte
-		return conn.Invoke(context.Background(), method, req, &resp)
-	}
 	empty, _ := ptraceotlp.NewExportRequestFromTraces(ptrace.NewTraces()).MarshalProto()
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if err := export(empty); err == nil {
+		if err := c.export(empty); err == nil {
 			break
 		} else if time.Now().After(deadline) {
+			c.stop(b)
 			b.Fatalf("%s: collector not ready: %v", v.name, err)
 		}
 		select {
-		case err := <-exited:
+		case err := <-c.exited:
+			c.exited <- err
+			c.stop(b)
 			b.Fatalf("%s: collector exited: %v", v.name, err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	pid := cmd.Process.Pid
-	b.ResetTimer()
-	run(func(batch pipelineBatch) {
-		if err := export(batch.request); err != nil {
-			b.Fatalf("%s: export: %v", v.name, err)
+	return c
+}
+
+func (c *benchCollector) export(req []byte) error {
+	const method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+	var resp []byte
+	return c.conn.Invoke(context.Background(), method, req, &resp)
+}
+
+// send exports one batch and waits for its acknowledgement.
+func (c *benchCollector) send(b *testing.B, batch pipelineBatch) {
+	t0 := time.Now()
+	if err := c.export(batch.request); err != nil {
+		b.Fatalf("%s: export: %v", c.name, err)
+	}
+	c.busy += time.Since(t0)
+}
+
+func (c *benchCollector) cpu(b *testing.B) time.Duration {
+	d, err := processCPU(c.cmd.Process.Pid)
+	if err != nil {
+		b.Fatalf("%s: %v", c.name, err)
+	}
+	return d
+}
+
+// stop stops the collector (sealing what the exporter holds) and reports its output if
+// the benchmark failed.
+func (c *benchCollector) stop(b *testing.B) {
+	if c.conn != nil {
+		c.conn.Close()
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err == nil {
+		select {
+		case err = <-c.exited:
+			if err != nil {
+				b.Errorf("%s: collector: %v", c.name, err)
+			}
+		case <-time.After(time.Minute):
+			_ = c.cmd.Process.Kill()
+			b.Errorf("%s: collector did not stop", c.name)
 		}
-	}, func() time.Duration {
-		d, err := processCPU(pid)
-		if err != nil {
-			b.Fatalf("%s: %v", v.name, err)
-		}
-		return d
-	})
-	b.StopTimer()
+	}
+	if b.Failed() {
+		out, _ := os.ReadFile(c.logs)
+		b.Logf("%s: collector output:\n%s", c.name, out)
+	}
 }
 
 // rawCodec sends and receives messages already marshalled.
