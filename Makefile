@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/otelcol-audit
 export CGO_ENABLED := 1
 
-.PHONY: all build run test unit check-generated check-format generate bench soak deps clean
+.PHONY: all build run test unit fuzz check-generated check-format generate bench bench-micro soak deps clean
 
 all: build
 
@@ -21,10 +21,22 @@ build: deps
 run: build
 	./$(BIN)
 
-## test: every test (unit, component, end-to-end) plus generated-code and format checks
+## test: every test (unit, component, end-to-end) plus generated-code and format checks,
+## and every fuzz target for a bounded time
 test: build check-generated check-format
 	$(GO) vet ./...
 	OTELCOL_AUDIT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz
+
+## fuzz: each fuzz target (every `func Fuzz…` in a _test.go) for FUZZTIME, from its seed corpus
+FUZZTIME ?= 15s
+fuzz:
+	@grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u | while read -r dir; do \
+		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | cut -c6-); do \
+			echo "fuzz $$dir $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$dir || exit 1; \
+		done; \
+	done
 
 ## generate: regenerate cmd/otelcol-audit/components.go from builder-config.yaml
 generate:
@@ -37,15 +49,24 @@ check-format:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-## bench: the benchmarks, as ratios against baselines measured in the same run
-bench: deps
+## bench: the README's figures, as ratios against baselines measured in the same run: the
+## built collector on bench/configs driven by auditload over loopback, the query
+## benchmark on 1M spans, verification vs sha256sum (cmd/auditbench; about 15 minutes).
+## Results go to bench/results/<date>-<commit>.md and .json. AUDIT_BENCH_RSS_DURATION=5m
+## for the issue's 5-minute memory figure; BENCH_FLAGS="-only memory" for one figure.
+bench: build
+	$(GO) build -o bin/auditbench ./cmd/auditbench
+	./bin/auditbench $(BENCH_FLAGS)
+
+## bench-micro: every package's Go benchmarks (in-process, one pass each)
+bench-micro: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## soak: the long forms of the reliability tests on the built binary (50 kill -9 cycles,
-## 3 disk-full rounds, 20 rounds of the abuse corpus)
+## 3 disk-full rounds, 20 rounds of the abuse corpus, tampering with a larger trail)
 soak: build
 	OTELCOL_AUDIT_SOAK=1 OTELCOL_AUDIT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 2h -v \
-		-run '^(TestCrashRecovery|TestDiskFull|TestReceiverAbuse|TestAuditLoadAgainstCollector)$$' ./cmd/otelcol-audit
+		-run '^(TestCrashRecovery|TestDiskFull|TestReceiverAbuse|TestAuditLoadAgainstCollector|TestTamperUnderLoad)$$' ./cmd/otelcol-audit
 
 clean:
 	rm -rf bin build
