@@ -335,6 +335,42 @@ func TestMaskSpanOnly(t *testing.T) {
 	}
 }
 
+// TestResultMoved: Moved says whether values read from the map before masking are still
+// where they were — true only when an entry was removed or moved to the end.
+func TestResultMoved(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fill  func(pcommon.Map)
+		block bool
+		moved bool
+	}{
+		{"clean", func(m pcommon.Map) { m.PutStr("a", "b") }, false, false},
+		{"value redacted in place", func(m pcommon.Map) { m.PutStr("a", "x "+openaiKey); m.PutInt("n", 4111111111111111) }, false, false},
+		{"secret key name", func(m pcommon.Map) { m.PutStr("db.password", "x") }, false, false},
+		{"nested key renamed", func(m pcommon.Map) { m.PutEmptyMap("m").PutStr(ghToken, "v") }, false, false},
+		{"key renamed", func(m pcommon.Map) { m.PutStr(ghToken, "v"); m.PutStr("z", "w") }, false, true},
+		{"entry blocked", func(m pcommon.Map) { m.PutStr("a", "ssn 123-45-6789"); m.PutStr("z", "w") }, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMasker(t, func(c *Config) {
+				if tc.block {
+					c.Detectors[KindSSN] = ActionBlock
+				}
+			})
+			span := ptrace.NewSpan()
+			tc.fill(span.Attributes())
+			res := pcommon.NewResource()
+			tc.fill(res.Attributes())
+			if got := m.MaskSpanOnly(span).Moved; got != tc.moved {
+				t.Errorf("MaskSpanOnly: Moved = %v, want %v", got, tc.moved)
+			}
+			if got := m.MaskResource(res).Moved; got != tc.moved {
+				t.Errorf("MaskResource: Moved = %v, want %v", got, tc.moved)
+			}
+		})
+	}
+}
+
 func TestMaskSpanBlock(t *testing.T) {
 	m := newMasker(t, func(c *Config) {
 		c.Detectors[KindSSN] = ActionBlock

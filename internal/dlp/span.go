@@ -12,6 +12,11 @@ type Result struct {
 	Redacted         []string // kinds redacted, sorted and unique
 	Blocked          []string // kinds that caused a removal, sorted and unique
 	CredentialMasked bool     // a credential kind was redacted or blocked
+	// Moved reports that entries of the attribute map masked (the span's, or the
+	// resource's) were removed (blocked content) or moved to its end (a key held a
+	// match): values taken from the map before must be taken again. Values masked in
+	// place stay where they were.
+	Moved bool
 }
 
 // Clean reports whether nothing was found.
@@ -35,7 +40,9 @@ func (r Result) String() string {
 
 // Merge returns the union of two results, e.g. of a shared resource and a span.
 func (r Result) Merge(o Result) Result {
-	return resultOf(findingsOf(r).union(findingsOf(o)))
+	m := resultOf(findingsOf(r).union(findingsOf(o)))
+	m.Moved = r.Moved || o.Moved
+	return m
 }
 
 func findingsOf(r Result) Findings {
@@ -76,44 +83,58 @@ func resultOf(f Findings) Result {
 // it on every span, call MaskResource once per ResourceSpans and MaskSpanOnly per span,
 // and Merge the two results.
 func (m *Masker) MaskSpan(span ptrace.Span, resource pcommon.Resource) Result {
-	f := m.maskMap(resource.Attributes())
-	return resultOf(f.union(m.maskSpan(span)))
+	f, rmoved := m.maskMap(resource.Attributes())
+	sf, smoved := m.maskSpan(span)
+	r := resultOf(f.union(sf))
+	r.Moved = rmoved || smoved
+	return r
 }
 
 // MaskSpanOnly masks the span in place as MaskSpan does, but not its resource: for a
 // caller that masks each resource once, with MaskResource, and merges that result into
 // each span's.
 func (m *Masker) MaskSpanOnly(span ptrace.Span) Result {
-	return resultOf(m.maskSpan(span))
+	f, moved := m.maskSpan(span)
+	r := resultOf(f)
+	r.Moved = moved
+	return r
 }
 
 // MaskResource masks the resource attributes in place.
 func (m *Masker) MaskResource(resource pcommon.Resource) Result {
-	return resultOf(m.maskMap(resource.Attributes()))
+	return m.MaskAttributes(resource.Attributes())
 }
 
 // MaskAttributes masks an attribute map in place, as MaskSpan masks span attributes:
 // for scope attributes, log records, or any other map.
 func (m *Masker) MaskAttributes(attrs pcommon.Map) Result {
-	return resultOf(m.maskMap(attrs))
+	f, moved := m.maskMap(attrs)
+	r := resultOf(f)
+	r.Moved = moved
+	return r
 }
 
-func (m *Masker) maskSpan(span ptrace.Span) Findings {
+// maskSpan masks a span and reports whether entries of its attribute map were removed or
+// moved.
+func (m *Masker) maskSpan(span ptrace.Span) (Findings, bool) {
 	f := m.maskText(span.Name(), span.SetName)
 	st := span.Status()
 	f = f.union(m.maskText(st.Message(), st.SetMessage))
-	f = f.union(m.maskMap(span.Attributes()))
+	af, moved := m.maskMap(span.Attributes())
+	f = f.union(af)
 	evs := span.Events()
 	for i := 0; i < evs.Len(); i++ {
 		ev := evs.At(i)
 		f = f.union(m.maskText(ev.Name(), ev.SetName))
-		f = f.union(m.maskMap(ev.Attributes()))
+		ef, _ := m.maskMap(ev.Attributes())
+		f = f.union(ef)
 	}
 	links := span.Links()
 	for i := 0; i < links.Len(); i++ {
-		f = f.union(m.maskMap(links.At(i).Attributes()))
+		lf, _ := m.maskMap(links.At(i).Attributes())
+		f = f.union(lf)
 	}
-	return f
+	return f, moved
 }
 
 // maskText masks a string field that cannot be removed.
@@ -129,10 +150,11 @@ func (m *Masker) maskText(s string, set func(string)) Findings {
 }
 
 // maskMap masks a top-level attribute map: the values, and the keys, of every entry, and
-// removes the entries holding a blocked kind at any depth.
-func (m *Masker) maskMap(attrs pcommon.Map) Findings {
+// removes the entries holding a blocked kind at any depth. It reports whether entries
+// were removed or moved.
+func (m *Masker) maskMap(attrs pcommon.Map) (Findings, bool) {
 	if attrs.Len() == 0 {
-		return Findings{}
+		return Findings{}, false
 	}
 	return m.maskEntries(attrs, m.enabled, true, false)
 }
@@ -147,8 +169,9 @@ type rename struct {
 // (whole), wholesale. Keys are scanned like values: an entry whose key held a match
 // moves to the masked key (last in the map; a later entry with the same masked key
 // replaces it). At the top level (top), entries holding a blocked kind are removed;
-// below it, the blocked findings go up to the top-level entry.
-func (m *Masker) maskEntries(mp pcommon.Map, en KindSet, top, whole bool) Findings {
+// below it, the blocked findings go up to the top-level entry. It reports whether entries
+// were removed or moved.
+func (m *Masker) maskEntries(mp pcommon.Map, en KindSet, top, whole bool) (Findings, bool) {
 	var f Findings
 	var drop []int
 	var renames []rename
@@ -177,7 +200,7 @@ func (m *Masker) maskEntries(mp pcommon.Map, en KindSet, top, whole bool) Findin
 		idx++
 	}
 	if len(drop) == 0 && len(renames) == 0 {
-		return f
+		return f, false
 	}
 	type entry struct {
 		key string
@@ -209,7 +232,7 @@ func (m *Masker) maskEntries(mp pcommon.Map, en KindSet, top, whole bool) Findin
 	for _, e := range moved {
 		e.val.MoveTo(mp.PutEmpty(e.key))
 	}
-	return f
+	return f, true
 }
 
 // maskEntry masks one map entry: wholesale under a secret key name, else by content.
@@ -256,7 +279,8 @@ func (m *Masker) maskValue(v pcommon.Value, en KindSet) Findings {
 		}
 		return f
 	case pcommon.ValueTypeMap:
-		return m.maskEntries(v.Map(), en, false, false)
+		f, _ := m.maskEntries(v.Map(), en, false, false)
+		return f
 	case pcommon.ValueTypeSlice:
 		var f Findings
 		sl := v.Slice()
@@ -303,7 +327,8 @@ func (m *Masker) redactWhole(v pcommon.Value) Findings {
 		}
 		raw = string(v.Bytes().AsRaw())
 	case pcommon.ValueTypeMap:
-		return m.maskEntries(v.Map(), m.enabled, false, true)
+		f, _ := m.maskEntries(v.Map(), m.enabled, false, true)
+		return f
 	case pcommon.ValueTypeSlice:
 		var f Findings
 		sl := v.Slice()

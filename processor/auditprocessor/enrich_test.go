@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/pricing"
 )
 
@@ -784,6 +785,34 @@ func TestResourceIdentityPerResource(t *testing.T) {
 		"d": {"", ""},
 		"e": {"token=[REDACTED:openai_key]", ""},
 	}, got)
+}
+
+// TestValuesReadAfterMaskingMovesEntries: when masking removes an attribute (block) or
+// moves one to the end (a key held a secret), the values the processor derives are read
+// where they now are.
+func TestValuesReadAfterMaskingMovesEntries(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.DLP.Detectors[dlp.KindSSN] = dlp.ActionBlock
+	span := processOne(t, cfg, nil, func(sp ptrace.Span) {
+		a := sp.Attributes()
+		a.PutStr("note", "ssn 123-45-6789")
+		a.PutStr("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "key as name")
+		a.PutStr("user.id", "u-7")
+		a.PutStr("gen_ai.request.model", "gpt-4o")
+		a.PutInt("gen_ai.usage.input_tokens", 100)
+		a.PutInt("gen_ai.usage.output_tokens", 10)
+		a.PutStr("gen_ai.tool.name", "run_sql")
+	})
+	_, hasNote := span.Attributes().Get("note")
+	assert.False(t, hasNote, "the blocked attribute is removed")
+	_, renamed := span.Attributes().Get("[REDACTED:github_token]")
+	assert.True(t, renamed, "the key is masked")
+	assert.Equal(t, "u-7", str(span, auditschema.AttrUserID))
+	assert.Equal(t, "gpt-4o", str(span, auditschema.AttrModel))
+	assert.Equal(t, "run_sql", str(span, auditschema.AttrToolName))
+	in, _ := raw(span, auditschema.AttrInputTokens)
+	assert.Equal(t, int64(100), in)
+	assert.Equal(t, "blocked:ssn;redacted:github_token", str(span, auditschema.AttrDLPResult))
 }
 
 // mixedSpans covers every stage: costs, policies, runtime verdicts, approvals, events and

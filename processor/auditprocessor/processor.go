@@ -152,8 +152,8 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 		res.attributes(rs.Resource().Attributes(), "resource.", sc.resource)
 		sc.path = res.path
 		rc := resourceChecks{flags: res.flags, masked: p.masker.MaskResource(rs.Resource()), reading: sc.resource}
-		if !rc.masked.Clean() {
-			sc.resource.Read(rs.Resource().Attributes()) // masking changed what was read
+		if rc.masked.Moved {
+			sc.resource.Read(rs.Resource().Attributes()) // masking moved what was read
 		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
@@ -242,8 +242,9 @@ func (p *auditProcessor) readFacts(rd, resource *auditschema.Reading) spanFacts 
 // problem with it (otelcol_audit_spans_flagged). Order matters: the span is repaired,
 // then masked, and only then are values derived from it, so nothing derived (model, user,
 // the policy's view) ever sees an unmasked secret. The attributes are walked once while
-// being repaired, recording what the processor reads; they are read again only when
-// masking changed them.
+// being repaired, recording where the values the processor reads are; masking changes
+// values in place, and the attributes are read again only when it removed or moved
+// entries.
 func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, rc resourceChecks, sc *scratch) bool {
 	attrs := span.Attributes()
 	rd := sc.span
@@ -253,8 +254,8 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	sc.path = san.path
 	flags := san.flags
 	masked := p.masker.MaskSpanOnly(span)
-	if !masked.Clean() {
-		rd.Read(attrs)
+	if masked.Moved {
+		rd.Read(attrs) // what was read has moved; values masked in place are read masked
 	}
 	f := p.readFacts(rd, rc.reading)
 	// From here on the map changes: rd is not used again.
