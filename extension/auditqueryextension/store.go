@@ -33,6 +33,7 @@ type store struct {
 	// decRead are the files whose approval decisions are in decisionsTable.
 	decMu   sync.Mutex
 	decRead map[string]bool
+	decRows int64 // rows in decisionsTable
 	// logDecisionErr reports files whose decisions could not be read.
 	logDecisionErr func(error)
 }
@@ -172,6 +173,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 		return err
 	}
 	var errs []error
+	freshCount := len(fresh)
 	for len(fresh) > 0 {
 		batch := fresh[:min(len(fresh), 256)]
 		fresh = fresh[len(batch):]
@@ -190,7 +192,19 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 			s.decRead[f] = true
 		}
 	}
+	if changed := len(gone) > 0 || len(errs) > 0 || freshCount > 0; changed {
+		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+decisionsTable).Scan(&s.decRows); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// hasDecisions reports whether any approval decision is in the trail.
+func (s *store) hasDecisions() bool {
+	s.decMu.Lock()
+	defer s.decMu.Unlock()
+	return s.decRows > 0
 }
 
 func openStore(dir, memoryLimit string) (*store, error) {
@@ -277,19 +291,45 @@ func (s *store) spansView(w window) string {
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
 		s.logDecisionErr(err)
 	}
-	return `(WITH decisions AS (SELECT * FROM ` + decisionsTable + `)
-	SELECT trail.* REPLACE (
-		coalesce(by_span.d_status, by_id.d_status, trail.approval_status) AS approval_status,
-		coalesce(by_span.d_approver, by_id.d_approver, trail.approver) AS approver,
-		coalesce(by_span.d_reason, by_id.d_reason, trail.approval_reason) AS approval_reason),
-		coalesce(by_span.d_time, by_id.d_time) AS approval_decided_at
+	// The joins are on equalities only (hash joins against the small decisions table);
+	// a decision row itself (record_type approval) takes nothing from them. A record-type
+	// test inside ON made DuckDB fall back to a nested-loop join.
+	joined := func(col string) string {
+		return "CASE WHEN trail.record_type <> 'approval' THEN coalesce(by_span." + col + ", by_id." + col + ") END"
+	}
+	if !s.hasDecisions() {
+		// No decision anywhere: nothing to join (the trail's own columns stand).
+		cols := make([]string, 0, len(auditschema.Columns)+3)
+		for _, c := range auditschema.Columns {
+			cols = append(cols, c)
+		}
+		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", "date", "hour")
+		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + `)`
+	}
+	// Columns are named one by one: through trail.* REPLACE (...) DuckDB read every
+	// column of every file whatever the outer query used.
+	cols := make([]string, 0, len(auditschema.Columns)+3)
+	for _, c := range auditschema.Columns {
+		switch c {
+		case "approval_status":
+			cols = append(cols, "coalesce("+joined("d_status")+", trail.approval_status) AS approval_status")
+		case "approver":
+			cols = append(cols, "coalesce("+joined("d_approver")+", trail.approver) AS approver")
+		case "approval_reason":
+			cols = append(cols, "coalesce("+joined("d_reason")+", trail.approval_reason) AS approval_reason")
+		default:
+			cols = append(cols, "trail."+c)
+		}
+	}
+	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
+	return `(SELECT ` + strings.Join(cols, ", ") + `
 	FROM ` + source + ` AS trail
-	LEFT JOIN (SELECT * FROM decisions WHERE d_span IS NOT NULL
+	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_span IS NOT NULL
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_time DESC) = 1) AS by_span
-		ON trail.record_type <> 'approval' AND by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
-	LEFT JOIN (SELECT * FROM decisions WHERE d_id IS NOT NULL
+		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
+	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_id IS NOT NULL
 		QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_time DESC) = 1) AS by_id
-		ON trail.record_type <> 'approval' AND by_id.d_id = trail.approval_id)`
+		ON by_id.d_id = trail.approval_id)`
 }
 
 // searchSpans returns up to f.limit rows in the filter's order, the cursor of the next
