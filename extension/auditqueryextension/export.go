@@ -174,6 +174,7 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 		return
 	}
 
+	extendWriteDeadline(w, e.cfg.ExportTimeout)
 	w.Header().Set("Content-Type", exportFormats[format])
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-export-%s.%s"`, now.UTC().Format("20060102T150405Z"), format))
 	w.Header().Set("Trailer", trailerRows+", "+trailerSHA256)
@@ -193,6 +194,12 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 	}
 	w.Header().Set(trailerRows, strconv.FormatInt(res.Rows, 10))
 	w.Header().Set(trailerSHA256, res.SHA256)
+}
+
+// extendWriteDeadline lets a long download run for up to d: the server's write_timeout
+// (30 s by default) suits answers, not a million-row export.
+func extendWriteDeadline(w http.ResponseWriter, d time.Duration) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 }
 
 // rowEncoder writes rows in one export format.

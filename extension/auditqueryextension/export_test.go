@@ -126,3 +126,18 @@ func TestCutCell(t *testing.T) {
 	assert.True(t, strings.HasSuffix(got, "…"))
 	assert.Equal(t, "short", cutCell("short"))
 }
+
+// An export may run longer than the server's write_timeout (30 s by default, here 1 ms,
+// shorter than any query): it is bounded by export_timeout instead, and arrives whole.
+func TestExportOutlivesWriteTimeout(t *testing.T) {
+	dir := t.TempDir()
+	writeRichTrail(t, dir, time.Now().UTC())
+	base := startExtension(t, dir, func(c *Config) { c.ServerConfig.WriteTimeout = time.Millisecond })
+	for _, format := range []string{"csv", "parquet"} {
+		resp, body := export(t, base, "format="+format)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "5", resp.Trailer.Get(trailerRows), format)
+		sum := sha256.Sum256(body)
+		assert.Equal(t, hex.EncodeToString(sum[:]), resp.Trailer.Get(trailerSHA256), format)
+	}
+}

@@ -486,6 +486,7 @@ func (e *queryExtension) handleJobDownload(w http.ResponseWriter, r *http.Reques
 		httpjson.Error(w, http.StatusServiceUnavailable, "the read could not be recorded in the trail, so it is refused: "+err.Error())
 		return
 	}
+	extendWriteDeadline(w, e.cfg.ExportTimeout)
 	w.Header().Set("Content-Type", exportFormats[j.Spec.Format])
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename=%q`, j.fileName()))
 	w.Header().Set("Content-Length", strconv.FormatInt(j.Bytes, 10))
