@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -128,13 +129,19 @@ func (e *queryExtension) writeExport(ctx context.Context, format string, f spanF
 	}
 	where, args := f.where(false)
 	var n int64
-	err = e.store.eachRow(ctx, f.window(), where, f.order(), args, func(vals []any) error {
+	emit := func(vals []any) error {
 		n++
 		if progress != nil && n%progressEvery == 0 {
 			progress(n)
 		}
 		return enc.row(vals)
-	})
+	}
+	windows, err := e.store.exportWindows(ctx, f)
+	for _, w := range windows {
+		if err = e.store.eachRow(ctx, w, where, f.order(), args, emit); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = enc.close()
 	}
@@ -148,6 +155,76 @@ func (e *queryExtension) writeExport(ctx context.Context, format string, f spanF
 }
 
 const progressEvery = 1000
+
+// exportRowsPerQuery bounds the rows one query of an export sorts; see exportWindows.
+var exportRowsPerQuery int64 = 50_000
+
+// exportWindows splits an export in time order into queries over runs of consecutive
+// hour partitions holding about exportRowsPerQuery matching rows each, newest first
+// (oldest first for order=asc). A partition's rows all start within its hour, so the
+// pieces concatenate in order, and DuckDB sorts one piece at a time: memory is bounded by
+// the piece, not by the export. Other orders need one global sort (bounded by
+// memory_limit, spilling beyond). A cheap count by partition, over the filter's columns
+// only, sizes the pieces.
+func (s *store) exportWindows(ctx context.Context, f spanFilter) ([]window, error) {
+	whole := []window{f.window()}
+	if f.sort != "time" {
+		return whole, nil
+	}
+	where, args := f.where(false)
+	rows, err := s.db.QueryContext(ctx, "SELECT date, hour, count(*) FROM "+s.spansView(f.window())+where+" GROUP BY ALL", args...)
+	if errNoFiles(err) {
+		return whole, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type part struct {
+		start time.Time
+		n     int64
+	}
+	var parts []part
+	var total int64
+	for rows.Next() {
+		var day time.Time
+		var hour int
+		var n int64
+		if err := rows.Scan(&day, &hour, &n); err != nil {
+			return nil, err
+		}
+		parts = append(parts, part{time.Date(day.Year(), day.Month(), day.Day(), hour, 0, 0, 0, time.UTC), n})
+		total += n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if total <= exportRowsPerQuery {
+		return whole, nil
+	}
+	sort.Slice(parts, func(i, j int) bool {
+		if f.asc {
+			return parts[i].start.Before(parts[j].start)
+		}
+		return parts[i].start.After(parts[j].start)
+	})
+	var out []window
+	for i := 0; i < len(parts); {
+		j, n := i, int64(0)
+		for j < len(parts) && (j == i || n+parts[j].n <= exportRowsPerQuery) {
+			n += parts[j].n
+			j++
+		}
+		first, last := parts[i].start, parts[j-1].start
+		if first.After(last) {
+			first, last = last, first
+		}
+		to := last.Add(time.Hour)
+		out = append(out, window{from: &first, to: &to})
+		i = j
+	}
+	return out, nil
+}
 
 // handleExport streams every row the filters select — not a page — as CSV, a JSON
 // array, JSON lines, XLSX or Parquet, with the row count and the SHA-256 of the body as

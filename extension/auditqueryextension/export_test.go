@@ -141,3 +141,30 @@ func TestExportOutlivesWriteTimeout(t *testing.T) {
 		assert.Equal(t, hex.EncodeToString(sum[:]), resp.Trailer.Get(trailerSHA256), format)
 	}
 }
+
+// A large export in time order runs as several queries over runs of hour partitions; the
+// pieces concatenate to exactly the order of one query, newest or oldest first.
+func TestExportInPieces(t *testing.T) {
+	dir := t.TempDir()
+	writeFixture(t, dir, fixture, true)
+	base := startExtension(t, dir, nil)
+	keys := func(query string) []string {
+		resp, body := export(t, base, "format=jsonl&"+query)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+		var out []string
+		for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+			var row map[string]any
+			require.NoError(t, json.Unmarshal([]byte(line), &row))
+			out = append(out, row["trace_id"].(string)+"/"+row["span_id"].(string))
+		}
+		return out
+	}
+	whole := keys("")
+	asc := keys("order=asc")
+	require.Equal(t, newestFirst(fixture), whole)
+	defer func(n int64) { exportRowsPerQuery = n }(exportRowsPerQuery)
+	exportRowsPerQuery = 2 // five partitions of 1 to 3 rows: several pieces, one over the bound
+	assert.Equal(t, whole, keys(""), "newest first, in pieces")
+	assert.Equal(t, asc, keys("order=asc"), "oldest first, in pieces")
+	assert.Equal(t, newestFirst(where(fixture, func(r testRow) bool { return r.model == "gpt-4o" })), keys("model=gpt-4o"))
+}
