@@ -71,9 +71,11 @@ type pendingBatch struct {
 	source  string // "wal/<segment file>", recorded with each sealed file
 	segment *walSegment
 	segPath string
-	parts   map[string][]auditschema.Row
-	rows    int
-	first   time.Time
+	// parts holds, by partition, the rows of each pushed batch as they came: they are
+	// put together, in start time order, only when sealed (one copy, not one per growth).
+	parts map[string][][]auditschema.Row
+	rows  int
+	first time.Time
 	// sealed are files of this batch already sealed but not yet in the ledger.
 	sealed map[string]ledger.FileRecord
 }
@@ -82,7 +84,7 @@ func newBatch(segPath string) *pendingBatch {
 	return &pendingBatch{
 		source:  walDir + "/" + filepath.Base(segPath),
 		segPath: segPath,
-		parts:   map[string][]auditschema.Row{},
+		parts:   map[string][][]auditschema.Row{},
 		sealed:  map[string]ledger.FileRecord{},
 	}
 }
@@ -92,7 +94,7 @@ func (b *pendingBatch) add(parts map[string][]auditschema.Row, n int, now time.T
 		b.first = now
 	}
 	for p, rows := range parts {
-		b.parts[p] = append(b.parts[p], rows...)
+		b.parts[p] = append(b.parts[p], rows)
 	}
 	b.rows += n
 }
@@ -271,6 +273,7 @@ func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 // rowsByPartition maps a batch to rows grouped by hour partition.
 func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditschema.Row, int) {
 	parts := map[string][]auditschema.Row{}
+	total := td.SpanCount()
 	n := 0
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -281,6 +284,9 @@ func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditsche
 			for k := 0; k < spans.Len(); k++ {
 				row := auditschema.FromSpan(rs.Resource(), spans.At(k), ingest)
 				p := auditschema.PartitionOf(row.StartTime)
+				if parts[p] == nil {
+					parts[p] = make([]auditschema.Row, 0, total-n) // a batch is mostly one hour
+				}
 				parts[p] = append(parts[p], row)
 				n++
 			}
@@ -397,11 +403,11 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 		}
 		rec, ok := b.sealed[p]
 		if !ok {
-			rows := b.parts[p]
-			sortByStart(rows)
+			rows := sortedByStart(b.parts[p])
+			b.parts[p] = [][]auditschema.Row{rows} // a retry need not sort again
 			rel := e.newFileName(p)
 			var err error
-			rec, err = sealFile(e.dataDir, rel, e.writerOptions(b.source), writeSorted(rows))
+			rec, err = sealFile(e.dataDir, rel, e.sealOptions(b.source), writeSorted(rows))
 			if err != nil {
 				sealErr = err
 				break
@@ -438,6 +444,16 @@ func (e *parquetExporter) writerOptions(source string) auditschema.WriterOptions
 		RowGroupRows: e.cfg.RowGroupRows,
 		Metadata:     map[string]string{auditschema.MetadataSource: source},
 	}
+}
+
+// sealOptions are the writer options of a fresh file. Sealing is on the ingest path
+// and compaction rewrites the files of every closed hour, so fresh files favour speed
+// (zstd at its fastest level); compacted files, the ones kept, are written at the
+// codec's normal level. With compaction off, files stay as sealed.
+func (e *parquetExporter) sealOptions(source string) auditschema.WriterOptions {
+	o := e.writerOptions(source)
+	o.Fast = e.cfg.Compaction.Enabled
+	return o
 }
 
 // newFileName returns the path, relative to the data directory, of a new file in a

@@ -109,9 +109,26 @@ func writeFile(f *os.File, opts auditschema.WriterOptions, write rowWriter) (led
 	return rec, nil
 }
 
-// sortByStart orders rows by start time, keeping arrival order among equal times.
-func sortByStart(rows []auditschema.Row) {
-	slices.SortStableFunc(rows, func(a, b auditschema.Row) int { return a.StartTime.Compare(b.StartTime) })
+// sortedByStart returns the rows of chunks in one slice ordered by start time, keeping
+// arrival order among equal times. Pointers are sorted, not the rows, which are large:
+// each row is copied once.
+func sortedByStart(chunks [][]auditschema.Row) []auditschema.Row {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	ptrs := make([]*auditschema.Row, 0, n)
+	for _, c := range chunks {
+		for i := range c {
+			ptrs = append(ptrs, &c[i])
+		}
+	}
+	slices.SortStableFunc(ptrs, func(a, b *auditschema.Row) int { return a.StartTime.Compare(b.StartTime) })
+	rows := make([]auditschema.Row, n)
+	for i, r := range ptrs {
+		rows[i] = *r
+	}
+	return rows
 }
 
 // summary accumulates the row count, time range and content digest of a file's rows.

@@ -48,18 +48,21 @@ func createSegment(path string) (*walSegment, error) {
 }
 
 // write appends one frame and returns its number; it is durable once sync(n) returns.
-// Writes are serialized by the caller.
+// Writes are serialized by the caller. The header and the batch are written one after
+// the other rather than copied into one buffer first: a crash between the two leaves a
+// torn frame, which replay skips like any other.
 func (s *walSegment) write(ingestNanos int64, batch []byte) (uint64, error) {
-	frame := make([]byte, frameHeader+8+len(batch))
-	binary.LittleEndian.PutUint64(frame[frameHeader:], uint64(ingestNanos))
-	copy(frame[frameHeader+8:], batch)
-	payload := frame[frameHeader:]
-	binary.LittleEndian.PutUint32(frame[0:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(payload, crcTable))
-	if _, err := s.f.Write(frame); err != nil {
+	var hdr [frameHeader + 8]byte
+	binary.LittleEndian.PutUint64(hdr[frameHeader:], uint64(ingestNanos))
+	binary.LittleEndian.PutUint32(hdr[0:], uint32(8+len(batch)))
+	binary.LittleEndian.PutUint32(hdr[4:], crc32.Update(crc32.Checksum(hdr[frameHeader:], crcTable), crcTable, batch))
+	if _, err := s.f.Write(hdr[:]); err != nil {
 		return 0, fmt.Errorf("write-ahead log %s: %w", s.path, err)
 	}
-	s.bytes.Add(int64(len(frame)))
+	if _, err := s.f.Write(batch); err != nil {
+		return 0, fmt.Errorf("write-ahead log %s: %w", s.path, err)
+	}
+	s.bytes.Add(int64(len(hdr) + len(batch)))
 	return s.written.Add(1), nil
 }
 

@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"math"
 	"reflect"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // RowHash is the SHA-256 of a row's canonical encoding. It is the same for a row as
@@ -20,56 +22,88 @@ import (
 // microseconds, numbers as 8 bytes. A new column changes every hash, which is why the
 // schema has a version.
 func RowHash(r *Row) [32]byte {
-	bp := hashBufs.Get().(*[]byte)
-	b := appendCanonical((*bp)[:0], reflect.ValueOf(r).Elem())
-	sum := sha256.Sum256(b)
-	*bp = b
-	hashBufs.Put(bp)
+	h := rowHashers.Get().(*rowHasher)
+	h.reset()
+	row := reflect.ValueOf(r).Elem()
+	for i := 0; i < row.NumField(); i++ {
+		h.field(row.Field(i))
+	}
+	sum := h.sum()
+	rowHashers.Put(h)
 	return sum
 }
 
-var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+var rowHashers = sync.Pool{New: func() any { return &rowHasher{h: sha256.New(), b: make([]byte, 0, 4<<10)} }}
+
+// rowHasher feeds the canonical encoding to SHA-256. Small values are gathered in b;
+// long strings (the payloads, the JSON documents) go to the hash as they are, without
+// being copied first.
+type rowHasher struct {
+	h hash.Hash
+	b []byte
+}
+
+// direct is the length from which a string is hashed in place rather than copied to b.
+const direct = 256
 
 var timeType = reflect.TypeFor[time.Time]()
 
-func appendCanonical(b []byte, row reflect.Value) []byte {
-	for i := 0; i < row.NumField(); i++ {
-		b = appendField(b, row.Field(i))
-	}
-	return b
+func (h *rowHasher) reset() {
+	h.h.Reset()
+	h.b = h.b[:0]
 }
 
-func appendField(b []byte, v reflect.Value) []byte {
+func (h *rowHasher) flush() {
+	h.h.Write(h.b)
+	h.b = h.b[:0]
+}
+
+func (h *rowHasher) sum() [32]byte {
+	h.flush()
+	var out [32]byte
+	h.h.Sum(out[:0])
+	return out
+}
+
+func (h *rowHasher) str(s string) {
+	h.b = binary.AppendUvarint(h.b, uint64(len(s)))
+	if len(s) < direct {
+		h.b = append(h.b, s...)
+		return
+	}
+	h.flush()
+	h.h.Write(unsafe.Slice(unsafe.StringData(s), len(s))) // read only
+}
+
+func (h *rowHasher) field(v reflect.Value) {
 	if v.Kind() == reflect.Pointer {
 		if v.IsNil() {
-			return append(b, 0)
+			h.b = append(h.b, 0)
+			return
 		}
-		b = append(b, 1)
+		h.b = append(h.b, 1)
 		v = v.Elem()
 	}
 	switch {
 	case v.Type() == timeType:
-		return binary.LittleEndian.AppendUint64(b, uint64(canonicalTime(v.Interface().(time.Time)).UnixMicro()))
+		h.b = binary.LittleEndian.AppendUint64(h.b, uint64(canonicalTime(v.Interface().(time.Time)).UnixMicro()))
 	case v.Kind() == reflect.String:
-		b = binary.AppendUvarint(b, uint64(v.Len()))
-		return append(b, v.String()...)
+		h.str(v.String())
 	case v.Kind() == reflect.Int64:
-		return binary.LittleEndian.AppendUint64(b, uint64(v.Int()))
+		h.b = binary.LittleEndian.AppendUint64(h.b, uint64(v.Int()))
 	case v.Kind() == reflect.Float64:
-		return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Float()))
+		h.b = binary.LittleEndian.AppendUint64(h.b, math.Float64bits(v.Float()))
 	case v.Kind() == reflect.Bool:
 		if v.Bool() {
-			return append(b, 1)
+			h.b = append(h.b, 1)
+		} else {
+			h.b = append(h.b, 0)
 		}
-		return append(b, 0)
 	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
-		b = binary.AppendUvarint(b, uint64(v.Len()))
+		h.b = binary.AppendUvarint(h.b, uint64(v.Len()))
 		for i := 0; i < v.Len(); i++ {
-			s := v.Index(i).String()
-			b = binary.AppendUvarint(b, uint64(len(s)))
-			b = append(b, s...)
+			h.str(v.Index(i).String())
 		}
-		return b
 	default:
 		panic(fmt.Sprintf("auditschema: RowHash has no encoding for %s", v.Type()))
 	}

@@ -65,12 +65,17 @@ func TestAppendStringInvalidUTF8AndSpecialDoubles(t *testing.T) {
 	}
 }
 
-func TestWriteLowerMatchesStringsToLower(t *testing.T) {
-	for _, s := range []string{"", "abc", "ABC def GHI", "Mixed: AT&T <B>", "ÄÖÜ Straße İstanbul", "ascii FIRST then Ünïcode LATER", "\x00\xffBAD"} {
-		var b strings.Builder
-		writeLower(&b, s)
-		if got, want := b.String(), strings.ToLower(s); got != want {
-			t.Errorf("writeLower(%q) = %q, want %q", s, got, want)
+func TestAppendLowerMatchesStringsToLower(t *testing.T) {
+	cases := []string{"", "abc", "ABC def GHI", "Mixed: AT&T <B>", "ÄÖÜ Straße İstanbul", "ascii FIRST then Ünïcode LATER", "\x00\xffBAD",
+		"@[`{ AZaz ORDER-12345 Refund THE Customer", "exactly8", "EXACTLY8", "sixteen BYTES!!!", "ABCDEFGHIJKLMNOPQRSTUVWXYZ@[\x7f\x00",
+		"0123456789ABCDEFGHIJ\xc3\x84KLM", "ABCDEFG\xffHIJKLMNOP"}
+	for c := 0; c < 256; c++ {
+		cases = append(cases, strings.Repeat(string(rune(c)), 9), "prefix-"+string([]byte{byte(c)})+"-SUFFIX+TAIL")
+	}
+	for _, s := range cases {
+		got := string(appendLower([]byte("KEEP"), s))
+		if want := "KEEP" + strings.ToLower(s); got != want {
+			t.Errorf("appendLower(%q) = %q, want %q", s, got, want)
 		}
 	}
 }

@@ -1,0 +1,77 @@
+package auditschema
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelaudit/otelcol-audit/internal/genaitest"
+)
+
+// canonicalEncoding is the row encoding RowHash is defined by (see its doc comment),
+// written plainly: the hashes of sealed files depend on it never changing.
+func canonicalEncoding(b []byte, v reflect.Value) []byte {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return append(b, 0)
+		}
+		b = append(b, 1)
+		v = v.Elem()
+	}
+	switch {
+	case v.Type() == timeType:
+		return binary.LittleEndian.AppendUint64(b, uint64(canonicalTime(v.Interface().(time.Time)).UnixMicro()))
+	case v.Kind() == reflect.String:
+		b = binary.AppendUvarint(b, uint64(v.Len()))
+		return append(b, v.String()...)
+	case v.Kind() == reflect.Int64:
+		return binary.LittleEndian.AppendUint64(b, uint64(v.Int()))
+	case v.Kind() == reflect.Float64:
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Float()))
+	case v.Kind() == reflect.Bool:
+		if v.Bool() {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	case v.Kind() == reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			b = canonicalEncoding(b, v.Field(i))
+		}
+		return b
+	default: // []string
+		b = binary.AppendUvarint(b, uint64(v.Len()))
+		for i := 0; i < v.Len(); i++ {
+			s := v.Index(i).String()
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+		return b
+	}
+}
+
+func TestRowHashIsSHA256OfCanonicalEncoding(t *testing.T) {
+	td := genaitest.New(7, time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)).Traces(300)
+	var rows []Row
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				rows = append(rows, FromSpan(rss.At(i).Resource(), spans.At(k), time.Now()))
+			}
+		}
+	}
+	long := strings.Repeat("x", direct)
+	rows = append(rows, Row{}, Row{Name: long[:direct-1], Attributes: long, Flags: []string{"", long, "short"}, Request: &long})
+	for i := range rows {
+		want := sha256.Sum256(canonicalEncoding(nil, reflect.ValueOf(rows[i])))
+		if got := RowHash(&rows[i]); got != want {
+			t.Fatalf("row %d: RowHash differs from the SHA-256 of the canonical encoding", i)
+		}
+	}
+}
