@@ -17,6 +17,7 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	attrs := span.Attributes()
 	res := resource.Attributes()
 	g := ResolveGenAI(attrs, res, nil)
+	ss := new(rowStrings)
 
 	// Times are kept at the microsecond precision of the Parquet columns, so a row in
 	// memory is the row read back.
@@ -29,30 +30,30 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 		DurationMs:   float64(end.Sub(start)) / float64(time.Millisecond),
 		TraceID:      hexOrEmpty(span.TraceID()),
 		SpanID:       hexOrEmpty(span.SpanID()),
-		ParentSpanID: strPtr(hexOrEmpty(span.ParentSpanID())),
+		ParentSpanID: ss.ptr(hexOrEmpty(span.ParentSpanID())),
 		Name:         span.Name(),
 		Kind:         strings.ToLower(strings.TrimPrefix(span.Kind().String(), "SpanKind")),
 		StatusCode:   strings.ToLower(span.Status().Code().String()),
-		StatusMsg:    strPtr(span.Status().Message()),
-		ServiceName:  strPtr(lookupStr([]string{AttrServiceName}, res)),
-		Environment:  strPtr(lookupStr(environmentKeys, res, attrs)),
-		TenantID:     strPtr(lookupStr(tenantKeys, attrs, res)),
+		StatusMsg:    ss.ptr(span.Status().Message()),
+		ServiceName:  ss.ptr(lookupStr([]string{AttrServiceName}, res)),
+		Environment:  ss.ptr(lookupStr(environmentKeys, res, attrs)),
+		TenantID:     ss.ptr(lookupStr(tenantKeys, attrs, res)),
 
 		RecordType: RecordSpan,
-		Category:   strPtr(lookupStr([]string{AttrCategory}, attrs)),
-		Action:     strPtr(lookupStr([]string{AttrAction}, attrs)),
-		Result:     strPtr(lookupStr([]string{AttrResult}, attrs)),
-		UserID:     strPtr(g.UserID),
-		UserEmail:  strPtr(lookupStr([]string{AttrUserEmail}, attrs, res)),
-		IP:         strPtr(lookupStr([]string{AttrClientAddr}, attrs)),
-		UserAgent:  strPtr(lookupStr([]string{AttrUserAgent}, attrs)),
+		Category:   ss.ptr(lookupStr([]string{AttrCategory}, attrs)),
+		Action:     ss.ptr(lookupStr([]string{AttrAction}, attrs)),
+		Result:     ss.ptr(lookupStr([]string{AttrResult}, attrs)),
+		UserID:     ss.ptr(g.UserID),
+		UserEmail:  ss.ptr(lookupStr([]string{AttrUserEmail}, attrs, res)),
+		IP:         ss.ptr(lookupStr([]string{AttrClientAddr}, attrs)),
+		UserAgent:  ss.ptr(lookupStr([]string{AttrUserAgent}, attrs)),
 
-		AgentName: strPtr(g.AgentName),
-		AgentID:   strPtr(g.AgentID),
-		Operation: strPtr(g.Operation),
-		Provider:  strPtr(g.Provider),
-		Model:     strPtr(g.Model),
-		ToolName:  strPtr(g.ToolName),
+		AgentName: ss.ptr(g.AgentName),
+		AgentID:   ss.ptr(g.AgentID),
+		Operation: ss.ptr(g.Operation),
+		Provider:  ss.ptr(g.Provider),
+		Model:     ss.ptr(g.Model),
+		ToolName:  ss.ptr(g.ToolName),
 
 		InputTokens:      g.InputTokens,
 		OutputTokens:     g.OutputTokens,
@@ -61,19 +62,19 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 		ReasoningTokens:  g.ReasoningTokens,
 		TTFTMs:           lookupFloat([]string{AttrTTFTMs}, attrs),
 		CostUSD:          lookupFloat(costKeys, attrs),
-		CostSource:       strPtr(lookupStr([]string{AttrCostSource}, attrs)),
-		PriceTable:       strPtr(lookupStr([]string{AttrPriceTable}, attrs)),
+		CostSource:       ss.ptr(lookupStr([]string{AttrCostSource}, attrs)),
+		PriceTable:       ss.ptr(lookupStr([]string{AttrPriceTable}, attrs)),
 
-		PolicyDecision:   strPtr(lookupStr([]string{AttrPolicyDecision}, attrs)),
-		PolicyRule:       strPtr(lookupStr([]string{AttrPolicyRule}, attrs)),
+		PolicyDecision:   ss.ptr(lookupStr([]string{AttrPolicyDecision}, attrs)),
+		PolicyRule:       ss.ptr(lookupStr([]string{AttrPolicyRule}, attrs)),
 		PolicyViolation:  lookupBool(AttrPolicyViolation, attrs),
-		ApprovalID:       strPtr(lookupStr([]string{AttrApprovalID}, attrs)),
-		ApprovalStatus:   strPtr(lookupStr([]string{AttrApprovalStatus}, attrs)),
-		Approver:         strPtr(lookupStr([]string{AttrApprover}, attrs)),
-		ApprovalReason:   strPtr(lookupStr([]string{AttrApprovalReason}, attrs)),
-		DLPResult:        strPtr(lookupStr([]string{AttrDLPResult}, attrs)),
+		ApprovalID:       ss.ptr(lookupStr([]string{AttrApprovalID}, attrs)),
+		ApprovalStatus:   ss.ptr(lookupStr([]string{AttrApprovalStatus}, attrs)),
+		Approver:         ss.ptr(lookupStr([]string{AttrApprover}, attrs)),
+		ApprovalReason:   ss.ptr(lookupStr([]string{AttrApprovalReason}, attrs)),
+		DLPResult:        ss.ptr(lookupStr([]string{AttrDLPResult}, attrs)),
 		CredentialMasked: lookupBool(AttrCredentialMasked, attrs),
-		RiskLevel:        strPtr(lookupStr([]string{AttrRiskLevel}, attrs)),
+		RiskLevel:        ss.ptr(lookupStr([]string{AttrRiskLevel}, attrs)),
 		DryRun:           lookupBool(AttrDryRun, attrs),
 	}
 	if rt := lookupStr([]string{AttrRecordType}, attrs); rt != "" {
@@ -85,10 +86,10 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	reqVal, reqKey, _ := lookup(requestKeys, attrs)
 	respVal, respKey, _ := lookup(responseKeys, attrs)
 	if reqKey != "" {
-		r.Request = strPtr(reqVal.AsString())
+		r.Request = ss.ptr(reqVal.AsString())
 	}
 	if respKey != "" {
-		r.Response = strPtr(respVal.AsString())
+		r.Response = ss.ptr(respVal.AsString())
 	}
 	r.Attributes = mapJSON(attrs, reqKey, respKey)
 	r.ResourceAttributes = mapJSON(res)
@@ -208,11 +209,27 @@ func hexOrEmpty(id hexID) string {
 	return id.String()
 }
 
-func strPtr(s string) *string {
+// rowStrings holds the values of a row's optional string columns, so that a row costs
+// one allocation for them rather than one per column.
+type rowStrings struct {
+	vals [32]string
+	n    int
+}
+
+// ptr returns a pointer to s, or nil (NULL) for "".
+func (a *rowStrings) ptr(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return &s
+	if a.n == len(a.vals) {
+		p := new(string)
+		*p = s
+		return p
+	}
+	p := &a.vals[a.n]
+	a.n++
+	*p = s
+	return p
 }
 
 func lookupFloat(keys []string, maps ...pcommon.Map) *float64 {
