@@ -47,11 +47,14 @@ type parquetExporter struct {
 	ledger   *ledger.Ledger
 	protoEnc ptrace.ProtoMarshaler
 
-	mu      sync.Mutex
-	wal     *walSegment
-	buf     *pendingBatch
-	queued  []*pendingBatch // rotated batches not sealed yet, oldest first
-	sealErr error           // last sealing failure; pushes are refused while set
+	mu     sync.Mutex
+	wal    *walSegment
+	buf    *pendingBatch
+	queued []*pendingBatch // rotated batches not sealed yet, oldest first
+	// queuedRows counts the rows of queued: with buf's they are what memory holds
+	// until sealed, and what back-pressure bounds.
+	queuedRows int
+	sealErr    error // last sealing failure; pushes are refused while set
 
 	sealMu  sync.Mutex // one seal pass at a time
 	kick    chan struct{}
@@ -225,6 +228,12 @@ func (s trailSink) LiveFiles() []string {
 	return out
 }
 
+// maxPendingFiles bounds the rows held in memory until sealed — the current batch and
+// the rotated ones waiting — to this many max_file_rows: past it pushes are refused
+// (retryable) until sealing catches up, so memory stays bounded whatever the offered
+// load and nothing acknowledged is lost.
+const maxPendingFiles = 2
+
 // errBackPressure is returned while sealing is failing or behind: the pipeline retries
 // and clients slow down; nothing acknowledged is lost.
 var errBackPressure = errors.New("audit trail is not keeping up with sealing")
@@ -247,10 +256,10 @@ func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 		e.mu.Unlock()
 		return fmt.Errorf("%w: sealing failed: %v", errBackPressure, err)
 	}
-	if e.buf.rows >= 4*e.cfg.MaxFileRows {
+	if pending := e.buf.rows + e.queuedRows; pending >= maxPendingFiles*e.cfg.MaxFileRows {
 		e.mu.Unlock()
 		e.kickSeal()
-		return fmt.Errorf("%w: %d rows wait to be sealed", errBackPressure, e.buf.rows)
+		return fmt.Errorf("%w: %d rows wait to be sealed", errBackPressure, pending)
 	}
 	seg := e.wal
 	frame, err := seg.write(ingest.UnixNano(), payload)
@@ -304,6 +313,7 @@ func (e *parquetExporter) rotateLocked() error {
 	old := e.buf
 	old.segment = e.wal
 	e.queued = append(e.queued, old)
+	e.queuedRows += old.rows
 	e.wal, e.buf = seg, newBatch(seg.path)
 	return nil
 }
@@ -372,6 +382,7 @@ func (e *parquetExporter) seal(force bool) error {
 		}
 		e.mu.Lock()
 		e.queued = e.queued[1:]
+		e.queuedRows -= b.rows
 		e.mu.Unlock()
 	}
 	e.mu.Lock()
