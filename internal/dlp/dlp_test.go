@@ -756,3 +756,30 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// A measurement or a flag under a name that looks like a credential is kept: the GenAI
+// timing metrics end in "token"; a string under the same kind of name is still masked.
+func TestKeyNameSparesMeasurements(t *testing.T) {
+	m := newMasker(t, nil)
+	attrs := pcommon.NewMap()
+	attrs.PutDouble("gen_ai.server.time_to_first_token", 0.42)
+	attrs.PutDouble("gen_ai.server.time_per_output_token", 0.012)
+	attrs.PutBool("auth.token", true)
+	attrs.PutStr("auth.token", "opaque-session-value")
+	attrs.PutInt("api_token", 123456)
+	r := m.MaskAttributes(attrs)
+	if r.String() != "redacted:secret_key_name" {
+		t.Errorf("result = %v", r)
+	}
+	if v, _ := attrs.Get("gen_ai.server.time_to_first_token"); v.Double() != 0.42 {
+		t.Errorf("time_to_first_token = %v, want kept", v.AsRaw())
+	}
+	if v, _ := attrs.Get("gen_ai.server.time_per_output_token"); v.Double() != 0.012 {
+		t.Errorf("time_per_output_token = %v, want kept", v.AsRaw())
+	}
+	for _, k := range []string{"auth.token", "api_token"} {
+		if v, _ := attrs.Get(k); strings.Contains(v.AsString(), "opaque") || strings.Contains(v.AsString(), "123456") {
+			t.Errorf("%s = %v, want masked", k, v.AsRaw())
+		}
+	}
+}

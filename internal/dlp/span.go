@@ -235,8 +235,14 @@ func (m *Masker) maskEntries(mp pcommon.Map, en KindSet, top, whole bool) (Findi
 	return f, true
 }
 
-// maskEntry masks one map entry: wholesale under a secret key name, else by content.
+// maskEntry masks one map entry: wholesale under a secret key name, else by content. A
+// floating-point number or a boolean under such a name is a measurement or a flag, not a
+// credential (gen_ai.server.time_to_first_token, gen_ai.server.time_per_output_token):
+// it is kept.
 func (m *Masker) maskEntry(k string, v pcommon.Value, en KindSet) Findings {
+	if t := v.Type(); t == pcommon.ValueTypeDouble || t == pcommon.ValueTypeBool {
+		return m.maskValue(v, en)
+	}
 	if en.has(kKeyName) && m.keys.match(k) {
 		if m.blocked.has(kKeyName) {
 			if isEmptyValue(v) {
