@@ -29,7 +29,7 @@ func createDefaultConfig() component.Config {
 		Directory:    "./auditdata",
 		Compression:  "zstd",
 		RowGroupRows: 100_000,
-		MaxFileAge:   10 * time.Second,
+		MaxFileAge:   5 * time.Second,
 		MaxFileRows:  100_000,
 		MaxFileBytes: 64 << 20,
 		Compaction: CompactionConfig{
