@@ -30,26 +30,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	dataDir := t.TempDir()
 	grpcAddr := freePort(t)
-	cfgPath := writeConfig(t, `
-receivers:
-  otlp:
-    protocols:
-      grpc: {endpoint: %q}
-processors:
-  audit: {}
-exporters:
-  auditparquet:
-    directory: %q
-    max_file_age: 300ms
-service:
-  telemetry:
-    metrics: {level: none}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [audit]
-      exporters: [auditparquet]
-`, grpcAddr, dataDir)
+	cfgPath := writeTrailConfig(t, grpcAddr, dataDir, "max_file_age: 300ms")
 	logDir, idsDir := t.TempDir(), t.TempDir()
 	dumpLogs := func() {
 		files, _ := filepath.Glob(filepath.Join(logDir, "*.log"))

@@ -78,26 +78,7 @@ func TestDiskFull(t *testing.T) {
 	disk := mountTmpfs(t, 48<<20)
 	dataDir := filepath.Join(disk, "auditdata")
 	grpcAddr := freePort(t)
-	cfgPath := writeConfig(t, `
-receivers:
-  otlp:
-    protocols:
-      grpc: {endpoint: %q}
-processors:
-  audit: {}
-exporters:
-  auditparquet:
-    directory: %q
-    max_file_age: 300ms
-service:
-  telemetry:
-    metrics: {level: none}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [audit]
-      exporters: [auditparquet]
-`, grpcAddr, dataDir)
+	cfgPath := writeTrailConfig(t, grpcAddr, dataDir, "max_file_age: 300ms")
 	p := startCollectorProcess(t, []string{cfgPath}, filepath.Join(t.TempDir(), "collector.log"), grpcAddr)
 	idsDir := t.TempDir()
 	var idFiles []string

@@ -114,6 +114,36 @@ func writeConfig(t *testing.T, format string, args ...any) string {
 	return path
 }
 
+// writeTrailConfig writes the configuration the reliability tests run the collector
+// process on: OTLP gRPC on grpcAddr → audit → auditparquet into dataDir, with the
+// exporter settings given as YAML lines (e.g. "max_file_age: 300ms").
+func writeTrailConfig(t *testing.T, grpcAddr, dataDir string, exporterSettings ...string) string {
+	t.Helper()
+	var extra strings.Builder
+	for _, line := range exporterSettings {
+		extra.WriteString("\n    " + line)
+	}
+	return writeConfig(t, `
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: %q}
+processors:
+  audit: {}
+exporters:
+  auditparquet:
+    directory: %q%s
+service:
+  telemetry:
+    metrics: {level: none}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [audit]
+      exporters: [auditparquet]
+`, grpcAddr, dataDir, extra.String())
+}
+
 // sendLoad runs auditload's generator with its acknowledged ids written to idsPath, as
 // `auditload -ids-out idsPath` does. It may run on any goroutine.
 func sendLoad(ctx context.Context, cfg loadgen.Config, idsPath string) (loadgen.Summary, error) {

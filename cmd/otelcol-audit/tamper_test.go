@@ -38,27 +38,7 @@ func TestTamperUnderLoad(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	grpcAddr := freePort(t)
 	// Small files (at most max_file_rows plus a batch), so that each run writes several.
-	cfgPath := writeConfig(t, `
-receivers:
-  otlp:
-    protocols:
-      grpc: {endpoint: %q}
-processors:
-  audit: {}
-exporters:
-  auditparquet:
-    directory: %q
-    max_file_age: 250ms
-    max_file_rows: 1000
-service:
-  telemetry:
-    metrics: {level: none}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [audit]
-      exporters: [auditparquet]
-`, grpcAddr, dataDir)
+	cfgPath := writeTrailConfig(t, grpcAddr, dataDir, "max_file_age: 250ms", "max_file_rows: 1000")
 	logDir := t.TempDir()
 	perRun := 8000
 	if soak() {
