@@ -47,6 +47,11 @@ type Config struct {
 	// not scanned for personal data (credit_card, ssn, email, phone) — for attributes the
 	// trail must keep, such as user.email. Credentials are still masked in them.
 	PIIExemptKeys []string `mapstructure:"pii_exempt_keys"`
+	// MaxValueBytes, when positive, bounds a string that masking made longer (a
+	// placeholder is often longer than its match): it is cut back to this many bytes, or
+	// to its length before masking if that was longer. The audit processor sets it to
+	// limits::max_attribute_bytes, so that a value it cut stays within the limit.
+	MaxValueBytes int `mapstructure:"-"`
 }
 
 // defaultSecretKeyNames is the default list of SecretKeyNames.

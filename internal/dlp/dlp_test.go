@@ -783,3 +783,22 @@ func TestKeyNameSparesMeasurements(t *testing.T) {
 		}
 	}
 }
+
+// A placeholder longer than its match must not push a value past MaxValueBytes; a value
+// already longer than it before masking is not cut below its own length.
+func TestMaxValueBytes(t *testing.T) {
+	m := newMasker(t, func(c *Config) { c.MaxValueBytes = 40 })
+	in := strings.Repeat("x", 23) + " 4111111111111111" // 40 bytes
+	out, f := m.MaskString(in)
+	if !f.Redacted.Has("credit_card") || strings.Contains(out, "4111") {
+		t.Fatalf("not masked: %q", out)
+	}
+	if len(out) != 40 || !strings.HasPrefix(out, strings.Repeat("x", 23)+" [REDACTED") {
+		t.Errorf("masked value = %q (%d bytes), want it cut to 40", out, len(out))
+	}
+	long := strings.Repeat("y", 60) + " 4111111111111111"
+	out, _ = m.MaskString(long)
+	if len(out) != len(long) || strings.Contains(out, "4111") {
+		t.Errorf("masked long value = %q (%d bytes), want %d bytes", out, len(out), len(long))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // maxPasses bounds the re-scans of a masked string. Masking is checked to a fixed point:
@@ -26,6 +27,8 @@ type Masker struct {
 	hmacs   sync.Pool
 	keys    keyMatcher
 	exempt  exemptKeys
+	// maxValueBytes is Config.MaxValueBytes.
+	maxValueBytes int
 }
 
 // exemptKeys is the set of PIIExemptKeys. It is consulted for every top-level attribute,
@@ -50,7 +53,7 @@ func NewMasker(cfg Config) (*Masker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Masker{keys: newKeyMatcher(cfg.SecretKeyNames)}
+	m := &Masker{keys: newKeyMatcher(cfg.SecretKeyNames), maxValueBytes: cfg.MaxValueBytes}
 	for name, a := range cfg.Detectors {
 		k, _ := kindByName(name)
 		switch a {
@@ -107,6 +110,27 @@ func (m *Masker) MaskString(s string) (masked string, found Findings) {
 }
 
 func (m *Masker) maskString(s string, en KindSet) (string, Findings) {
+	out, f := m.maskStringUncut(s, en)
+	if m.maxValueBytes > 0 && len(out) > m.maxValueBytes && len(out) > len(s) {
+		// A placeholder longer than its match may push a value already cut to the limit
+		// past it again: cut back (removing text never reveals any).
+		out = cutUTF8(out, max(m.maxValueBytes, len(s)))
+	}
+	return out, f
+}
+
+// cutUTF8 cuts s to at most n bytes at a character boundary.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func (m *Masker) maskStringUncut(s string, en KindSet) (string, Findings) {
 	if en == 0 || s == "" {
 		return s, Findings{}
 	}

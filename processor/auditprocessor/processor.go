@@ -69,6 +69,7 @@ func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, er
 		return nil, err
 	}
 	dlpCfg := cfg.DLP.Config
+	dlpCfg.MaxValueBytes = cfg.Limits.MaxAttributeBytes
 	if cfg.DLP.HMACKeyFile != "" {
 		if dlpCfg.HMACKey, err = dlp.LoadHMACKey(cfg.DLP.HMACKeyFile); err != nil {
 			return nil, fmt.Errorf("processors::audit::dlp::hmac_key_file: %w", err)
