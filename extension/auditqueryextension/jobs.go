@@ -146,33 +146,14 @@ func (js *jobs) close() {
 	js.wg.Wait()
 }
 
-// save writes the job's state atomically; call with js.mu held or before publishing j.
+// save writes the job's state atomically and durably; call with js.mu held or before
+// publishing j.
 func (js *jobs) save(j *job) error {
 	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(js.dir, j.ID)
-	tmp := filepath.Join(dir, ".job.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	if err := fsyncFile(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, "job.json")); err != nil {
-		return err
-	}
-	return ledger.SyncDir(dir)
-}
-
-func fsyncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	return errors.Join(err, f.Close())
+	return ledger.WriteFileDurable(filepath.Join(js.dir, j.ID, "job.json"), b, 0o600)
 }
 
 // create records a new job and queues it.

@@ -117,6 +117,10 @@ func (s *store) sourceOf(files []string, w window) string {
 	return b.String()
 }
 
+// decisionColumns are the trail columns a later approval decision overrides, and the
+// decisions table's column that does.
+var decisionColumns = map[string]string{"approval_status": "d_status", "approver": "d_approver", "approval_reason": "d_reason"}
+
 // decisionsTable holds the approval decisions of the trail, read once from each sealed
 // file (approval rows are few, and a decision may come long after its span): every
 // query joins this small table instead of scanning the whole trail for them.
@@ -297,29 +301,22 @@ func (s *store) spansView(w window) string {
 	joined := func(col string) string {
 		return "CASE WHEN trail.record_type <> 'approval' THEN coalesce(by_span." + col + ", by_id." + col + ") END"
 	}
-	if !s.hasDecisions() {
-		// No decision anywhere: nothing to join (the trail's own columns stand).
-		cols := make([]string, 0, len(auditschema.Columns)+3)
-		for _, c := range auditschema.Columns {
-			cols = append(cols, c)
-		}
-		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", "date", "hour")
-		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + `)`
-	}
 	// Columns are named one by one: through trail.* REPLACE (...) DuckDB read every
 	// column of every file whatever the outer query used.
+	decided := s.hasDecisions()
 	cols := make([]string, 0, len(auditschema.Columns)+3)
 	for _, c := range auditschema.Columns {
-		switch c {
-		case "approval_status":
-			cols = append(cols, "coalesce("+joined("d_status")+", trail.approval_status) AS approval_status")
-		case "approver":
-			cols = append(cols, "coalesce("+joined("d_approver")+", trail.approver) AS approver")
-		case "approval_reason":
-			cols = append(cols, "coalesce("+joined("d_reason")+", trail.approval_reason) AS approval_reason")
-		default:
+		from := decisionColumns[c]
+		if decided && from != "" {
+			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
+		} else {
 			cols = append(cols, "trail."+c)
 		}
+	}
+	if !decided {
+		// No decision anywhere: nothing to join, the trail's own columns stand.
+		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", "trail.date", "trail.hour")
+		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail)`
 	}
 	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
 	return `(SELECT ` + strings.Join(cols, ", ") + `

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 )
 
-// writeFileDurable replaces path with data atomically: a temporary file in the same
+// WriteFileDurable replaces path with data atomically: a temporary file in the same
 // directory is written, fsynced and renamed over path, and the directory is fsynced.
-func writeFileDurable(path string, data []byte, perm os.FileMode) error {
+func WriteFileDurable(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {

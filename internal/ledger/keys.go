@@ -29,7 +29,7 @@ func LoadOrCreateKey(keyFile string) (note.Signer, string, bool, error) {
 		if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
 			return nil, "", false, fmt.Errorf("signing key %s: %w", keyFile, err)
 		}
-		if err := writeFileDurable(keyFile, []byte(skey+"\n"), 0o600); err != nil {
+		if err := WriteFileDurable(keyFile, []byte(skey+"\n"), 0o600); err != nil {
 			return nil, "", false, fmt.Errorf("signing key %s: %w", keyFile, err)
 		}
 		s, err := note.NewSigner(skey)

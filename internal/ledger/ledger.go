@@ -99,7 +99,7 @@ func Open(dataDir string, signer note.Signer, vkey string) (*Ledger, OpenResult,
 		}
 		res.KeyRotated = true
 	}
-	if err := writeFileDurable(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
+	if err := WriteFileDurable(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
 		f.Close()
 		return nil, res, fmt.Errorf("write public key %s: %w", pubPath, err)
 	}
@@ -230,7 +230,7 @@ func (l *Ledger) writeCheckpoint() error {
 		return fmt.Errorf("sign checkpoint: %w", err)
 	}
 	path := filepath.Join(l.dataDir, Dir, CheckpointFile)
-	if err := writeFileDurable(path, signed, 0o644); err != nil {
+	if err := WriteFileDurable(path, signed, 0o644); err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", path, err)
 	}
 	return nil
