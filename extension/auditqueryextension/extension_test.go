@@ -91,7 +91,6 @@ func (r testRow) row() auditschema.Row {
 		Model:              strp(r.model),
 		Attributes:         `{"gen_ai.request.model":"` + r.model + `"}`,
 		ResourceAttributes: `{"service.name":"agents"}`,
-		SearchText:         "chat " + r.model,
 	}
 }
 

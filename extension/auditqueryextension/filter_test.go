@@ -41,7 +41,7 @@ var richRows = []richRow{
 	{"02", 3 * time.Hour, "anthropic", "", "llm", "failed", "span", "pending", "require_approval", "redacted:credit_card", "acme", nil, fp(0.40), 4000, 9000, 2000, "summarise the incident"},
 	{"03", 4 * time.Hour, "", "refund_payment", "tool", "blocked", "span", "not_required", "block", "clean", "globex", bp(true), nil, 50, 0, 0, "tool refund_payment amount_usd"},
 	{"04", 5 * time.Hour, "", "", "auth", "success", "event", "not_required", "none", "", "globex", nil, nil, 0, 0, 0, "login alice"},
-	{"05", 72 * time.Hour, "openai", "", "llm", "success", "span", "approved", "allow", "clean", "acme", bp(false), fp(0.002), 300, 100, 20, "three days ago"},
+	{"05", 72 * time.Hour, "openai", "", "llm", "success", "span", "approved", "allow", "clean", "acme", bp(false), fp(0.002), 300, 100, 20, "Three days ago, ÜBER [x] (a|b)"},
 }
 
 func writeRichTrail(t *testing.T, dir string, now time.Time) {
@@ -56,7 +56,19 @@ func writeRichTrail(t *testing.T, dir string, now time.Time) {
 			Provider: strp(r.provider), ToolName: strp(r.tool), Category: strp(r.category), Result: strp(r.result),
 			ApprovalStatus: strp(r.approval), PolicyDecision: strp(r.policy), DLPResult: strp(r.dlp),
 			TenantID: strp(r.tenant), PolicyViolation: r.violation, CostUSD: r.cost,
-			Attributes: "{}", ResourceAttributes: "{}", SearchText: strings.ToLower(r.text),
+			Attributes: "{}", ResourceAttributes: "{}",
+		}
+		// The text each row is found by sits in a different column: free-text search
+		// looks in all of them.
+		switch i {
+		case 0, 1:
+			row.Request = strp(r.text)
+		case 2:
+			row.Attributes = `{"tool.args":"` + r.text + `"}`
+		case 3:
+			row.Events = strp(`[{"name":"` + r.text + `"}]`)
+		default:
+			row.StatusMsg = strp(r.text)
 		}
 		if r.in > 0 {
 			row.InputTokens, row.OutputTokens = &r.in, &r.out
@@ -110,6 +122,10 @@ func TestSearchFilters(t *testing.T) {
 		{"q=amount_usd", []string{"3"}}, // a literal _, not a wildcard
 		{"q=amount%25usd", []string{}},  // % in q never acts as a wildcard
 		{"q=incident&q=login", []string{"2", "4"}},
+		{"q=über", []string{"5"}},                            // case-insensitive beyond ASCII
+		{"q=" + url.QueryEscape("[x] (a|b)"), []string{"5"}}, // regular expression syntax is literal
+		{"q=" + url.QueryEscape("(b"), []string{}},
+		{"q=a.b", []string{}},
 		{"provider=openai", []string{"1", "5"}},
 		{"tool=refund_payment", []string{"3"}},
 		{"category=llm&result=failed", []string{"2"}},
@@ -188,6 +204,7 @@ func TestSearchRejectsBadParameters(t *testing.T) {
 		"sort=price":                     "sort",
 		"order=up":                       "order",
 		"sort=cost&cursor=" + timeCursor: "cursor",
+		"q=%FFrefund":                    "q: \"\\xffrefund\" is not valid UTF-8",
 	} {
 		var body map[string]any
 		status := getJSON(t, base+"/api/v1/spans?"+query, &body)

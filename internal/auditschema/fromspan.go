@@ -1,11 +1,8 @@
 package auditschema
 
 import (
-	"encoding/binary"
 	"strings"
 	"time"
-	"unicode/utf8"
-	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -101,67 +98,7 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 		r.Flags = append(r.Flags, flagsOf(v)...)
 	}
 	r.Flags = dedupe(r.Flags)
-	r.SearchText = searchText(&r)
 	return r
-}
-
-// searchText is what free-text search scans: the span name, the status message, the
-// payloads and every attribute, lower-cased once at write time so that a query can use a
-// plain LIKE instead of a case-insensitive scan over many columns.
-func searchText(r *Row) string {
-	parts := [...]*string{&r.Name, r.StatusMsg, r.Request, r.Response, &r.Attributes, r.Events}
-	n := 0
-	for _, p := range parts {
-		if p != nil {
-			n += len(*p) + 1
-		}
-	}
-	b := make([]byte, 0, n)
-	for _, p := range parts {
-		if p != nil && *p != "" {
-			b = appendLower(b, *p)
-			b = append(b, '\n')
-		}
-	}
-	// b is never written again: the string shares its bytes instead of copying them.
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-// appendLower appends s lower-cased, exactly as strings.ToLower does. ASCII, which is
-// most of a payload, is copied and then lower-cased in place eight bytes at a time
-// (capitals cost nothing extra: IDs, base64 and prose have many); from the first byte
-// that is not ASCII on, the rest goes through strings.ToLower.
-func appendLower(b []byte, s string) []byte {
-	const (
-		high  = 0x8080808080808080
-		fromA = 0x3f3f3f3f3f3f3f3f // 0x80-'A': the high bit is set for bytes >= 'A'
-		pastZ = 0x2525252525252525 // 0x80-'Z'-1: the high bit is set for bytes > 'Z'
-	)
-	start := len(b)
-	b = append(b, s...)
-	t := b[start:]
-	i := 0
-	for ; i+8 <= len(t); i += 8 {
-		x := binary.LittleEndian.Uint64(t[i:])
-		if x&high != 0 {
-			break
-		}
-		// Every byte is below 0x80, so the additions carry into no neighbouring byte;
-		// a capital's high bit, moved down to 0x20, lower-cases it.
-		if upper := (x + fromA) &^ (x + pastZ) & high; upper != 0 {
-			binary.LittleEndian.PutUint64(t[i:], x|upper>>2)
-		}
-	}
-	for ; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case c >= utf8.RuneSelf:
-			return append(b[:start+i], strings.ToLower(s[i:])...)
-		case 'A' <= c && c <= 'Z':
-			t[i] = c + 'a' - 'A'
-		}
-	}
-	return b
 }
 
 func flagsOf(v pcommon.Value) []string {

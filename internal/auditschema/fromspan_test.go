@@ -223,13 +223,7 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 		"events":              jsonEq(`[{"time":"2026-11-22T04:10:01.5Z","name":"gen_ai.choice","attributes":{"finish_reason":"Stop"}}]`),
 		"links":               jsonEq(`[{"trace_id":"ffeeddccbbaa99887766554433221100","span_id":"0102030405060708","attributes":{"link.kind":"retry"}}]`),
 		"flags":               []string{"dlp_partial", "late_arrival"},
-		"search_text": func(t *testing.T, got any) {
-			s := got.(string)
-			assert.Equal(t, strings.ToLower(s), s, "search_text is lower-cased")
-			for _, part := range []string{"chat gpt-4o", "rate limited", "where is order 55?", "shipped", "priority-high", "support-bot", "finish_reason"} {
-				assert.Contains(t, s, part)
-			}
-		},
+		"search_text": nil, // no longer written: free-text search reads the columns themselves
 	}
 
 	names, got := rowColumns(r)
@@ -240,6 +234,10 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 			continue
 		}
 		v := got[c]
+		if c == "search_text" {
+			assert.True(t, v.IsZero(), "search_text is no longer written")
+			continue
+		}
 		if !assert.False(t, v.IsZero(), "column %q is zero/NULL for a fully populated span", c) {
 			continue
 		}
@@ -284,7 +282,7 @@ func TestFromSpanMinimalIsNull(t *testing.T) {
 	assert.InDelta(t, 2.0, r.DurationMs, 1e-9)
 	assert.JSONEq(t, `{"http.route":"/health"}`, r.Attributes)
 	assert.JSONEq(t, `{}`, r.ResourceAttributes)
-	assert.Equal(t, "get /health\n{\"http.route\":\"/health\"}\n", r.SearchText)
+	assert.Empty(t, r.SearchText, "search_text is no longer written")
 }
 
 func TestFromSpanIDs(t *testing.T) {
@@ -395,14 +393,8 @@ func TestFromSpanRequestResponse(t *testing.T) {
 		assert.Equal(t, "legacy prompt", m["gen_ai.prompt"], "a request attribute that was not chosen stays in the attributes")
 		assert.Equal(t, "legacy completion", m["gen_ai.completion"])
 		assert.Equal(t, "Blue-Team", m["app.Tag"])
-
-		s := r.SearchText
-		assert.Equal(t, strings.ToLower(s), s)
-		for _, part := range []string{"tool call", "current prompt text", "tool result", "blue-team", "app.tag", "legacy prompt"} {
-			assert.Contains(t, s, part)
-		}
-		// the payload is in search_text once, not once per column
-		assert.Equal(t, 1, strings.Count(s, "current prompt text"))
+		// the payload is stored once, in its column
+		assert.NotContains(t, r.Attributes, "Current PROMPT text")
 	})
 
 	t.Run("audit.request wins over instrumentation names", func(t *testing.T) {
@@ -437,13 +429,14 @@ func TestFromSpanRequestResponse(t *testing.T) {
 	})
 }
 
-func TestFromSpanSearchTextKeepsSpecialCharacters(t *testing.T) {
+func TestFromSpanAttributesKeepSpecialCharacters(t *testing.T) {
 	span := ptrace.NewSpan()
 	span.SetName("export")
 	span.Attributes().PutStr("customer", "AT&T <Enterprise>")
 	r := FromSpan(pcommon.NewResource(), span, time.Now())
-	// free-text search for what the user sees must match
-	assert.Contains(t, r.SearchText, "at&t <enterprise>")
+	// free-text search (over this document) for what the user sees must match: no HTML
+	// escaping
+	assert.Contains(t, r.Attributes, "AT&T <Enterprise>")
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.Attributes), &m))
 	assert.Equal(t, "AT&T <Enterprise>", m["customer"])
@@ -472,7 +465,6 @@ func TestFromSpanEventsAndLinks(t *testing.T) {
 	assert.JSONEq(t, `[
 		{"trace_id":"ffeeddccbbaa99887766554433221100","span_id":"0102030405060708","attributes":{}},
 		{"trace_id":"","span_id":"","attributes":{}}]`, *r.Links)
-	assert.Contains(t, r.SearchText, "second", "event names are searchable")
 }
 
 func TestFromSpanFlags(t *testing.T) {

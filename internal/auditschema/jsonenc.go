@@ -16,8 +16,8 @@ import (
 
 // The JSON documents of a row (attributes, events, links) are written straight from
 // pdata, without building maps and without reflection: this is the hottest part of the
-// span → row mapping. Object keys are sorted, strings are not HTML-escaped (the documents
-// feed search_text, where "AT&T" must stay "at&t"), invalid UTF-8 becomes U+FFFD, and
+// span → row mapping. Object keys are sorted, strings are not HTML-escaped (free-text
+// search reads the documents, where "AT&T" must stay "AT&T"), invalid UTF-8 becomes U+FFFD, and
 // doubles JSON cannot hold (NaN, ±Inf) are written as strings.
 
 type keyValue struct {

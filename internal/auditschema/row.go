@@ -78,7 +78,12 @@ type Row struct {
 	Events             *string  `parquet:"events"`
 	Links              *string  `parquet:"links"`
 	Flags              []string `parquet:"flags,list"`
-	// SearchText is the lower-cased text that free-text search scans.
+	// SearchText is no longer written: it is empty in new files (where it costs a few
+	// bytes per row group). Files written before held the lower-cased text of name,
+	// status message, request, response, attributes and events — half of every file's
+	// bytes — for free-text search, which now matches those columns themselves,
+	// case-insensitively, as fast (see the query extension's README). The column stays so
+	// that old and new files read as one table and a row's digest is unchanged.
 	SearchText string `parquet:"search_text"`
 }
 
