@@ -69,13 +69,20 @@ type parquetExporter struct {
 	bytesSealed metric.Int64Counter
 }
 
-// pendingBatch is the rows of one write-ahead log segment, by hive partition.
+// pendingBatch is what one write-ahead log segment holds, by hive partition. Pushed rows
+// are written as they come to an open file per partition (files), so that memory holds
+// their compressed pages rather than the rows; sealing finishes the files. A batch whose
+// files fail, and a segment replayed at start, are sealed from rows instead (parts),
+// read back from the segment.
 type pendingBatch struct {
 	source  string // "wal/<segment file>", recorded with each sealed file
 	segment *walSegment
 	segPath string
-	// parts holds, by partition, the rows of each pushed batch as they came: they are
-	// put together, in start time order, only when sealed (one copy, not one per growth).
+	files   map[string]*openFile
+	// broken is the first failure of files; the batch is then sealed from parts.
+	broken error
+	// parts holds, by partition, rows as they came: they are put together, in start
+	// time order, only when sealed (one copy, not one per growth).
 	parts map[string][][]auditschema.Row
 	rows  int
 	first time.Time
@@ -87,19 +94,59 @@ func newBatch(segPath string) *pendingBatch {
 	return &pendingBatch{
 		source:  walDir + "/" + filepath.Base(segPath),
 		segPath: segPath,
-		parts:   map[string][][]auditschema.Row{},
+		files:   map[string]*openFile{},
 		sealed:  map[string]ledger.FileRecord{},
 	}
 }
 
+// add keeps rows in memory, to be sealed from parts.
 func (b *pendingBatch) add(parts map[string][]auditschema.Row, n int, now time.Time) {
 	if b.rows == 0 {
 		b.first = now
+	}
+	if b.parts == nil {
+		b.parts = map[string][][]auditschema.Row{}
 	}
 	for p, rows := range parts {
 		b.parts[p] = append(b.parts[p], rows)
 	}
 	b.rows += n
+}
+
+// writeLocked writes pushed rows, ordered by start time within each partition and with
+// their row hashes, to the batch's open files. A failure is kept in b.broken (the
+// rows are in the write-ahead log, which sealing then reads back). e.mu held.
+func (e *parquetExporter) writeLocked(b *pendingBatch, parts map[string][]auditschema.Row, hashes map[string][][32]byte, n int, now time.Time) {
+	if b.rows == 0 {
+		b.first = now
+	}
+	b.rows += n
+	if b.broken != nil {
+		return
+	}
+	for p, rows := range parts {
+		of := b.files[p]
+		if of == nil {
+			var err error
+			if of, err = createFile(e.dataDir, e.newFileName(p), e.sealOptions(b.source)); err != nil {
+				b.broken = err
+				return
+			}
+			b.files[p] = of
+		}
+		if err := of.add(rows, hashes[p]); err != nil {
+			b.broken = err
+			return
+		}
+	}
+}
+
+// discardFiles removes the batch's open files.
+func (b *pendingBatch) discardFiles() {
+	for p, of := range b.files {
+		of.discard()
+		delete(b.files, p)
+	}
 }
 
 func newParquetExporter(cfg *Config, set exporter.Settings) (*parquetExporter, error) {
@@ -238,13 +285,23 @@ const maxPendingFiles = 2
 // and clients slow down; nothing acknowledged is lost.
 var errBackPressure = errors.New("audit trail is not keeping up with sealing")
 
-// pushTraces acknowledges a batch once it is in the fsynced write-ahead log.
+// pushTraces acknowledges a batch once it is in the fsynced write-ahead log. Its rows
+// are mapped, ordered and hashed before the lock is taken; under it they go to the log
+// and to the open files.
 func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	if td.SpanCount() == 0 {
 		return nil
 	}
 	ingest := e.now()
 	parts, n := rowsByPartition(td, ingest)
+	hashes := make(map[string][][32]byte, len(parts))
+	for p, rows := range parts {
+		if !inStartOrder(rows) {
+			rows = sortedByStart([][]auditschema.Row{rows})
+			parts[p] = rows
+		}
+		hashes[p] = rowHashes(rows)
+	}
 	payload, err := e.protoEnc.MarshalTraces(td)
 	if err != nil {
 		return fmt.Errorf("encode batch for the write-ahead log: %w", err)
@@ -270,8 +327,8 @@ func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 		e.kickSeal()
 		return errors.Join(err, rotErr)
 	}
-	e.buf.add(parts, n, ingest)
-	full := e.buf.rows >= e.cfg.MaxFileRows || seg.bytes.Load() >= e.cfg.MaxFileBytes
+	e.writeLocked(e.buf, parts, hashes, n, ingest)
+	full := e.buf.rows >= e.cfg.MaxFileRows || seg.bytes.Load() >= e.cfg.MaxFileBytes || e.buf.broken != nil
 	e.mu.Unlock()
 	if full {
 		e.kickSeal()
@@ -392,7 +449,9 @@ func (e *parquetExporter) seal(force bool) error {
 }
 
 // sealBatch seals one file per partition, records them in the ledger, then removes the
-// segment. A retry after a failure reuses the files already sealed.
+// segment. The files written as rows came are finished; if any failed, the partitions
+// not sealed yet are sealed from rows read back from the segment. A retry after a
+// failure reuses the files already sealed.
 func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 	if b.segment != nil {
 		// Pushers waiting on this segment's fsync are released here.
@@ -401,30 +460,44 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 		}
 		b.segment = nil
 	}
-	keys := make([]string, 0, len(b.parts))
-	for p := range b.parts {
-		keys = append(keys, p)
+	for _, p := range sortedKeys(b.files) {
+		if b.broken != nil {
+			break
+		}
+		of := b.files[p]
+		delete(b.files, p)
+		rec, err := of.finish(of.sum.record())
+		if err != nil {
+			b.broken = err
+			break
+		}
+		b.sealed[p] = rec
 	}
-	sort.Strings(keys)
-	var entries []ledger.Entry
+	if b.broken != nil && b.parts == nil {
+		b.discardFiles()
+		e.logger.Warn("Writing a file as rows came failed; sealing its rows from the write-ahead log instead",
+			zap.String("segment", b.source), zap.Error(b.broken))
+		if err := e.readBack(b); err != nil {
+			return err
+		}
+	}
 	var sealErr error
-	for _, p := range keys {
-		if e.ledger.HasSealed(b.source, p) {
+	for _, p := range sortedKeys(b.parts) {
+		if _, ok := b.sealed[p]; ok || e.ledger.HasSealed(b.source, p) {
 			continue
 		}
-		rec, ok := b.sealed[p]
-		if !ok {
-			rows := sortedByStart(b.parts[p])
-			b.parts[p] = [][]auditschema.Row{rows} // a retry need not sort again
-			rel := e.newFileName(p)
-			var err error
-			rec, err = sealFile(e.dataDir, rel, e.sealOptions(b.source), writeSorted(rows))
-			if err != nil {
-				sealErr = err
-				break
-			}
-			b.sealed[p] = rec
+		rows := sortedByStart(b.parts[p])
+		b.parts[p] = [][]auditschema.Row{rows} // a retry need not sort again
+		rec, err := sealFile(e.dataDir, e.newFileName(p), e.sealOptions(b.source), writeSorted(rows))
+		if err != nil {
+			sealErr = err
+			break
 		}
+		b.sealed[p] = rec
+	}
+	var entries []ledger.Entry
+	for _, p := range sortedKeys(b.sealed) {
+		rec := b.sealed[p]
 		entries = append(entries, ledger.Entry{Kind: ledger.KindSeal, Writer: e.writer, File: &rec, Source: b.source})
 	}
 	if len(entries) > 0 {
@@ -447,6 +520,39 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 		return fmt.Errorf("remove sealed write-ahead log segment: %w", err)
 	}
 	return ledger.SyncDir(filepath.Dir(b.segPath))
+}
+
+// readBack fills b.parts with the rows of b's segment, leaving out partitions already
+// sealed.
+func (e *parquetExporter) readBack(b *pendingBatch) error {
+	var dec ptrace.ProtoUnmarshaler
+	parts := map[string][][]auditschema.Row{}
+	if _, err := readSegment(b.segPath, func(ingestNanos int64, payload []byte) error {
+		td, err := dec.UnmarshalTraces(payload)
+		if err != nil {
+			return fmt.Errorf("decode a frame of %s: %w", b.segPath, err)
+		}
+		rows, _ := rowsByPartition(td, time.Unix(0, ingestNanos))
+		for p, r := range rows {
+			if _, ok := b.sealed[p]; !ok {
+				parts[p] = append(parts[p], r)
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read back %s: %w", b.source, err)
+	}
+	b.parts = parts
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (e *parquetExporter) writerOptions(source string) auditschema.WriterOptions {
@@ -488,6 +594,12 @@ func (e *parquetExporter) shutdown(context.Context) error {
 	e.mu.Lock()
 	seg := e.wal
 	empty := e.buf.rows == 0
+	if err != nil {
+		// Their rows are in the write-ahead log.
+		for _, b := range append(e.queued, e.buf) {
+			b.discardFiles()
+		}
+	}
 	e.mu.Unlock()
 	if cerr := seg.close(); cerr != nil {
 		err = errors.Join(err, cerr)

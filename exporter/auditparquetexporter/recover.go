@@ -2,6 +2,7 @@ package auditparquetexporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -21,7 +22,8 @@ const quarantineDir = "quarantine"
 
 // recover brings the data directory back to a consistent state after a crash, before
 // anything new is accepted:
-//  1. temporary files of interrupted seals are quarantined (moved aside, never deleted);
+//  1. this writer's files being written when it stopped (under writing/) are removed:
+//     their rows are in the write-ahead log, or in the files a compaction was merging;
 //  2. sealed files without a ledger entry (a crash between seal and ledger append) are
 //     re-hashed and recorded with a recovery note, or quarantined if unreadable;
 //  3. files the ledger retired (compaction, retention) but a crash left are removed;
@@ -39,7 +41,8 @@ func (e *parquetExporter) recover(context.Context) error {
 		rel := filepath.ToSlash(mustRel(e.dataDir, path))
 		switch {
 		case strings.HasPrefix(d.Name(), ".") && strings.HasSuffix(d.Name(), ".tmp"):
-			return e.quarantine(rel, stamp, "temporary file of an interrupted seal")
+			// Where earlier builds wrote files being sealed.
+			return e.removeUnfinished(path, strings.TrimPrefix(d.Name(), "."))
 		case strings.HasSuffix(d.Name(), ".parquet"):
 			if _, ok := live[rel]; ok {
 				return nil
@@ -56,12 +59,35 @@ func (e *parquetExporter) recover(context.Context) error {
 	if err != nil {
 		return err
 	}
+	writing, err := os.ReadDir(filepath.Join(e.dataDir, writingDir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, d := range writing {
+		if err := e.removeUnfinished(filepath.Join(e.dataDir, writingDir, d.Name()), d.Name()); err != nil {
+			return err
+		}
+	}
 	for _, rel := range orphans {
 		if err := e.recordOrphan(rel, stamp); err != nil {
 			return err
 		}
 	}
 	return e.replayWAL()
+}
+
+// removeUnfinished removes a file this writer was writing when it stopped. Its rows are
+// in the write-ahead log (replayed at start) or, for a compaction, in the files it was
+// merging, which stay live. Another writer's files are left alone.
+func (e *parquetExporter) removeUnfinished(path, name string) error {
+	if !strings.HasPrefix(name, e.writer+"-") || !strings.HasSuffix(name, ".tmp") {
+		return nil
+	}
+	e.logger.Info("Removing a file left unfinished by a stop; its rows are sealed from the write-ahead log", zap.String("path", mustRel(e.dataDir, path)))
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	return ledger.SyncDir(filepath.Dir(path))
 }
 
 // recordOrphan records a sealed file that has no ledger entry, or quarantines it.

@@ -3,6 +3,7 @@ package auditparquetexporter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,8 +149,10 @@ func TestReplaySkipsWhatWasSealed(t *testing.T) {
 	assertIntact(t, dir)
 }
 
-// Start-up recovery quarantines the temporary file of an interrupted seal and an
-// unreadable stray file, and records a readable sealed file that has no ledger entry.
+// Start-up recovery removes its own temporary files (files being written when it
+// stopped; their rows are in the write-ahead log) and leaves other writers' alone,
+// quarantines an unreadable stray file, and records a readable sealed file that has no
+// ledger entry.
 func TestRecoveryQuarantinesAndRecords(t *testing.T) {
 	dir := t.TempDir()
 	e := startedExporter(t, dir, noCompaction)
@@ -170,8 +173,14 @@ func TestRecoveryQuarantinesAndRecords(t *testing.T) {
 	if _, err := sealFile(dir, orphanRel, auditschema.WriterOptions{Compression: "zstd", Metadata: map[string]string{auditschema.MetadataSource: "wal/gone.wal"}}, writeSorted(rows)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(part, ".half-written.parquet.tmp"), []byte("PAR1 partial"), 0o644); err != nil {
-		t.Fatal(err)
+	writing := filepath.Join(dir, writingDir)
+	ownTmp := filepath.Join(writing, e.writer+"-half-written.parquet.tmp")
+	legacyTmp := filepath.Join(part, "."+e.writer+"-half-sealed.parquet.tmp") // where earlier builds wrote
+	otherTmp := filepath.Join(writing, "other_writer-half-written.parquet.tmp")
+	for _, tmp := range []string{ownTmp, legacyTmp, otherTmp} {
+		if err := os.WriteFile(tmp, []byte("PAR1 partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(part, "garbage.parquet"), []byte("not parquet"), 0o444); err != nil {
 		t.Fatal(err)
@@ -186,8 +195,16 @@ func TestRecoveryQuarantinesAndRecords(t *testing.T) {
 	for _, q := range quarantined {
 		names[filepath.Base(q)] = true
 	}
-	if !names[".half-written.parquet.tmp"] || !names["garbage.parquet"] || len(names) != 2 {
-		t.Errorf("quarantine holds %v, want the temporary file and the unreadable one", quarantined)
+	if !names["garbage.parquet"] || len(names) != 1 {
+		t.Errorf("quarantine holds %v, want the unreadable file", quarantined)
+	}
+	for _, tmp := range []string{ownTmp, legacyTmp} {
+		if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the writer's own temporary file %s was not removed: %v", tmp, err)
+		}
+	}
+	if _, err := os.Stat(otherTmp); err != nil {
+		t.Errorf("another writer's temporary file was touched: %v", err)
 	}
 	entries := ledgerEntries(t, dir)
 	if !strings.Contains(entries, `"kind":"recovery"`) || !strings.Contains(entries, orphanRel) || !strings.Contains(entries, `"source":"wal/gone.wal"`) {
@@ -244,13 +261,13 @@ func TestShutdownAfterFailedRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	crash(t, e)
-	// A temporary file to quarantine, and no way to create the quarantine directory:
+	// An unreadable file to quarantine, and no way to create the quarantine directory:
 	// recovery fails after the ledger is open.
 	part := filepath.Join(dir, "spans", auditschema.PartitionOf(time.Now().UTC()))
 	if err := os.MkdirAll(part, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(part, ".left.parquet.tmp"), []byte("x"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(part, "left.parquet"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, quarantineDir), []byte("not a directory"), 0o644); err != nil {
@@ -272,4 +289,54 @@ func TestShutdownAfterFailedRecovery(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("shutdown after a failed start hangs")
 	}
+}
+
+// A file written as rows came that cannot be finished (here its descriptor is closed
+// under it, as a failing disk would) is discarded, and its batch is sealed from the rows
+// read back from the write-ahead log: nothing acknowledged is lost, nothing is left half
+// written.
+func TestSealFallsBackToTheLogWhenAFileFails(t *testing.T) {
+	dir := t.TempDir()
+	e := startedExporter(t, dir, noCompaction)
+	ctx := context.Background()
+	hour := time.Now().UTC().Truncate(time.Hour)
+	for i := range 3 {
+		// two partitions per push: this hour and the one before
+		if err := e.pushTraces(ctx, spansAt(hour, 4, byte(10+i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.pushTraces(ctx, spansAt(hour.Add(-time.Hour), 2, byte(20+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.mu.Lock()
+	if len(e.buf.files) != 2 {
+		t.Fatalf("%d open files, want one per partition (2)", len(e.buf.files))
+	}
+	broken := e.buf.files[auditschema.PartitionOf(hour)]
+	_ = broken.f.Close()
+	e.mu.Unlock()
+
+	if err := e.seal(true); err != nil {
+		t.Fatalf("seal: %v", err)
+	}
+	if err := e.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids := countRows(t, dir)
+	if len(ids) != 18 {
+		t.Errorf("%d spans sealed, want 18", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("span %s sealed %d times", id, n)
+		}
+	}
+	if _, err := os.Stat(broken.tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the failed file's temporary file is left: %v", err)
+	}
+	if segs, _ := filepath.Glob(filepath.Join(dir, walDir, "*.wal")); len(segs) != 0 {
+		t.Errorf("write-ahead log segments left after sealing: %v", segs)
+	}
+	assertIntact(t, dir)
 }

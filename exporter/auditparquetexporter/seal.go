@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -37,75 +38,119 @@ func writeSorted(rows []auditschema.Row) rowWriter {
 }
 
 // sealFile writes a file at dataDir/rel so that readers either see the whole file or
-// none of it: the rows go to a hidden temporary file, which is fsynced and made
-// read-only, then hard-linked to its final name — which fails rather than replace an
-// existing file — and the directory is fsynced. New partition directories are fsynced
-// into their parents. It returns the file's ledger record.
+// none of it (see openFile). It returns the file's ledger record.
 func sealFile(dataDir, rel string, opts auditschema.WriterOptions, write rowWriter) (ledger.FileRecord, error) {
-	final := filepath.Join(dataDir, filepath.FromSlash(rel))
-	dir := filepath.Dir(final)
-	if err := mkdirDurable(dir); err != nil {
-		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", final, err)
-	}
-	tmp := filepath.Join(dir, "."+filepath.Base(final)+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", final, err)
-	}
-	rec, err := writeFile(f, opts, write)
-	if err != nil {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", final, err)
-	}
-	if err := os.Link(tmp, final); err != nil {
-		_ = os.Remove(tmp)
-		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", final, err)
-	}
-	if err := os.Remove(tmp); err != nil {
-		return ledger.FileRecord{}, fmt.Errorf("seal %s: remove temporary file: %w", final, err)
-	}
-	if err := ledger.SyncDir(dir); err != nil {
-		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", final, err)
-	}
-	rec.Path = rel
-	return rec, nil
-}
-
-// writeFile writes the Parquet file, fsyncs it, makes it read-only and closes it. The
-// record it returns has everything but the path.
-func writeFile(f *os.File, opts auditschema.WriterOptions, write rowWriter) (ledger.FileRecord, error) {
-	h := sha256.New()
-	buf := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	pw, err := auditschema.NewParquetWriter(buf, opts)
+	of, err := createFile(dataDir, rel, opts)
 	if err != nil {
 		return ledger.FileRecord{}, err
 	}
-	rec, err := write(pw)
+	rec, err := write(of.pw)
 	if err != nil {
-		return rec, err
+		of.discard()
+		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", of.final, err)
 	}
-	if err := pw.Close(); err != nil {
-		return rec, fmt.Errorf("close parquet writer: %w", err)
+	return of.finish(rec)
+}
+
+// writingDir, under the data directory, holds the files being written: readers of the
+// trail's partitions only ever see sealed files.
+const writingDir = "writing"
+
+// openFile is a Parquet file being written. Its rows go to a temporary file in
+// writingDir, which finish fsyncs, makes read-only and hard-links to its final name in
+// its partition — which fails rather than replace an existing file — before fsyncing
+// the partition directory. New partition directories are fsynced into their parents. A
+// temporary file never holds the only copy of a row: its rows are in the write-ahead
+// log, or (for a compaction) in the files it merges.
+type openFile struct {
+	rel, final, tmp string
+	f               *os.File
+	h               hash.Hash
+	buf             *bufio.Writer
+	pw              *parquet.GenericWriter[auditschema.Row]
+	// sum accumulates the record of rows added with add.
+	sum summary
+}
+
+func createFile(dataDir, rel string, opts auditschema.WriterOptions) (*openFile, error) {
+	final := filepath.Join(dataDir, filepath.FromSlash(rel))
+	tmpDir := filepath.Join(dataDir, writingDir)
+	for _, dir := range []string{filepath.Dir(final), tmpDir} {
+		if err := mkdirDurable(dir); err != nil {
+			return nil, fmt.Errorf("seal %s: %w", final, err)
+		}
 	}
-	if err := buf.Flush(); err != nil {
-		return rec, fmt.Errorf("write: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return rec, fmt.Errorf("fsync: %w", err)
-	}
-	if err := f.Chmod(0o444); err != nil {
-		return rec, fmt.Errorf("make read-only: %w", err)
-	}
-	st, err := f.Stat()
+	tmp := filepath.Join(tmpDir, filepath.Base(final)+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
-		return rec, err
+		return nil, fmt.Errorf("seal %s: %w", final, err)
 	}
-	if err := f.Close(); err != nil {
-		return rec, fmt.Errorf("close: %w", err)
+	of := &openFile{rel: rel, final: final, tmp: tmp, f: f, h: sha256.New()}
+	of.buf = bufio.NewWriterSize(io.MultiWriter(f, of.h), 1<<20)
+	if of.pw, err = auditschema.NewParquetWriter(of.buf, opts); err != nil {
+		of.discard()
+		return nil, err
 	}
+	return of, nil
+}
+
+// add writes rows whose row hashes are hashes (see rowHashes).
+func (of *openFile) add(rows []auditschema.Row, hashes [][32]byte) error {
+	if _, err := of.pw.Write(rows); err != nil {
+		return fmt.Errorf("seal %s: write rows: %w", of.final, err)
+	}
+	for i := range rows {
+		of.sum.addHashed(&rows[i], hashes[i])
+	}
+	return nil
+}
+
+// discard closes and removes the temporary file.
+func (of *openFile) discard() {
+	_ = of.f.Close()
+	_ = os.Remove(of.tmp)
+}
+
+// finish completes the file and returns its record: rec with the path, size and file
+// hash set. On failure the temporary file is removed.
+func (of *openFile) finish(rec ledger.FileRecord) (ledger.FileRecord, error) {
+	fail := func(err error) (ledger.FileRecord, error) {
+		of.discard()
+		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", of.final, err)
+	}
+	if err := of.pw.Close(); err != nil {
+		return fail(fmt.Errorf("close parquet writer: %w", err))
+	}
+	if err := of.buf.Flush(); err != nil {
+		return fail(fmt.Errorf("write: %w", err))
+	}
+	if err := of.f.Sync(); err != nil {
+		return fail(fmt.Errorf("fsync: %w", err))
+	}
+	if err := of.f.Chmod(0o444); err != nil {
+		return fail(fmt.Errorf("make read-only: %w", err))
+	}
+	st, err := of.f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if err := of.f.Close(); err != nil {
+		_ = os.Remove(of.tmp)
+		return ledger.FileRecord{}, fmt.Errorf("seal %s: close: %w", of.final, err)
+	}
+	if err := os.Link(of.tmp, of.final); err != nil {
+		_ = os.Remove(of.tmp)
+		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", of.final, err)
+	}
+	if err := os.Remove(of.tmp); err != nil {
+		return ledger.FileRecord{}, fmt.Errorf("seal %s: remove temporary file: %w", of.final, err)
+	}
+	if err := ledger.SyncDir(filepath.Dir(of.final)); err != nil {
+		return ledger.FileRecord{}, fmt.Errorf("seal %s: %w", of.final, err)
+	}
+	rec.Path = of.rel
 	rec.Size = st.Size()
-	rec.SHA256 = hex.EncodeToString(h.Sum(nil))
+	rec.SHA256 = hex.EncodeToString(of.h.Sum(nil))
 	return rec, nil
 }
 
@@ -131,6 +176,16 @@ func sortedByStart(chunks [][]auditschema.Row) []auditschema.Row {
 	return rows
 }
 
+// inStartOrder reports whether rows are ordered by start time.
+func inStartOrder(rows []auditschema.Row) bool {
+	for i := 1; i < len(rows); i++ {
+		if rows[i].StartTime.Before(rows[i-1].StartTime) {
+			return false
+		}
+	}
+	return true
+}
+
 // summary accumulates the row count, time range and content digest of a file's rows.
 type summary struct {
 	rec    ledger.FileRecord
@@ -138,7 +193,12 @@ type summary struct {
 }
 
 func (s *summary) add(r *auditschema.Row) {
-	s.digest.Add(auditschema.RowHash(r))
+	s.addHashed(r, auditschema.RowHash(r))
+}
+
+// addHashed adds a row whose row hash is known.
+func (s *summary) addHashed(r *auditschema.Row, hash [32]byte) {
+	s.digest.Add(hash)
 	if s.rec.Rows == 0 || r.StartTime.Before(s.rec.MinTime) {
 		s.rec.MinTime = r.StartTime
 	}
@@ -152,6 +212,15 @@ func (s *summary) record() ledger.FileRecord {
 	rec := s.rec
 	rec.Digest = s.digest.String()
 	return rec
+}
+
+// rowHashes returns the row hash of each row.
+func rowHashes(rows []auditschema.Row) [][32]byte {
+	out := make([][32]byte, len(rows))
+	for i := range rows {
+		out[i] = auditschema.RowHash(&rows[i])
+	}
+	return out
 }
 
 // summarize returns the row count, time range and content digest of rows.
