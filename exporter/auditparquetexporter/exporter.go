@@ -570,8 +570,14 @@ func (e *parquetExporter) writerOptions(source string) auditschema.WriterOptions
 func (e *parquetExporter) sealOptions(source string) auditschema.WriterOptions {
 	o := e.writerOptions(source)
 	o.Fast = e.cfg.Compaction.Enabled
+	o.RowGroupRows = min(o.RowGroupRows, freshRowGroupRows)
 	return o
 }
+
+// freshRowGroupRows caps the row groups of fresh files, whatever row_group_rows says
+// (which compaction follows): a file being written holds its current row group in
+// memory, its small columns uncompressed, until the group is flushed to the file.
+const freshRowGroupRows = 10_000
 
 // newFileName returns the path, relative to the data directory, of a new file in a
 // partition.

@@ -223,7 +223,7 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 		"events":              jsonEq(`[{"time":"2026-11-22T04:10:01.5Z","name":"gen_ai.choice","attributes":{"finish_reason":"Stop"}}]`),
 		"links":               jsonEq(`[{"trace_id":"ffeeddccbbaa99887766554433221100","span_id":"0102030405060708","attributes":{"link.kind":"retry"}}]`),
 		"flags":               []string{"dlp_partial", "late_arrival"},
-		"search_text": nil, // no longer written: free-text search reads the columns themselves
+		"search_text":         nil, // no longer written: free-text search reads the columns themselves
 	}
 
 	names, got := rowColumns(r)

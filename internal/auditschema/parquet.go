@@ -7,17 +7,18 @@ import (
 	"os"
 	"sync"
 
+	kzstd "github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/gzip"
 	"github.com/parquet-go/parquet-go/compress/snappy"
 	"github.com/parquet-go/parquet-go/compress/uncompressed"
-	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Compressions are the codec names accepted by WriterOptions.Compression.
 var Compressions = map[string]func() compress.Codec{
-	"zstd":   func() compress.Codec { return &zstd.Codec{Level: zstd.SpeedDefault} },
+	"zstd":   func() compress.Codec { return &pageZstd{level: kzstd.SpeedDefault} },
 	"snappy": func() compress.Codec { return &snappy.Codec{} },
 	"gzip":   func() compress.Codec { return &gzip.Codec{} },
 	"none":   func() compress.Codec { return &uncompressed.Codec{} },
@@ -57,7 +58,46 @@ var sharedCodecs = sync.OnceValue(func() map[string]compress.Codec {
 })
 
 // fastZstd is the codec of WriterOptions.Fast with zstd.
-var fastZstd = &zstd.Codec{Level: zstd.SpeedFastest}
+var fastZstd = &pageZstd{level: kzstd.SpeedFastest}
+
+// pageZstd is zstd for data pages, with an encoder history sized to a page: parquet-go's
+// codec keeps zstd's default 8 MiB window, 16 MiB of history per encoder, of which a
+// page of pageBufferSize uses an eighth. The frames are the same zstd.
+type pageZstd struct {
+	level    kzstd.EncoderLevel
+	encoders sync.Pool
+	decoders sync.Pool
+}
+
+func (c *pageZstd) String() string { return "ZSTD" }
+
+func (c *pageZstd) CompressionCodec() format.CompressionCodec { return format.Zstd }
+
+func (c *pageZstd) Encode(dst, src []byte) ([]byte, error) {
+	e, _ := c.encoders.Get().(*kzstd.Encoder)
+	if e == nil {
+		var err error
+		e, err = kzstd.NewWriter(nil, kzstd.WithEncoderLevel(c.level), kzstd.WithEncoderConcurrency(1),
+			kzstd.WithWindowSize(2*pageBufferSize), kzstd.WithZeroFrames(true), kzstd.WithEncoderCRC(false))
+		if err != nil {
+			return dst, err
+		}
+	}
+	defer c.encoders.Put(e)
+	return e.EncodeAll(src, dst[:0]), nil
+}
+
+func (c *pageZstd) Decode(dst, src []byte) ([]byte, error) {
+	d, _ := c.decoders.Get().(*kzstd.Decoder)
+	if d == nil {
+		var err error
+		if d, err = kzstd.NewReader(nil, kzstd.WithDecoderConcurrency(1)); err != nil {
+			return dst, err
+		}
+	}
+	defer c.decoders.Put(d)
+	return d.DecodeAll(src, dst[:0])
+}
 
 func codecOf(o WriterOptions) (compress.Codec, bool) {
 	if o.Fast && o.Compression == "zstd" {
