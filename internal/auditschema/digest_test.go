@@ -53,6 +53,38 @@ func canonicalEncoding(b []byte, v reflect.Value) []byte {
 	}
 }
 
+var timeType = reflect.TypeFor[time.Time]()
+
+// fullRow has every column set, each to a value of its own.
+func fullRow() Row {
+	var r Row
+	v := reflect.ValueOf(&r).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		if f.Kind() == reflect.Pointer {
+			f.Set(reflect.New(f.Type().Elem()))
+			f = f.Elem()
+		}
+		switch {
+		case f.Type() == timeType:
+			f.Set(reflect.ValueOf(time.Date(2026, 11, 22, 4, i, 0, i*1000, time.UTC)))
+		case f.Kind() == reflect.String:
+			f.SetString(strings.Repeat(string(rune('a'+i%26)), i+1))
+		case f.Kind() == reflect.Int64:
+			f.SetInt(int64(1000 + i))
+		case f.Kind() == reflect.Float64:
+			f.SetFloat(float64(i) + 0.25)
+		case f.Kind() == reflect.Bool:
+			f.SetBool(i%3 == 0)
+		case f.Kind() == reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"flag", v.Type().Field(i).Name}))
+		default:
+			panic("fullRow: no value for " + f.Type().String())
+		}
+	}
+	return r
+}
+
 func TestRowHashIsSHA256OfCanonicalEncoding(t *testing.T) {
 	td := genaitest.New(7, time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)).Traces(300)
 	var rows []Row
@@ -67,7 +99,7 @@ func TestRowHashIsSHA256OfCanonicalEncoding(t *testing.T) {
 		}
 	}
 	long := strings.Repeat("x", direct)
-	rows = append(rows, Row{}, Row{Name: long[:direct-1], Attributes: long, Flags: []string{"", long, "short"}, Request: &long})
+	rows = append(rows, Row{}, Row{Name: long[:direct-1], Attributes: long, Flags: []string{"", long, "short"}, Request: &long}, fullRow())
 	for i := range rows {
 		want := sha256.Sum256(canonicalEncoding(nil, reflect.ValueOf(rows[i])))
 		if got := RowHash(&rows[i]); got != want {
