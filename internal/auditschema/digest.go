@@ -93,7 +93,6 @@ type rowHasher struct {
 // direct is the length from which a string is hashed in place rather than copied to b.
 const direct = 256
 
-
 func (h *rowHasher) reset() {
 	h.h.Reset()
 	h.b = h.b[:0]
