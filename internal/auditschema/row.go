@@ -74,7 +74,7 @@ type Row struct {
 	Response *string `parquet:"response"`
 	// Attributes, ResourceAttributes, Events and Links are JSON documents.
 	Attributes         string   `parquet:"attributes"`
-	ResourceAttributes string   `parquet:"resource_attributes"`
+	ResourceAttributes string   `parquet:"resource_attributes,dict"`
 	Events             *string  `parquet:"events"`
 	Links              *string  `parquet:"links"`
 	Flags              []string `parquet:"flags,list"`
