@@ -36,7 +36,8 @@ func benchSpans(b *testing.B) int {
 // and kept under the temporary directory for later runs.
 func benchTrail(b *testing.B, n int) string {
 	b.Helper()
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("otelcol-audit-bench-v1-%d", n))
+	// v2: files as the exporter writes them since search_text is no longer filled.
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("otelcol-audit-bench-v2-%d", n))
 	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
 		return dir
 	}
