@@ -51,10 +51,11 @@ check-format:
 
 ## bench: the README's figures, as ratios against baselines measured in the same run: the
 ## built collector on bench/configs driven by auditload over loopback, the query
-## benchmark on 1M spans, verification vs sha256sum (cmd/auditbench; about 20 minutes, 10
-## of them the two 5-minute memory runs). Results go to bench/results/<date>-<commit>.md
-## and .json. AUDIT_BENCH_RSS_DURATION=2m for shorter memory runs; BENCH_FLAGS="-only
-## memory" for one figure.
+## benchmark on 1M and 10M spans, verification vs sha256sum (cmd/auditbench; about 45
+## minutes: the two 5-minute memory runs, the 10M query runs, and the first time the 10M
+## trail's generation). Results go to bench/results/<date>-<commit>.md and .json.
+## AUDIT_BENCH_RSS_DURATION=2m and AUDIT_BENCH_SPANS=1000000 for a shorter run;
+## BENCH_FLAGS="-only memory" for one figure.
 bench: build
 	$(GO) build -o bin/auditbench ./cmd/auditbench
 	./bin/auditbench $(BENCH_FLAGS)

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rate := fs.Float64("rate", 10_000, "offered load of the memory and freshness runs, spans/s")
 	memDuration := fs.Duration("memory-duration", envDuration("AUDIT_BENCH_RSS_DURATION", 5*time.Minute), "length of each memory run (env AUDIT_BENCH_RSS_DURATION; the issue's figure is 5m)")
 	freshDuration := fs.Duration("freshness-duration", envDuration("AUDIT_BENCH_FRESHNESS_DURATION", 90*time.Second), "length of the freshness run (env AUDIT_BENCH_FRESHNESS_DURATION)")
-	querySpans := fs.String("query-spans", envOr("AUDIT_BENCH_SPANS", "1000000"), "trail sizes of the query benchmark, comma-separated (env AUDIT_BENCH_SPANS)")
+	querySpans := fs.String("query-spans", envOr("AUDIT_BENCH_SPANS", "1000000,10000000"), "trail sizes of the query benchmark, comma-separated (env AUDIT_BENCH_SPANS; the 10 M trail takes several minutes to generate the first time)")
 	verifyReps := fs.Int("verify-reps", 5, "timed repetitions of auditctl verify and sha256sum")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
