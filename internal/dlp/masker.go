@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
+	"hash/maphash"
 	"io"
 	"strings"
 	"sync"
@@ -26,7 +27,9 @@ type Masker struct {
 	hmacKey []byte
 	hmacs   sync.Pool
 	keys    keyMatcher
-	exempt  exemptKeys
+	// keyCache remembers what masking found in attribute keys (keycache.go).
+	keyCache *keyCache
+	exempt   exemptKeys
 	// maxValueBytes is Config.MaxValueBytes.
 	maxValueBytes int
 }
@@ -53,7 +56,8 @@ func NewMasker(cfg Config) (*Masker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Masker{keys: newKeyMatcher(cfg.SecretKeyNames), maxValueBytes: cfg.MaxValueBytes}
+	m := &Masker{keys: newKeyMatcher(cfg.SecretKeyNames), maxValueBytes: cfg.MaxValueBytes,
+		keyCache: &keyCache{seed: maphash.MakeSeed()}}
 	for name, a := range cfg.Detectors {
 		k, _ := kindByName(name)
 		switch a {

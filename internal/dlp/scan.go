@@ -1,6 +1,11 @@
 package dlp
 
-import "strings"
+import (
+	"math/bits"
+	"strings"
+
+	"github.com/otelaudit/otelcol-audit/internal/bytescan"
+)
 
 // The scanner makes one pass over the bytes of a string. It skips, eight bytes per step,
 // to the next anchor: a byte that every match of some detector contains at a fixed place
@@ -107,6 +112,20 @@ var anchor = func() (t [256]uint8) {
 	return t
 }()
 
+// useVectorScan is bytescan.Vectorised(); the tests turn it off to check the table scan.
+var useVectorScan = bytescan.Vectorised()
+
+// anchorSet holds the bytes of anchor that are not aNone.
+var anchorSet = func() *bytescan.Set {
+	var b []byte
+	for c := 0; c < 256; c++ {
+		if anchor[c] != aNone {
+			b = append(b, byte(c))
+		}
+	}
+	return bytescan.NewSet(string(b))
+}()
+
 // boundaryBefore reports whether a word may start at i: the byte before is not a letter
 // or digit, or it ends a JSON escape (\n, \t, \r, \b, \f, \uXXXX), so that text inside
 // JSON strings is scanned like plain text.
@@ -180,21 +199,43 @@ func (m *Masker) find(s string, en KindSet, ms []match) []match {
 	kvEnd := 0    // end of the last key=value value: no key=value match inside it
 	consumed := 0 // end of the last stretch skipped whole: no match starts before it
 	var memo runMemo
+	// Where the CPU allows, the text is stepped through with masks of its anchors (win:
+	// the anchors of s[wbase:wbase+64]); elsewhere with the table.
+	vector := useVectorScan
+	var win uint64
+	wbase := -64
 	for i := 0; ; {
-		// Skip to the next anchor. Eight table lookups are or-ed per step: ordinary text
-		// has an anchor every few dozen bytes, and a branch per byte would cost more
-		// than the lookups.
-		for ; i+8 <= n; i += 8 {
-			w := s[i : i+8]
-			if anchor[w[0]]|anchor[w[1]]|anchor[w[2]]|anchor[w[3]]|anchor[w[4]]|anchor[w[5]]|anchor[w[6]]|anchor[w[7]] != aNone {
+		// Skip to the next anchor. Ordinary text has one every few dozen bytes.
+		if vector {
+			// The anchors of 64 bytes at a time, from a vectorised classification
+			// (internal/bytescan): a mask to step through, one call per window.
+			for {
+				if d := i - wbase; d < 64 {
+					if w := win >> d; w != 0 {
+						i += bits.TrailingZeros64(w)
+						break
+					}
+					i = wbase + 64
+				}
+				if i >= n {
+					return ms
+				}
+				win, wbase = anchorSet.Mask64(s, i), i
+			}
+		} else {
+			// Eight table lookups or-ed per step: a branch per byte would cost more.
+			for ; i+8 <= n; i += 8 {
+				w := s[i : i+8]
+				if anchor[w[0]]|anchor[w[1]]|anchor[w[2]]|anchor[w[3]]|anchor[w[4]]|anchor[w[5]]|anchor[w[6]]|anchor[w[7]] != aNone {
+					break
+				}
+			}
+			for i < n && anchor[s[i]] == aNone {
+				i++
+			}
+			if i >= n {
 				break
 			}
-		}
-		for i < n && anchor[s[i]] == aNone {
-			i++
-		}
-		if i >= n {
-			break
 		}
 		next := i + 1
 		switch anchor[s[i]] {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/otelaudit/otelcol-audit/internal/bytescan"
 )
 
 // anchorCorpus holds inputs around every anchor and credential prefix: matches at the
@@ -40,10 +42,14 @@ func TestFindMatchesReference(t *testing.T) {
 	check := func(s string) {
 		t.Helper()
 		for _, m := range maskers {
-			got := m.find(s, m.enabled, nil)
 			want := m.referenceFind(s, m.enabled, nil)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("find(%q)\n got %v\nwant %v", s, got, want)
+			for _, vector := range scanModes() {
+				useVectorScan = vector
+				got := m.find(s, m.enabled, nil)
+				useVectorScan = bytescan.Vectorised()
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("find(%q), vector scan %v\n got %v\nwant %v", s, vector, got, want)
+				}
 			}
 		}
 	}
@@ -58,7 +64,7 @@ func TestFindMatchesReference(t *testing.T) {
 	pieces := append([]string{" ", "a", "e", "s", "x", "g", "k", "-", "_", "J", "y", ".", "\\n", "é", "1", "\xff"}, anchorCorpus...)
 	for range 20000 {
 		var b strings.Builder
-		for range 1 + r.IntN(6) {
+		for range 1 + r.IntN(12) {
 			p := pieces[r.IntN(len(pieces))]
 			if r.IntN(4) == 0 && len(p) > 1 {
 				p = p[r.IntN(len(p)):] // a suffix: prefixes cut at every place
@@ -75,12 +81,25 @@ func FuzzFindMatchesReference(f *testing.F) {
 	}
 	m := newMasker(f, nil)
 	f.Fuzz(func(t *testing.T, s string) {
-		got := m.find(s, m.enabled, nil)
 		want := m.referenceFind(s, m.enabled, nil)
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("find(%q)\n got %v\nwant %v", s, got, want)
+		for _, vector := range scanModes() {
+			useVectorScan = vector
+			got := m.find(s, m.enabled, nil)
+			useVectorScan = bytescan.Vectorised()
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("find(%q), vector scan %v\n got %v\nwant %v", s, vector, got, want)
+			}
 		}
 	})
+}
+
+// scanModes are the ways find can skip to anchors on this CPU: the table, and the
+// vectorised masks where the CPU has them.
+func scanModes() []bool {
+	if bytescan.Vectorised() {
+		return []bool{true, false}
+	}
+	return []bool{false}
 }
 
 // TestAnchoredPrefixes pins what the anchored scan must find where a prefix meets the

@@ -181,15 +181,17 @@ func (m *Masker) maskEntries(mp pcommon.Map, en KindSet, top, whole bool) (Findi
 		if top && m.exempt.has(k) {
 			ven &^= piiKinds
 		}
+		kf := m.keyFactsOf(k, en)
 		var ef Findings
 		if whole {
 			ef = m.redactWhole(v)
 		} else {
-			ef = m.maskEntry(k, v, ven)
+			ef = m.maskEntry(kf.secret, v, ven)
 		}
-		if nk, kf := m.maskString(k, en); !kf.Empty() {
-			ef = ef.union(kf)
-			if kf.Blocked == 0 {
+		if !kf.clean {
+			nk, found := m.maskString(k, en)
+			ef = ef.union(found)
+			if found.Blocked == 0 {
 				renames = append(renames, rename{idx, nk})
 			}
 		}
@@ -235,15 +237,16 @@ func (m *Masker) maskEntries(mp pcommon.Map, en KindSet, top, whole bool) (Findi
 	return f, true
 }
 
-// maskEntry masks one map entry: wholesale under a secret key name, else by content. A
+// maskEntry masks one map entry: wholesale under a secret key name (secretKey: its key
+// is one), else by content. A
 // floating-point number or a boolean under such a name is a measurement or a flag, not a
 // credential (gen_ai.server.time_to_first_token, gen_ai.server.time_per_output_token):
 // it is kept.
-func (m *Masker) maskEntry(k string, v pcommon.Value, en KindSet) Findings {
+func (m *Masker) maskEntry(secretKey bool, v pcommon.Value, en KindSet) Findings {
 	if t := v.Type(); t == pcommon.ValueTypeDouble || t == pcommon.ValueTypeBool {
 		return m.maskValue(v, en)
 	}
-	if en.has(kKeyName) && m.keys.match(k) {
+	if en.has(kKeyName) && secretKey {
 		if m.blocked.has(kKeyName) {
 			if isEmptyValue(v) {
 				return Findings{}

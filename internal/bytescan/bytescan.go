@@ -1,0 +1,125 @@
+// Package bytescan finds the bytes of a small set in text, and checks that text is
+// valid UTF-8, 32 bytes a step on CPUs with AVX2 (a table lookup per byte elsewhere):
+// the DLP scanner skips to its rare anchor bytes with it, and the audit processor
+// checks every string it receives.
+package bytescan
+
+import (
+	"unicode/utf8"
+	"unsafe"
+)
+
+// vectorMin is the shortest text handed to the vectorised scans: they read 32 bytes at
+// a time, the last block overlapping the one before.
+const vectorMin = 32
+
+// A Set is a set of bytes that Index finds. The vectorised scan classifies each byte
+// by its two nibbles: the set's bytes are grouped by high nibble, one group per bit of
+// a byte, and a byte is a member when the groups of its low nibble and of its high
+// nibble meet. Any set whose bytes have at most eight distinct high nibbles is held
+// exactly.
+type Set struct {
+	member [256]bool
+	// nibbles[lo] and nibbles[16+hi]: the groups of each low and high nibble, as
+	// VPSHUFB looks them up.
+	nibbles [32]byte
+}
+
+// NewSet returns the set of the bytes of members. It panics when they have more than
+// eight distinct high nibbles: the set is a constant of the caller's.
+func NewSet(members string) *Set {
+	s := &Set{}
+	group := map[byte]byte{} // high nibble → its group's bit
+	for i := 0; i < len(members); i++ {
+		c := members[i]
+		s.member[c] = true
+		hi, lo := c>>4, c&0x0f
+		bit, ok := group[hi]
+		if !ok {
+			if len(group) == 8 {
+				panic("bytescan: more than eight high nibbles in " + members)
+			}
+			bit = 1 << len(group)
+			group[hi] = bit
+			s.nibbles[16+hi] = bit
+		}
+		s.nibbles[lo] |= bit
+	}
+	return s
+}
+
+// Has reports whether c is in the set.
+func (s *Set) Has(c byte) bool { return s.member[c] }
+
+// Index returns the index of the first byte of text in the set, or -1.
+func (s *Set) Index(text string) int {
+	if useAVX2 && len(text) >= vectorMin {
+		return indexSetAVX2(text, &s.nibbles)
+	}
+	return s.indexGeneric(text)
+}
+
+// pageSize is the smallest page size of the platforms with a vectorised scan.
+const pageSize = 4096
+
+// Vectorised reports whether Index and Mask64 run 32 bytes a step on this CPU. Without,
+// a caller stepping from member to member does better with a table of its own.
+func Vectorised() bool { return useAVX2 }
+
+// Mask64 returns the members among text[i:i+64] (fewer bytes at the end of text): bit k
+// is set when text[i+k] is in the set. Stepping through a mask costs a few instructions
+// per member, one call per 64 bytes.
+func (s *Set) Mask64(text string, i int) uint64 {
+	n := len(text)
+	if useAVX2 && i < n {
+		p := unsafe.StringData(text[i:])
+		switch {
+		case i+64 <= n:
+			return mask64AVX2(p, &s.nibbles)
+		case n >= 64:
+			// The last 64 bytes of text, without those before i.
+			return mask64AVX2(unsafe.StringData(text[n-64:]), &s.nibbles) >> (i - (n - 64))
+		case uintptr(unsafe.Pointer(p))%pageSize <= pageSize-64:
+			// Short text: the 64 bytes from p are read, past its end but not past the
+			// end of its memory page, which is mapped as a whole (as the runtime's own
+			// IndexByte does); what lies beyond the text is masked off.
+			return mask64AVX2(p, &s.nibbles) & (1<<(n-i) - 1)
+		}
+	}
+	var m uint64
+	for k, c := range []byte(text[i:min(n, i+64)]) {
+		if s.member[c] {
+			m |= 1 << k
+		}
+	}
+	return m
+}
+
+// indexGeneric is Index a byte at a time: eight table lookups or-ed per step, so that
+// there is one branch per eight bytes.
+func (s *Set) indexGeneric(text string) int {
+	i := 0
+	for ; i+8 <= len(text); i += 8 {
+		w := text[i : i+8]
+		if s.member[w[0]] || s.member[w[1]] || s.member[w[2]] || s.member[w[3]] ||
+			s.member[w[4]] || s.member[w[5]] || s.member[w[6]] || s.member[w[7]] {
+			break
+		}
+	}
+	for ; i < len(text); i++ {
+		if s.member[text[i]] {
+			return i
+		}
+	}
+	return -1
+}
+
+// ValidUTF8 is utf8.ValidString: it finds the first byte outside ASCII 32 bytes a step
+// and validates from there.
+func ValidUTF8(text string) bool {
+	if useAVX2 && len(text) >= vectorMin {
+		i := indexNonASCIIAVX2(text)
+		return i < 0 || utf8.ValidString(text[i:])
+	}
+	return utf8.ValidString(text)
+}
