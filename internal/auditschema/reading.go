@@ -251,11 +251,13 @@ func (rd *Reading) GenAI(resource *Reading) GenAI {
 			g.AgentName = entity
 		}
 	}
-	g.InputTokens = g.count(rd, fInputTokens)
-	g.OutputTokens = g.count(rd, fOutputTokens)
-	g.CacheReadTokens = g.count(rd, fCacheReadTokens)
-	g.CacheWriteTokens = g.count(rd, fCacheWriteTokens)
-	g.ReasoningTokens = g.count(rd, fReasoningTokens)
+	// The counts present share one allocation.
+	var counts *[5]int64
+	g.InputTokens = g.count(rd, fInputTokens, &counts, 0)
+	g.OutputTokens = g.count(rd, fOutputTokens, &counts, 1)
+	g.CacheReadTokens = g.count(rd, fCacheReadTokens, &counts, 2)
+	g.CacheWriteTokens = g.count(rd, fCacheWriteTokens, &counts, 3)
+	g.ReasoningTokens = g.count(rd, fReasoningTokens, &counts, 4)
 	return g
 }
 
@@ -295,9 +297,10 @@ func (rd *Reading) firstStr(f field, fallback *Reading) string {
 	return ""
 }
 
-// count reads the token count under the names of f: the first value present. A count that
-// is not usable (see asCount) is flagged invalid_tokens:<name> and left NULL.
-func (g *GenAI) count(rd *Reading, f field) *int64 {
+// count reads the token count under the names of f: the first value present, kept in
+// (*counts)[i] (allocated by the first count present). A count that is not usable (see
+// asCount) is flagged invalid_tokens:<name> and left NULL.
+func (g *GenAI) count(rd *Reading, f field, counts **[5]int64, i int) *int64 {
 	v, key, ok := rd.first(f, nil)
 	if !ok {
 		return nil
@@ -307,7 +310,11 @@ func (g *GenAI) count(rd *Reading, f field) *int64 {
 		g.Flags = append(g.Flags, "invalid_tokens:"+key)
 		return nil
 	}
-	return &n
+	if *counts == nil {
+		*counts = new([5]int64)
+	}
+	(*counts)[i] = n
+	return &(*counts)[i]
 }
 
 // keyIndex maps attribute names to slots: an open-addressing hash table over a few

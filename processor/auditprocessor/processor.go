@@ -227,16 +227,24 @@ func (p *auditProcessor) readFacts(rd, resource *auditschema.Reading) spanFacts 
 	f.runtime = runtimeDecision(rd)
 	f.approval = approvalOf(rd)
 	for _, x := range [...]int{xHTTPStatus, xHTTPStatusOld} {
-		if v, ok := rd.Extra(x); ok {
-			if code := v.AsString(); code == "401" || code == "403" {
-				f.httpDenied = true
-			}
+		if v, ok := rd.Extra(x); ok && deniedStatus(v) {
+			f.httpDenied = true
 		}
 	}
 	if v, ok := rd.Extra(xErrorType); ok {
 		f.errorDenied = deniedError(v)
 	}
 	return f
+}
+
+// deniedStatus reports whether an HTTP status code, as its text, is 401 or 403; an
+// integer is compared as a number, so that it is not formatted.
+func deniedStatus(v pcommon.Value) bool {
+	if v.Type() == pcommon.ValueTypeInt {
+		return v.Int() == 401 || v.Int() == 403
+	}
+	code := v.AsString()
+	return code == "401" || code == "403"
 }
 
 // enrich writes the audit.* attributes of one span and reports whether it flagged a
