@@ -1,19 +1,11 @@
-// Package bytescan finds the bytes of a small set in text, and checks that text is
-// valid UTF-8, 32 bytes a step on CPUs with AVX2 (a table lookup per byte elsewhere):
-// the DLP scanner skips to its rare anchor bytes with it, and the audit processor
-// checks every string it receives.
+// Package bytescan finds the bytes of a small set in text, 32 bytes a step on CPUs with
+// AVX2 (a table lookup per byte elsewhere): the DLP scanner skips to its rare anchor
+// bytes with it.
 package bytescan
 
-import (
-	"unicode/utf8"
-	"unsafe"
-)
+import "unsafe"
 
-// vectorMin is the shortest text handed to the vectorised scans: they read 32 bytes at
-// a time, the last block overlapping the one before.
-const vectorMin = 32
-
-// A Set is a set of bytes that Index finds. The vectorised scan classifies each byte
+// A Set is a set of bytes that Mask64 finds. The vectorised scan classifies each byte
 // by its two nibbles: the set's bytes are grouped by high nibble, one group per bit of
 // a byte, and a byte is a member when the groups of its low nibble and of its high
 // nibble meet. Any set whose bytes have at most eight distinct high nibbles is held
@@ -51,18 +43,10 @@ func NewSet(members string) *Set {
 // Has reports whether c is in the set.
 func (s *Set) Has(c byte) bool { return s.member[c] }
 
-// Index returns the index of the first byte of text in the set, or -1.
-func (s *Set) Index(text string) int {
-	if useAVX2 && len(text) >= vectorMin {
-		return indexSetAVX2(text, &s.nibbles)
-	}
-	return s.indexGeneric(text)
-}
-
 // pageSize is the smallest page size of the platforms with a vectorised scan.
 const pageSize = 4096
 
-// Vectorised reports whether Index and Mask64 run 32 bytes a step on this CPU. Without,
+// Vectorised reports whether Mask64 runs 32 bytes a step on this CPU. Without,
 // a caller stepping from member to member does better with a table of its own.
 func Vectorised() bool { return useAVX2 }
 
@@ -93,33 +77,4 @@ func (s *Set) Mask64(text string, i int) uint64 {
 		}
 	}
 	return m
-}
-
-// indexGeneric is Index a byte at a time: eight table lookups or-ed per step, so that
-// there is one branch per eight bytes.
-func (s *Set) indexGeneric(text string) int {
-	i := 0
-	for ; i+8 <= len(text); i += 8 {
-		w := text[i : i+8]
-		if s.member[w[0]] || s.member[w[1]] || s.member[w[2]] || s.member[w[3]] ||
-			s.member[w[4]] || s.member[w[5]] || s.member[w[6]] || s.member[w[7]] {
-			break
-		}
-	}
-	for ; i < len(text); i++ {
-		if s.member[text[i]] {
-			return i
-		}
-	}
-	return -1
-}
-
-// ValidUTF8 is utf8.ValidString: it finds the first byte outside ASCII 32 bytes a step
-// and validates from there.
-func ValidUTF8(text string) bool {
-	if useAVX2 && len(text) >= vectorMin {
-		i := indexNonASCIIAVX2(text)
-		return i < 0 || utf8.ValidString(text[i:])
-	}
-	return utf8.ValidString(text)
 }
