@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -117,10 +116,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeExport streams every row f selects, in its order, to w in format, calling
-// progress after each batch of rows. Rows go from DuckDB to w one by one: memory stays
-// flat whatever the size.
-func (e *queryExtension) writeExport(ctx context.Context, format string, f spanFilter, w io.Writer, progress func(rows int64)) (exportResult, error) {
+// writeExport streams every row f selects, in its order, to w in format, reading them
+// with the queries of windows (planExport's), calling progress after each batch of rows.
+// Rows go from DuckDB to w one by one: memory stays flat whatever the size.
+func (e *queryExtension) writeExport(ctx context.Context, format string, f spanFilter, windows []window, w io.Writer, progress func(rows int64)) (exportResult, error) {
 	cw := &countingWriter{w: w, h: sha256.New()}
 	out := bufio.NewWriterSize(cw, 64<<10)
 	enc, err := newRowEncoder(format, out)
@@ -136,9 +135,12 @@ func (e *queryExtension) writeExport(ctx context.Context, format string, f spanF
 		}
 		return enc.row(vals)
 	}
-	windows, err := e.store.exportWindows(ctx, f)
+	exprs := resultColumns
+	if format == "csv" {
+		exprs = csvPieceExprs
+	}
 	for _, w := range windows {
-		if err = e.store.eachRow(ctx, w, where, f.order(), args, emit); err != nil {
+		if err = e.store.eachRowOf(ctx, exprs, w, where, f.order(), args, emit); err != nil {
 			break
 		}
 	}
@@ -156,28 +158,36 @@ func (e *queryExtension) writeExport(ctx context.Context, format string, f spanF
 
 const progressEvery = 1000
 
-// exportRowsPerQuery bounds the rows one query of an export sorts; see exportWindows.
+// exportRowsPerQuery bounds the rows one query of an export sorts; see planExport.
 var exportRowsPerQuery int64 = 50_000
 
-// exportWindows splits an export in time order into queries over runs of consecutive
-// hour partitions holding about exportRowsPerQuery matching rows each, newest first
-// (oldest first for order=asc). A partition's rows all start within its hour, so the
-// pieces concatenate in order, and DuckDB sorts one piece at a time: memory is bounded by
-// the piece, not by the export. Other orders need one global sort (bounded by
-// memory_limit, spilling beyond). A cheap count by partition, over the filter's columns
-// only, sizes the pieces.
-func (s *store) exportWindows(ctx context.Context, f spanFilter) ([]window, error) {
+// exportPlan is how an export reads its rows: how many the filter selects, and the
+// queries (windows of the trail) that read them, in order.
+type exportPlan struct {
+	rows    int64
+	windows []window
+}
+
+// planExport counts the rows of an export and, in time order, splits it into queries
+// over runs of consecutive hour partitions holding about exportRowsPerQuery matching rows
+// each, newest first (oldest first for order=asc). A partition's rows all start within
+// its hour, so the pieces concatenate in order, and DuckDB sorts one piece at a time:
+// memory is bounded by the piece, not by the export. Other orders need one global sort
+// (bounded by memory_limit, spilling beyond). One count by partition, over the filter's
+// columns only, gives both the total and the pieces.
+func (s *store) planExport(ctx context.Context, f spanFilter) (exportPlan, error) {
 	whole := []window{f.window()}
 	if f.sort != "time" {
-		return whole, nil
+		n, err := s.count(ctx, f)
+		return exportPlan{rows: n, windows: whole}, err
 	}
 	where, args := f.where(false)
 	rows, err := s.db.QueryContext(ctx, "SELECT date, hour, count(*) FROM "+s.spansView(f.window())+where+" GROUP BY ALL", args...)
 	if errNoFiles(err) {
-		return whole, nil
+		return exportPlan{windows: whole}, nil
 	}
 	if err != nil {
-		return nil, err
+		return exportPlan{}, err
 	}
 	defer rows.Close()
 	type part struct {
@@ -191,16 +201,16 @@ func (s *store) exportWindows(ctx context.Context, f spanFilter) ([]window, erro
 		var hour int
 		var n int64
 		if err := rows.Scan(&day, &hour, &n); err != nil {
-			return nil, err
+			return exportPlan{}, err
 		}
 		parts = append(parts, part{time.Date(day.Year(), day.Month(), day.Day(), hour, 0, 0, 0, time.UTC), n})
 		total += n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return exportPlan{}, err
 	}
 	if total <= exportRowsPerQuery {
-		return whole, nil
+		return exportPlan{rows: total, windows: whole}, nil
 	}
 	sort.Slice(parts, func(i, j int) bool {
 		if f.asc {
@@ -208,7 +218,7 @@ func (s *store) exportWindows(ctx context.Context, f spanFilter) ([]window, erro
 		}
 		return parts[i].start.After(parts[j].start)
 	})
-	var out []window
+	plan := exportPlan{rows: total}
 	for i := 0; i < len(parts); {
 		j, n := i, int64(0)
 		for j < len(parts) && (j == i || n+parts[j].n <= exportRowsPerQuery) {
@@ -220,10 +230,10 @@ func (s *store) exportWindows(ctx context.Context, f spanFilter) ([]window, erro
 			first, last = last, first
 		}
 		to := last.Add(time.Hour)
-		out = append(out, window{from: &first, to: &to})
+		plan.windows = append(plan.windows, window{from: &first, to: &to})
 		i = j
 	}
-	return out, nil
+	return plan, nil
 }
 
 // handleExport streams every row the filters select — not a page — as CSV, a JSON
@@ -242,12 +252,12 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.ExportTimeout)
 	defer cancel()
-	total, err := e.store.count(ctx, f)
+	plan, err := e.store.planExport(ctx, f)
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
-	if total > e.cfg.Exports.MaxDirectRows {
-		e.startJob(w, r, c, spec, q.Get("name"), total)
+	if plan.rows > e.cfg.Exports.MaxDirectRows {
+		e.startJob(w, r, c, spec, q.Get("name"), plan.rows)
 		return
 	}
 
@@ -255,7 +265,7 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 	w.Header().Set("Content-Type", exportFormats[format])
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-export-%s.%s"`, now.UTC().Format("20060102T150405Z"), format))
 	w.Header().Set("Trailer", trailerRows+", "+trailerSHA256)
-	res, err := e.writeExport(ctx, format, f, w, nil)
+	res, err := e.writeExport(ctx, format, f, plan.windows, w, nil)
 	c.acc.setRows(res.Rows)
 	c.acc.bytes = &res.Bytes
 	if err != nil {
@@ -283,7 +293,7 @@ func extendWriteDeadline(w http.ResponseWriter, d time.Duration) {
 type rowEncoder struct {
 	format  string
 	w       *bufio.Writer
-	csv     *csv.Writer
+	csv     *csvRowWriter
 	book    *excelize.File
 	sheet   *excelize.StreamWriter
 	parquet *parquetRowWriter
@@ -300,8 +310,10 @@ func newRowEncoder(format string, w *bufio.Writer) (*rowEncoder, error) {
 		}
 		e.parquet = pw
 	case "csv":
-		e.csv = csv.NewWriter(w)
-		_ = e.csv.Write(resultColumns)
+		e.csv = &csvRowWriter{w: w}
+		if err := e.csv.header(); err != nil {
+			return nil, err
+		}
 	case "xlsx":
 		// The stream writer keeps rows beyond a small buffer in a temporary file, so
 		// memory stays flat; the workbook is assembled when the last row is in.
@@ -328,11 +340,7 @@ func (e *rowEncoder) row(vals []any) error {
 	case "parquet":
 		return e.parquet.write(vals)
 	case "csv":
-		rec := make([]string, len(vals))
-		for i, v := range vals {
-			rec[i] = csvCell(jsonValue(resultColumns[i], v))
-		}
-		return e.csv.Write(rec)
+		return e.csv.row(vals)
 	case "xlsx":
 		cells := make([]any, len(vals))
 		for i, v := range vals {
@@ -375,8 +383,7 @@ func (e *rowEncoder) close() error {
 	case "parquet":
 		return e.parquet.close()
 	case "csv":
-		e.csv.Flush()
-		return e.csv.Error()
+		return nil
 	case "xlsx":
 		defer e.book.Close()
 		if err := e.sheet.Flush(); err != nil {

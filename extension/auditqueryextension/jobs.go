@@ -250,13 +250,17 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	if err != nil {
 		return exportResult{}, err
 	}
+	plan, err := js.e.store.planExport(ctx, f)
+	if err != nil {
+		return exportResult{}, err
+	}
 	dir := filepath.Join(js.dir, j.ID)
 	tmp := filepath.Join(dir, "."+j.fileName()+".tmp")
 	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return exportResult{}, err
 	}
-	res, err := js.e.writeExport(ctx, j.Spec.Format, f, out, func(n int64) {
+	res, err := js.e.writeExport(ctx, j.Spec.Format, f, plan.windows, out, func(n int64) {
 		js.mu.Lock()
 		j.RowsWritten = n
 		js.mu.Unlock()

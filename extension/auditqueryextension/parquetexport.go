@@ -4,13 +4,10 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"strings"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
-
-	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 // parquetRowsPerGroup bounds the rows an export's Parquet writer buffers before it
@@ -21,31 +18,14 @@ const parquetRowsPerGroup = 8192
 // the schema types it (every value optional, since joined columns may be null), so that
 // parquet-go derives the file's schema and writes rows by reflection.
 var exportRowType, exportSetters = func() (reflect.Type, []func(reflect.Value, any) error) {
-	byName := map[string]reflect.StructField{}
-	rt := reflect.TypeOf(auditschema.Row{})
-	for i := range rt.NumField() {
-		f := rt.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("parquet"), ",")
-		byName[name] = f
-	}
 	timeType := reflect.TypeOf(time.Time{})
 	fields := make([]reflect.StructField, len(resultColumns))
 	setters := make([]func(reflect.Value, any) error, len(resultColumns))
 	for i, col := range resultColumns {
-		var typ reflect.Type
-		if f, ok := byName[col]; ok {
-			typ = f.Type
-		} else if col == "approval_decided_at" {
-			typ = timeType
-		} else {
-			panic("export column without a schema type: " + col)
-		}
+		typ := resultColumnTypes[col]
 		tag := col + ",optional"
-		switch {
-		case typ.Kind() == reflect.Slice:
+		if typ.Kind() == reflect.Slice {
 			tag = col + ",list"
-		case typ.Kind() == reflect.Pointer:
-			typ = typ.Elem()
 		}
 		if typ == timeType {
 			tag += ",timestamp(microsecond)"

@@ -215,7 +215,7 @@ func csvCell(v any) string {
 		b, _ := json.Marshal(x)
 		s = string(b)
 	}
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	if s != "" && strings.IndexByte(formulaStart, s[0]) >= 0 {
 		s = "'" + s
 	}
 	return s

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,6 +284,28 @@ var resultColumns = func() []string {
 	return append(cols, "approval_decided_at")
 }()
 
+// resultColumnTypes are the Go types the schema gives the result columns (time.Time,
+// string, int64, float64, bool or []string), whether or not a column is optional.
+var resultColumnTypes = func() map[string]reflect.Type {
+	types := map[string]reflect.Type{"approval_decided_at": reflect.TypeOf(time.Time{})}
+	rt := reflect.TypeOf(auditschema.Row{})
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("parquet"), ",")
+		typ := f.Type
+		if typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		types[name] = typ
+	}
+	for _, col := range resultColumns {
+		if types[col] == nil {
+			panic("result column without a schema type: " + col)
+		}
+	}
+	return types
+}()
+
 // spansView is the trail with the latest human decision joined to each gated span:
 // decisions (record_type approval) name the gated span by trace and parent span id, or
 // by approval id. The gated span's approval_status, approver and approval_reason show
@@ -383,7 +406,13 @@ func (s *store) selectRows(ctx context.Context, w window, where, orderBy string,
 // eachRow streams the rows of a query over the trail view to fn, one at a time, in the
 // order of resultColumns; fn must not keep vals. An empty trail has no rows.
 func (s *store) eachRow(ctx context.Context, w window, where, orderBy string, args []any, fn func(vals []any) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(resultColumns, ", ")+" FROM "+s.spansView(w)+where+orderBy, args...)
+	return s.eachRowOf(ctx, resultColumns, w, where, orderBy, args, fn)
+}
+
+// eachRowOf is eachRow with the values of exprs, expressions over the trail view's
+// columns, in their order.
+func (s *store) eachRowOf(ctx context.Context, exprs []string, w window, where, orderBy string, args []any, fn func(vals []any) error) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+s.spansView(w)+where+orderBy, args...)
 	if errNoFiles(err) {
 		return nil
 	}
@@ -391,8 +420,8 @@ func (s *store) eachRow(ctx context.Context, w window, where, orderBy string, ar
 		return err
 	}
 	defer rows.Close()
-	vals := make([]any, len(resultColumns))
-	ptrs := make([]any, len(resultColumns))
+	vals := make([]any, len(exprs))
+	ptrs := make([]any, len(exprs))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
