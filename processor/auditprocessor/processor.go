@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -287,9 +288,12 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 
 	g := f.genai
 	// A value is read as text (a map as its JSON) and some are lower-cased: either can
-	// take it past the limit the sanitizer applied.
+	// take it past the limit the sanitizer applied. Values are read trimmed, so the cut
+	// one is too: a second pass reads back exactly what was written.
 	for _, v := range [...]*string{&g.Model, &g.Provider, &g.Operation, &g.AgentName, &g.AgentID, &g.UserID, &g.ToolName} {
-		*v = truncate(*v, p.limits.MaxAttributeBytes)
+		if len(*v) > p.limits.MaxAttributeBytes {
+			*v = strings.TrimRightFunc(truncate(*v, p.limits.MaxAttributeBytes), unicode.IsSpace)
+		}
 	}
 	putStr(attrs, auditschema.AttrModel, g.Model)
 	putStr(attrs, auditschema.AttrProvider, g.Provider)
