@@ -9,8 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/url"
-	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -110,15 +109,7 @@ func writeAwkwardTrail(t *testing.T, dir string, now time.Time) time.Time {
 	}
 	parts[auditschema.PartitionOf(decided)] = append(parts[auditschema.PartitionOf(decided)], decision)
 	for p, rows := range parts {
-		pdir := filepath.Join(dir, auditschema.SpansDir, filepath.FromSlash(p))
-		require.NoError(t, os.MkdirAll(pdir, 0o755))
-		var buf bytes.Buffer
-		w, err := auditschema.NewParquetWriter(&buf, auditschema.WriterOptions{Compression: "zstd", RowGroupRows: 1000})
-		require.NoError(t, err)
-		_, err = w.Write(rows)
-		require.NoError(t, err)
-		require.NoError(t, w.Close())
-		require.NoError(t, os.WriteFile(filepath.Join(pdir, "awkward.parquet"), buf.Bytes(), 0o444))
+		writeRowsFile(t, dir, path.Join(auditschema.SpansDir, p, "awkward.parquet"), rows)
 	}
 	return decided
 }

@@ -1,7 +1,6 @@
 package auditqueryextension
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -111,15 +111,7 @@ func writeFixture(t *testing.T, dir string, rows []testRow, split bool) {
 			chunks = [][]auditschema.Row{prows[:1], prows[1:]}
 		}
 		for i, chunk := range chunks {
-			pdir := filepath.Join(dir, auditschema.SpansDir, filepath.FromSlash(p))
-			require.NoError(t, os.MkdirAll(pdir, 0o755))
-			var buf bytes.Buffer
-			w, err := auditschema.NewParquetWriter(&buf, auditschema.WriterOptions{Compression: "zstd", RowGroupRows: 1000})
-			require.NoError(t, err)
-			_, err = w.Write(chunk)
-			require.NoError(t, err)
-			require.NoError(t, w.Close())
-			require.NoError(t, os.WriteFile(filepath.Join(pdir, fmt.Sprintf("test-%06d.parquet", i+1)), buf.Bytes(), 0o444))
+			writeRowsFile(t, dir, path.Join(auditschema.SpansDir, p, fmt.Sprintf("test-%06d.parquet", i+1)), chunk)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -77,15 +78,7 @@ func writeRichTrail(t *testing.T, dir string, now time.Time) {
 		parts[p] = append(parts[p], row)
 	}
 	for p, rows := range parts {
-		pdir := filepath.Join(dir, auditschema.SpansDir, filepath.FromSlash(p))
-		require.NoError(t, os.MkdirAll(pdir, 0o755))
-		var buf bytes.Buffer
-		w, err := auditschema.NewParquetWriter(&buf, auditschema.WriterOptions{Compression: "zstd", RowGroupRows: 1000})
-		require.NoError(t, err)
-		_, err = w.Write(rows)
-		require.NoError(t, err)
-		require.NoError(t, w.Close())
-		require.NoError(t, os.WriteFile(filepath.Join(pdir, "rich.parquet"), buf.Bytes(), 0o444))
+		writeRowsFile(t, dir, path.Join(auditschema.SpansDir, p, "rich.parquet"), rows)
 	}
 }
 
