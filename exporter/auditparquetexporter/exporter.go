@@ -565,8 +565,8 @@ func (e *parquetExporter) writerOptions(source string) auditschema.WriterOptions
 
 // sealOptions are the writer options of a fresh file. Sealing is on the ingest path
 // and compaction rewrites the files of every closed hour, so fresh files favour speed
-// (zstd at its fastest level); compacted files, the ones kept, are written at the
-// codec's normal level. With compaction off, files stay as sealed.
+// (snappy where zstd is configured); compacted files, the ones kept, are written with
+// the configured codec. With compaction off, files stay as sealed.
 func (e *parquetExporter) sealOptions(source string) auditschema.WriterOptions {
 	o := e.writerOptions(source)
 	o.Fast = e.cfg.Compaction.Enabled

@@ -4,10 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -107,12 +112,18 @@ func TestCompactionMergesClosedHour(t *testing.T) {
 	if len(files) != 2 {
 		t.Fatalf("after compaction: %d files, want 2 (one merged closed hour, one open hour): %v", len(files), files)
 	}
-	var merged string
+	var merged, fresh string
 	for _, f := range files {
 		if strings.Contains(f, auditschema.PartitionOf(hour)) {
 			merged = f
+		} else {
+			fresh = f
 		}
 	}
+	// Fresh files favour speed (snappy, where zstd is configured); compaction writes the
+	// files that are kept with the configured codec.
+	assert.Equal(t, []format.CompressionCodec{format.Snappy}, fileCodecs(t, fresh), "fresh file")
+	assert.Equal(t, []format.CompressionCodec{format.Zstd}, fileCodecs(t, merged), "compacted file")
 	rows, meta, err := auditschema.ReadParquetFile(merged)
 	if err != nil {
 		t.Fatal(err)
@@ -262,4 +273,25 @@ func TestInterruptedCompactionFinishedOnStart(t *testing.T) {
 		t.Errorf("after restart: %d files, want the merged one", got)
 	}
 	assertIntact(t, dir)
+}
+
+// fileCodecs are the distinct page codecs of a Parquet file's column chunks.
+func fileCodecs(t *testing.T, path string) []format.CompressionCodec {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	st, err := f.Stat()
+	require.NoError(t, err)
+	pf, err := parquet.OpenFile(f, st.Size())
+	require.NoError(t, err)
+	var codecs []format.CompressionCodec
+	for _, rg := range pf.Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			if !slices.Contains(codecs, c.MetaData.Codec) {
+				codecs = append(codecs, c.MetaData.Codec)
+			}
+		}
+	}
+	return codecs
 }
