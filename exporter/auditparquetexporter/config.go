@@ -33,8 +33,9 @@ type Config struct {
 	MaxFileAge time.Duration `mapstructure:"max_file_age"`
 	// MaxFileRows seals the buffered rows once there are this many.
 	MaxFileRows int `mapstructure:"max_file_rows"`
-	// MaxFileBytes seals the buffered rows once their OTLP protobuf size reaches this
-	// many bytes (the Parquet file is usually several times smaller).
+	// MaxFileBytes seals the buffered rows once the write-ahead log segment that holds
+	// them reaches this many bytes (rows uncompressed, about their OTLP protobuf size; the
+	// Parquet file is usually several times smaller).
 	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
 	// Signing configures the key that signs ledger checkpoints.
 	Signing SigningConfig `mapstructure:"signing"`

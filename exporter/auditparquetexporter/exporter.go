@@ -45,7 +45,6 @@ type parquetExporter struct {
 	walSeq   atomic.Uint64
 	now      func() time.Time
 	ledger   *ledger.Ledger
-	protoEnc ptrace.ProtoMarshaler
 
 	mu     sync.Mutex
 	wal    *walSegment
@@ -294,18 +293,17 @@ func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 	}
 	ingest := e.now()
 	parts, n := rowsByPartition(td, ingest)
-	hashes := make(map[string][][32]byte, len(parts))
 	for p, rows := range parts {
 		if !inStartOrder(rows) {
-			rows = sortedByStart([][]auditschema.Row{rows})
-			parts[p] = rows
+			parts[p] = sortedByStart([][]auditschema.Row{rows})
 		}
-		hashes[p] = rowHashes(rows)
 	}
-	payload, err := e.protoEnc.MarshalTraces(td)
-	if err != nil {
-		return fmt.Errorf("encode batch for the write-ahead log: %w", err)
-	}
+	bp := batchBufs.Get().(*[]byte)
+	payload, hashes := encodeBatch((*bp)[:0], parts)
+	defer func() {
+		*bp = payload[:0]
+		batchBufs.Put(bp)
+	}()
 
 	e.mu.Lock()
 	if e.sealErr != nil {
@@ -335,6 +333,10 @@ func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 	}
 	return seg.sync(frame)
 }
+
+// batchBufs hold the encoding of a batch for the write-ahead log, about the size of
+// its OTLP protobuf; the frame is written from it and it is reused.
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
 // rowsByPartition maps a batch to rows grouped by hour partition.
 func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditschema.Row, int) {
@@ -525,14 +527,12 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 // readBack fills b.parts with the rows of b's segment, leaving out partitions already
 // sealed.
 func (e *parquetExporter) readBack(b *pendingBatch) error {
-	var dec ptrace.ProtoUnmarshaler
 	parts := map[string][][]auditschema.Row{}
-	if _, err := readSegment(b.segPath, func(ingestNanos int64, payload []byte) error {
-		td, err := dec.UnmarshalTraces(payload)
+	if _, err := readSegment(b.segPath, func(ingestNanos int64, batch []byte) error {
+		rows, _, err := decodeBatch(batch, time.Unix(0, ingestNanos))
 		if err != nil {
 			return fmt.Errorf("decode a frame of %s: %w", b.segPath, err)
 		}
-		rows, _ := rowsByPartition(td, time.Unix(0, ingestNanos))
 		for p, r := range rows {
 			if _, ok := b.sealed[p]; !ok {
 				parts[p] = append(parts[p], r)

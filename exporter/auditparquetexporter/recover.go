@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
@@ -144,15 +143,13 @@ func (e *parquetExporter) replayWAL() error {
 		return err
 	}
 	sort.Strings(names)
-	var dec ptrace.ProtoUnmarshaler
 	for _, path := range names {
 		b := newBatch(path)
-		torn, err := readSegment(path, func(ingestNanos int64, payload []byte) error {
-			td, err := dec.UnmarshalTraces(payload)
+		torn, err := readSegment(path, func(ingestNanos int64, batch []byte) error {
+			parts, n, err := decodeBatch(batch, time.Unix(0, ingestNanos))
 			if err != nil {
 				return fmt.Errorf("decode a frame of %s: %w", path, err)
 			}
-			parts, n := rowsByPartition(td, time.Unix(0, ingestNanos))
 			b.add(parts, n, time.Time{})
 			return nil
 		})

@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
@@ -108,6 +111,48 @@ func TestReplayAfterCrashWithTornTail(t *testing.T) {
 		t.Error("sealed files do not name the replayed segment as their source")
 	}
 	assertIntact(t, dir)
+}
+
+// A segment written by an earlier version holds its batches as OTLP protobuf; after an
+// upgrade it is replayed like one of today's, next to frames of rows.
+func TestReplayOfAnEarlierVersionsSegment(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, walDir), 0o755))
+	seg, err := createSegment(filepath.Join(dir, walDir, "earlier-000001.wal"))
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	ingest := now.Add(-time.Minute).Truncate(time.Microsecond)
+	otlp, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(spansAt(now, 10, 1))
+	require.NoError(t, err)
+	require.Equal(t, byte(walOTLP), otlp[0])
+	_, err = seg.write(ingest.UnixNano(), otlp)
+	require.NoError(t, err)
+	parts, _ := rowsByPartition(spansAt(now, 5, 2), ingest)
+	rows, _ := encodeBatch(nil, parts)
+	_, err = seg.write(ingest.UnixNano(), rows)
+	require.NoError(t, err)
+	require.NoError(t, seg.close())
+
+	e := startedExporter(t, dir, noCompaction)
+	require.NoError(t, e.shutdown(context.Background()))
+	ids := countRows(t, dir)
+	assert.Len(t, ids, 15)
+	for id, n := range ids {
+		assert.Equal(t, 1, n, "span %s", id)
+	}
+	for _, f := range liveFiles(t, dir) {
+		got, _, err := auditschema.ReadParquetFile(f)
+		require.NoError(t, err)
+		for _, r := range got {
+			assert.True(t, r.IngestTime.Equal(ingest), "ingest time %v, want the frame's %v", r.IngestTime, ingest)
+		}
+	}
+	assertIntact(t, dir)
+
+	_, _, err = decodeBatch([]byte{0x7f, 1, 2}, now)
+	assert.ErrorContains(t, err, "unknown batch format 0x7f")
+	_, _, err = decodeBatch(rows[:len(rows)-1], now)
+	assert.ErrorContains(t, err, "row 4")
 }
 
 // A crash after a segment's rows were sealed and recorded but before the segment was

@@ -94,7 +94,7 @@ func createFile(dataDir, rel string, opts auditschema.WriterOptions) (*openFile,
 	return of, nil
 }
 
-// add writes rows whose row hashes are hashes (see rowHashes).
+// add writes rows whose row hashes (auditschema.RowHash) are hashes.
 func (of *openFile) add(rows []auditschema.Row, hashes [][32]byte) error {
 	if _, err := of.pw.Write(rows); err != nil {
 		return fmt.Errorf("seal %s: write rows: %w", of.final, err)
@@ -212,15 +212,6 @@ func (s *summary) record() ledger.FileRecord {
 	rec := s.rec
 	rec.Digest = s.digest.String()
 	return rec
-}
-
-// rowHashes returns the row hash of each row.
-func rowHashes(rows []auditschema.Row) [][32]byte {
-	out := make([][32]byte, len(rows))
-	for i := range rows {
-		out[i] = auditschema.RowHash(&rows[i])
-	}
-	return out
 }
 
 // summarize returns the row count, time range and content digest of rows.

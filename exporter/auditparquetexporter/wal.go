@@ -2,6 +2,7 @@ package auditparquetexporter
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +11,11 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 // The write-ahead log holds every acknowledged batch that is not sealed yet. A segment is
@@ -17,9 +23,12 @@ import (
 //
 //	uint32 payload length | uint32 CRC-32C of payload | payload
 //
-// where the payload is the ingest time (int64 Unix nanoseconds) followed by the batch as
-// OTLP protobuf. A crash can leave a torn last frame; it was never acknowledged, and
-// replay stops before it.
+// where the payload is the ingest time (int64 Unix nanoseconds) followed by the batch:
+// the byte walRows, then per row a uint32 length and the row's canonical encoding
+// (auditschema.AppendRow, the bytes its row hash is the SHA-256 of). Segments written by
+// earlier versions hold the batch as OTLP protobuf instead, which starts with the byte
+// 0x0A; they are still replayed. A crash can leave a torn last frame; it was never
+// acknowledged, and replay stops before it.
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -120,5 +129,72 @@ func readSegment(path string, fn func(ingestNanos int64, batch []byte) error) (t
 		if err := fn(int64(binary.LittleEndian.Uint64(payload)), payload[8:]); err != nil {
 			return false, err
 		}
+	}
+}
+
+// walRows is the first byte of a batch of rows in their canonical encoding. The encoding
+// follows the row schema: a schema change must give its batches a new marker (and keep
+// reading this one). 0x0A is the first byte of a batch as OTLP protobuf (the tag of
+// TracesData.resource_spans), as earlier versions wrote it.
+const (
+	walRows = 0x01
+	walOTLP = 0x0A
+)
+
+// encodeBatch appends parts' rows to buf as a log batch (walRows) and returns it with
+// each row's row hash, computed over the encoding just written.
+func encodeBatch(buf []byte, parts map[string][]auditschema.Row) ([]byte, map[string][][32]byte) {
+	buf = append(buf, walRows)
+	hashes := make(map[string][][32]byte, len(parts))
+	for p, rows := range parts {
+		hs := make([][32]byte, len(rows))
+		for i := range rows {
+			at := len(buf)
+			buf = auditschema.AppendRow(append(buf, 0, 0, 0, 0), &rows[i])
+			binary.LittleEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+			hs[i] = sha256.Sum256(buf[at+4:])
+		}
+		hashes[p] = hs
+	}
+	return buf, hashes
+}
+
+// decodeBatch returns the rows of a log batch by hour partition, and their number. A
+// batch as OTLP protobuf (an earlier version's) is mapped to rows with its frame's
+// ingest time, as it was then.
+func decodeBatch(batch []byte, ingest time.Time) (map[string][]auditschema.Row, int, error) {
+	if len(batch) == 0 {
+		return nil, 0, errors.New("empty batch")
+	}
+	switch batch[0] {
+	case walOTLP:
+		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(batch)
+		if err != nil {
+			return nil, 0, err
+		}
+		parts, n := rowsByPartition(td, ingest)
+		return parts, n, nil
+	case walRows:
+		parts := map[string][]auditschema.Row{}
+		n := 0
+		for rest := batch[1:]; len(rest) > 0; n++ {
+			if len(rest) < 4 || int(binary.LittleEndian.Uint32(rest)) > len(rest)-4 {
+				return nil, 0, fmt.Errorf("row %d: cut short", n)
+			}
+			enc := rest[4 : 4+binary.LittleEndian.Uint32(rest)]
+			row, left, err := auditschema.DecodeRow(enc)
+			if err == nil && len(left) > 0 {
+				err = fmt.Errorf("%d bytes after the row", len(left))
+			}
+			if err != nil {
+				return nil, 0, fmt.Errorf("row %d: %w", n, err)
+			}
+			p := auditschema.PartitionOf(row.StartTime)
+			parts[p] = append(parts[p], row)
+			rest = rest[4+len(enc):]
+		}
+		return parts, n, nil
+	default:
+		return nil, 0, fmt.Errorf("unknown batch format 0x%02x", batch[0])
 	}
 }

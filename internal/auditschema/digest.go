@@ -3,163 +3,287 @@ package auditschema
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"hash"
+	"errors"
 	"math"
 	"sync"
 	"time"
-	"unsafe"
 )
 
-// RowHash is the SHA-256 of a row's canonical encoding. It is the same for a row as
-// written and as read back from Parquet (times at microsecond precision in UTC, an empty
-// flag list the same as none), which lets the ledger's content digests prove that a
-// compaction kept every row.
-//
-// The encoding walks the Row fields in schema order; per field it writes a presence byte
-// for pointers, then the value: strings and string lists length-prefixed, times as Unix
-// microseconds, numbers as 8 bytes. A new column changes every hash, which is why the
-// schema has a version. The fields are written one by one, without reflection; a test
-// checks the result against a reflective walk of the struct, so a column added to Row
-// and not here fails it.
+// RowHash is the SHA-256 of a row's canonical encoding (AppendRow). It is the same for
+// a row as written and as read back from Parquet (times at microsecond precision in UTC,
+// an empty flag list the same as none), which lets the ledger's content digests prove
+// that a compaction kept every row.
 func RowHash(r *Row) [32]byte {
-	h := rowHashers.Get().(*rowHasher)
-	h.reset()
-	h.time(r.IngestTime)
-	h.time(r.StartTime)
-	h.time(r.EndTime)
-	h.f64(r.DurationMs)
-	h.str(r.TraceID)
-	h.str(r.SpanID)
-	h.optStr(r.ParentSpanID)
-	h.str(r.Name)
-	h.str(r.Kind)
-	h.str(r.StatusCode)
-	h.optStr(r.StatusMsg)
-	h.optStr(r.ServiceName)
-	h.optStr(r.Environment)
-	h.optStr(r.TenantID)
-
-	h.str(r.RecordType)
-	for _, p := range [...]*string{r.Category, r.Action, r.Result, r.UserID, r.UserEmail, r.IP, r.UserAgent,
-		r.AgentName, r.AgentID, r.Operation, r.Provider, r.Model, r.ToolName} {
-		h.optStr(p)
-	}
-	for _, p := range [...]*int64{r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens} {
-		h.optInt(p)
-	}
-	h.optF64(r.TTFTMs)
-	h.optF64(r.CostUSD)
-	h.optStr(r.CostSource)
-	h.optStr(r.PriceTable)
-
-	h.optStr(r.PolicyDecision)
-	h.optStr(r.PolicyRule)
-	h.optBool(r.PolicyViolation)
-	h.optStr(r.ApprovalID)
-	h.optStr(r.ApprovalStatus)
-	h.optStr(r.Approver)
-	h.optStr(r.ApprovalReason)
-	h.optStr(r.DLPResult)
-	h.optBool(r.CredentialMasked)
-	h.optStr(r.RiskLevel)
-	h.optBool(r.DryRun)
-
-	h.optStr(r.Request)
-	h.optStr(r.Response)
-	h.str(r.Attributes)
-	h.str(r.ResourceAttributes)
-	h.optStr(r.Events)
-	h.optStr(r.Links)
-	h.b = binary.AppendUvarint(h.b, uint64(len(r.Flags)))
-	for _, f := range r.Flags {
-		h.str(f)
-	}
-	h.str(r.SearchText)
-	sum := h.sum()
-	rowHashers.Put(h)
+	bp := encodeBufs.Get().(*[]byte)
+	b := AppendRow((*bp)[:0], r)
+	sum := sha256.Sum256(b)
+	*bp = b
+	encodeBufs.Put(bp)
 	return sum
 }
 
-var rowHashers = sync.Pool{New: func() any { return &rowHasher{h: sha256.New(), b: make([]byte, 0, 4<<10)} }}
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
-// rowHasher feeds the canonical encoding to SHA-256. Small values are gathered in b;
-// long strings (the payloads, the JSON documents) go to the hash as they are, without
-// being copied first.
-type rowHasher struct {
-	h hash.Hash
-	b []byte
-}
+// AppendRow appends the row's canonical encoding to b. The encoding walks the Row fields
+// in schema order; per field it writes a presence byte for pointers, then the value:
+// strings and string lists length-prefixed (uvarint), times as Unix microseconds, numbers
+// as 8 bytes (little-endian). It is what RowHash hashes and what the write-ahead log
+// stores; DecodeRow reads it back. A new column changes every hash, which is why the
+// schema has a version. The fields are written one by one, without reflection; a test
+// checks the result against a reflective walk of the struct, so a column added to Row and
+// not here fails it.
+func AppendRow(b []byte, r *Row) []byte {
+	b = appendTime(b, r.IngestTime)
+	b = appendTime(b, r.StartTime)
+	b = appendTime(b, r.EndTime)
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.DurationMs))
+	b = appendStr(b, r.TraceID)
+	b = appendStr(b, r.SpanID)
+	b = appendOptStr(b, r.ParentSpanID)
+	b = appendStr(b, r.Name)
+	b = appendStr(b, r.Kind)
+	b = appendStr(b, r.StatusCode)
+	b = appendOptStr(b, r.StatusMsg)
+	b = appendOptStr(b, r.ServiceName)
+	b = appendOptStr(b, r.Environment)
+	b = appendOptStr(b, r.TenantID)
 
-// direct is the length from which a string is hashed in place rather than copied to b.
-const direct = 256
-
-func (h *rowHasher) reset() {
-	h.h.Reset()
-	h.b = h.b[:0]
-}
-
-func (h *rowHasher) flush() {
-	h.h.Write(h.b)
-	h.b = h.b[:0]
-}
-
-func (h *rowHasher) sum() [32]byte {
-	h.flush()
-	var out [32]byte
-	h.h.Sum(out[:0])
-	return out
-}
-
-func (h *rowHasher) str(s string) {
-	h.b = binary.AppendUvarint(h.b, uint64(len(s)))
-	if len(s) < direct {
-		h.b = append(h.b, s...)
-		return
+	b = appendStr(b, r.RecordType)
+	for _, p := range [...]*string{r.Category, r.Action, r.Result, r.UserID, r.UserEmail, r.IP, r.UserAgent,
+		r.AgentName, r.AgentID, r.Operation, r.Provider, r.Model, r.ToolName} {
+		b = appendOptStr(b, p)
 	}
-	h.flush()
-	h.h.Write(unsafe.Slice(unsafe.StringData(s), len(s))) // read only
-}
-
-func (h *rowHasher) time(t time.Time) {
-	h.b = binary.LittleEndian.AppendUint64(h.b, uint64(canonicalTime(t).UnixMicro()))
-}
-
-func (h *rowHasher) f64(f float64) {
-	h.b = binary.LittleEndian.AppendUint64(h.b, math.Float64bits(f))
-}
-
-// present writes the presence byte of an optional value and reports it.
-func (h *rowHasher) present(ok bool) bool {
-	if ok {
-		h.b = append(h.b, 1)
-	} else {
-		h.b = append(h.b, 0)
+	for _, p := range [...]*int64{r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens} {
+		b = appendOptInt(b, p)
 	}
+	b = appendOptF64(b, r.TTFTMs)
+	b = appendOptF64(b, r.CostUSD)
+	b = appendOptStr(b, r.CostSource)
+	b = appendOptStr(b, r.PriceTable)
+
+	b = appendOptStr(b, r.PolicyDecision)
+	b = appendOptStr(b, r.PolicyRule)
+	b = appendOptBool(b, r.PolicyViolation)
+	b = appendOptStr(b, r.ApprovalID)
+	b = appendOptStr(b, r.ApprovalStatus)
+	b = appendOptStr(b, r.Approver)
+	b = appendOptStr(b, r.ApprovalReason)
+	b = appendOptStr(b, r.DLPResult)
+	b = appendOptBool(b, r.CredentialMasked)
+	b = appendOptStr(b, r.RiskLevel)
+	b = appendOptBool(b, r.DryRun)
+
+	b = appendOptStr(b, r.Request)
+	b = appendOptStr(b, r.Response)
+	b = appendStr(b, r.Attributes)
+	b = appendStr(b, r.ResourceAttributes)
+	b = appendOptStr(b, r.Events)
+	b = appendOptStr(b, r.Links)
+	b = binary.AppendUvarint(b, uint64(len(r.Flags)))
+	for _, f := range r.Flags {
+		b = appendStr(b, f)
+	}
+	return appendStr(b, r.SearchText)
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	return binary.LittleEndian.AppendUint64(b, uint64(canonicalTime(t).UnixMicro()))
+}
+
+func appendOptStr(b []byte, p *string) []byte {
+	if p == nil {
+		return append(b, 0)
+	}
+	return appendStr(append(b, 1), *p)
+}
+
+func appendOptInt(b []byte, p *int64) []byte {
+	if p == nil {
+		return append(b, 0)
+	}
+	return binary.LittleEndian.AppendUint64(append(b, 1), uint64(*p))
+}
+
+func appendOptF64(b []byte, p *float64) []byte {
+	if p == nil {
+		return append(b, 0)
+	}
+	return binary.LittleEndian.AppendUint64(append(b, 1), math.Float64bits(*p))
+}
+
+func appendOptBool(b []byte, p *bool) []byte {
+	switch {
+	case p == nil:
+		return append(b, 0)
+	case *p:
+		return append(b, 1, 1)
+	default:
+		return append(b, 1, 0)
+	}
+}
+
+// DecodeRow reads one row's canonical encoding (AppendRow) from the start of b and
+// returns the row and the bytes after it. Times come back in UTC; an empty flag list
+// comes back as nil.
+func DecodeRow(b []byte) (Row, []byte, error) {
+	d := rowDecoder{b: b}
+	var r Row
+	r.IngestTime = d.time()
+	r.StartTime = d.time()
+	r.EndTime = d.time()
+	r.DurationMs = math.Float64frombits(d.u64())
+	r.TraceID = d.str()
+	r.SpanID = d.str()
+	r.ParentSpanID = d.optStr()
+	r.Name = d.str()
+	r.Kind = d.str()
+	r.StatusCode = d.str()
+	r.StatusMsg = d.optStr()
+	r.ServiceName = d.optStr()
+	r.Environment = d.optStr()
+	r.TenantID = d.optStr()
+
+	r.RecordType = d.str()
+	for _, p := range [...]**string{&r.Category, &r.Action, &r.Result, &r.UserID, &r.UserEmail, &r.IP, &r.UserAgent,
+		&r.AgentName, &r.AgentID, &r.Operation, &r.Provider, &r.Model, &r.ToolName} {
+		*p = d.optStr()
+	}
+	for _, p := range [...]**int64{&r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens, &r.ReasoningTokens} {
+		if d.present() {
+			v := int64(d.u64())
+			*p = &v
+		}
+	}
+	r.TTFTMs = d.optF64()
+	r.CostUSD = d.optF64()
+	r.CostSource = d.optStr()
+	r.PriceTable = d.optStr()
+
+	r.PolicyDecision = d.optStr()
+	r.PolicyRule = d.optStr()
+	r.PolicyViolation = d.optBool()
+	r.ApprovalID = d.optStr()
+	r.ApprovalStatus = d.optStr()
+	r.Approver = d.optStr()
+	r.ApprovalReason = d.optStr()
+	r.DLPResult = d.optStr()
+	r.CredentialMasked = d.optBool()
+	r.RiskLevel = d.optStr()
+	r.DryRun = d.optBool()
+
+	r.Request = d.optStr()
+	r.Response = d.optStr()
+	r.Attributes = d.str()
+	r.ResourceAttributes = d.str()
+	r.Events = d.optStr()
+	r.Links = d.optStr()
+	if n := d.uvarint(); n > 0 && d.err == nil {
+		if n > uint64(len(d.b)) { // every flag takes at least one byte
+			d.fail()
+		} else {
+			r.Flags = make([]string, n)
+			for i := range r.Flags {
+				r.Flags[i] = d.str()
+			}
+		}
+	}
+	r.SearchText = d.str()
+	if d.err != nil {
+		return Row{}, nil, d.err
+	}
+	return r, d.b, nil
+}
+
+// errRowEncoding is returned by DecodeRow for bytes that are not a row's encoding.
+var errRowEncoding = errors.New("not a row encoding: truncated or malformed")
+
+// rowDecoder reads the canonical encoding; after the first error every read returns a
+// zero value and b stays where it failed.
+type rowDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *rowDecoder) fail() {
+	if d.err == nil {
+		d.err = errRowEncoding
+	}
+	d.b = nil
+}
+
+func (d *rowDecoder) u64() uint64 {
+	if len(d.b) < 8 {
+		d.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *rowDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *rowDecoder) time() time.Time {
+	return time.UnixMicro(int64(d.u64())).UTC()
+}
+
+func (d *rowDecoder) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// present reads a presence byte.
+func (d *rowDecoder) present() bool {
+	if len(d.b) < 1 || d.b[0] > 1 {
+		d.fail()
+		return false
+	}
+	ok := d.b[0] == 1
+	d.b = d.b[1:]
 	return ok
 }
 
-func (h *rowHasher) optStr(p *string) {
-	if h.present(p != nil) {
-		h.str(*p)
+func (d *rowDecoder) optStr() *string {
+	if !d.present() {
+		return nil
 	}
+	s := d.str()
+	return &s
 }
 
-func (h *rowHasher) optInt(p *int64) {
-	if h.present(p != nil) {
-		h.b = binary.LittleEndian.AppendUint64(h.b, uint64(*p))
+func (d *rowDecoder) optF64() *float64 {
+	if !d.present() {
+		return nil
 	}
+	v := math.Float64frombits(d.u64())
+	return &v
 }
 
-func (h *rowHasher) optF64(p *float64) {
-	if h.present(p != nil) {
-		h.f64(*p)
+func (d *rowDecoder) optBool() *bool {
+	if !d.present() {
+		return nil
 	}
-}
-
-func (h *rowHasher) optBool(p *bool) {
-	if h.present(p != nil) {
-		h.present(*p)
-	}
+	v := d.present()
+	return &v
 }
 
 func canonicalTime(t time.Time) time.Time {

@@ -98,12 +98,80 @@ func TestRowHashIsSHA256OfCanonicalEncoding(t *testing.T) {
 			}
 		}
 	}
-	long := strings.Repeat("x", direct)
-	rows = append(rows, Row{}, Row{Name: long[:direct-1], Attributes: long, Flags: []string{"", long, "short"}, Request: &long}, fullRow())
+	long := strings.Repeat("x", 300)
+	rows = append(rows, Row{}, Row{Name: long[:127], Attributes: long, Flags: []string{"", long, "short"}, Request: &long}, fullRow())
 	for i := range rows {
-		want := sha256.Sum256(canonicalEncoding(nil, reflect.ValueOf(rows[i])))
-		if got := RowHash(&rows[i]); got != want {
+		enc := canonicalEncoding(nil, reflect.ValueOf(rows[i]))
+		if got := AppendRow(nil, &rows[i]); string(got) != string(enc) {
+			t.Fatalf("row %d: AppendRow differs from the canonical encoding", i)
+		}
+		if got := RowHash(&rows[i]); got != sha256.Sum256(enc) {
 			t.Fatalf("row %d: RowHash differs from the SHA-256 of the canonical encoding", i)
 		}
 	}
+}
+
+// DecodeRow reads back what AppendRow wrote, row after row, and refuses every cut-short
+// or altered encoding rather than return a different row.
+func TestDecodeRowRoundTrip(t *testing.T) {
+	td := genaitest.New(9, time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)).Traces(200)
+	var rows []Row
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				rows = append(rows, FromSpan(rss.At(i).Resource(), spans.At(k), time.Now()))
+			}
+		}
+	}
+	rows = append(rows, Row{}, fullRow())
+	var b []byte
+	for i := range rows {
+		b = AppendRow(b, &rows[i])
+	}
+	rest := b
+	for i := range rows {
+		got, after, err := DecodeRow(rest)
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if RowHash(&got) != RowHash(&rows[i]) {
+			t.Fatalf("row %d decoded differently", i)
+		}
+		if !reflect.DeepEqual(normalise(got), normalise(rows[i])) {
+			t.Fatalf("row %d decoded differently:\n got %+v\nwant %+v", i, got, rows[i])
+		}
+		rest = after
+	}
+	if len(rest) != 0 {
+		t.Fatalf("%d bytes left after the last row", len(rest))
+	}
+
+	full := fullRow()
+	enc := AppendRow(nil, &full)
+	for n := range len(enc) {
+		if _, _, err := DecodeRow(enc[:n]); err == nil {
+			t.Fatalf("an encoding cut to %d of %d bytes decoded", n, len(enc))
+		}
+	}
+}
+
+// FuzzDecodeRow: arbitrary bytes never panic DecodeRow, and whatever it accepts encodes
+// back to exactly the bytes it consumed.
+func FuzzDecodeRow(f *testing.F) {
+	full := fullRow()
+	f.Add(AppendRow(nil, &full))
+	f.Add(AppendRow(nil, &Row{}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, rest, err := DecodeRow(b)
+		if err != nil {
+			return
+		}
+		if consumed := b[:len(b)-len(rest)]; string(AppendRow(nil, &r)) != string(consumed) {
+			t.Fatalf("decoded row encodes to other bytes than those it was read from")
+		}
+	})
 }
