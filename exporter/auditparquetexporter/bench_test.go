@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/snappy"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
@@ -42,7 +41,7 @@ func BenchmarkSeal(b *testing.B) {
 		baseRows = append(baseRows, rows...)
 	}
 	opts := auditschema.WriterOptions{Compression: "zstd", RowGroupRows: 100_000, Fast: true}
-	codec := &snappy.Codec{} // the codec of fresh files (WriterOptions.Fast)
+	codec, _ := auditschema.CodecOf(opts) // the codec of fresh files (snappy)
 	dir := b.TempDir()
 
 	var ours, base, oursCPU, baseCPU time.Duration
