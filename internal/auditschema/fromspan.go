@@ -2,6 +2,7 @@ package auditschema
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -10,10 +11,20 @@ import (
 
 // FromSpan maps one span, with its resource, to a row. ingest is the time the trail
 // received it. Values the audit processor resolved (audit.*) win over raw names.
+//
+// Each map is read in one pass (a Reading of rowReader's names): the values it gives are
+// those of the name-by-name lookups the precedence lists describe (lookup, lookupStr).
 func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row {
 	attrs := span.Attributes()
 	res := resource.Attributes()
-	g := ResolveGenAI(attrs, res, nil)
+	sc := rowScratches.Get().(*rowScratch)
+	defer rowScratches.Put(sc)
+	sp, rs := &sc.span, &sc.res
+	sp.Read(attrs)
+	rs.Read(res)
+	defer sp.release()
+	defer rs.release()
+	g := sp.GenAI(rs)
 	ss := new(rowStrings)
 
 	// Times are kept at the microsecond precision of the Parquet columns, so a row in
@@ -29,21 +40,21 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 		SpanID:       hexOrEmpty(span.SpanID()),
 		ParentSpanID: ss.ptr(hexOrEmpty(span.ParentSpanID())),
 		Name:         span.Name(),
-		Kind:         strings.ToLower(strings.TrimPrefix(span.Kind().String(), "SpanKind")),
-		StatusCode:   strings.ToLower(span.Status().Code().String()),
+		Kind:         kindName(span.Kind()),
+		StatusCode:   statusName(span.Status().Code()),
 		StatusMsg:    ss.ptr(span.Status().Message()),
-		ServiceName:  ss.ptr(lookupStr([]string{AttrServiceName}, res)),
-		Environment:  ss.ptr(lookupStr(environmentKeys, res, attrs)),
-		TenantID:     ss.ptr(lookupStr(tenantKeys, attrs, res)),
+		ServiceName:  ss.ptr(rs.rowStr(rnServiceName, nil)),
+		Environment:  ss.ptr(rs.rowStr2(rnEnvironmentName, rnEnvironment, sp)),
+		TenantID:     ss.ptr(sp.rowStr2(rnTenantID, rnTenantStd, rs)),
 
 		RecordType: RecordSpan,
-		Category:   ss.ptr(lookupStr([]string{AttrCategory}, attrs)),
-		Action:     ss.ptr(lookupStr([]string{AttrAction}, attrs)),
-		Result:     ss.ptr(lookupStr([]string{AttrResult}, attrs)),
+		Category:   ss.ptr(sp.rowStr(rnCategory, nil)),
+		Action:     ss.ptr(sp.rowStr(rnAction, nil)),
+		Result:     ss.ptr(sp.rowStr(rnResult, nil)),
 		UserID:     ss.ptr(g.UserID),
-		UserEmail:  ss.ptr(lookupStr([]string{AttrUserEmail}, attrs, res)),
-		IP:         ss.ptr(lookupStr([]string{AttrClientAddr}, attrs)),
-		UserAgent:  ss.ptr(lookupStr([]string{AttrUserAgent}, attrs)),
+		UserEmail:  ss.ptr(sp.rowStr(rnUserEmail, rs)),
+		IP:         ss.ptr(sp.rowStr(rnClientAddr, nil)),
+		UserAgent:  ss.ptr(sp.rowStr(rnUserAgent, nil)),
 
 		AgentName: ss.ptr(g.AgentName),
 		AgentID:   ss.ptr(g.AgentID),
@@ -57,31 +68,31 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 		CacheReadTokens:  g.CacheReadTokens,
 		CacheWriteTokens: g.CacheWriteTokens,
 		ReasoningTokens:  g.ReasoningTokens,
-		TTFTMs:           lookupFloat([]string{AttrTTFTMs}, attrs),
-		CostUSD:          lookupFloat(costKeys, attrs),
-		CostSource:       ss.ptr(lookupStr([]string{AttrCostSource}, attrs)),
-		PriceTable:       ss.ptr(lookupStr([]string{AttrPriceTable}, attrs)),
+		TTFTMs:           sp.rowFloat(rnTTFTMs),
+		CostUSD:          sp.costUSD(),
+		CostSource:       ss.ptr(sp.rowStr(rnCostSource, nil)),
+		PriceTable:       ss.ptr(sp.rowStr(rnPriceTable, nil)),
 
-		PolicyDecision:   ss.ptr(lookupStr([]string{AttrPolicyDecision}, attrs)),
-		PolicyRule:       ss.ptr(lookupStr([]string{AttrPolicyRule}, attrs)),
-		PolicyViolation:  lookupBool(AttrPolicyViolation, attrs),
-		ApprovalID:       ss.ptr(lookupStr([]string{AttrApprovalID}, attrs)),
-		ApprovalStatus:   ss.ptr(lookupStr([]string{AttrApprovalStatus}, attrs)),
-		Approver:         ss.ptr(lookupStr([]string{AttrApprover}, attrs)),
-		ApprovalReason:   ss.ptr(lookupStr([]string{AttrApprovalReason}, attrs)),
-		DLPResult:        ss.ptr(lookupStr([]string{AttrDLPResult}, attrs)),
-		CredentialMasked: lookupBool(AttrCredentialMasked, attrs),
-		RiskLevel:        ss.ptr(lookupStr([]string{AttrRiskLevel}, attrs)),
-		DryRun:           lookupBool(AttrDryRun, attrs),
+		PolicyDecision:   ss.ptr(sp.rowStr(rnPolicyDecision, nil)),
+		PolicyRule:       ss.ptr(sp.rowStr(rnPolicyRule, nil)),
+		PolicyViolation:  sp.rowBool(rnPolicyViolation),
+		ApprovalID:       ss.ptr(sp.rowStr(rnApprovalID, nil)),
+		ApprovalStatus:   ss.ptr(sp.rowStr(rnApprovalStatus, nil)),
+		Approver:         ss.ptr(sp.rowStr(rnApprover, nil)),
+		ApprovalReason:   ss.ptr(sp.rowStr(rnApprovalReason, nil)),
+		DLPResult:        ss.ptr(sp.rowStr(rnDLPResult, nil)),
+		CredentialMasked: sp.rowBool(rnCredentialMasked),
+		RiskLevel:        ss.ptr(sp.rowStr(rnRiskLevel, nil)),
+		DryRun:           sp.rowBool(rnDryRun),
 	}
-	if rt := lookupStr([]string{AttrRecordType}, attrs); rt != "" {
+	if rt := sp.rowStr(rnRecordType, nil); rt != "" {
 		r.RecordType = rt
 	}
 
 	// The request and response live in their own columns; the attribute they came from
 	// is left out of the attributes document so the payload is stored once.
-	reqVal, reqKey, _ := lookup(requestKeys, attrs)
-	respVal, respKey, _ := lookup(responseKeys, attrs)
+	reqVal, reqKey, _ := sp.first(fRequest, nil)
+	respVal, respKey, _ := sp.first(fResponse, nil)
 	if reqKey != "" {
 		r.Request = ss.ptr(reqVal.AsString())
 	}
@@ -94,11 +105,182 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	r.Links = linksJSON(span.Links())
 
 	r.Flags = append(r.Flags, g.Flags...)
-	if v, ok := attrs.Get(AttrFlags); ok {
+	if v, ok := sp.Extra(rnFlags); ok {
 		r.Flags = append(r.Flags, flagsOf(v)...)
 	}
 	r.Flags = dedupe(r.Flags)
 	return r
+}
+
+// The names FromSpan reads besides those of the GenAI values (fieldNames), as extra
+// names of rowReader: rn* is the index of each.
+const (
+	rnServiceName = iota
+	rnEnvironmentName
+	rnEnvironment
+	rnTenantID
+	rnTenantStd
+	rnCategory
+	rnAction
+	rnResult
+	rnUserEmail
+	rnClientAddr
+	rnUserAgent
+	rnTTFTMs
+	rnCostSource
+	rnPriceTable
+	rnPolicyDecision
+	rnPolicyRule
+	rnPolicyViolation
+	rnApprovalID
+	rnApprovalStatus
+	rnApprover
+	rnApprovalReason
+	rnDLPResult
+	rnCredentialMasked
+	rnRiskLevel
+	rnDryRun
+	rnRecordType
+	rnFlags
+	numRowNames
+)
+
+var rowNames = [numRowNames]string{
+	rnServiceName:      AttrServiceName,
+	rnEnvironmentName:  environmentKeys[0],
+	rnEnvironment:      environmentKeys[1],
+	rnTenantID:         tenantKeys[0],
+	rnTenantStd:        tenantKeys[1],
+	rnCategory:         AttrCategory,
+	rnAction:           AttrAction,
+	rnResult:           AttrResult,
+	rnUserEmail:        AttrUserEmail,
+	rnClientAddr:       AttrClientAddr,
+	rnUserAgent:        AttrUserAgent,
+	rnTTFTMs:           AttrTTFTMs,
+	rnCostSource:       AttrCostSource,
+	rnPriceTable:       AttrPriceTable,
+	rnPolicyDecision:   AttrPolicyDecision,
+	rnPolicyRule:       AttrPolicyRule,
+	rnPolicyViolation:  AttrPolicyViolation,
+	rnApprovalID:       AttrApprovalID,
+	rnApprovalStatus:   AttrApprovalStatus,
+	rnApprover:         AttrApprover,
+	rnApprovalReason:   AttrApprovalReason,
+	rnDLPResult:        AttrDLPResult,
+	rnCredentialMasked: AttrCredentialMasked,
+	rnRiskLevel:        AttrRiskLevel,
+	rnDryRun:           AttrDryRun,
+	rnRecordType:       AttrRecordType,
+	rnFlags:            AttrFlags,
+}
+
+// rowReader reads the standard names and rowNames.
+var rowReader = NewReader(nil, rowNames[:]...)
+
+// rowScratch is what FromSpan reads a span and its resource into, pooled.
+type rowScratch struct {
+	span, res Reading
+}
+
+var rowScratches = sync.Pool{New: func() any {
+	sc := new(rowScratch)
+	sc.span.init(rowReader)
+	sc.res.init(rowReader)
+	return sc
+}}
+
+// rowStr is lookupStr of the name rowNames[i]: searched in rd, then in fallback (when
+// not nil).
+func (rd *Reading) rowStr(i int, fallback *Reading) string {
+	if s := rd.extraStr(i); s != "" || fallback == nil {
+		return s
+	}
+	return fallback.extraStr(i)
+}
+
+// rowStr2 is lookupStr of the names rowNames[i] and rowNames[j], each searched in rd,
+// then in fallback.
+func (rd *Reading) rowStr2(i, j int, fallback *Reading) string {
+	if s := rd.rowStr(i, fallback); s != "" {
+		return s
+	}
+	return rd.rowStr(j, fallback)
+}
+
+// extraStr is the trimmed text of the value under the i-th extra name, "" if none.
+func (rd *Reading) extraStr(i int) string {
+	if v, ok := rd.Extra(i); ok {
+		return strings.TrimSpace(v.AsString())
+	}
+	return ""
+}
+
+// rowFloat is lookupFloat of the name rowNames[i].
+func (rd *Reading) rowFloat(i int) *float64 {
+	v, ok := rd.Extra(i)
+	if !ok || v.Type() == pcommon.ValueTypeEmpty {
+		return nil
+	}
+	f, ok := asFloat(v)
+	if !ok {
+		return nil
+	}
+	return &f
+}
+
+// costUSD is lookupFloat(costKeys).
+func (rd *Reading) costUSD() *float64 {
+	f, ok := rd.ReportedCost()
+	if !ok {
+		return nil
+	}
+	return &f
+}
+
+// rowBool is lookupBool of the name rowNames[i].
+func (rd *Reading) rowBool(i int) *bool {
+	v, ok := rd.Extra(i)
+	if !ok {
+		return nil
+	}
+	b, ok := asBool(v)
+	if !ok {
+		return nil
+	}
+	return &b
+}
+
+// kindName is the kind column: the span kind's name in lower case, without "SpanKind".
+func kindName(k ptrace.SpanKind) string {
+	switch k {
+	case ptrace.SpanKindUnspecified:
+		return "unspecified"
+	case ptrace.SpanKindInternal:
+		return "internal"
+	case ptrace.SpanKindServer:
+		return "server"
+	case ptrace.SpanKindClient:
+		return "client"
+	case ptrace.SpanKindProducer:
+		return "producer"
+	case ptrace.SpanKindConsumer:
+		return "consumer"
+	}
+	return strings.ToLower(strings.TrimPrefix(k.String(), "SpanKind"))
+}
+
+// statusName is the status_code column: the status code's name in lower case.
+func statusName(c ptrace.StatusCode) string {
+	switch c {
+	case ptrace.StatusCodeUnset:
+		return "unset"
+	case ptrace.StatusCodeOk:
+		return "ok"
+	case ptrace.StatusCodeError:
+		return "error"
+	}
+	return strings.ToLower(c.String())
 }
 
 func flagsOf(v pcommon.Value) []string {
@@ -167,30 +349,6 @@ func (a *rowStrings) ptr(s string) *string {
 	a.n++
 	*p = s
 	return p
-}
-
-func lookupFloat(keys []string, maps ...pcommon.Map) *float64 {
-	v, _, ok := lookup(keys, maps...)
-	if !ok {
-		return nil
-	}
-	f, ok := asFloat(v)
-	if !ok {
-		return nil
-	}
-	return &f
-}
-
-func lookupBool(key string, m pcommon.Map) *bool {
-	v, ok := m.Get(key)
-	if !ok {
-		return nil
-	}
-	b, ok := asBool(v)
-	if !ok {
-		return nil
-	}
-	return &b
 }
 
 // mapJSON renders attributes as a JSON object, leaving out the keys in skip.

@@ -53,6 +53,18 @@ func lookup(keys []string, maps ...pcommon.Map) (pcommon.Value, string, bool) {
 	return pcommon.Value{}, "", false
 }
 
+func lookupFloat(keys []string, maps ...pcommon.Map) *float64 {
+	v, _, ok := lookup(keys, maps...)
+	if !ok {
+		return nil
+	}
+	f, ok := asFloat(v)
+	if !ok {
+		return nil
+	}
+	return &f
+}
+
 // lookupStr returns the trimmed string form of the first non-blank value under keys.
 func lookupStr(keys []string, maps ...pcommon.Map) string {
 	for _, k := range keys {

@@ -1,6 +1,7 @@
 package auditschema
 
 import (
+	mathbits "math/bits"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -149,6 +150,20 @@ func (rd *Reading) Reset() {
 	rd.present = [inlineSlots / 64]uint64{}
 	clear(rd.morePresent)
 	rd.indexedPrompt, rd.indexedCompletion = false, false
+}
+
+// release empties the Reading and lets go of the values it held (so that a pooled
+// Reading does not keep the batch it read alive).
+func (rd *Reading) release() {
+	for w, bits := range rd.present {
+		for bits != 0 {
+			i := w*64 + mathbits.TrailingZeros64(bits)
+			rd.vals[i] = pcommon.Value{}
+			bits &= bits - 1
+		}
+	}
+	clear(rd.more)
+	rd.Reset()
 }
 
 // Read resets the Reading and reads every entry of m.
