@@ -19,11 +19,14 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	res := resource.Attributes()
 	sc := rowScratches.Get().(*rowScratch)
 	defer rowScratches.Put(sc)
+	defer sc.release()
 	sp, rs := &sc.span, &sc.res
-	sp.Read(attrs)
-	rs.Read(res)
-	defer sp.release()
-	defer rs.release()
+	// The entries of both maps are kept for their documents: attrs's in enc.kvs[:na],
+	// res's in enc.kvs[na:nr].
+	sc.read(sp, attrs)
+	na := len(sc.enc.kvs)
+	sc.read(rs, res)
+	nr := len(sc.enc.kvs)
 	g := sp.GenAI(rs)
 	ss := new(rowStrings)
 
@@ -99,10 +102,25 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	if respKey != "" {
 		r.Response = ss.ptr(respVal.AsString())
 	}
-	r.Attributes = mapJSON(attrs, reqKey, respKey)
-	r.ResourceAttributes = mapJSON(res)
-	r.Events = eventsJSON(span.Events())
-	r.Links = linksJSON(span.Links())
+	// The documents share one string.
+	e := &sc.enc
+	b := e.appendEntries(sc.buf[:0], 0, na, reqKey, respKey)
+	attrsEnd := len(b)
+	b = e.appendEntries(b, na, nr, "", "")
+	resEnd := len(b)
+	if evs := span.Events(); evs.Len() > 0 {
+		b = e.appendEvents(b, evs)
+	}
+	evsEnd := len(b)
+	if links := span.Links(); links.Len() > 0 {
+		b = e.appendLinks(b, links)
+	}
+	docs := string(b)
+	sc.buf = b
+	r.Attributes = docs[:attrsEnd]
+	r.ResourceAttributes = docs[attrsEnd:resEnd]
+	r.Events = ss.ptr(docs[resEnd:evsEnd])
+	r.Links = ss.ptr(docs[evsEnd:])
 
 	r.Flags = append(r.Flags, g.Flags...)
 	if v, ok := sp.Extra(rnFlags); ok {
@@ -178,9 +196,37 @@ var rowNames = [numRowNames]string{
 // rowReader reads the standard names and rowNames.
 var rowReader = NewReader(nil, rowNames[:]...)
 
-// rowScratch is what FromSpan reads a span and its resource into, pooled.
+// rowScratch is what FromSpan reads a span and its resource into, and writes their
+// documents with; pooled.
 type rowScratch struct {
 	span, res Reading
+	enc       encoder
+	buf       []byte
+}
+
+// read resets rd and reads m into it, keeping m's entries (but those under "") in
+// sc.enc.kvs.
+func (sc *rowScratch) read(rd *Reading, m pcommon.Map) {
+	rd.Reset()
+	for k, v := range m.All() {
+		rd.Observe(k, v)
+		if k != "" {
+			sc.enc.kvs = append(sc.enc.kvs, keyValue{k, v})
+		}
+	}
+}
+
+// release lets go of what sc read, so that a pooled scratch does not keep a batch alive,
+// and of a buffer an exceptional span made large.
+func (sc *rowScratch) release() {
+	sc.span.release()
+	sc.res.release()
+	clear(sc.enc.kvs)
+	sc.enc.kvs = sc.enc.kvs[:0]
+	sc.enc.keys = sc.enc.keys[:0]
+	if cap(sc.buf) > 1<<20 {
+		sc.buf = nil
+	}
 }
 
 var rowScratches = sync.Pool{New: func() any {
@@ -349,25 +395,4 @@ func (a *rowStrings) ptr(s string) *string {
 	a.n++
 	*p = s
 	return p
-}
-
-// mapJSON renders attributes as a JSON object, leaving out the keys in skip.
-func mapJSON(m pcommon.Map, skip ...string) string {
-	return render(func(b []byte) []byte { return appendMap(b, m, skip...) })
-}
-
-func eventsJSON(evs ptrace.SpanEventSlice) *string {
-	if evs.Len() == 0 {
-		return nil
-	}
-	s := render(func(b []byte) []byte { return appendEvents(b, evs) })
-	return &s
-}
-
-func linksJSON(links ptrace.SpanLinkSlice) *string {
-	if links.Len() == 0 {
-		return nil
-	}
-	s := render(func(b []byte) []byte { return appendLinks(b, links) })
-	return &s
 }

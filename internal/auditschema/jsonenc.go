@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -25,12 +24,73 @@ type keyValue struct {
 	v pcommon.Value
 }
 
-// appendMap appends m as a JSON object, leaving out the keys in skip.
-func appendMap(b []byte, m pcommon.Map, skip ...string) []byte {
-	kvs := make([]keyValue, 0, m.Len())
+// sortKey orders one entry of encoder.kvs: pfx holds the first 8 bytes of its key, big
+// endian and padded with zeros, so that most comparisons are one of integers.
+type sortKey struct {
+	pfx uint64
+	i   int32
+}
+
+// An encoder writes documents. Its kvs and keys are stacks: a map being written holds
+// the top of each, a map nested in it the entries above.
+type encoder struct {
+	kvs  []keyValue
+	keys []sortKey
+}
+
+// appendMap appends m as a JSON object.
+func (e *encoder) appendMap(b []byte, m pcommon.Map) []byte {
+	start := len(e.kvs)
 	for k, v := range m.All() {
-		if k != "" && !slices.Contains(skip, k) {
-			kvs = append(kvs, keyValue{k, v})
+		if k != "" {
+			e.kvs = append(e.kvs, keyValue{k, v})
+		}
+	}
+	b = e.appendEntries(b, start, len(e.kvs), "", "")
+	clear(e.kvs[start:])
+	e.kvs = e.kvs[:start]
+	return b
+}
+
+// appendEntries appends the entries e.kvs[start:end] (none under the key ""), in key order,
+// as a JSON object, leaving out the keys skip1 and skip2. The order is the one
+// slices.SortFunc gives by strings.Compare of the keys: when every key differs there is
+// one order; when a key repeats, the entries are sorted by slices.SortFunc itself, which
+// does not keep repeated keys in map order.
+func (e *encoder) appendEntries(b []byte, start, end int, skip1, skip2 string) []byte {
+	ks := len(e.keys)
+	for i := start; i < end; i++ {
+		if k := e.kvs[i].k; k != skip1 && k != skip2 {
+			e.insert(ks, sortKey{keyPrefix(k), int32(i)})
+		}
+	}
+	ke := len(e.keys)
+	for j := ks + 1; j < ke; j++ {
+		if e.keys[j-1].pfx == e.keys[j].pfx && e.kvs[e.keys[j-1].i].k == e.kvs[e.keys[j].i].k {
+			e.keys = e.keys[:ks]
+			return e.appendRepeated(b, start, end, skip1, skip2)
+		}
+	}
+	b = append(b, '{')
+	for j := ks; j < ke; j++ {
+		if j > ks {
+			b = append(b, ',')
+		}
+		kv := e.kvs[e.keys[j].i]
+		b = appendString(b, kv.k)
+		b = append(b, ':')
+		b = e.appendValue(b, kv.v)
+	}
+	e.keys = e.keys[:ks]
+	return append(b, '}')
+}
+
+// appendRepeated is appendEntries for entries where a key repeats.
+func (e *encoder) appendRepeated(b []byte, start, end int, skip1, skip2 string) []byte {
+	kvs := make([]keyValue, 0, end-start)
+	for _, kv := range e.kvs[start:end] {
+		if kv.k != skip1 && kv.k != skip2 {
+			kvs = append(kvs, kv)
 		}
 	}
 	slices.SortFunc(kvs, func(a, b keyValue) int { return strings.Compare(a.k, b.k) })
@@ -41,25 +101,61 @@ func appendMap(b []byte, m pcommon.Map, skip ...string) []byte {
 		}
 		b = appendString(b, kv.k)
 		b = append(b, ':')
-		b = appendValue(b, kv.v)
+		b = e.appendValue(b, kv.v)
 	}
 	return append(b, '}')
 }
 
-// jsonBufs recycles the buffers documents are built in.
-var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// render builds a document with fn in a pooled buffer and returns it as a string.
-func render(fn func([]byte) []byte) string {
-	bp := jsonBufs.Get().(*[]byte)
-	b := fn((*bp)[:0])
-	s := string(b)
-	*bp = b
-	jsonBufs.Put(bp)
-	return s
+// insert adds k to the sorted keys e.keys[ks:]: maps are small and often partly sorted,
+// so a binary insertion (after one comparison with the last key) is cheap.
+func (e *encoder) insert(ks int, k sortKey) {
+	n := len(e.keys)
+	e.keys = append(e.keys, k)
+	keys := e.keys
+	if n == ks || !e.less(k, keys[n-1]) {
+		return
+	}
+	lo, hi := ks, n-1 // keys[n-1] > k
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if e.less(k, keys[mid]) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	copy(keys[lo+1:n+1], keys[lo:n])
+	keys[lo] = k
 }
 
-func appendValue(b []byte, v pcommon.Value) []byte {
+func (e *encoder) less(a, b sortKey) bool {
+	if a.pfx != b.pfx {
+		return a.pfx < b.pfx
+	}
+	return e.kvs[a.i].k < e.kvs[b.i].k
+}
+
+// keyPrefix is the first 8 bytes of k as a big-endian number, padded with zeros: keys
+// whose prefixes differ are in the order of their prefixes.
+func keyPrefix(k string) uint64 {
+	if len(k) >= 8 {
+		return uint64(k[0])<<56 | uint64(k[1])<<48 | uint64(k[2])<<40 | uint64(k[3])<<32 |
+			uint64(k[4])<<24 | uint64(k[5])<<16 | uint64(k[6])<<8 | uint64(k[7])
+	}
+	var p uint64
+	for i := 0; i < len(k); i++ {
+		p |= uint64(k[i]) << (56 - 8*uint(i))
+	}
+	return p
+}
+
+// appendMap appends m as a JSON object.
+func appendMap(b []byte, m pcommon.Map) []byte {
+	var e encoder
+	return e.appendMap(b, m)
+}
+
+func (e *encoder) appendValue(b []byte, v pcommon.Value) []byte {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		return appendString(b, v.Str())
@@ -74,7 +170,7 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 	case pcommon.ValueTypeBool:
 		return strconv.AppendBool(b, v.Bool())
 	case pcommon.ValueTypeMap:
-		return appendMap(b, v.Map())
+		return e.appendMap(b, v.Map())
 	case pcommon.ValueTypeSlice:
 		s := v.Slice()
 		b = append(b, '[')
@@ -82,7 +178,7 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendValue(b, s.At(i))
+			b = e.appendValue(b, s.At(i))
 		}
 		return append(b, ']')
 	case pcommon.ValueTypeBytes:
@@ -146,25 +242,27 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-func appendEvents(b []byte, evs ptrace.SpanEventSlice) []byte {
+func (e *encoder) appendEvents(b []byte, evs ptrace.SpanEventSlice) []byte {
 	b = append(b, '[')
 	for i := 0; i < evs.Len(); i++ {
-		e := evs.At(i)
+		ev := evs.At(i)
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"attributes":`...)
-		b = appendMap(b, e.Attributes())
+		b = e.appendMap(b, ev.Attributes())
 		b = append(b, `,"name":`...)
-		b = appendString(b, e.Name())
-		b = append(b, `,"time":`...)
-		b = appendString(b, e.Timestamp().AsTime().UTC().Format(time.RFC3339Nano))
+		b = appendString(b, ev.Name())
+		// RFC 3339 times hold no byte a JSON string escapes.
+		b = append(b, `,"time":"`...)
+		b = ev.Timestamp().AsTime().UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
 		b = append(b, '}')
 	}
 	return append(b, ']')
 }
 
-func appendLinks(b []byte, links ptrace.SpanLinkSlice) []byte {
+func (e *encoder) appendLinks(b []byte, links ptrace.SpanLinkSlice) []byte {
 	b = append(b, '[')
 	for i := 0; i < links.Len(); i++ {
 		l := links.At(i)
@@ -172,7 +270,7 @@ func appendLinks(b []byte, links ptrace.SpanLinkSlice) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"attributes":`...)
-		b = appendMap(b, l.Attributes())
+		b = e.appendMap(b, l.Attributes())
 		b = append(b, `,"span_id":`...)
 		b = appendString(b, hexOrEmpty(l.SpanID()))
 		b = append(b, `,"trace_id":`...)
