@@ -197,6 +197,13 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Runs of bytes that are written as they are, eight at a time.
+		for i+8 <= len(s) && special8(load8(s, i)) == 0 {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -240,6 +247,27 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// load8 is the 8 bytes of s from i, little endian.
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+const (
+	ones8 = 0x0101010101010101
+	high8 = 0x8080808080808080
+)
+
+// special8 is not zero if a byte of x is not written as it is in a JSON string: a
+// control byte (< 0x20), '"', '\\', or a byte of a multi-byte sequence (>= 0x80, which
+// needs checking). A borrow can only set bits above a byte that is special itself.
+func special8(x uint64) uint64 {
+	quote := x ^ ('"' * ones8)
+	bslash := x ^ ('\\' * ones8)
+	return ((x-0x20*ones8)&^x | (quote-ones8)&^quote | (bslash-ones8)&^bslash | x) & high8
 }
 
 func (e *encoder) appendEvents(b []byte, evs ptrace.SpanEventSlice) []byte {
