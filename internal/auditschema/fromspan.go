@@ -1,6 +1,7 @@
 package auditschema
 
 import (
+	"encoding/hex"
 	"strings"
 	"sync"
 	"time"
@@ -27,28 +28,27 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	na := len(sc.enc.kvs)
 	sc.read(rs, res)
 	nr := len(sc.enc.kvs)
-	g := sp.GenAI(rs)
-	ss := new(rowStrings)
+	// The values a row points to share one allocation, the strings it makes another.
+	ra := new(rowArena)
+	ss := &ra.rowStrings
+	g := sp.genAI(rs, &ra.counts)
 
 	// Times are kept at the microsecond precision of the Parquet columns, so a row in
 	// memory is the row read back.
 	start := canonicalTime(span.StartTimestamp().AsTime())
 	end := canonicalTime(span.EndTimestamp().AsTime())
 	r := Row{
-		IngestTime:   canonicalTime(ingest),
-		StartTime:    start,
-		EndTime:      end,
-		DurationMs:   float64(end.Sub(start)) / float64(time.Millisecond),
-		TraceID:      hexOrEmpty(span.TraceID()),
-		SpanID:       hexOrEmpty(span.SpanID()),
-		ParentSpanID: ss.ptr(hexOrEmpty(span.ParentSpanID())),
-		Name:         span.Name(),
-		Kind:         kindName(span.Kind()),
-		StatusCode:   statusName(span.Status().Code()),
-		StatusMsg:    ss.ptr(span.Status().Message()),
-		ServiceName:  ss.ptr(rs.rowStr(rnServiceName, nil)),
-		Environment:  ss.ptr(rs.rowStr2(rnEnvironmentName, rnEnvironment, sp)),
-		TenantID:     ss.ptr(sp.rowStr2(rnTenantID, rnTenantStd, rs)),
+		IngestTime:  canonicalTime(ingest),
+		StartTime:   start,
+		EndTime:     end,
+		DurationMs:  float64(end.Sub(start)) / float64(time.Millisecond),
+		Name:        span.Name(),
+		Kind:        kindName(span.Kind()),
+		StatusCode:  statusName(span.Status().Code()),
+		StatusMsg:   ss.ptr(span.Status().Message()),
+		ServiceName: ss.ptr(rs.rowStr(rnServiceName, nil)),
+		Environment: ss.ptr(rs.rowStr2(rnEnvironmentName, rnEnvironment, sp)),
+		TenantID:    ss.ptr(sp.rowStr2(rnTenantID, rnTenantStd, rs)),
 
 		RecordType: RecordSpan,
 		Category:   ss.ptr(sp.rowStr(rnCategory, nil)),
@@ -71,22 +71,22 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 		CacheReadTokens:  g.CacheReadTokens,
 		CacheWriteTokens: g.CacheWriteTokens,
 		ReasoningTokens:  g.ReasoningTokens,
-		TTFTMs:           sp.rowFloat(rnTTFTMs),
-		CostUSD:          sp.costUSD(),
+		TTFTMs:           sp.rowFloat(rnTTFTMs, &ra.floats[0]),
+		CostUSD:          sp.costUSD(&ra.floats[1]),
 		CostSource:       ss.ptr(sp.rowStr(rnCostSource, nil)),
 		PriceTable:       ss.ptr(sp.rowStr(rnPriceTable, nil)),
 
 		PolicyDecision:   ss.ptr(sp.rowStr(rnPolicyDecision, nil)),
 		PolicyRule:       ss.ptr(sp.rowStr(rnPolicyRule, nil)),
-		PolicyViolation:  sp.rowBool(rnPolicyViolation),
+		PolicyViolation:  sp.rowBool(rnPolicyViolation, &ra.bools[0]),
 		ApprovalID:       ss.ptr(sp.rowStr(rnApprovalID, nil)),
 		ApprovalStatus:   ss.ptr(sp.rowStr(rnApprovalStatus, nil)),
 		Approver:         ss.ptr(sp.rowStr(rnApprover, nil)),
 		ApprovalReason:   ss.ptr(sp.rowStr(rnApprovalReason, nil)),
 		DLPResult:        ss.ptr(sp.rowStr(rnDLPResult, nil)),
-		CredentialMasked: sp.rowBool(rnCredentialMasked),
+		CredentialMasked: sp.rowBool(rnCredentialMasked, &ra.bools[1]),
 		RiskLevel:        ss.ptr(sp.rowStr(rnRiskLevel, nil)),
-		DryRun:           sp.rowBool(rnDryRun),
+		DryRun:           sp.rowBool(rnDryRun, &ra.bools[2]),
 	}
 	if rt := sp.rowStr(rnRecordType, nil); rt != "" {
 		r.RecordType = rt
@@ -102,9 +102,16 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	if respKey != "" {
 		r.Response = ss.ptr(respVal.AsString())
 	}
-	// The documents share one string.
+	// The ids and the documents share one string.
+	b := sc.buf[:0]
+	b = appendTraceID(b, span.TraceID())
+	traceEnd := len(b)
+	b = appendSpanID(b, span.SpanID())
+	spanEnd := len(b)
+	b = appendSpanID(b, span.ParentSpanID())
+	parentEnd := len(b)
 	e := &sc.enc
-	b := e.appendEntries(sc.buf[:0], 0, na, reqKey, respKey)
+	b = e.appendEntries(b, 0, na, reqKey, respKey)
 	attrsEnd := len(b)
 	b = e.appendEntries(b, na, nr, "", "")
 	resEnd := len(b)
@@ -117,7 +124,10 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	}
 	docs := string(b)
 	sc.buf = b
-	r.Attributes = docs[:attrsEnd]
+	r.TraceID = docs[:traceEnd]
+	r.SpanID = docs[traceEnd:spanEnd]
+	r.ParentSpanID = ss.ptr(docs[spanEnd:parentEnd])
+	r.Attributes = docs[parentEnd:attrsEnd]
 	r.ResourceAttributes = docs[attrsEnd:resEnd]
 	r.Events = ss.ptr(docs[resEnd:evsEnd])
 	r.Links = ss.ptr(docs[evsEnd:])
@@ -193,6 +203,31 @@ var rowNames = [numRowNames]string{
 	rnFlags:            AttrFlags,
 }
 
+// rowArena holds what a row's pointers point to.
+type rowArena struct {
+	rowStrings
+	counts [5]int64
+	floats [2]float64
+	bools  [3]bool
+}
+
+// appendTraceID and appendSpanID append an id as its String does: in hex, nothing for an
+// empty (all zero) one.
+func appendTraceID(b []byte, id pcommon.TraceID) []byte {
+	if id.IsEmpty() {
+		return b
+	}
+	return hex.AppendEncode(b, id[:])
+}
+
+// appendSpanID: see appendTraceID.
+func appendSpanID(b []byte, id pcommon.SpanID) []byte {
+	if id.IsEmpty() {
+		return b
+	}
+	return hex.AppendEncode(b, id[:])
+}
+
 // rowReader reads the standard names and rowNames.
 var rowReader = NewReader(nil, rowNames[:]...)
 
@@ -262,39 +297,37 @@ func (rd *Reading) extraStr(i int) string {
 	return ""
 }
 
-// rowFloat is lookupFloat of the name rowNames[i].
-func (rd *Reading) rowFloat(i int) *float64 {
+// rowFloat is lookupFloat of the name rowNames[i], kept in f.
+func (rd *Reading) rowFloat(i int, f *float64) *float64 {
 	v, ok := rd.Extra(i)
 	if !ok || v.Type() == pcommon.ValueTypeEmpty {
 		return nil
 	}
-	f, ok := asFloat(v)
-	if !ok {
+	if *f, ok = asFloat(v); !ok {
 		return nil
 	}
-	return &f
+	return f
 }
 
-// costUSD is lookupFloat(costKeys).
-func (rd *Reading) costUSD() *float64 {
-	f, ok := rd.ReportedCost()
-	if !ok {
+// costUSD is lookupFloat(costKeys), kept in f.
+func (rd *Reading) costUSD(f *float64) *float64 {
+	var ok bool
+	if *f, ok = rd.ReportedCost(); !ok {
 		return nil
 	}
-	return &f
+	return f
 }
 
-// rowBool is lookupBool of the name rowNames[i].
-func (rd *Reading) rowBool(i int) *bool {
+// rowBool is lookupBool of the name rowNames[i], kept in b.
+func (rd *Reading) rowBool(i int, b *bool) *bool {
 	v, ok := rd.Extra(i)
 	if !ok {
 		return nil
 	}
-	b, ok := asBool(v)
-	if !ok {
+	if *b, ok = asBool(v); !ok {
 		return nil
 	}
-	return &b
+	return b
 }
 
 // kindName is the kind column: the span kind's name in lower case, without "SpanKind".
@@ -360,18 +393,6 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
-}
-
-type hexID interface {
-	IsEmpty() bool
-	String() string
-}
-
-func hexOrEmpty(id hexID) string {
-	if id.IsEmpty() {
-		return ""
-	}
-	return id.String()
 }
 
 // rowStrings holds the values of a row's optional string columns, so that a row costs

@@ -299,10 +299,12 @@ func (e *encoder) appendLinks(b []byte, links ptrace.SpanLinkSlice) []byte {
 		}
 		b = append(b, `{"attributes":`...)
 		b = e.appendMap(b, l.Attributes())
-		b = append(b, `,"span_id":`...)
-		b = appendString(b, hexOrEmpty(l.SpanID()))
-		b = append(b, `,"trace_id":`...)
-		b = appendString(b, hexOrEmpty(l.TraceID()))
+		// Hex digits need no escaping.
+		b = append(b, `,"span_id":"`...)
+		b = appendSpanID(b, l.SpanID())
+		b = append(b, `","trace_id":"`...)
+		b = appendTraceID(b, l.TraceID())
+		b = append(b, '"')
 		b = append(b, '}')
 	}
 	return append(b, ']')

@@ -248,6 +248,11 @@ func (rd *Reading) ReportedCost() (float64, bool) {
 // GenAI is ResolveGenAI of the map read, with resource (read by the same Reader, or
 // nil) as the resource's attributes.
 func (rd *Reading) GenAI(resource *Reading) GenAI {
+	return rd.genAI(resource, nil)
+}
+
+// genAI is GenAI keeping the counts in counts (allocated when nil and a count is present).
+func (rd *Reading) genAI(resource *Reading, counts *[5]int64) GenAI {
 	var g GenAI
 	g.Model = rd.firstStr(fModel, nil)
 	g.Provider = strings.ToLower(rd.firstStr(fProvider, nil))
@@ -267,7 +272,6 @@ func (rd *Reading) GenAI(resource *Reading) GenAI {
 		}
 	}
 	// The counts present share one allocation.
-	var counts *[5]int64
 	g.InputTokens = g.count(rd, fInputTokens, &counts, 0)
 	g.OutputTokens = g.count(rd, fOutputTokens, &counts, 1)
 	g.CacheReadTokens = g.count(rd, fCacheReadTokens, &counts, 2)

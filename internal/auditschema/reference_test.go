@@ -34,9 +34,9 @@ func refFromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) 
 		StartTime:    start,
 		EndTime:      end,
 		DurationMs:   float64(end.Sub(start)) / float64(time.Millisecond),
-		TraceID:      hexOrEmpty(span.TraceID()),
-		SpanID:       hexOrEmpty(span.SpanID()),
-		ParentSpanID: ss.ptr(hexOrEmpty(span.ParentSpanID())),
+		TraceID:      refHexOrEmpty(span.TraceID()),
+		SpanID:       refHexOrEmpty(span.SpanID()),
+		ParentSpanID: ss.ptr(refHexOrEmpty(span.ParentSpanID())),
 		Name:         span.Name(),
 		Kind:         strings.ToLower(strings.TrimPrefix(span.Kind().String(), "SpanKind")),
 		StatusCode:   strings.ToLower(span.Status().Code().String()),
@@ -309,10 +309,22 @@ func refAppendLinks(b []byte, links ptrace.SpanLinkSlice) []byte {
 		b = append(b, `{"attributes":`...)
 		b = refAppendMap(b, l.Attributes())
 		b = append(b, `,"span_id":`...)
-		b = refAppendString(b, hexOrEmpty(l.SpanID()))
+		b = refAppendString(b, refHexOrEmpty(l.SpanID()))
 		b = append(b, `,"trace_id":`...)
-		b = refAppendString(b, hexOrEmpty(l.TraceID()))
+		b = refAppendString(b, refHexOrEmpty(l.TraceID()))
 		b = append(b, '}')
 	}
 	return append(b, ']')
+}
+
+type refHexID interface {
+	IsEmpty() bool
+	String() string
+}
+
+func refHexOrEmpty(id refHexID) string {
+	if id.IsEmpty() {
+		return ""
+	}
+	return id.String()
 }
