@@ -3,7 +3,10 @@
 // bytes with it.
 package bytescan
 
-import "unsafe"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // A Set is a set of bytes that Mask64 finds. The vectorised scan classifies each byte
 // by its two nibbles: the set's bytes are grouped by high nibble, one group per bit of
@@ -77,4 +80,33 @@ func (s *Set) Mask64(text string, i int) uint64 {
 		}
 	}
 	return m
+}
+
+// ASCII reports whether every byte of s is below 0x80: such a string is valid UTF-8, and
+// checking it costs far less than utf8.ValidString, which goes eight bytes a step (32
+// with AVX2 here, 8 elsewhere).
+func ASCII(s string) bool {
+	n := len(s)
+	if useAVX2 && n >= 32 {
+		return asciiAVX2(unsafe.StringData(s), n)
+	}
+	const high = 0x8080808080808080
+	i := 0
+	if n >= 8 {
+		// binary.LittleEndian reads a word at once where the CPU allows unaligned
+		// loads, and is correct everywhere.
+		b := unsafe.Slice(unsafe.StringData(s), n)
+		var acc uint64
+		for ; i+8 <= n; i += 8 {
+			acc |= binary.LittleEndian.Uint64(b[i:])
+		}
+		// The last eight bytes, overlapping those already read.
+		acc |= binary.LittleEndian.Uint64(b[n-8:])
+		return acc&high == 0
+	}
+	var b byte
+	for ; i < n; i++ {
+		b |= s[i]
+	}
+	return b < 0x80
 }

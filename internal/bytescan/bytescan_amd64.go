@@ -10,3 +10,8 @@ var useAVX2 = cpu.X86.HasAVX2
 //
 //go:noescape
 func mask64AVX2(p *byte, nibbles *[32]byte) uint64
+
+// asciiAVX2 reports whether the n >= 32 bytes at p are all ASCII.
+//
+//go:noescape
+func asciiAVX2(p *byte, n int) bool

@@ -38,3 +38,34 @@ TEXT ·mask64AVX2(SB), NOSPLIT, $0-24
 	MOVQ	DX, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func asciiAVX2(p *byte, n int) bool
+// Whether the n >= 32 bytes at p are all below 0x80: the bytes are or-ed 64 at a time,
+// the last 32 read again where n is not a multiple of 32.
+TEXT ·asciiAVX2(SB), NOSPLIT, $0-17
+	MOVQ	p+0(FP), SI
+	MOVQ	n+8(FP), CX
+	LEAQ	-32(SI)(CX*1), DX
+	VPXOR	Y0, Y0, Y0
+	VPXOR	Y1, Y1, Y1
+	CMPQ	CX, $64
+	JB	tail
+loop64:
+	VPOR	(SI), Y0, Y0
+	VPOR	32(SI), Y1, Y1
+	ADDQ	$64, SI
+	SUBQ	$64, CX
+	CMPQ	CX, $64
+	JAE	loop64
+tail:
+	CMPQ	CX, $32
+	JB	last
+	VPOR	(SI), Y0, Y0
+last:
+	VPOR	(DX), Y1, Y1
+	VPOR	Y1, Y0, Y0
+	VPMOVMSKB	Y0, AX
+	TESTL	AX, AX
+	SETEQ	ret+16(FP)
+	VZEROUPPER
+	RET

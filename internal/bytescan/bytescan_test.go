@@ -106,3 +106,53 @@ func FuzzMask64(f *testing.F) {
 		}
 	})
 }
+
+func naiveASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestASCII checks ASCII against a byte-by-byte loop on texts of every length up to 300
+// with no, one (at every position) and several high bytes, at every alignment.
+func TestASCII(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	buf := make([]byte, 400)
+	for n := 0; n <= 300; n++ {
+		for off := 0; off < 8; off++ {
+			b := buf[off : off+n]
+			for k := range b {
+				b[k] = byte(r.IntN(0x80))
+			}
+			if got := ASCII(string(b)); !got {
+				t.Fatalf("ASCII(%q) = false", b)
+			}
+			for k := range b {
+				for _, c := range []byte{0x80, 0xc3, 0xff} {
+					old := b[k]
+					b[k] = c
+					if got := ASCII(string(b)); got {
+						t.Fatalf("len %d: ASCII with %#x at %d = true", n, c, k)
+					}
+					b[k] = old
+				}
+			}
+		}
+	}
+}
+
+func FuzzASCII(f *testing.F) {
+	f.Add("plain text, long enough for the vectorised path to run over it")
+	f.Add("caf\xc3\xa9")
+	f.Add(strings.Repeat("a", 95) + "\x80")
+	f.Fuzz(func(t *testing.T, text string) {
+		for i := 0; i <= len(text); i++ {
+			if got, want := ASCII(text[i:]), naiveASCII(text[i:]); got != want {
+				t.Fatalf("ASCII(%q) = %v, want %v", text[i:], got, want)
+			}
+		}
+	})
+}
