@@ -51,7 +51,7 @@ type classification struct {
 // classify derives category, action and result from the GenAI operation, the tool and
 // model present, the span status and the policy outcome. Blocked, denied and failed
 // calls are classified like successful ones: every call stays in the trail.
-func classify(span ptrace.Span, operation, model, tool, decision, approval string, f spanFacts) classification {
+func classify(span ptrace.Span, operation, model, tool, decision, approval string, f *spanFacts) classification {
 	var c classification
 	if cls, ok := operationClass[operation]; ok {
 		c.category, c.action = cls[0], cls[1]
@@ -75,7 +75,7 @@ func classify(span ptrace.Span, operation, model, tool, decision, approval strin
 
 // resultOf is the outcome of the call: blocked by policy, denied (authorisation failure
 // or rejected approval), failed (error status), or success.
-func resultOf(span ptrace.Span, decision, approval string, f spanFacts) string {
+func resultOf(span ptrace.Span, decision, approval string, f *spanFacts) string {
 	switch {
 	case decision == decisionBlock:
 		return "blocked"

@@ -270,9 +270,10 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	f := p.readFacts(rd, rc.reading)
 	// From here on the map changes: rd is not used again.
 
-	// The new attributes in one allocation rather than as the list grows.
-	attrs.EnsureCapacity(attrs.Len() + expectedWrites)
-	p.recordMasking(attrs, masked.Merge(rc.masked), f)
+	// The new attributes in one allocation rather than as the list grows, sized for
+	// what this span can receive rather than for the most any span can.
+	attrs.EnsureCapacity(attrs.Len() + p.maxWrites(&f))
+	p.recordMasking(attrs, masked.Merge(rc.masked), &f)
 	// Flattened messages (OpenLLMetry's gen_ai.prompt.N.*) become the request and
 	// response the trail shows, when the span has them in no other form.
 	if !f.hasRequest && f.indexedPrompt {
@@ -308,15 +309,15 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	putCount(attrs, auditschema.AttrCacheWriteTokens, g.CacheWriteTokens)
 	putCount(attrs, auditschema.AttrReasoningTokens, g.ReasoningTokens)
 	flags = append(flags, g.Flags...)
-	flags = append(flags, p.cost(span, g, f)...)
+	flags = append(flags, p.cost(span, &g, &f)...)
 
-	decision, pflags := p.policy(ctx, rs, ss, span, f)
+	decision, pflags := p.policy(ctx, rs, ss, span, &f)
 	flags = append(flags, pflags...)
 	approval, aflags := p.approval(attrs, decision, f.approval)
 	flags = append(flags, aflags...)
 
 	if !f.hasCategory {
-		c := classify(span, g.Operation, g.Model, g.ToolName, decision, approval, f)
+		c := classify(span, g.Operation, g.Model, g.ToolName, decision, approval, &f)
 		attrs.PutStr(auditschema.AttrCategory, c.category)
 		putStr(attrs, auditschema.AttrAction, c.action)
 		attrs.PutStr(auditschema.AttrResult, c.result)
@@ -333,8 +334,43 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	return false
 }
 
-// expectedWrites is about how many attributes enrich adds to a GenAI span.
-const expectedWrites = 24
+// maxWrites bounds how many attributes enrich adds to a span with these facts, following
+// what enrich writes below. It only sizes the list: a wrong guess costs a reallocation.
+func (p *auditProcessor) maxWrites(f *spanFacts) int {
+	g := &f.genai
+	n := 2 // audit.dlp.result, audit.credential_masked
+	if !f.hasRequest && f.indexedPrompt {
+		n++
+	}
+	if !f.hasResponse && f.indexedCompletion {
+		n++
+	}
+	for _, v := range [...]string{g.Model, g.Provider, g.Operation, g.AgentName, g.AgentID, g.UserID, g.ToolName} {
+		if v != "" {
+			n++
+		}
+	}
+	for _, c := range [...]*int64{g.InputTokens, g.OutputTokens, g.CacheReadTokens, g.CacheWriteTokens, g.ReasoningTokens} {
+		if c != nil {
+			n++
+		}
+	}
+	switch {
+	case f.hasReportedCost:
+		n += 2 // cost, source
+	case g.Model != "":
+		n += 3 // cost, source, price table
+	}
+	n += 2 // audit.policy.decision, audit.policy.source
+	if f.runtime.ok || len(p.policies.rules) > 0 {
+		n += 3 // audit.policy.violation, audit.policy.rule, audit.risk_level
+	}
+	n++ // audit.approval.status
+	if !f.hasCategory {
+		n += 3 // category, action, result
+	}
+	return n + 1 // audit.flags
+}
 
 // costFlag tells the flags that only say why a span has no cost (unknown model, missing
 // token counts): informational, not a problem with the span.
@@ -344,7 +380,7 @@ func costFlag(f string) bool {
 
 // recordMasking writes audit.dlp.result and audit.credential_masked. A span that an
 // earlier pass already masked keeps that result: its placeholders are not found again.
-func (p *auditProcessor) recordMasking(attrs pcommon.Map, r dlp.Result, f spanFacts) {
+func (p *auditProcessor) recordMasking(attrs pcommon.Map, r dlp.Result, f *spanFacts) {
 	if !f.hasDLPResult || !r.Clean() {
 		attrs.PutStr(auditschema.AttrDLPResult, r.String())
 	}
@@ -358,7 +394,7 @@ func (p *auditProcessor) recordMasking(attrs pcommon.Map, r dlp.Result, f spanFa
 // already carries (source provider), or tokens × the price at the span's start time
 // (computed, or override when the price came from pricing::overrides). Without a known
 // model or without the needed token counts there is no cost — NULL, never 0 — and a flag.
-func (p *auditProcessor) cost(span ptrace.Span, g auditschema.GenAI, f spanFacts) []string {
+func (p *auditProcessor) cost(span ptrace.Span, g *auditschema.GenAI, f *spanFacts) []string {
 	attrs := span.Attributes()
 	if f.hasReportedCost {
 		attrs.PutDouble(auditschema.AttrCostUSD, f.reportedCost)
@@ -402,7 +438,7 @@ func (p *auditProcessor) cost(span ptrace.Span, g auditschema.GenAI, f spanFacts
 // carries one (audit.policy.decision set by the SDK, or gen_ai.guardrail.*), else the
 // configured rules'. audit.policy.violation is true when the configured policy is
 // stricter than what the runtime did (e.g. a tool call the policy blocks that ran).
-func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, f spanFacts) (string, []string) {
+func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, f *spanFacts) (string, []string) {
 	attrs := span.Attributes()
 	var flags []string
 	v, err := p.policies.evaluate(ctx, rs, ss, span)
