@@ -153,8 +153,10 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 		sc.resource.Reset()
 		res.attributes(rs.Resource().Attributes(), "resource.", sc.resource)
 		sc.path = res.path
-		rc := resourceChecks{flags: res.flags, masked: p.masker.MaskResource(rs.Resource()), reading: sc.resource}
-		if rc.masked.Moved {
+		rc := resourceChecks{flags: res.flags, reading: sc.resource}
+		var moved bool
+		rc.masked, moved = p.masker.MaskAttributesFindings(rs.Resource().Attributes())
+		if moved {
 			sc.resource.Read(rs.Resource().Attributes()) // masking moved what was read
 		}
 		sss := rs.ScopeSpans()
@@ -171,6 +173,9 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	if flagged > 0 {
 		p.flagged.Add(ctx, flagged)
 	}
+	if sc.masked > 0 {
+		p.masked.Add(ctx, sc.masked)
+	}
 	return td, nil
 }
 
@@ -178,12 +183,13 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 type scratch struct {
 	span, resource *auditschema.Reading
 	path           []pathElem
+	masked         int64 // spans in which DLP found something (otelcol_audit_spans_masked)
 }
 
 // resourceChecks is what checking, masking and reading a span's resource found.
 type resourceChecks struct {
 	flags   []string
-	masked  dlp.Result
+	masked  dlp.Findings
 	reading *auditschema.Reading
 }
 
@@ -263,8 +269,8 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	san.span(span, rd)
 	sc.path = san.path
 	flags := san.flags
-	masked := p.masker.MaskSpanOnly(span)
-	if masked.Moved {
+	masked, moved := p.masker.MaskSpanFindings(span)
+	if moved {
 		rd.Read(attrs) // what was read has moved; values masked in place are read masked
 	}
 	f := p.readFacts(rd, rc.reading)
@@ -273,7 +279,9 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	// The new attributes in one allocation rather than as the list grows, sized for
 	// what this span can receive rather than for the most any span can.
 	attrs.EnsureCapacity(attrs.Len() + p.maxWrites(&f))
-	p.recordMasking(attrs, masked.Merge(rc.masked), &f)
+	if p.recordMasking(attrs, masked.Union(rc.masked), &f) {
+		sc.masked++
+	}
 	// Flattened messages (OpenLLMetry's gen_ai.prompt.N.*) become the request and
 	// response the trail shows, when the span has them in no other form.
 	if !f.hasRequest && f.indexedPrompt {
@@ -378,16 +386,15 @@ func costFlag(f string) bool {
 	return f == pricing.FlagUnknownModel || f == pricing.FlagMissingTokens
 }
 
-// recordMasking writes audit.dlp.result and audit.credential_masked. A span that an
+// recordMasking writes audit.dlp.result and audit.credential_masked, and reports whether
+// DLP found something (the span counts in otelcol_audit_spans_masked). A span that an
 // earlier pass already masked keeps that result: its placeholders are not found again.
-func (p *auditProcessor) recordMasking(attrs pcommon.Map, r dlp.Result, f *spanFacts) {
-	if !f.hasDLPResult || !r.Clean() {
+func (p *auditProcessor) recordMasking(attrs pcommon.Map, r dlp.Findings, f *spanFacts) bool {
+	if !f.hasDLPResult || !r.Empty() {
 		attrs.PutStr(auditschema.AttrDLPResult, r.String())
 	}
-	attrs.PutBool(auditschema.AttrCredentialMasked, f.prevMasked || r.CredentialMasked)
-	if !r.Clean() {
-		p.masked.Add(context.Background(), 1)
-	}
+	attrs.PutBool(auditschema.AttrCredentialMasked, f.prevMasked || r.CredentialMasked())
+	return !r.Empty()
 }
 
 // cost records audit.cost_usd with its source and price table: the cost the span
