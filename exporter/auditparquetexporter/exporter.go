@@ -577,7 +577,7 @@ func (e *parquetExporter) sealOptions(source string) auditschema.WriterOptions {
 // freshRowGroupRows caps the row groups of fresh files, whatever row_group_rows says
 // (which compaction follows): a file being written holds its current row group in
 // memory, its small columns uncompressed, until the group is flushed to the file.
-const freshRowGroupRows = 10_000
+const freshRowGroupRows = 5_000
 
 // newFileName returns the path, relative to the data directory, of a new file in a
 // partition.
