@@ -110,3 +110,53 @@ func ASCII(s string) bool {
 	}
 	return b < 0x80
 }
+
+// Mask64Pair is Mask64 less the members that are the letter lead, in either case, and
+// are followed by a byte other than the letter follow, in either case: a member that
+// only counts as the start of a pair ("be" of "bearer"). lead and follow are lower-case
+// ASCII letters. A lead in the window's last position, or at the end of text, is kept:
+// its next byte is not looked at.
+func (s *Set) Mask64Pair(text string, i int, lead, follow byte) uint64 {
+	n := len(text)
+	if i >= n {
+		return 0
+	}
+	var m, l, f uint64
+	p := unsafe.StringData(text[i:])
+	switch {
+	case !useAVX2:
+		m, l, f = s.mask64PairBytes(text, i, lead, follow)
+	case i+64 <= n:
+		m, l, f = mask64PairAVX2(p, &s.nibbles, lead, follow)
+	case n >= 64:
+		// The last 64 bytes of text, without those before i.
+		sh := i - (n - 64)
+		m, l, f = mask64PairAVX2(unsafe.StringData(text[n-64:]), &s.nibbles, lead, follow)
+		m, l, f = m>>sh, l>>sh, f>>sh
+	case uintptr(unsafe.Pointer(p))%pageSize <= pageSize-64:
+		// As in Mask64: the bytes past the end of text, in the same page, are masked off.
+		keep := uint64(1)<<(n-i) - 1
+		m, l, f = mask64PairAVX2(p, &s.nibbles, lead, follow)
+		m, l, f = m&keep, l&keep, f&keep
+	default:
+		m, l, f = s.mask64PairBytes(text, i, lead, follow)
+	}
+	last := min(n-i, 64) - 1
+	followed := f>>1 | 1<<63 | 1<<last
+	return m &^ (l &^ followed)
+}
+
+func (s *Set) mask64PairBytes(text string, i int, lead, follow byte) (m, l, f uint64) {
+	for k, c := range []byte(text[i:min(len(text), i+64)]) {
+		if s.member[c] {
+			m |= 1 << k
+		}
+		if c|0x20 == lead {
+			l |= 1 << k
+		}
+		if c|0x20 == follow {
+			f |= 1 << k
+		}
+	}
+	return m, l, f
+}

@@ -15,3 +15,9 @@ func mask64AVX2(p *byte, nibbles *[32]byte) uint64
 //
 //go:noescape
 func asciiAVX2(p *byte, n int) bool
+
+// mask64PairAVX2 is Mask64 of the 64 bytes at p, with the masks of the bytes equal to
+// lead and to follow once 0x20 is or-ed in.
+//
+//go:noescape
+func mask64PairAVX2(p *byte, nibbles *[32]byte, lead, follow byte) (members, leads, follows uint64)

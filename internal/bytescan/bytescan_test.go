@@ -40,6 +40,23 @@ func TestNewSetTooManyNibbles(t *testing.T) {
 	NewSet("\x00\x10\x20\x30\x40\x50\x60\x70\x80")
 }
 
+// naiveMask64Pair is Mask64Pair's definition, a byte at a time.
+func naiveMask64Pair(s *Set, text string, i int, lead, follow byte) uint64 {
+	var m uint64
+	last := min(len(text)-i, 64) - 1
+	for k := 0; k <= last; k++ {
+		c := text[i+k]
+		if !s.member[c] {
+			continue
+		}
+		if c|0x20 == lead && k < last && text[i+k+1]|0x20 != follow {
+			continue
+		}
+		m |= 1 << k
+	}
+	return m
+}
+
 func naiveMask64(s *Set, text string, i int) uint64 {
 	var m uint64
 	for k := 0; k < 64 && i+k < len(text); k++ {
@@ -61,6 +78,9 @@ func TestMask64(t *testing.T) {
 			t.Helper()
 			if got, want := s.Mask64(text, i), naiveMask64(s, text, i); got != want {
 				t.Fatalf("set %q: Mask64(%q, %d) = %#x, want %#x", members, text, i, got, want)
+			}
+			if got, want := s.Mask64Pair(text, i, 'b', 'e'), naiveMask64Pair(s, text, i, 'b', 'e'); got != want {
+				t.Fatalf("set %q: Mask64Pair(%q, %d) = %#x, want %#x", members, text, i, got, want)
 			}
 		}
 		for n := 0; n <= 200; n++ {
@@ -102,6 +122,9 @@ func FuzzMask64(f *testing.F) {
 		for i := 0; i <= len(text); i++ {
 			if got, want := s.Mask64(text, i), naiveMask64(s, text, i); got != want {
 				t.Fatalf("set %q: Mask64(%q, %d) = %#x, want %#x", members, text, i, got, want)
+			}
+			if got, want := s.Mask64Pair(text, i, 'b', 'e'), naiveMask64Pair(s, text, i, 'b', 'e'); got != want {
+				t.Fatalf("set %q: Mask64Pair(%q, %d) = %#x, want %#x", members, text, i, got, want)
 			}
 		}
 	})
@@ -155,4 +178,43 @@ func FuzzASCII(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMask64PairLetters runs Mask64Pair over texts made of the lead and follow letters in
+// both cases and a few other bytes (in the set and not), at every length up to 200 and
+// every offset, and of short texts ending at the end of a memory page.
+func TestMask64PairLetters(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	s := NewSet(testSets[0])
+	const alphabet = "bBeEx-_\xe2\x42\x62"
+	check := func(text string, i int) {
+		t.Helper()
+		if got, want := s.Mask64Pair(text, i, 'b', 'e'), naiveMask64Pair(s, text, i, 'b', 'e'); got != want {
+			t.Fatalf("Mask64Pair(%q, %d) = %#x, want %#x", text, i, got, want)
+		}
+	}
+	for n := 0; n <= 200; n++ {
+		for range 4 {
+			b := make([]byte, n)
+			for k := range b {
+				b[k] = alphabet[r.IntN(len(alphabet))]
+			}
+			for i := 0; i <= n; i++ {
+				check(string(b), i)
+			}
+		}
+	}
+	buf := make([]byte, 3*pageSize)
+	for k := range buf {
+		buf[k] = alphabet[r.IntN(len(alphabet))]
+	}
+	page := pageSize - int(uintptr(unsafe.Pointer(&buf[0]))%pageSize)
+	for n := 1; n < 64; n++ {
+		for _, start := range []int{page + pageSize - n, page - 1} {
+			text := unsafe.String(&buf[start], n)
+			for i := 0; i < n; i++ {
+				check(text, i)
+			}
+		}
+	}
 }

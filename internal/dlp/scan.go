@@ -220,7 +220,9 @@ func (m *Masker) find(s string, en KindSet, ms []match) []match {
 				if i >= n {
 					return ms
 				}
-				win, wbase = anchorSet.Mask64(s, i), i
+				// A 'b' or 'B' not followed by 'e' or 'E' (most, in prose) starts no
+				// "bearer": the mask leaves it out, as its case below would skip it.
+				win, wbase = anchorSet.Mask64Pair(s, i, 'b', 'e'), i
 			}
 		} else {
 			// Eight table lookups or-ed per step: a branch per byte would cost more.

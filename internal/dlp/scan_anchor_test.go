@@ -131,3 +131,26 @@ func TestAnchoredPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestBearerAtEveryOffset moves "bearer" (in mixed cases) and near misses ("b", "bx",
+// "b" at the end) across the 64-byte windows of the vectorised scan, which leaves out a
+// 'b' not followed by an 'e', and compares find with the reference in every mode.
+func TestBearerAtEveryOffset(t *testing.T) {
+	m := newMasker(t, nil)
+	for _, word := range []string{"bearer abcdefgh12", "BeArEr abcdefgh12", "bEARER ABCDEFGH12", "bx bearer abcdefgh12", "b", "be", "bbearer abcdefgh12"} {
+		for off := 0; off <= 140; off++ {
+			for _, tail := range []string{"", " ", strings.Repeat("z", 70)} {
+				s := strings.Repeat("a ", off/2) + strings.Repeat(" ", off%2) + word + tail
+				want := m.referenceFind(s, m.enabled, nil)
+				for _, vector := range scanModes() {
+					useVectorScan = vector
+					got := m.find(s, m.enabled, nil)
+					useVectorScan = bytescan.Vectorised()
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("find(%q), vector scan %v\n got %v\nwant %v", s, vector, got, want)
+					}
+				}
+			}
+		}
+	}
+}
