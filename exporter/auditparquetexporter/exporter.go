@@ -343,15 +343,21 @@ func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditsche
 	parts := map[string][]auditschema.Row{}
 	total := td.SpanCount()
 	n := 0
+	// Rows of a batch mostly fall in one hour: its partition name is made once.
+	var hour time.Time
+	var p string
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
+		m := auditschema.NewRowMapper(rs.Resource())
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				row := auditschema.FromSpan(rs.Resource(), spans.At(k), ingest)
-				p := auditschema.PartitionOf(row.StartTime)
+				row := m.Row(spans.At(k), ingest)
+				if h := row.StartTime.Truncate(time.Hour); p == "" || !h.Equal(hour) {
+					hour, p = h, auditschema.PartitionOf(row.StartTime)
+				}
 				if parts[p] == nil {
 					parts[p] = make([]auditschema.Row, 0, total-n) // a batch is mostly one hour
 				}
@@ -359,6 +365,7 @@ func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditsche
 				n++
 			}
 		}
+		m.Release()
 	}
 	return parts, n
 }

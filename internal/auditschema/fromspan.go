@@ -15,19 +15,55 @@ import (
 //
 // Each map is read in one pass (a Reading of rowReader's names): the values it gives are
 // those of the name-by-name lookups the precedence lists describe (lookup, lookupStr).
+// To map many spans of one resource, a RowMapper reads the resource once.
 func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row {
-	attrs := span.Attributes()
-	res := resource.Attributes()
+	m := NewRowMapper(resource)
+	defer m.Release()
+	return m.Row(span, ingest)
+}
+
+// A RowMapper maps the spans of one resource to rows, as FromSpan does: the resource's
+// attributes are read, and their document written, once for all of them. Release it
+// when done; it is not safe for concurrent use.
+type RowMapper struct {
+	sc *rowScratch
+	// nr is the number of the resource's entries, kept in sc.enc.kvs[:nr]; the span
+	// being mapped has its entries above them.
+	nr int
+	// resDoc is the resource's attributes document, shared by every row.
+	resDoc string
+}
+
+// NewRowMapper reads resource for the rows of its spans.
+func NewRowMapper(resource pcommon.Resource) RowMapper {
 	sc := rowScratches.Get().(*rowScratch)
-	defer rowScratches.Put(sc)
-	defer sc.release()
-	sp, rs := &sc.span, &sc.res
-	// The entries of both maps are kept for their documents: attrs's in enc.kvs[:na],
-	// res's in enc.kvs[na:nr].
-	sc.read(sp, attrs)
-	na := len(sc.enc.kvs)
-	sc.read(rs, res)
+	sc.read(&sc.res, resource.Attributes())
 	nr := len(sc.enc.kvs)
+	b := sc.enc.appendEntries(sc.buf[:0], 0, nr, "", "")
+	sc.buf = b
+	return RowMapper{sc: sc, nr: nr, resDoc: string(b)}
+}
+
+// Release returns the mapper's scratch; the mapper is not to be used again.
+func (m *RowMapper) Release() {
+	if m.sc != nil {
+		m.sc.release()
+		rowScratches.Put(m.sc)
+		m.sc = nil
+	}
+}
+
+// Row maps one span of the mapper's resource to a row. ingest is the time the trail
+// received it.
+func (m *RowMapper) Row(span ptrace.Span, ingest time.Time) Row {
+	attrs := span.Attributes()
+	sc := m.sc
+	sp, rs := &sc.span, &sc.res
+	// The span's entries are kept for its document in enc.kvs[nr:na], above the
+	// resource's.
+	sc.read(sp, attrs)
+	nr, na := m.nr, len(sc.enc.kvs)
+	defer sc.dropSpan(nr)
 	// The values a row points to share one allocation, the strings it makes another.
 	ra := new(rowArena)
 	ss := &ra.rowStrings
@@ -111,10 +147,8 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	b = appendSpanID(b, span.ParentSpanID())
 	parentEnd := len(b)
 	e := &sc.enc
-	b = e.appendEntries(b, 0, na, reqKey, respKey)
+	b = e.appendEntries(b, nr, na, reqKey, respKey)
 	attrsEnd := len(b)
-	b = e.appendEntries(b, na, nr, "", "")
-	resEnd := len(b)
 	if evs := span.Events(); evs.Len() > 0 {
 		b = e.appendEvents(b, evs)
 	}
@@ -128,8 +162,8 @@ func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row
 	r.SpanID = docs[traceEnd:spanEnd]
 	r.ParentSpanID = ss.ptr(docs[spanEnd:parentEnd])
 	r.Attributes = docs[parentEnd:attrsEnd]
-	r.ResourceAttributes = docs[attrsEnd:resEnd]
-	r.Events = ss.ptr(docs[resEnd:evsEnd])
+	r.ResourceAttributes = m.resDoc
+	r.Events = ss.ptr(docs[attrsEnd:evsEnd])
 	r.Links = ss.ptr(docs[evsEnd:])
 
 	r.Flags = append(r.Flags, g.Flags...)
@@ -248,6 +282,17 @@ func (sc *rowScratch) read(rd *Reading, m pcommon.Map) {
 		if k != "" {
 			sc.enc.kvs = append(sc.enc.kvs, keyValue{k, v})
 		}
+	}
+}
+
+// dropSpan lets go of what sc read of a span: its Reading and its entries, which are
+// those of sc.enc.kvs above the resource's nr.
+func (sc *rowScratch) dropSpan(nr int) {
+	sc.span.release()
+	clear(sc.enc.kvs[nr:])
+	sc.enc.kvs = sc.enc.kvs[:nr]
+	if cap(sc.buf) > 1<<20 {
+		sc.buf = nil
 	}
 }
 

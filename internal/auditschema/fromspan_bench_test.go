@@ -50,13 +50,15 @@ func mapAll(td ptrace.Traces, ingest time.Time, fn func(auditschema.Row)) {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
+		m := auditschema.NewRowMapper(rs.Resource())
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				fn(auditschema.FromSpan(rs.Resource(), spans.At(k), ingest))
+				fn(m.Row(spans.At(k), ingest))
 			}
 		}
+		m.Release()
 	}
 }
 
@@ -107,17 +109,20 @@ func TestFromSpanMatchesReferenceOnProcessedTraffic(t *testing.T) {
 	n := 0
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
+		m := auditschema.NewRowMapper(rs.Resource()) // as the exporter maps them
 		for j := 0; j < rs.ScopeSpans().Len(); j++ {
 			spans := rs.ScopeSpans().At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				want := auditschema.RefFromSpan(rs.Resource(), spans.At(k), ingest)
-				got := auditschema.FromSpan(rs.Resource(), spans.At(k), ingest)
-				if !reflect.DeepEqual(want, got) {
-					t.Fatalf("span %d: rows differ\n got %+v\nwant %+v", n, got, want)
+				for _, got := range []auditschema.Row{auditschema.FromSpan(rs.Resource(), spans.At(k), ingest), m.Row(spans.At(k), ingest)} {
+					if !reflect.DeepEqual(want, got) {
+						t.Fatalf("span %d: rows differ\n got %+v\nwant %+v", n, got, want)
+					}
 				}
 				n++
 			}
 		}
+		m.Release()
 	}
 	if n < 1500 {
 		t.Fatalf("%d spans", n)

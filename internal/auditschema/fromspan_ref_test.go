@@ -24,8 +24,13 @@ var RefFromSpan = refFromSpan
 // 0 == -0).
 func requireSameRow(t testing.TB, res pcommon.Resource, span ptrace.Span, ingest time.Time) {
 	t.Helper()
+	requireRefRow(t, res, span, ingest, FromSpan(res, span, ingest))
+}
+
+// requireRefRow fails unless got is the reference's row of span.
+func requireRefRow(t testing.TB, res pcommon.Resource, span ptrace.Span, ingest time.Time, got Row) {
+	t.Helper()
 	want := refFromSpan(res, span, ingest)
-	got := FromSpan(res, span, ingest)
 	require.Equal(t, want, got, "span %v resource %v", span.Attributes().AsRaw(), res.Attributes().AsRaw())
 	bits := func(p *float64) uint64 {
 		if p == nil {
@@ -45,15 +50,21 @@ func TestFromSpanMatchesReferenceOnTraffic(t *testing.T) {
 	n := 0
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
+		// The spans of a resource are mapped by one RowMapper, as the exporter does:
+		// nothing of a span is to leak into the next one's row.
+		m := NewRowMapper(rs.Resource())
 		for j := 0; j < rs.ScopeSpans().Len(); j++ {
 			spans := rs.ScopeSpans().At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
+				requireRefRow(t, rs.Resource(), spans.At(k), ingest, m.Row(spans.At(k), ingest))
 				requireSameRow(t, rs.Resource(), spans.At(k), ingest)
 				n++
 			}
 		}
+		m.Release()
 	}
 	require.GreaterOrEqual(t, n, 1500)
+	require.Less(t, rss.Len(), n/2, "the traffic has few spans per resource: the mapper is not tested across spans")
 }
 
 // awkwardStrings are texts JSON escaping and sorting must get right.
@@ -238,5 +249,11 @@ func FuzzFromSpanMatchesReference(f *testing.F) {
 		a.PutEmptySlice(key + "." + val).AppendEmpty().SetStr(val + key)
 		span.Events().AppendEmpty().Attributes().PutStr(val, key)
 		requireSameRow(t, rs.Resource(), span, time.Unix(0, 0))
+		// One mapper for the odd span and the next: neither leaks into the other.
+		next := spans.At((int(pick) + 1) % spans.Len())
+		m := NewRowMapper(rs.Resource())
+		defer m.Release()
+		requireRefRow(t, rs.Resource(), span, time.Unix(0, 0), m.Row(span, time.Unix(0, 0)))
+		requireRefRow(t, rs.Resource(), next, time.Unix(0, 0), m.Row(next, time.Unix(0, 0)))
 	})
 }
