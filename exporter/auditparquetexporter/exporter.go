@@ -62,6 +62,9 @@ type parquetExporter struct {
 
 	// unregister removes the exporter from the trailsink registry at shutdown.
 	unregister func()
+	// dirLock holds the data directory's write lock (lockDirectory) from start to
+	// shutdown.
+	dirLock *os.File
 
 	rowsWritten metric.Int64Counter
 	filesSealed metric.Int64Counter
@@ -195,8 +198,22 @@ func defaultWriterID() string {
 	return h
 }
 
-func (e *parquetExporter) start(ctx context.Context, _ component.Host) error {
-	for _, d := range []string{e.dataDir, filepath.Join(e.dataDir, auditschema.SpansDir), filepath.Join(e.dataDir, walDir)} {
+func (e *parquetExporter) start(ctx context.Context, _ component.Host) (err error) {
+	if err := os.MkdirAll(e.dataDir, 0o755); err != nil {
+		return fmt.Errorf("create %s (exporters::auditparquet::directory): %w", e.dataDir, err)
+	}
+	// Nothing in the directory is read or written before its lock is held: a second
+	// writer would fork the ledger, and its recovery would replay the first one's log.
+	if e.dirLock, err = lockDirectory(e.dataDir, e.writer); err != nil {
+		return fmt.Errorf("exporters::auditparquet::directory: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = unlockDirectory(e.dirLock)
+			e.dirLock = nil
+		}
+	}()
+	for _, d := range []string{filepath.Join(e.dataDir, auditschema.SpansDir), filepath.Join(e.dataDir, walDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s (exporters::auditparquet::directory): %w", d, err)
 		}
@@ -592,7 +609,18 @@ func (e *parquetExporter) newFileName(partition string) string {
 	return fmt.Sprintf("%s/%s/%s-%06d.parquet", auditschema.SpansDir, partition, e.fileStem, e.fileSeq.Add(1))
 }
 
-func (e *parquetExporter) shutdown(context.Context) error {
+func (e *parquetExporter) shutdown(ctx context.Context) error {
+	err := e.stopWriting(ctx)
+	// The lock goes last: the directory is consistent for the next writer.
+	if uerr := unlockDirectory(e.dirLock); uerr != nil {
+		err = errors.Join(err, uerr)
+	}
+	e.dirLock = nil
+	return err
+}
+
+// stopWriting seals what is buffered and closes the log and the ledger.
+func (e *parquetExporter) stopWriting(context.Context) error {
 	if e.ledger == nil {
 		return nil
 	}

@@ -36,6 +36,9 @@ func crash(t *testing.T, e *parquetExporter) {
 	if err := e.ledger.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := unlockDirectory(e.dirLock); err != nil { // a dead process holds no lock
+		t.Fatal(err)
+	}
 }
 
 func countRows(t *testing.T, dir string) map[string]int {
