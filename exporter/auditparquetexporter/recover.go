@@ -21,8 +21,11 @@ const quarantineDir = "quarantine"
 
 // recover brings the data directory back to a consistent state after a crash, before
 // anything new is accepted:
-//  1. this writer's files being written when it stopped (under writing/) are removed:
-//     their rows are in the write-ahead log, or in the files a compaction was merging;
+//  1. files being written when a writer stopped (under writing/) are removed: their rows
+//     are in the write-ahead log, or in the files a compaction was merging. The
+//     directory's lock (lockDirectory) means no other writer is running, so a writer that
+//     came back under another writer_id (a rescheduled pod with a new host name) leaves
+//     nothing behind;
 //  2. sealed files without a ledger entry (a crash between seal and ledger append) are
 //     re-hashed and recorded with a recovery note, or quarantined if unreadable;
 //  3. files the ledger retired (compaction, retention) but a crash left are removed;
@@ -75,11 +78,12 @@ func (e *parquetExporter) recover(context.Context) error {
 	return e.replayWAL()
 }
 
-// removeUnfinished removes a file this writer was writing when it stopped. Its rows are
+// removeUnfinished removes a file a writer of the directory was writing when it stopped,
+// whatever its writer_id: with the directory's lock held, none is running. Its rows are
 // in the write-ahead log (replayed at start) or, for a compaction, in the files it was
-// merging, which stay live. Another writer's files are left alone.
+// merging, which stay live.
 func (e *parquetExporter) removeUnfinished(path, name string) error {
-	if !strings.HasPrefix(name, e.writer+"-") || !strings.HasSuffix(name, ".tmp") {
+	if !strings.HasSuffix(name, ".tmp") {
 		return nil
 	}
 	e.logger.Info("Removing a file left unfinished by a stop; its rows are sealed from the write-ahead log", zap.String("path", mustRel(e.dataDir, path)))
