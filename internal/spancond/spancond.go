@@ -1,7 +1,8 @@
 // Package spancond is the one way the distribution reads named OTTL span conditions —
 // the audit processor's policies and the webhook exporter's alert rules: the span
 // context's paths with the standard converters (IsMatch, Len, ...), parsed once, each
-// span evaluated in rule order.
+// span evaluated in rule order. Conditions that only compare attributes with strings are
+// evaluated directly on the span's maps (see equality.go), the others by OTTL.
 package spancond
 
 import (
@@ -45,6 +46,9 @@ type Named struct {
 type Set struct {
 	names []string
 	conds []*ottl.Condition[*ottlspan.TransformContext]
+	// fast[i] evaluates conds[i] without OTTL when it is a conjunction of equalities;
+	// nil otherwise.
+	fast []conjunction
 }
 
 // Compile parses every condition; an error names the rule.
@@ -59,8 +63,10 @@ func Compile(rules []Named, set component.TelemetrySettings) (*Set, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Name, err)
 		}
+		fast, _ := parseConjunction(r.Condition)
 		s.names = append(s.names, r.Name)
 		s.conds = append(s.conds, c)
+		s.fast = append(s.fast, fast)
 	}
 	return s, nil
 }
@@ -72,17 +78,27 @@ func (s *Set) Len() int { return len(s.conds) }
 // each that holds, until matched returns false. A condition that fails to evaluate
 // counts as not holding; its error, naming the rule, is returned with the others.
 func (s *Set) Eval(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, matched func(i int) bool) error {
-	if len(s.conds) == 0 {
-		return nil
-	}
-	tCtx := ottlspan.NewTransformContext(rs, ss, span)
-	defer tCtx.Close()
+	// The OTTL context is made for the first condition that needs it, if any does.
+	var tCtx *ottlspan.TransformContext
+	defer func() {
+		if tCtx != nil {
+			tCtx.Close()
+		}
+	}()
 	var errs []error
 	for i, c := range s.conds {
-		ok, err := c.Eval(ctx, tCtx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.names[i], err))
-			continue
+		var ok bool
+		if f := s.fast[i]; f != nil {
+			ok = f.holds(rs.Resource().Attributes(), span.Attributes())
+		} else {
+			if tCtx == nil {
+				tCtx = ottlspan.NewTransformContext(rs, ss, span)
+			}
+			var err error
+			if ok, err = c.Eval(ctx, tCtx); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.names[i], err))
+				continue
+			}
 		}
 		if ok && !matched(i) {
 			break
