@@ -29,7 +29,8 @@ func TestSecondCollectorOnADirectoryIsRefused(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a second collector on %s started:\n%s", c.dataDir, out)
 	}
-	want := c.dataDir + " is being written by another process (pid " + strconv.Itoa(os.Getpid()) + ", writer "
+	host, _ := os.Hostname()
+	want := c.dataDir + " is being written by another process (host " + host + ", pid " + strconv.Itoa(os.Getpid()) + ", writer "
 	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "stop the other collector first, or give this one its own directory") {
 		t.Fatalf("the refusal does not name the holder and the fix; want %q in:\n%s", want, out)
 	}

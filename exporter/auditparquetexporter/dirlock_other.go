@@ -1,13 +1,14 @@
-//go:build !unix
+//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly || illumos)
 
 package auditparquetexporter
 
-import "os"
-
-// lockFile: see dirlock.go. Where flock(2) does not exist, no lock is taken: running two
-// collectors on one directory there forks its ledger.
+// lockFile: see dirlock.go. Where flock(2) is not available (Windows, Solaris, AIX, ...)
+// no lock is taken: running two collectors on one directory there forks its ledger (the
+// README says so).
 const lockFile = "writer.lock"
 
-func lockDirectory(dir, writer string) (*os.File, error) { return nil, nil }
+type dirLock struct{}
 
-func unlockDirectory(f *os.File) error { return nil }
+func lockDirectory(dir, writer string) (*dirLock, error) { return nil, nil }
+
+func unlockDirectory(l *dirLock) error { return nil }

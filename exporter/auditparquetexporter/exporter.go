@@ -64,7 +64,7 @@ type parquetExporter struct {
 	unregister func()
 	// dirLock holds the data directory's write lock (lockDirectory) from start to
 	// shutdown.
-	dirLock *os.File
+	dirLock *dirLock
 
 	rowsWritten metric.Int64Counter
 	filesSealed metric.Int64Counter
@@ -209,6 +209,11 @@ func (e *parquetExporter) start(ctx context.Context, _ component.Host) (err erro
 	}
 	defer func() {
 		if err != nil {
+			// The lock goes last: nothing of this writer stays open without it.
+			if e.ledger != nil {
+				_ = e.ledger.Close()
+				e.ledger = nil
+			}
 			_ = unlockDirectory(e.dirLock)
 			e.dirLock = nil
 		}
