@@ -627,11 +627,8 @@ func (e *parquetExporter) shutdown(ctx context.Context) error {
 // stopWriting seals what is buffered and closes the log and the ledger.
 func (e *parquetExporter) stopWriting(context.Context) error {
 	if e.ledger == nil {
+		// Never started, or start failed (which closed what it had opened).
 		return nil
-	}
-	if e.wal == nil {
-		// Start failed after opening the ledger (recovery or the log): nothing runs.
-		return e.ledger.Close()
 	}
 	e.unregister()
 	close(e.stop)
