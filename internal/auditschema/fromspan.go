@@ -299,14 +299,9 @@ func (sc *rowScratch) dropSpan(nr int) {
 // release lets go of what sc read, so that a pooled scratch does not keep a batch alive,
 // and of a buffer an exceptional span made large.
 func (sc *rowScratch) release() {
-	sc.span.release()
+	sc.dropSpan(0) // the span's, and the resource's entries below them
 	sc.res.release()
-	clear(sc.enc.kvs)
-	sc.enc.kvs = sc.enc.kvs[:0]
 	sc.enc.keys = sc.enc.keys[:0]
-	if cap(sc.buf) > 1<<20 {
-		sc.buf = nil
-	}
 }
 
 var rowScratches = sync.Pool{New: func() any {
