@@ -39,7 +39,7 @@ func NewRowMapper(resource pcommon.Resource) RowMapper {
 	sc := rowScratches.Get().(*rowScratch)
 	sc.read(&sc.res, resource.Attributes())
 	nr := len(sc.enc.kvs)
-	b := sc.enc.appendEntries(sc.buf[:0], 0, nr, "", "")
+	b := sc.enc.appendEntries(sc.buf[:0], 0, nr, "", "", nil)
 	sc.buf = b
 	return RowMapper{sc: sc, nr: nr, resDoc: string(b)}
 }
@@ -147,7 +147,7 @@ func (m *RowMapper) Row(span ptrace.Span, ingest time.Time) Row {
 	b = appendSpanID(b, span.ParentSpanID())
 	parentEnd := len(b)
 	e := &sc.enc
-	b = e.appendEntries(b, nr, na, reqKey, respKey)
+	b = e.appendEntries(b, nr, na, reqKey, respKey, &r)
 	attrsEnd := len(b)
 	if evs := span.Events(); evs.Len() > 0 {
 		b = e.appendEvents(b, evs)

@@ -213,11 +213,22 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 			require.NoError(t, json.Unmarshal([]byte(got.(string)), &m))
 			assert.Equal(t, "Priority-HIGH", m["app.ticket"])
 			assert.Equal(t, "OpenAI", m["gen_ai.provider.name"])
-			assert.EqualValues(t, 1200, m[AttrInputTokens])
 			assert.NotContains(t, m, "gen_ai.input.messages", "the request is stored once, in its column")
 			assert.NotContains(t, m, "gen_ai.output.messages", "the response is stored once, in its column")
+			// The audit.* attributes a column holds exactly are stored once, there.
+			held := []string{AttrTenantID, AttrRecordType, AttrCategory, AttrAction, AttrResult, AttrAgentName,
+				AttrInputTokens, AttrTTFTMs, AttrCostUSD, AttrCostSource, AttrPriceTable, AttrPolicyDecision,
+				AttrPolicyRule, AttrPolicyViolation, AttrApprovalID, AttrApprovalStatus, AttrApprover,
+				AttrApprovalReason, AttrDLPResult, AttrRiskLevel, AttrDryRun}
+			for _, k := range held {
+				assert.NotContains(t, m, k, "held by its column")
+			}
+			// What no column holds exactly stays: the flags (a list the column merges with
+			// the mapping's own), and a flag given as text where the column is a boolean.
+			assert.Equal(t, []any{"dlp_partial", "late_arrival"}, m[AttrFlags])
+			assert.Equal(t, "true", m[AttrCredentialMasked])
 			// every other span attribute is kept
-			assert.Len(t, m, span.Attributes().Len()-2)
+			assert.Len(t, m, span.Attributes().Len()-2-len(held))
 		},
 		"resource_attributes": jsonEq(`{"service.name":"Checkout-Agent","deployment.environment.name":"prod","host.name":"node-7"}`),
 		"events":              jsonEq(`[{"time":"2026-11-22T04:10:01.5Z","name":"gen_ai.choice","attributes":{"finish_reason":"Stop"}}]`),

@@ -38,6 +38,12 @@ type encoder struct {
 	keys []sortKey
 }
 
+// omit reports whether appendEntries leaves an entry out of the document: under the key
+// skip1 or skip2, or holding what a column of held holds (heldByColumn).
+func omit(kv keyValue, skip1, skip2 string, held *Row) bool {
+	return kv.k == skip1 || kv.k == skip2 || held != nil && heldByColumn(held, kv.k, kv.v)
+}
+
 // appendMap appends m as a JSON object.
 func (e *encoder) appendMap(b []byte, m pcommon.Map) []byte {
 	start := len(e.kvs)
@@ -46,29 +52,30 @@ func (e *encoder) appendMap(b []byte, m pcommon.Map) []byte {
 			e.kvs = append(e.kvs, keyValue{k, v})
 		}
 	}
-	b = e.appendEntries(b, start, len(e.kvs), "", "")
+	b = e.appendEntries(b, start, len(e.kvs), "", "", nil)
 	clear(e.kvs[start:])
 	e.kvs = e.kvs[:start]
 	return b
 }
 
 // appendEntries appends the entries e.kvs[start:end] (none under the key ""), in key order,
-// as a JSON object, leaving out the keys skip1 and skip2. The order is the one
+// as a JSON object, leaving out the keys skip1 and skip2 and, when held is a span's row
+// (its attributes document), the entries whose value a column of it holds. The order is the one
 // slices.SortFunc gives by strings.Compare of the keys: when every key differs there is
 // one order; when a key repeats, the entries are sorted by slices.SortFunc itself, which
 // does not keep repeated keys in map order.
-func (e *encoder) appendEntries(b []byte, start, end int, skip1, skip2 string) []byte {
+func (e *encoder) appendEntries(b []byte, start, end int, skip1, skip2 string, held *Row) []byte {
 	ks := len(e.keys)
 	for i := start; i < end; i++ {
-		if k := e.kvs[i].k; k != skip1 && k != skip2 {
-			e.insert(ks, sortKey{keyPrefix(k), int32(i)})
+		if kv := e.kvs[i]; !omit(kv, skip1, skip2, held) {
+			e.insert(ks, sortKey{keyPrefix(kv.k), int32(i)})
 		}
 	}
 	ke := len(e.keys)
 	for j := ks + 1; j < ke; j++ {
 		if e.keys[j-1].pfx == e.keys[j].pfx && e.kvs[e.keys[j-1].i].k == e.kvs[e.keys[j].i].k {
 			e.keys = e.keys[:ks]
-			return e.appendRepeated(b, start, end, skip1, skip2)
+			return e.appendRepeated(b, start, end, skip1, skip2, held)
 		}
 	}
 	b = append(b, '{')
@@ -86,10 +93,10 @@ func (e *encoder) appendEntries(b []byte, start, end int, skip1, skip2 string) [
 }
 
 // appendRepeated is appendEntries for entries where a key repeats.
-func (e *encoder) appendRepeated(b []byte, start, end int, skip1, skip2 string) []byte {
+func (e *encoder) appendRepeated(b []byte, start, end int, skip1, skip2 string, held *Row) []byte {
 	kvs := make([]keyValue, 0, end-start)
 	for _, kv := range e.kvs[start:end] {
-		if kv.k != skip1 && kv.k != skip2 {
+		if !omit(kv, skip1, skip2, held) {
 			kvs = append(kvs, kv)
 		}
 	}

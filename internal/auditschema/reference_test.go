@@ -97,7 +97,12 @@ func refFromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) 
 	if respKey != "" {
 		r.Response = ss.ptr(respVal.AsString())
 	}
-	r.Attributes = refMapJSON(attrs, reqKey, respKey)
+	// What a column holds exactly is left out of the attributes document too.
+	r.Attributes = refRender(func(b []byte) []byte {
+		return refAppendMapExcept(b, attrs, func(k string, v pcommon.Value) bool {
+			return k == reqKey || k == respKey || refHeld(&r, k, v)
+		})
+	})
 	r.ResourceAttributes = refMapJSON(res)
 	r.Events = refEventsJSON(span.Events())
 	r.Links = refLinksJSON(span.Links())
@@ -162,9 +167,43 @@ type refKeyValue struct {
 
 // refAppendMap appends m as a JSON object, leaving out the keys in skip.
 func refAppendMap(b []byte, m pcommon.Map, skip ...string) []byte {
+	return refAppendMapExcept(b, m, func(k string, _ pcommon.Value) bool { return slices.Contains(skip, k) })
+}
+
+// refHeld reports whether a column of r holds exactly the value of the audit.*
+// attribute k: the same Go value under the same type, looked up in a table of every
+// such attribute's column.
+func refHeld(r *Row, k string, v pcommon.Value) bool {
+	cols := map[string]any{
+		AttrRecordType: &r.RecordType, AttrCategory: r.Category, AttrAction: r.Action, AttrResult: r.Result,
+		AttrModel: r.Model, AttrProvider: r.Provider, AttrOperation: r.Operation, AttrAgentName: r.AgentName,
+		AttrAgentID: r.AgentID, AttrUserID: r.UserID, AttrToolName: r.ToolName, AttrTenantID: r.TenantID,
+		AttrInputTokens: r.InputTokens, AttrOutputTokens: r.OutputTokens, AttrCacheReadTokens: r.CacheReadTokens,
+		AttrCacheWriteTokens: r.CacheWriteTokens, AttrReasoningTokens: r.ReasoningTokens,
+		AttrTTFTMs: r.TTFTMs, AttrCostUSD: r.CostUSD, AttrCostSource: r.CostSource, AttrPriceTable: r.PriceTable,
+		AttrPolicyDecision: r.PolicyDecision, AttrPolicyRule: r.PolicyRule, AttrPolicyViolation: r.PolicyViolation,
+		AttrApprovalID: r.ApprovalID, AttrApprovalStatus: r.ApprovalStatus, AttrApprover: r.Approver,
+		AttrApprovalReason: r.ApprovalReason, AttrDLPResult: r.DLPResult, AttrCredentialMasked: r.CredentialMasked,
+		AttrRiskLevel: r.RiskLevel, AttrDryRun: r.DryRun,
+	}
+	switch c := cols[k].(type) {
+	case *string:
+		return c != nil && v.Type() == pcommon.ValueTypeStr && v.Str() == *c
+	case *int64:
+		return c != nil && v.Type() == pcommon.ValueTypeInt && v.Int() == *c
+	case *float64:
+		return c != nil && v.Type() == pcommon.ValueTypeDouble && !math.IsNaN(*c) && math.Float64bits(v.Double()) == math.Float64bits(*c)
+	case *bool:
+		return c != nil && v.Type() == pcommon.ValueTypeBool && v.Bool() == *c
+	}
+	return false
+}
+
+// refAppendMapExcept appends m as a JSON object, leaving out the entries skip names.
+func refAppendMapExcept(b []byte, m pcommon.Map, skip func(string, pcommon.Value) bool) []byte {
 	kvs := make([]refKeyValue, 0, m.Len())
 	for k, v := range m.All() {
-		if k != "" && !slices.Contains(skip, k) {
+		if k != "" && !skip(k, v) {
 			kvs = append(kvs, refKeyValue{k, v})
 		}
 	}

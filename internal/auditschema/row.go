@@ -72,7 +72,11 @@ type Row struct {
 	// instrumentation sent JSON, plain text otherwise.
 	Request  *string `parquet:"request"`
 	Response *string `parquet:"response"`
-	// Attributes, ResourceAttributes, Events and Links are JSON documents.
+	// Attributes, ResourceAttributes, Events and Links are JSON documents. Attributes holds
+	// every span attribute but the one the request and the one the response came from and
+	// the audit.* attributes whose column holds exactly their value (same type, same
+	// value; see heldByColumn): each of those is stored once, in its column. Files written
+	// before 2026-12-04 repeat the audit.* values in the document.
 	Attributes         string   `parquet:"attributes"`
 	ResourceAttributes string   `parquet:"resource_attributes,dict"`
 	Events             *string  `parquet:"events"`
