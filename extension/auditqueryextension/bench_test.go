@@ -33,15 +33,19 @@ func benchSpans(b *testing.B) int {
 // benchTrail returns a data directory holding n realistic spans (agent runs of chat and
 // tool calls from internal/genaitest, mapped by auditschema as the exporter maps them)
 // in hourly partitions, one file per hour as compaction leaves them. It is built once
-// and kept under the temporary directory for later runs.
+// and kept under the temporary directory for later runs. It is built in a directory of
+// its own and renamed into place when complete, so that two runs at once each build
+// their own and neither removes or reads the other's half-built trail.
 func benchTrail(b *testing.B, n int) string {
 	b.Helper()
 	// v2: files as the exporter writes them since search_text is no longer filled.
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("otelcol-audit-bench-v2-%d", n))
-	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
-		return dir
+	final := filepath.Join(os.TempDir(), fmt.Sprintf("otelcol-audit-bench-v2-%d", n))
+	if _, err := os.Stat(filepath.Join(final, "complete")); err == nil {
+		return final
 	}
-	require.NoError(b, os.RemoveAll(dir))
+	dir, err := os.MkdirTemp(os.TempDir(), filepath.Base(final)+".building-")
+	require.NoError(b, err)
+	defer func() { _ = os.RemoveAll(dir) }() // nothing is left once renamed
 	// A month of traffic: each batch of about 1,000 spans starts its own stretch of time.
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	step := 30 * 24 * time.Hour / time.Duration(max(n/1000, 1))
@@ -91,7 +95,15 @@ func benchTrail(b *testing.B, n int) string {
 		flush(p)
 	}
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "complete"), nil, 0o644))
-	return dir
+	if err := os.Rename(dir, final); err != nil {
+		// Another run finished first, or an earlier run left an incomplete trail.
+		if _, err := os.Stat(filepath.Join(final, "complete")); err == nil {
+			return final
+		}
+		require.NoError(b, os.RemoveAll(final))
+		require.NoError(b, os.Rename(dir, final))
+	}
+	return final
 }
 
 // pair times an API call and the same work on DuckDB directly, alternating, and
