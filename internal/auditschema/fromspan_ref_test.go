@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,80 @@ func requireRefRow(t testing.TB, res pcommon.Resource, span ptrace.Span, ingest 
 	require.Equal(t, bits(&want.DurationMs), bits(&got.DurationMs))
 	require.Equal(t, bits(want.TTFTMs), bits(got.TTFTMs))
 	require.Equal(t, bits(want.CostUSD), bits(got.CostUSD))
+	requireNothingLost(t, span, got)
+}
+
+// requireNothingLost checks, without either mapping's table of held attributes, that
+// every top-level span entry missing from the attributes document is the request's or
+// the response's source, or is an audit.* attribute that is its column's only source
+// (no precedence list names it beside other names) and equals that column exactly — the
+// column named like the attribute (audit.policy.decision → policy_decision) — one entry
+// per column at most.
+func requireNothingLost(t testing.TB, span ptrace.Span, got Row) {
+	t.Helper()
+	inDoc := map[string]int{}
+	dec := json.NewDecoder(strings.NewReader(got.Attributes))
+	_, err := dec.Token()
+	require.NoError(t, err)
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		inDoc[k.(string)]++
+		var v json.RawMessage
+		require.NoError(t, dec.Decode(&v))
+	}
+	// Keys are counted as the document writes them: invalid UTF-8 replaced.
+	asWritten := func(k string) string {
+		q, err := json.Marshal(k)
+		require.NoError(t, err)
+		var w string
+		require.NoError(t, json.Unmarshal(q, &w))
+		return w
+	}
+	inSpan := map[string][]pcommon.Value{}
+	written := map[string]int{}
+	for k, v := range span.Attributes().All() {
+		if k != "" {
+			inSpan[k] = append(inSpan[k], v)
+			written[asWritten(k)]++
+		}
+	}
+	_, cols := rowColumns(got)
+	for k, vs := range inSpan {
+		w := asWritten(k)
+		missing := written[w] - inDoc[w]
+		if w != k && missing != 0 {
+			continue // keys made the same by the replacement: not an audit.* name
+		}
+		if missing == 0 || slices.Contains(requestKeys, k) || slices.Contains(responseKeys, k) {
+			continue
+		}
+		require.Equal(t, 1, missing, "%d entries of %q left out of %s", missing, k, got.Attributes)
+		require.True(t, strings.HasPrefix(k, "audit."), "%q left out of the attributes document", k)
+		for _, list := range fieldNames {
+			require.False(t, slices.Contains(list, k) && len(list) > 1, "%q left out, but other names can fill its column", k)
+		}
+		require.NotContains(t, []string{AttrTenantID, AttrRecordType, AttrCostUSD}, k, "left out, but its column has other sources")
+		name := strings.ReplaceAll(strings.TrimPrefix(k, "audit."), ".", "_")
+		if k == AttrApprover {
+			name = "approver"
+		}
+		col, ok := cols[name]
+		require.True(t, ok, "%q left out, but no column %q", k, name)
+		require.False(t, col.IsNil(), "%q left out, but column %q is NULL", k, name)
+		held := false
+		for _, v := range vs {
+			switch c := col.Interface().(type) {
+			case *string:
+				held = held || v.Type() == pcommon.ValueTypeStr && v.Str() == *c
+			case *bool:
+				held = held || v.Type() == pcommon.ValueTypeBool && v.Bool() == *c
+			case *float64:
+				held = held || v.Type() == pcommon.ValueTypeDouble && math.Float64bits(v.Double()) == math.Float64bits(*c)
+			}
+		}
+		require.True(t, held, "%q left out, but column %q does not hold any of its values exactly", k, name)
+	}
 }
 
 func TestFromSpanMatchesReferenceOnTraffic(t *testing.T) {

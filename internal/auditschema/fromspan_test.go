@@ -216,17 +216,20 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 			assert.NotContains(t, m, "gen_ai.input.messages", "the request is stored once, in its column")
 			assert.NotContains(t, m, "gen_ai.output.messages", "the response is stored once, in its column")
 			// The audit.* attributes a column holds exactly are stored once, there.
-			held := []string{AttrTenantID, AttrRecordType, AttrCategory, AttrAction, AttrResult, AttrAgentName,
-				AttrInputTokens, AttrTTFTMs, AttrCostUSD, AttrCostSource, AttrPriceTable, AttrPolicyDecision,
-				AttrPolicyRule, AttrPolicyViolation, AttrApprovalID, AttrApprovalStatus, AttrApprover,
-				AttrApprovalReason, AttrDLPResult, AttrRiskLevel, AttrDryRun}
+			held := []string{AttrCategory, AttrAction, AttrResult, AttrTTFTMs, AttrCostSource, AttrPriceTable,
+				AttrPolicyDecision, AttrPolicyRule, AttrPolicyViolation, AttrApprovalID, AttrApprovalStatus,
+				AttrApprover, AttrApprovalReason, AttrDLPResult, AttrRiskLevel, AttrDryRun}
 			for _, k := range held {
 				assert.NotContains(t, m, k, "held by its column")
 			}
-			// What no column holds exactly stays: the flags (a list the column merges with
-			// the mapping's own), and a flag given as text where the column is a boolean.
+			// What a column does not hold as its only source stays: the flags (a list the
+			// column merges with the mapping's own), a flag given as text where the column is
+			// a boolean, and attributes whose column other names or the resource can fill.
 			assert.Equal(t, []any{"dlp_partial", "late_arrival"}, m[AttrFlags])
 			assert.Equal(t, "true", m[AttrCredentialMasked])
+			for _, k := range []string{AttrTenantID, AttrRecordType, AttrAgentName, AttrInputTokens, AttrCostUSD} {
+				assert.Contains(t, m, k, "another name can fill its column")
+			}
 			// every other span attribute is kept
 			assert.Len(t, m, span.Attributes().Len()-2-len(held))
 		},

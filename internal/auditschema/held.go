@@ -7,93 +7,69 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// heldByColumn reports whether the span attribute k = v is an audit.* attribute whose
-// value a column of r holds exactly — same type, same value: a string column the same
-// string, a count the same integer, cost_usd or ttft_ms the same double, a flag the same
-// boolean. Such an entry is left out of the row's attributes document, so that what the
+// heldColumn tells whether the span attribute k = v is an audit.* attribute that is
+// its column's only source and whose value the column holds exactly — same type, same
+// value: a string column the same string, a flag the same boolean, ttft_ms the same
+// double. Such an entry is left out of the row's attributes document, so that what the
 // processor and the event receiver wrote is stored once, in its column, as the request
-// and response are. Anything a column does not hold exactly (another type, surrounding
-// blanks the column trims, a value the column took from elsewhere) stays in the document:
-// nothing the span carried is lost.
-func heldByColumn(r *Row, k string, v pcommon.Value) bool {
+// and response are; since nothing else fills the column, the column being set says the
+// attribute was there, with that value. Anything else stays in the document: an
+// attribute whose column may also come from another name, the resource or a default
+// (model, provider, operation, agent, user, tool, token counts, cost_usd, tenant_id,
+// record_type), and a value the column does not hold exactly (another type, blanks the
+// column trims). Nothing the span carried is lost, down to which names it used. It
+// returns the column's number (1–17), different for each attribute, or 0 when the entry
+// stays.
+func heldColumn(r *Row, k string, v pcommon.Value) int {
 	if !strings.HasPrefix(k, "audit.") {
-		return false
+		return 0
 	}
+	held := false
+	c := 0
 	switch k {
-	case AttrRecordType:
-		return v.Type() == pcommon.ValueTypeStr && v.Str() == r.RecordType
 	case AttrCategory:
-		return sameStr(r.Category, v)
+		held, c = sameStr(r.Category, v), 1
 	case AttrAction:
-		return sameStr(r.Action, v)
+		held, c = sameStr(r.Action, v), 2
 	case AttrResult:
-		return sameStr(r.Result, v)
-	case AttrModel:
-		return sameStr(r.Model, v)
-	case AttrProvider:
-		return sameStr(r.Provider, v)
-	case AttrOperation:
-		return sameStr(r.Operation, v)
-	case AttrAgentName:
-		return sameStr(r.AgentName, v)
-	case AttrAgentID:
-		return sameStr(r.AgentID, v)
-	case AttrUserID:
-		return sameStr(r.UserID, v)
-	case AttrToolName:
-		return sameStr(r.ToolName, v)
-	case AttrTenantID:
-		return sameStr(r.TenantID, v)
-	case AttrInputTokens:
-		return sameInt(r.InputTokens, v)
-	case AttrOutputTokens:
-		return sameInt(r.OutputTokens, v)
-	case AttrCacheReadTokens:
-		return sameInt(r.CacheReadTokens, v)
-	case AttrCacheWriteTokens:
-		return sameInt(r.CacheWriteTokens, v)
-	case AttrReasoningTokens:
-		return sameInt(r.ReasoningTokens, v)
+		held, c = sameStr(r.Result, v), 3
 	case AttrTTFTMs:
-		return sameDouble(r.TTFTMs, v)
-	case AttrCostUSD:
-		return sameDouble(r.CostUSD, v)
+		held, c = sameDouble(r.TTFTMs, v), 4
 	case AttrCostSource:
-		return sameStr(r.CostSource, v)
+		held, c = sameStr(r.CostSource, v), 5
 	case AttrPriceTable:
-		return sameStr(r.PriceTable, v)
+		held, c = sameStr(r.PriceTable, v), 6
 	case AttrPolicyDecision:
-		return sameStr(r.PolicyDecision, v)
+		held, c = sameStr(r.PolicyDecision, v), 7
 	case AttrPolicyRule:
-		return sameStr(r.PolicyRule, v)
+		held, c = sameStr(r.PolicyRule, v), 8
 	case AttrPolicyViolation:
-		return sameBool(r.PolicyViolation, v)
+		held, c = sameBool(r.PolicyViolation, v), 9
 	case AttrApprovalID:
-		return sameStr(r.ApprovalID, v)
+		held, c = sameStr(r.ApprovalID, v), 10
 	case AttrApprovalStatus:
-		return sameStr(r.ApprovalStatus, v)
+		held, c = sameStr(r.ApprovalStatus, v), 11
 	case AttrApprover:
-		return sameStr(r.Approver, v)
+		held, c = sameStr(r.Approver, v), 12
 	case AttrApprovalReason:
-		return sameStr(r.ApprovalReason, v)
+		held, c = sameStr(r.ApprovalReason, v), 13
 	case AttrDLPResult:
-		return sameStr(r.DLPResult, v)
+		held, c = sameStr(r.DLPResult, v), 14
 	case AttrCredentialMasked:
-		return sameBool(r.CredentialMasked, v)
+		held, c = sameBool(r.CredentialMasked, v), 15
 	case AttrRiskLevel:
-		return sameStr(r.RiskLevel, v)
+		held, c = sameStr(r.RiskLevel, v), 16
 	case AttrDryRun:
-		return sameBool(r.DryRun, v)
+		held, c = sameBool(r.DryRun, v), 17
 	}
-	return false
+	if !held {
+		return 0
+	}
+	return c
 }
 
 func sameStr(col *string, v pcommon.Value) bool {
 	return col != nil && v.Type() == pcommon.ValueTypeStr && v.Str() == *col
-}
-
-func sameInt(col *int64, v pcommon.Value) bool {
-	return col != nil && v.Type() == pcommon.ValueTypeInt && v.Int() == *col
 }
 
 // sameDouble compares the bits: -0 is not 0, and a NaN is never held.

@@ -3,6 +3,7 @@ package auditschema
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,42 +13,82 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// The attributes document leaves out an audit.* attribute only when its column holds
-// exactly its value; whatever else the span carried is still in the row.
+// The attributes document leaves out an audit.* attribute only when it is its column's
+// only source and the column holds exactly its value; whatever else the span carried,
+// and which names it used, is still in the row.
 func TestAttributesDocumentKeepsWhatNoColumnHolds(t *testing.T) {
 	res := pcommon.NewResource()
-	res.Attributes().PutStr(AttrModel, "resource-model") // the resource's document is untouched
+	res.Attributes().PutStr(AttrRiskLevel, "high") // the resource's document is untouched
 	span := ptrace.NewSpan()
 	a := span.Attributes()
-	a.PutStr(AttrModel, "gpt-4o")                     // held
-	a.PutInt(AttrOutputTokens, 7)                     // held
+	a.PutStr(AttrCategory, "llm")                     // held
 	a.PutBool(AttrPolicyViolation, false)             // held
-	a.PutStr(AttrCategory, " llm ")                   // the column trims: kept
-	a.PutStr(AttrInputTokens, "12")                   // the column parses: kept
-	a.PutInt(AttrCostUSD, 2)                          // the column is a double: kept
-	a.PutDouble(AttrTTFTMs, math.NaN())               // never held
+	a.PutDouble(AttrTTFTMs, 12.5)                     // held
+	a.PutStr(AttrAction, " chat ")                    // the column trims: kept
+	a.PutStr(AttrDryRun, "true")                      // the column parses: kept
+	a.PutStr(AttrModel, "gpt-4o")                     // model may come from other names: kept
+	a.PutInt(AttrOutputTokens, 7)                     // so may token counts: kept
 	a.PutStr(AttrPolicySource, "runtime")             // no column
-	a.PutStr("audit.modelx", "gpt-4o")                // not a column's attribute
-	a.PutEmptyMap("meta").PutStr(AttrModel, "gpt-4o") // nested: kept
+	a.PutStr("audit.categoryx", "llm")                // not a column's attribute
+	a.PutEmptyMap("meta").PutStr(AttrCategory, "llm") // nested: kept
+	a.PutStr("gen_ai.request.model", "gpt-4o")
 
 	r := FromSpan(res, span, time.Unix(0, 0))
-	require.Equal(t, "gpt-4o", *r.Model)
-	require.Equal(t, int64(7), *r.OutputTokens)
 	require.Equal(t, "llm", *r.Category)
-	require.Equal(t, int64(12), *r.InputTokens)
+	require.Equal(t, "chat", *r.Action)
+	require.True(t, *r.DryRun)
+	require.Equal(t, "gpt-4o", *r.Model)
 
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.Attributes), &doc))
-	for _, k := range []string{AttrModel, AttrOutputTokens, AttrPolicyViolation} {
+	for _, k := range []string{AttrCategory, AttrPolicyViolation, AttrTTFTMs} {
 		assert.NotContains(t, doc, k, "held by its column")
 	}
-	assert.Equal(t, " llm ", doc[AttrCategory])
-	assert.Equal(t, "12", doc[AttrInputTokens])
-	assert.EqualValues(t, 2, doc[AttrCostUSD])
-	assert.Equal(t, "NaN", doc[AttrTTFTMs])
+	assert.Equal(t, " chat ", doc[AttrAction])
+	assert.Equal(t, "true", doc[AttrDryRun])
+	assert.Equal(t, "gpt-4o", doc[AttrModel])
+	assert.EqualValues(t, 7, doc[AttrOutputTokens])
 	assert.Equal(t, "runtime", doc[AttrPolicySource])
-	assert.Equal(t, "gpt-4o", doc["audit.modelx"])
-	assert.Equal(t, map[string]any{AttrModel: "gpt-4o"}, doc["meta"])
-	assert.Len(t, doc, 7)
-	assert.JSONEq(t, `{"audit.model":"resource-model"}`, r.ResourceAttributes)
+	assert.Equal(t, "llm", doc["audit.categoryx"])
+	assert.Equal(t, map[string]any{AttrCategory: "llm"}, doc["meta"])
+	assert.Len(t, doc, 8)
+	assert.JSONEq(t, `{"audit.risk_level":"high"}`, r.ResourceAttributes)
+}
+
+// A column holds one value: of entries repeating its attribute (a map the OTLP rules do
+// not allow, but a client can send), one at most is left out, and only one the column
+// holds exactly — 0 is not -0.
+func TestAttributesDocumentRepeatedKeys(t *testing.T) {
+	const otlp = `{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"s","attributes":[
+		{"key":"audit.category","value":{"stringValue":"llm"}},
+		{"key":"audit.category","value":{"stringValue":"llm"}},
+		{"key":"audit.ttft_ms","value":{"doubleValue":-0.0}},
+		{"key":"audit.ttft_ms","value":{"doubleValue":0}}]}]}]}]}`
+	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces([]byte(otlp))
+	require.NoError(t, err)
+	span := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	require.Equal(t, 4, span.Attributes().Len())
+
+	r := FromSpan(pcommon.NewResource(), span, time.Unix(0, 0))
+	require.Equal(t, "llm", *r.Category)
+	require.NotNil(t, r.TTFTMs)
+
+	// Count the document's top-level keys, repeats included.
+	dec := json.NewDecoder(strings.NewReader(r.Attributes))
+	keys := map[string]int{}
+	_, err = dec.Token() // {
+	require.NoError(t, err)
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		keys[k.(string)]++
+		var v json.RawMessage
+		require.NoError(t, dec.Decode(&v))
+	}
+	assert.Equal(t, map[string]int{AttrCategory: 1, AttrTTFTMs: 1}, keys, r.Attributes)
+	if math.Signbit(*r.TTFTMs) {
+		assert.Contains(t, r.Attributes, `"audit.ttft_ms":0`, "the 0 the column does not hold is kept")
+	} else {
+		assert.Contains(t, r.Attributes, `"audit.ttft_ms":-0`, "the -0 the column does not hold is kept")
+	}
 }

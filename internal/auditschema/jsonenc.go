@@ -38,12 +38,6 @@ type encoder struct {
 	keys []sortKey
 }
 
-// omit reports whether appendEntries leaves an entry out of the document: under the key
-// skip1 or skip2, or holding what a column of held holds (heldByColumn).
-func omit(kv keyValue, skip1, skip2 string, held *Row) bool {
-	return kv.k == skip1 || kv.k == skip2 || held != nil && heldByColumn(held, kv.k, kv.v)
-}
-
 // appendMap appends m as a JSON object.
 func (e *encoder) appendMap(b []byte, m pcommon.Map) []byte {
 	start := len(e.kvs)
@@ -66,17 +60,30 @@ func (e *encoder) appendMap(b []byte, m pcommon.Map) []byte {
 // does not keep repeated keys in map order.
 func (e *encoder) appendEntries(b []byte, start, end int, skip1, skip2 string, held *Row) []byte {
 	ks := len(e.keys)
+	var heldCols uint64 // the columns whose attribute was left out
+	repeated := false
 	for i := start; i < end; i++ {
-		if kv := e.kvs[i]; !omit(kv, skip1, skip2, held) {
-			e.insert(ks, sortKey{keyPrefix(kv.k), int32(i)})
+		kv := e.kvs[i]
+		if kv.k == skip1 || kv.k == skip2 {
+			continue
 		}
+		if held != nil {
+			if c := heldColumn(held, kv.k, kv.v); c != 0 {
+				// A second entry a column holds repeats its key: appendRepeated leaves out one.
+				repeated = repeated || heldCols&(1<<c) != 0
+				heldCols |= 1 << c
+				continue
+			}
+		}
+		e.insert(ks, sortKey{keyPrefix(kv.k), int32(i)})
 	}
 	ke := len(e.keys)
-	for j := ks + 1; j < ke; j++ {
-		if e.keys[j-1].pfx == e.keys[j].pfx && e.kvs[e.keys[j-1].i].k == e.kvs[e.keys[j].i].k {
-			e.keys = e.keys[:ks]
-			return e.appendRepeated(b, start, end, skip1, skip2, held)
-		}
+	for j := ks + 1; j < ke && !repeated; j++ {
+		repeated = e.keys[j-1].pfx == e.keys[j].pfx && e.kvs[e.keys[j-1].i].k == e.kvs[e.keys[j].i].k
+	}
+	if repeated {
+		e.keys = e.keys[:ks]
+		return e.appendRepeated(b, start, end, skip1, skip2, held)
 	}
 	b = append(b, '{')
 	for j := ks; j < ke; j++ {
@@ -95,10 +102,16 @@ func (e *encoder) appendEntries(b []byte, start, end int, skip1, skip2 string, h
 // appendRepeated is appendEntries for entries where a key repeats.
 func (e *encoder) appendRepeated(b []byte, start, end int, skip1, skip2 string, held *Row) []byte {
 	kvs := make([]keyValue, 0, end-start)
+	var heldKeys []string // a column holds one value: of entries repeating it, one is left out
 	for _, kv := range e.kvs[start:end] {
-		if !omit(kv, skip1, skip2, held) {
-			kvs = append(kvs, kv)
+		if kv.k == skip1 || kv.k == skip2 {
+			continue
 		}
+		if held != nil && !slices.Contains(heldKeys, kv.k) && heldColumn(held, kv.k, kv.v) != 0 {
+			heldKeys = append(heldKeys, kv.k)
+			continue
+		}
+		kvs = append(kvs, kv)
 	}
 	slices.SortFunc(kvs, func(a, b keyValue) int { return strings.Compare(a.k, b.k) })
 	b = append(b, '{')

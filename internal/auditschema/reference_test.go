@@ -98,9 +98,17 @@ func refFromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) 
 		r.Response = ss.ptr(respVal.AsString())
 	}
 	// What a column holds exactly is left out of the attributes document too.
+	heldOnce := map[string]bool{} // of entries repeating a key, one at most is held
 	r.Attributes = refRender(func(b []byte) []byte {
 		return refAppendMapExcept(b, attrs, func(k string, v pcommon.Value) bool {
-			return k == reqKey || k == respKey || refHeld(&r, k, v)
+			if k == reqKey || k == respKey {
+				return true
+			}
+			if !heldOnce[k] && refHeld(&r, k, v) {
+				heldOnce[k] = true
+				return true
+			}
+			return false
 		})
 	})
 	r.ResourceAttributes = refMapJSON(res)
@@ -171,28 +179,22 @@ func refAppendMap(b []byte, m pcommon.Map, skip ...string) []byte {
 }
 
 // refHeld reports whether a column of r holds exactly the value of the audit.*
-// attribute k: the same Go value under the same type, looked up in a table of every
-// such attribute's column.
+// attribute k, when that attribute is the column's only source: the same Go value under
+// the same type, looked up in a table of those attributes' columns.
 func refHeld(r *Row, k string, v pcommon.Value) bool {
 	cols := map[string]any{
-		AttrRecordType: &r.RecordType, AttrCategory: r.Category, AttrAction: r.Action, AttrResult: r.Result,
-		AttrModel: r.Model, AttrProvider: r.Provider, AttrOperation: r.Operation, AttrAgentName: r.AgentName,
-		AttrAgentID: r.AgentID, AttrUserID: r.UserID, AttrToolName: r.ToolName, AttrTenantID: r.TenantID,
-		AttrInputTokens: r.InputTokens, AttrOutputTokens: r.OutputTokens, AttrCacheReadTokens: r.CacheReadTokens,
-		AttrCacheWriteTokens: r.CacheWriteTokens, AttrReasoningTokens: r.ReasoningTokens,
-		AttrTTFTMs: r.TTFTMs, AttrCostUSD: r.CostUSD, AttrCostSource: r.CostSource, AttrPriceTable: r.PriceTable,
-		AttrPolicyDecision: r.PolicyDecision, AttrPolicyRule: r.PolicyRule, AttrPolicyViolation: r.PolicyViolation,
-		AttrApprovalID: r.ApprovalID, AttrApprovalStatus: r.ApprovalStatus, AttrApprover: r.Approver,
-		AttrApprovalReason: r.ApprovalReason, AttrDLPResult: r.DLPResult, AttrCredentialMasked: r.CredentialMasked,
-		AttrRiskLevel: r.RiskLevel, AttrDryRun: r.DryRun,
+		AttrCategory: r.Category, AttrAction: r.Action, AttrResult: r.Result, AttrTTFTMs: r.TTFTMs,
+		AttrCostSource: r.CostSource, AttrPriceTable: r.PriceTable, AttrPolicyDecision: r.PolicyDecision,
+		AttrPolicyRule: r.PolicyRule, AttrPolicyViolation: r.PolicyViolation, AttrApprovalID: r.ApprovalID,
+		AttrApprovalStatus: r.ApprovalStatus, AttrApprover: r.Approver, AttrApprovalReason: r.ApprovalReason,
+		AttrDLPResult: r.DLPResult, AttrCredentialMasked: r.CredentialMasked, AttrRiskLevel: r.RiskLevel,
+		AttrDryRun: r.DryRun,
 	}
 	switch c := cols[k].(type) {
 	case *string:
 		return c != nil && v.Type() == pcommon.ValueTypeStr && v.Str() == *c
-	case *int64:
-		return c != nil && v.Type() == pcommon.ValueTypeInt && v.Int() == *c
 	case *float64:
-		return c != nil && v.Type() == pcommon.ValueTypeDouble && !math.IsNaN(*c) && math.Float64bits(v.Double()) == math.Float64bits(*c)
+		return c != nil && v.Type() == pcommon.ValueTypeDouble && math.Float64bits(v.Double()) == math.Float64bits(*c)
 	case *bool:
 		return c != nil && v.Type() == pcommon.ValueTypeBool && v.Bool() == *c
 	}

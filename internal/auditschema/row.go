@@ -6,8 +6,12 @@ import (
 
 // SchemaVersion is written into the key/value metadata of every Parquet file
 // (MetadataSchemaVersion) so that readers can tell formats apart when the row changes.
+// Version 2 (2026-12-04): the attributes document leaves out the audit.* attributes a
+// column holds as their only source (see Row.Attributes); the columns are those of
+// version 1. A file compaction writes carries the version of the code that wrote it; its
+// rows keep the documents they were written with, and their hashes.
 const (
-	SchemaVersion         = "1"
+	SchemaVersion         = "2"
 	MetadataSchemaVersion = "otelcol_audit.schema_version"
 )
 
@@ -74,9 +78,9 @@ type Row struct {
 	Response *string `parquet:"response"`
 	// Attributes, ResourceAttributes, Events and Links are JSON documents. Attributes holds
 	// every span attribute but the one the request and the one the response came from and
-	// the audit.* attributes whose column holds exactly their value (same type, same
-	// value; see heldByColumn): each of those is stored once, in its column. Files written
-	// before 2026-12-04 repeat the audit.* values in the document.
+	// the audit.* attributes that are their column's only source and whose column holds
+	// exactly their value (same type, same value; see heldColumn): each of those is stored
+	// once, in its column. Rows written before schema version 2 repeat them in the document.
 	Attributes         string   `parquet:"attributes"`
 	ResourceAttributes string   `parquet:"resource_attributes,dict"`
 	Events             *string  `parquet:"events"`
