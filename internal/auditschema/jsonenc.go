@@ -55,9 +55,9 @@ func (e *encoder) appendMap(b []byte, m pcommon.Map) []byte {
 // appendEntries appends the entries e.kvs[start:end] (none under the key ""), in key order,
 // as a JSON object, leaving out the keys skip1 and skip2 and, when held is a span's row
 // (its attributes document), the audit.* entries its columns hold (heldColumn), one per
-// column. The order is the one slices.SortFunc gives by strings.Compare of the keys: when every key differs there is
-// one order; when a key repeats, the entries are sorted by slices.SortFunc itself, which
-// does not keep repeated keys in map order.
+// column. The order is the one slices.SortFunc gives by strings.Compare of the keys: when
+// every key differs there is one order; when a key repeats, the entries are sorted by
+// slices.SortFunc itself, which does not keep repeated keys in map order.
 func (e *encoder) appendEntries(b []byte, start, end int, skip1, skip2 string, held *Row) []byte {
 	ks := len(e.keys)
 	var heldCols uint64 // the columns whose attribute was left out
