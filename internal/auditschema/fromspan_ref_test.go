@@ -45,6 +45,23 @@ func requireRefRow(t testing.TB, res pcommon.Resource, span ptrace.Span, ingest 
 	requireNothingLost(t, span, got)
 }
 
+// topLevelKeys counts the keys of a JSON object, repeats included.
+func topLevelKeys(t testing.TB, doc string) map[string]int {
+	t.Helper()
+	keys := map[string]int{}
+	dec := json.NewDecoder(strings.NewReader(doc))
+	_, err := dec.Token() // {
+	require.NoError(t, err)
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		keys[k.(string)]++
+		var v json.RawMessage
+		require.NoError(t, dec.Decode(&v))
+	}
+	return keys
+}
+
 // requireNothingLost checks, without either mapping's table of held attributes, that
 // every top-level span entry missing from the attributes document is the request's or
 // the response's source, or is an audit.* attribute that is its column's only source
@@ -53,17 +70,7 @@ func requireRefRow(t testing.TB, res pcommon.Resource, span ptrace.Span, ingest 
 // per column at most.
 func requireNothingLost(t testing.TB, span ptrace.Span, got Row) {
 	t.Helper()
-	inDoc := map[string]int{}
-	dec := json.NewDecoder(strings.NewReader(got.Attributes))
-	_, err := dec.Token()
-	require.NoError(t, err)
-	for dec.More() {
-		k, err := dec.Token()
-		require.NoError(t, err)
-		inDoc[k.(string)]++
-		var v json.RawMessage
-		require.NoError(t, dec.Decode(&v))
-	}
+	inDoc := topLevelKeys(t, got.Attributes)
 	// Keys are counted as the document writes them: invalid UTF-8 replaced.
 	asWritten := func(k string) string {
 		q, err := json.Marshal(k)

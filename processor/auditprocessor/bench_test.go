@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelaudit/otelcol-audit/internal/bytescan"
@@ -28,6 +29,21 @@ func benchConfig() *Config {
 		{Name: "frontier-models-watch", Condition: `IsMatch(attributes["gen_ai.request.model"], "^(o3|gpt-5|claude-opus)")`, Decision: decisionAllow, RiskLevel: "medium"},
 	}
 	return cfg
+}
+
+// startBenchProcessor starts a processor with cfg in front of a nop consumer, shut
+// down when the benchmark ends.
+func startBenchProcessor(b *testing.B, cfg *Config) processor.Traces {
+	b.Helper()
+	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(componentType), cfg, consumertest.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	return p
 }
 
 // BenchmarkProcessor measures the processor over realistic agent traffic (internal/genaitest:
@@ -47,14 +63,7 @@ func BenchmarkProcessor(b *testing.B) {
 			input := genaitest.New(42, time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)).Traces(spans)
 			n := input.SpanCount()
 
-			p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(componentType), bc.cfg, consumertest.NewNop())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+			p := startBenchProcessor(b, bc.cfg)
 
 			// One pass to warm the price lookup cache, as in a running collector.
 			warm := ptrace.NewTraces()
@@ -125,14 +134,7 @@ func BenchmarkProcessorWrites(b *testing.B) {
 	const spans = 2000
 	input := genaitest.New(42, time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)).Traces(spans)
 	n := input.SpanCount()
-	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(componentType), benchConfig(), consumertest.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	p := startBenchProcessor(b, benchConfig())
 
 	// What the processor adds to each span, in span order.
 	out := ptrace.NewTraces()
