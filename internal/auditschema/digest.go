@@ -226,9 +226,11 @@ func (d *rowDecoder) u64() uint64 {
 	return v
 }
 
+// uvarint reads a length or count. Only the shortest encoding, the one AppendRow
+// writes, is accepted ("\x80\x00" is not 0): a row has one encoding, and so one hash.
 func (d *rowDecoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || n > 1 && d.b[n-1] == 0 {
 		d.fail()
 		return 0
 	}
