@@ -202,8 +202,8 @@ func BenchmarkQueryVsDuckDB(b *testing.B) {
 	startWriter(b, dir)
 	base := startExtension(b, dir, func(c *Config) {
 		c.RecordAccess = os.Getenv("AUDIT_BENCH_NO_ACCESS") == ""
-		// The default memory_limit (1GB), as in production: it is what bounds DuckDB's
-		// share of an export's peak (its sort spills to disk past it).
+		// memory_limit 1GB, as the README's export figures were measured: it is what
+		// bounds DuckDB's share of an export's peak (its sort spills to disk past it).
 		c.MemoryLimit = "1GB"
 		c.Exports.MaxDirectRows = 1 << 40
 	})

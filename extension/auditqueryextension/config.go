@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +29,20 @@ type Config struct {
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
 	// ExportTimeout bounds one export, which streams every matching row.
 	ExportTimeout time.Duration `mapstructure:"export_timeout"`
-	// MemoryLimit caps DuckDB's memory, in DuckDB's notation (e.g. "1GB").
+	// MemoryLimit caps DuckDB's memory, in DuckDB's notation (e.g. "512MB"); past it
+	// DuckDB spills to <directory>/scratch/duckdb or fails the query.
 	MemoryLimit string `mapstructure:"memory_limit"`
+	// Threads is how many threads DuckDB runs a query on; the rest of the machine stays
+	// with ingestion.
+	Threads int `mapstructure:"threads"`
+	// SQLProcessMemory bounds the resident memory of the process a POST /api/v1/query
+	// statement runs in (its DuckDB with memory_limit, and what DuckDB does not count:
+	// the values scalar functions build); past it the statement is stopped (400). In
+	// DuckDB's notation, larger than memory_limit.
+	SQLProcessMemory string `mapstructure:"sql_process_memory"`
+	// MaxTempDirectorySize caps what DuckDB spills to <directory>/scratch/duckdb, in
+	// DuckDB's notation (e.g. "1GB"); a query that needs more fails.
+	MaxTempDirectorySize string `mapstructure:"max_temp_directory_size"`
 	// PublicKeyFile is the ledger's verifier key used by GET /api/v1/verify. Empty uses
 	// the copy in <directory>/ledger/public.key, which proves less: keep one elsewhere.
 	PublicKeyFile string `mapstructure:"public_key_file"`
@@ -133,6 +146,17 @@ func (c *Config) Validate() error {
 	if !memoryLimitPattern.MatchString(c.MemoryLimit) {
 		errs = append(errs, fmt.Errorf("memory_limit %q must be a size such as 512MB or 2GB", c.MemoryLimit))
 	}
+	if sqlMem, ok := parseSize(c.SQLProcessMemory); !ok {
+		errs = append(errs, fmt.Errorf("sql_process_memory %q must be a size such as 1GB", c.SQLProcessMemory))
+	} else if duckMem, ok := parseSize(c.MemoryLimit); ok && sqlMem <= duckMem {
+		errs = append(errs, fmt.Errorf("sql_process_memory %s must be larger than memory_limit %s (the SQL process holds a DuckDB of memory_limit), e.g. 1GB", c.SQLProcessMemory, c.MemoryLimit))
+	}
+	if c.Threads <= 0 {
+		errs = append(errs, fmt.Errorf("threads must be positive, e.g. 2, got %d", c.Threads))
+	}
+	if !memoryLimitPattern.MatchString(c.MaxTempDirectorySize) {
+		errs = append(errs, fmt.Errorf("max_temp_directory_size %q must be a size such as 1GB", c.MaxTempDirectorySize))
+	}
 	errs = append(errs, c.Authorization.validate(c.ServerConfig.Auth.HasValue())...)
 	if c.Exports.MaxDirectRows < 0 {
 		errs = append(errs, fmt.Errorf("exports::max_direct_rows must be zero (every export is a job) or positive, got %d", c.Exports.MaxDirectRows))
@@ -144,6 +168,21 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("exports::workers must be positive, got %d", c.Exports.Workers))
 	}
 	return errors.Join(errs...)
+}
+
+// parseSize reads a size in DuckDB's notation (KB, MB, ... powers of 1000; KiB, MiB, ...
+// powers of 1024).
+func parseSize(v string) (int64, bool) {
+	m := memoryLimitPattern.FindStringSubmatch(v)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(v, m[2])), 64)
+	if err != nil {
+		return 0, false
+	}
+	unit := map[string]float64{"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[2]]
+	return int64(n * unit), true
 }
 
 // defaultRole is the role of an authenticated caller no entry names.

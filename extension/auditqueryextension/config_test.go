@@ -23,7 +23,10 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, "/var/lib/otelcol-audit", cfg.Directory)
 				assert.Equal(t, 250, cfg.MaxLimit)
 				assert.Equal(t, 5*time.Second, cfg.QueryTimeout)
-				assert.Equal(t, "512MB", cfg.MemoryLimit)
+				assert.Equal(t, "256MB", cfg.MemoryLimit)
+				assert.Equal(t, 1, cfg.Threads)
+				assert.Equal(t, "2GB", cfg.MaxTempDirectorySize)
+				assert.Equal(t, "768MB", cfg.SQLProcessMemory)
 			},
 		},
 		{
@@ -38,6 +41,9 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero_max_limit", wantErr: []string{"max_limit", "must be positive"}},
 		{name: "zero_query_timeout", wantErr: []string{"query_timeout", "must be positive"}},
 		{name: "bad_memory_limit", wantErr: []string{"memory_limit", `"lots"`}},
+		{name: "zero_threads", wantErr: []string{"threads must be positive"}},
+		{name: "bad_max_temp_directory_size", wantErr: []string{"max_temp_directory_size", `"unlimited"`}},
+		{name: "small_sql_process_memory", wantErr: []string{"sql_process_memory 512MB must be larger than memory_limit 1GB"}},
 		{name: "empty_directory", wantErr: []string{"directory must be set"}},
 	}
 	for _, tt := range tests {
@@ -67,6 +73,7 @@ func TestMemoryLimitNotation(t *testing.T) {
 	} {
 		cfg := createDefaultConfig().(*Config)
 		cfg.MemoryLimit = v
+		cfg.SQLProcessMemory = "4GB"
 		err := cfg.Validate()
 		if ok {
 			assert.NoErrorf(t, err, "memory_limit %q", v)

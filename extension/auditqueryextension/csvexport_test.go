@@ -144,7 +144,7 @@ func TestCSVExportMatchesEncoder(t *testing.T) {
 	dir := t.TempDir()
 	decided := writeAwkwardTrail(t, dir, time.Now().UTC())
 	base := startExtension(t, dir, nil)
-	s, err := openStore(dir, "256MB")
+	s, err := openStore(dir, engineLimits{memory: "256MB", threads: 1, maxTemp: "1GB"})
 	require.NoError(t, err)
 	defer s.close()
 	check := func(query string) {

@@ -44,10 +44,11 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		}
 		e.publicKey = strings.TrimSpace(string(b))
 	}
-	st, err := openStore(e.cfg.Directory, e.cfg.MemoryLimit)
+	st, err := openStore(e.cfg.Directory, engineLimits{memory: e.cfg.MemoryLimit, threads: e.cfg.Threads, maxTemp: e.cfg.MaxTempDirectorySize})
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)
 	}
+	st.workerMemory, _ = parseSize(e.cfg.SQLProcessMemory)
 	ln, err := e.cfg.ServerConfig.ToListener(ctx)
 	if err != nil {
 		_ = st.close()

@@ -460,12 +460,13 @@ func TestShutdownWithoutStart(t *testing.T) {
 	assert.NoError(t, ext.Shutdown(context.Background()))
 }
 
-// The embedded DuckDB reads the data directory and nothing else, and its configuration
+// The embedded DuckDB reads the sealed files and nothing else (not the signing key, the
+// WAL, the ledger or exports beside them in the data directory), and its configuration
 // cannot be unlocked by a query.
 func TestStoreSandbox(t *testing.T) {
 	dir := t.TempDir()
 	writeFixture(t, dir, fixture, false)
-	st, err := openStore(dir, "256MB")
+	st, err := openStore(dir, engineLimits{memory: "256MB", threads: 1, maxTemp: "1GB"})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, st.close()) })
 	ctx := context.Background()
@@ -485,6 +486,15 @@ func TestStoreSandbox(t *testing.T) {
 	writeFixture(t, outside, fixture[:1], false)
 	outsideFile := filepath.Join(outside, auditschema.SpansDir, filepath.FromSlash(auditschema.PartitionOf(fixture[0].startTime())), "test-000001.parquet")
 	require.FileExists(t, outsideFile)
+
+	// The data directory's other files, as the exporter and the export jobs lay them out.
+	var private []string
+	for _, rel := range []string{"keys/ledger.key", "ledger/entries.jsonl", "wal/000001.wal", "exports/job-1.csv", "exports/job-1.parquet"} {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		require.NoError(t, os.WriteFile(p, []byte("secret"), 0o600))
+		private = append(private, p)
+	}
 
 	for i, c := range conns {
 		t.Run(fmt.Sprintf("connection %d", i), func(t *testing.T) {
@@ -509,6 +519,15 @@ func TestStoreSandbox(t *testing.T) {
 				}
 			}
 			assert.NoFileExists(t, filepath.Join(outside, "leak.csv"))
+			for _, p := range private {
+				for _, q := range []string{"SELECT content FROM read_blob(" + sqlString(p) + ")", "SELECT content FROM read_text(" + sqlString(p) + ")",
+					"SELECT count(*) FROM read_parquet(" + sqlString(p) + ")", "SELECT count(*) FROM read_csv(" + sqlString(p) + ")"} {
+					_, err := c.ExecContext(ctx, q)
+					if assert.Errorf(t, err, "%s must fail", q) {
+						assert.Containsf(t, err.Error(), "Permission Error", "%s fails for the sandbox, not by accident", q)
+					}
+				}
+			}
 
 			for _, q := range []string{
 				"SET enable_external_access = true",

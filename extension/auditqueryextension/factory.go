@@ -28,13 +28,16 @@ func createDefaultConfig() component.Config {
 	srv := confighttp.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = "localhost:4320"
 	return &Config{
-		ServerConfig:  srv,
-		Directory:     "./auditdata",
-		MaxLimit:      1000,
-		QueryTimeout:  30 * time.Second,
-		ExportTimeout: 30 * time.Minute,
-		MemoryLimit:   "1GB",
-		RecordAccess:  true,
+		ServerConfig:         srv,
+		Directory:            "./auditdata",
+		MaxLimit:             1000,
+		QueryTimeout:         30 * time.Second,
+		ExportTimeout:        30 * time.Minute,
+		MemoryLimit:          "512MB",
+		Threads:              2,
+		MaxTempDirectorySize: "1GB",
+		SQLProcessMemory:     "1GB",
+		RecordAccess:         true,
 		Authorization: AuthorizationConfig{
 			PrincipalAttribute: "subject",
 			GroupsAttribute:    "membership",

@@ -3,15 +3,16 @@ package auditqueryextension
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql/driver"
+	"database/sql"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,35 +25,13 @@ const (
 	maxSQLBytes   = 64 << 10
 	sqlMaxRows    = 10_000
 	sqlMaxBytes   = 16 << 20
-	errOnlySelect = "only a single SELECT statement is allowed"
+	errOnlySelect = "statement refused: only a single SELECT statement is allowed"
 )
 
 // errBadSQL marks a statement refused for what it is or for what DuckDB said about it.
 type errBadSQL struct{ msg string }
 
 func (e errBadSQL) Error() string { return e.msg }
-
-// viewNamed reports whether query may refer to the view name: the name as a whole word,
-// in any case (a false positive only binds a view for nothing).
-func viewNamed(query, name string) bool {
-	q := strings.ToLower(query)
-	for i := 0; ; {
-		j := strings.Index(q[i:], name)
-		if j < 0 {
-			return false
-		}
-		j += i
-		end := j + len(name)
-		if (j == 0 || !isIdentByte(q[j-1])) && (end == len(q) || !isIdentByte(q[end])) {
-			return true
-		}
-		i = j + 1
-	}
-}
-
-func isIdentByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-}
 
 // sqlResult is the answer of POST /api/v1/query.
 type sqlResult struct {
@@ -62,86 +41,144 @@ type sqlResult struct {
 }
 
 // runSQL runs one read-only statement over the views spans, events, approvals and access.
-// The statement is prepared without a context, which DuckDB refuses for more than one
-// statement, and must be a SELECT; DuckDB's own lockdown (no external access, only the
-// data directory, locked configuration) still applies to what a SELECT may read.
+// The statement is checked on its parse tree first (checkStatement: one SELECT, only
+// allowed functions and the views), before DuckDB binds any of it; what runs is that
+// tree turned back into SQL, under a LIMIT one past the row cap, so that DuckDB stops
+// producing rows at the cap rather than materialising the whole result. It runs in a
+// worker process (see runWorker) under the engine's lockdown (no external access, only
+// the sealed files readable, memory and thread limits, locked configuration).
 func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	hasFiles, err := filepath.Glob(s.glob)
+	var serialized string
+	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", query).Scan(&serialized); err != nil {
+		return nil, err
+	}
+	reserved := map[string]bool{}
+	rows, err := conn.QueryContext(ctx, "SELECT lower(view_name) FROM duckdb_views() UNION SELECT lower(table_name) FROM duckdb_tables()")
 	if err != nil {
 		return nil, err
 	}
-	if len(hasFiles) == 0 {
-		return nil, errBadSQL{"the trail holds no sealed files yet"}
-	}
-	for name, cond := range map[string]string{"spans": " WHERE record_type <> 'access'", "events": " WHERE record_type = 'event'",
-		"approvals": " WHERE record_type = 'approval'", "access": " WHERE record_type = 'access'"} {
-		// Bind only the views the statement names (each binds the trail's file list);
-		// drop the others, which an earlier statement on this pooled connection may
-		// have left with an older file list.
-		stmt := "DROP VIEW IF EXISTS " + name
-		if viewNamed(query, name) {
-			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + s.spansView(window{}) + cond
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return nil, err
 		}
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("view %s: %w", name, err)
+		if !isView(name) {
+			reserved[name] = true
 		}
 	}
-	var res *sqlResult
-	err = conn.Raw(func(dc any) error {
-		c, ok := dc.(driver.Conn)
-		if !ok {
-			return errors.New("unexpected driver connection")
-		}
-		st, err := c.Prepare(query)
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	checked, err := checkStatement(serialized, reserved)
+	if err != nil {
+		return nil, err
+	}
+	var canonical string
+	if err := conn.QueryRowContext(ctx, "SELECT json_deserialize_sql(?::JSON)", serialized).Scan(&canonical); err != nil {
+		return nil, errBadSQL{"statement refused: " + err.Error()}
+	}
+	job := &sqlJob{
+		Dir: s.abs, Memory: s.lim.memory, Threads: s.lim.threads, MaxTemp: s.lim.maxTemp,
+		TempDir: filepath.Join(s.abs, filepath.FromSlash(sqlScratchDir), strconv.FormatInt(s.workerSeq.Add(1), 10)),
+		Views:   map[string]string{},
+		SQL:     "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1),
+	}
+	if len(checked.views) > 0 {
+		hasFiles, err := filepath.Glob(s.glob)
 		if err != nil {
-			return errBadSQL{"statement refused: " + err.Error()}
+			return nil, err
 		}
-		defer st.Close()
-		ds, ok := st.(*duckdb.Stmt)
-		if !ok {
-			return errors.New("unexpected driver statement")
+		if len(hasFiles) == 0 {
+			return nil, errBadSQL{"the trail holds no sealed files yet"}
 		}
-		typ, err := ds.StatementType()
-		if err != nil {
-			return err
-		}
-		if typ != duckdb.STATEMENT_TYPE_SELECT {
-			return errBadSQL{errOnlySelect}
-		}
-		rows, err := ds.QueryContext(ctx, nil)
-		if err != nil {
-			return errBadSQL{"query failed: " + err.Error()}
-		}
-		defer rows.Close()
-		res = &sqlResult{Columns: rows.Columns(), Rows: [][]any{}}
-		vals := make([]driver.Value, len(res.Columns))
-		size := 0
-		for {
-			if err := rows.Next(vals); err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return errBadSQL{"query failed: " + err.Error()}
+		for name, cond := range map[string]string{"spans": " WHERE record_type <> 'access'", "events": " WHERE record_type = 'event'",
+			"approvals": " WHERE record_type = 'approval'", "access": " WHERE record_type = 'access'"} {
+			if checked.views[name] {
+				job.Views[name] = "SELECT * EXCLUDE (search_text) FROM " + s.spansView(window{}) + cond
 			}
-			row := make([]any, len(vals))
-			for i, v := range vals {
-				row[i] = jsonValue(res.Columns[i], v)
-			}
-			b, _ := json.Marshal(row)
-			size += len(b)
-			if len(res.Rows) == sqlMaxRows || size > sqlMaxBytes {
-				res.Truncated = true
-				return nil
-			}
-			res.Rows = append(res.Rows, row)
 		}
-	})
-	return res, err
+		if job.Decisions, err = s.decisionRows(ctx, conn); err != nil {
+			return nil, err
+		}
+	}
+	return runWorker(ctx, job, s.workerMemory)
+}
+
+// decisionRows are the rows of decisionsTable, d_time in microseconds, for a worker.
+func (s *store) decisionRows(ctx context.Context, conn *sql.Conn) ([][]any, error) {
+	if !s.hasDecisions() {
+		return nil, nil
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT file, d_trace, d_span, d_id, d_status, d_approver, d_reason, epoch_us(d_time) FROM "+decisionsTable)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]any
+	for rows.Next() {
+		var file, trace, span, id, status, approver, reason sql.NullString
+		var at sql.NullInt64
+		if err := rows.Scan(&file, &trace, &span, &id, &status, &approver, &reason, &at); err != nil {
+			return nil, err
+		}
+		row := []any{}
+		for _, v := range []sql.NullString{file, trace, span, id, status, approver, reason} {
+			if v.Valid {
+				row = append(row, v.String)
+			} else {
+				row = append(row, nil)
+			}
+		}
+		if at.Valid {
+			row = append(row, at.Int64)
+		} else {
+			row = append(row, nil)
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+// sqlJSONValue is jsonValue for any value a statement may return: maps become objects
+// keyed by their keys' text, non-finite numbers their names, nested lists and structs
+// likewise, so that every row can be written as JSON.
+func sqlJSONValue(col string, v any) any {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
+		return x
+	case float32:
+		return sqlJSONValue(col, float64(x))
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = sqlJSONValue("", e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = sqlJSONValue("", e)
+		}
+		return out
+	case duckdb.Map:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprint(sqlJSONValue("", k))] = sqlJSONValue("", e)
+		}
+		return out
+	default:
+		return jsonValue(col, v)
+	}
 }
 
 func (e *queryExtension) handleQuery(w http.ResponseWriter, r *http.Request, c *caller) {

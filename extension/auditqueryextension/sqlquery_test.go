@@ -66,11 +66,11 @@ func TestSQLSelectOverTheViews(t *testing.T) {
 	assert.Contains(t, string(body), `"rows":[[1]]`)
 
 	// A row cap and CSV with formula-looking cells escaped.
-	status, body = postSQL(t, base, "SELECT range AS n FROM range(20000)", "")
+	status, body = postSQL(t, base, "SELECT a.span_id FROM spans a, spans b, spans c, spans d, spans e, spans f", "")
 	require.Equal(t, http.StatusOK, status)
 	require.NoError(t, json.Unmarshal(body, &res))
 	assert.True(t, res.Truncated)
-	assert.Len(t, res.Rows, sqlMaxRows)
+	assert.Equal(t, sqlMaxRows, len(res.Rows))
 	status, body = postSQL(t, base, "SELECT '=HYPERLINK(1)' AS a, 'plain' AS b", "text/csv")
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "a,b\n'=HYPERLINK(1),plain\n", string(body))
@@ -98,11 +98,11 @@ func TestSQLRefusesWritesAndEscapes(t *testing.T) {
 		"INSTALL httpfs":                                               errOnlySelect,
 		"LOAD httpfs":                                                  errOnlySelect,
 		"EXPORT DATABASE '" + dir + "'":                                errOnlySelect,
-		"SELECT * FROM read_csv('/etc/passwd')":                        "Permission Error",
-		"SELECT * FROM glob('/etc/*')":                                 "Permission Error",
-		"SELECT * FROM read_parquet('http://127.0.0.1:1/x.parquet')":   "Permission Error",
-		"SELECT * FROM read_parquet('" + dir + "/../outside.parquet')": "Permission Error",
-		"SELECT * FROM read_text('" + outside + "')":                   "Permission Error",
+		"SELECT * FROM read_csv('/etc/passwd')":                        "table function read_csv is not allowed",
+		"SELECT * FROM glob('/etc/*')":                                 "table function glob is not allowed",
+		"SELECT * FROM read_parquet('http://127.0.0.1:1/x.parquet')":   "table function read_parquet is not allowed",
+		"SELECT * FROM read_parquet('" + dir + "/../outside.parquet')": "table function read_parquet is not allowed",
+		"SELECT * FROM read_text('" + outside + "')":                   "table function read_text is not allowed",
 		"WITH x AS (SELECT 1) SELECT * FROM x; DELETE FROM x":          "statement refused",
 	} {
 		status, body := postSQL(t, base, query, "")
@@ -122,18 +122,4 @@ func TestSQLOnAnEmptyTrail(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Contains(t, string(body), "no sealed files yet")
 	_ = os.Getenv
-}
-
-func TestViewNamed(t *testing.T) {
-	for q, want := range map[string]bool{
-		"SELECT * FROM spans":                              true,
-		"select * from SPANS s":                            true,
-		`SELECT * FROM "spans"`:                            true,
-		"SELECT * FROM approvals":                          false,
-		"SELECT count(*) FROM my_spans":                    false,
-		"SELECT spans_total FROM x":                        false,
-		"SELECT a FROM events JOIN spans USING (trace_id)": true,
-	} {
-		assert.Equal(t, want, viewNamed(q, "spans"), q)
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -21,7 +22,7 @@ import (
 )
 
 // store is the embedded DuckDB over the sealed files of one data directory. It reads
-// nothing else: external access is off, only the data directory is allowed, extensions
+// nothing else: external access is off, only the spans/ directory is allowed, extensions
 // cannot be installed or loaded, and the configuration is locked before any query runs.
 type store struct {
 	connector *duckdb.Connector
@@ -37,6 +38,11 @@ type store struct {
 	decRows int64 // rows in decisionsTable
 	// logDecisionErr reports files whose decisions could not be read.
 	logDecisionErr func(error)
+	// lim are the engine's limits, which SQL workers take too; workerMemory bounds a
+	// worker's resident memory.
+	lim          engineLimits
+	workerMemory int64
+	workerSeq    atomic.Int64
 }
 
 // readParquetOptions read the hive partition columns. Not union_by_name: it opens every
@@ -125,7 +131,11 @@ var decisionColumns = map[string]string{"approval_status": "d_status", "approver
 // decisionsTable holds the approval decisions of the trail, read once from each sealed
 // file (approval rows are few, and a decision may come long after its span): every
 // query joins this small table instead of scanning the whole trail for them.
-const decisionsTable = "audit_decisions"
+const (
+	decisionsTable = "audit_decisions"
+	decisionsDDL   = "CREATE TABLE IF NOT EXISTS " + decisionsTable +
+		" (file VARCHAR, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ)"
+)
 
 // refreshDecisions brings the decisions table in line with files: the approval rows of
 // files not read yet are added, those of files no longer in the trail (compacted or
@@ -135,8 +145,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 	s.decMu.Lock()
 	defer s.decMu.Unlock()
 	if s.decRead == nil {
-		if _, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+decisionsTable+
-			" (file VARCHAR, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ)"); err != nil {
+		if _, err := s.db.ExecContext(ctx, decisionsDDL); err != nil {
 			return err
 		}
 		s.decRead = map[string]bool{}
@@ -212,16 +221,44 @@ func (s *store) hasDecisions() bool {
 	return s.decRows > 0
 }
 
-func openStore(dir, memoryLimit string) (*store, error) {
+// engineLimits bound what DuckDB may take of the collector, which also writes the trail:
+// memory (DuckDB's memory_limit), worker threads, and the size of the files it spills
+// to under the data directory's scratch area.
+type engineLimits struct {
+	memory  string
+	threads int
+	maxTemp string
+	// tempDir is where DuckDB spills; empty is <directory>/scratch/duckdb.
+	tempDir string
+}
+
+// scratchDir is where DuckDB spills what does not fit its memory limit, relative to the
+// data directory: outside spans/, which holds the sealed files alone, and emptied by
+// DuckDB when the store closes. SQL workers spill to sqlScratchDir/<n> beside it.
+const (
+	scratchDir    = "scratch/duckdb"
+	sqlScratchDir = "scratch/sql"
+)
+
+func openStore(dir string, lim engineLimits) (*store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
+	tempDir := lim.tempDir
+	if tempDir == "" {
+		tempDir = filepath.Join(abs, filepath.FromSlash(scratchDir))
+	}
 	var once sync.Once
 	var lockErr error
 	lockdown := []string{
-		"SET memory_limit = " + sqlString(memoryLimit),
-		"SET allowed_directories = [" + sqlString(abs+string(filepath.Separator)) + "]",
+		"SET memory_limit = " + sqlString(lim.memory),
+		"SET threads = " + strconv.Itoa(lim.threads),
+		"SET temp_directory = " + sqlString(tempDir),
+		"SET max_temp_directory_size = " + sqlString(lim.maxTemp),
+		// Only the sealed files are readable: not the signing key, the WAL, the ledger
+		// or exports, which live beside spans/ in the data directory.
+		"SET allowed_directories = [" + sqlString(filepath.Join(abs, auditschema.SpansDir)+string(filepath.Separator)) + "]",
 		"SET enable_external_access = false",
 		"SET autoinstall_known_extensions = false",
 		"SET autoload_known_extensions = false",
@@ -251,7 +288,7 @@ func openStore(dir, memoryLimit string) (*store, error) {
 		return nil, err
 	}
 	glob := filepath.Join(abs, auditschema.SpansDir, "*", "*", "*.parquet")
-	return &store{connector: connector, db: db, abs: abs, glob: glob}, nil
+	return &store{connector: connector, db: db, abs: abs, glob: glob, lim: lim}, nil
 }
 
 func (s *store) close() error {
