@@ -48,7 +48,8 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)
 	}
-	st.workerMemory, _ = parseSize(e.cfg.SQLProcessMemory)
+	sqlMemory, _ := parseSize(e.cfg.SQLProcessMemory)
+	st.enableSQL(sqlMemory)
 	ln, err := e.cfg.ServerConfig.ToListener(ctx)
 	if err != nil {
 		_ = st.close()

@@ -213,9 +213,11 @@ func (c *sqlChecker) walk(v any) {
 				return
 			}
 			switch {
-			case c.ctes[name]:
 			case isView(name):
+				// Bound even when a WITH takes the name: inside its own definition the
+				// name is the view.
 				c.views[name] = true
+			case c.ctes[name]:
 			default:
 				c.refuse("relation %s is not allowed: the views are %s", name, strings.Join(sqlViews, ", "))
 			}

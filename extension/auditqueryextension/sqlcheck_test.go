@@ -140,7 +140,11 @@ func TestSQLSandboxClasses(t *testing.T) {
 	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans", &page), "searches still answer")
 	assert.NotEmpty(t, page.Spans)
 
-	status, body := postSQL(t, base, "SELECT 'nan'::DOUBLE AS n, 'inf'::DOUBLE AS i, MAP {'k': 1, 'l': 2} AS m, [1.5, 'nan'::DOUBLE] AS l", "")
+	status, body := postSQL(t, base, "WITH spans AS (SELECT * FROM spans WHERE provider = 'openai') SELECT count(*) FROM spans", "")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	assert.Contains(t, string(body), `"rows":[[2]]`, "a WITH that takes a view's name reads the view inside its definition")
+
+	status, body = postSQL(t, base, "SELECT 'nan'::DOUBLE AS n, 'inf'::DOUBLE AS i, MAP {'k': 1, 'l': 2} AS m, [1.5, 'nan'::DOUBLE] AS l", "")
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	var res sqlResult
 	require.NoError(t, json.Unmarshal(body, &res))

@@ -45,7 +45,7 @@ type sqlResult struct {
 // allowed functions and the views), before DuckDB binds any of it; what runs is that
 // tree turned back into SQL, under a LIMIT one past the row cap, so that DuckDB stops
 // producing rows at the cap rather than materialising the whole result. It runs in a
-// worker process (see runWorker) under the engine's lockdown (no external access, only
+// worker process (see sqlWorkers) under the engine's lockdown (no external access, only
 // the sealed files readable, memory and thread limits, locked configuration).
 func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 	conn, err := s.db.Conn(ctx)
@@ -85,10 +85,8 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 		return nil, errBadSQL{"statement refused: " + err.Error()}
 	}
 	job := &sqlJob{
-		Dir: s.abs, Memory: s.lim.memory, Threads: s.lim.threads, MaxTemp: s.lim.maxTemp,
-		TempDir: filepath.Join(s.abs, filepath.FromSlash(sqlScratchDir), strconv.FormatInt(s.workerSeq.Add(1), 10)),
-		Views:   map[string]string{},
-		SQL:     "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1),
+		Views: map[string]string{},
+		SQL:   "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1),
 	}
 	if len(checked.views) > 0 {
 		hasFiles, err := filepath.Glob(s.glob)
@@ -108,7 +106,10 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 			return nil, err
 		}
 	}
-	return runWorker(ctx, job, s.workerMemory)
+	if s.workers == nil {
+		return nil, errors.New("SQL is not enabled on this store")
+	}
+	return s.workers.run(ctx, job)
 }
 
 // decisionRows are the rows of decisionsTable, d_time in microseconds, for a worker.

@@ -1,7 +1,7 @@
 package auditqueryextension
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -25,8 +25,10 @@ import (
 // buffers but not the values a scalar function builds (a nested replace() or a
 // list_reduce() that doubles a string reaches gigabytes under a 256 MB limit) and an
 // interrupt is only seen between vectors. The collector, which also writes the trail,
-// watches the worker's resident memory and kills it past sql_process_memory or
-// query_timeout: both bounds hold whatever the statement computes.
+// watches the worker's resident memory and kills it past sql_process_memory or when a
+// statement passes query_timeout: both bounds hold whatever the statement computes. The
+// worker stays up between statements (its DuckDB keeps the files' footers cached) and
+// runs one at a time; a killed worker is started again for the next statement.
 
 // sqlWorkerEnv set to "1" makes the executable a SQL worker (see runSQLWorkerIfAsked).
 const sqlWorkerEnv = "OTELCOL_AUDIT_SQL_WORKER"
@@ -34,36 +36,55 @@ const sqlWorkerEnv = "OTELCOL_AUDIT_SQL_WORKER"
 func init() { runSQLWorkerIfAsked() }
 
 // runSQLWorkerIfAsked runs the SQL worker and exits when the process was started as one:
-// before the collector's own main, so a worker never starts a collector.
+// before the collector's own main, so a worker never starts a collector. It reads a
+// sqlWorkerConfig, then sqlJobs, answering each with a sqlJobResult on its own line,
+// until its input ends.
 func runSQLWorkerIfAsked() {
 	if os.Getenv(sqlWorkerEnv) != "1" {
 		return
 	}
-	var job sqlJob
-	out := sqlJobResult{}
-	if err := json.NewDecoder(os.Stdin).Decode(&job); err != nil {
-		out.Error = "sql worker: " + err.Error()
-	} else if res, err := job.run(); err != nil {
-		var bad errBadSQL
-		out.Error, out.Bad = err.Error(), errors.As(err, &bad)
-	} else {
-		out.Result = res
-	}
-	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
+	dec := json.NewDecoder(os.Stdin)
+	enc := json.NewEncoder(os.Stdout)
+	var cfg sqlWorkerConfig
+	if err := dec.Decode(&cfg); err != nil {
 		os.Exit(2)
 	}
-	os.Exit(0)
+	w, err := cfg.open()
+	for {
+		var job sqlJob
+		if derr := dec.Decode(&job); derr != nil {
+			if w != nil {
+				w.close()
+			}
+			os.Exit(0)
+		}
+		out := sqlJobResult{}
+		if err != nil {
+			out.Error = "sql worker: " + err.Error()
+		} else if res, rerr := w.run(&job); rerr != nil {
+			var bad errBadSQL
+			out.Error, out.Bad = rerr.Error(), errors.As(rerr, &bad)
+		} else {
+			out.Result = res
+		}
+		if err := enc.Encode(out); err != nil {
+			os.Exit(2)
+		}
+	}
 }
 
-// sqlJob is what the collector hands a worker: where the trail is, the engine's limits,
-// the views the statement names (their SQL) with the approval decisions they join, and
-// the checked statement.
+// sqlWorkerConfig is where the trail is and the engine's limits, given to a worker once.
+type sqlWorkerConfig struct {
+	Dir     string `json:"dir"`
+	Memory  string `json:"memory"`
+	Threads int    `json:"threads"`
+	MaxTemp string `json:"max_temp"`
+	TempDir string `json:"temp_dir"`
+}
+
+// sqlJob is one statement for a worker: the views it names (their SQL), the approval
+// decisions they join, and the checked statement.
 type sqlJob struct {
-	Dir       string            `json:"dir"`
-	Memory    string            `json:"memory"`
-	Threads   int               `json:"threads"`
-	MaxTemp   string            `json:"max_temp"`
-	TempDir   string            `json:"temp_dir"`
 	Views     map[string]string `json:"views"`
 	Decisions [][]any           `json:"decisions"`
 	SQL       string            `json:"sql"`
@@ -115,23 +136,41 @@ func (w *sqlWireResult) result() (*sqlResult, error) {
 // on the way to a worker.
 const decisionsColumns = "file, d_trace, d_span, d_id, d_status, d_approver, d_reason, d_time"
 
-func (j *sqlJob) run() (*sqlResult, error) {
-	st, err := openStore(j.Dir, engineLimits{memory: j.Memory, threads: j.Threads, maxTemp: j.MaxTemp, tempDir: j.TempDir})
+// sqlWorkerEngine is a worker's DuckDB and the one connection its statements run on.
+type sqlWorkerEngine struct {
+	st   *store
+	conn *sql.Conn
+}
+
+func (c *sqlWorkerConfig) open() (*sqlWorkerEngine, error) {
+	st, err := openStore(c.Dir, engineLimits{memory: c.Memory, threads: c.Threads, maxTemp: c.MaxTemp, tempDir: c.TempDir})
 	if err != nil {
 		return nil, err
 	}
-	defer st.close()
 	ctx := context.Background()
 	conn, err := st.db.Conn(ctx)
+	if err == nil {
+		_, err = conn.ExecContext(ctx, decisionsDDL)
+	}
 	if err != nil {
+		_ = st.close()
 		return nil, err
 	}
-	defer conn.Close()
+	return &sqlWorkerEngine{st: st, conn: conn}, nil
+}
+
+func (w *sqlWorkerEngine) close() {
+	_ = w.conn.Close()
+	_ = w.st.close()
+}
+
+func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
+	ctx := context.Background()
+	if _, err := w.conn.ExecContext(ctx, "DELETE FROM "+decisionsTable); err != nil {
+		return nil, err
+	}
 	if len(j.Decisions) > 0 {
-		if _, err := conn.ExecContext(ctx, decisionsDDL); err != nil {
-			return nil, err
-		}
-		ins, err := conn.PrepareContext(ctx, "INSERT INTO "+decisionsTable+" ("+decisionsColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT))")
+		ins, err := w.conn.PrepareContext(ctx, "INSERT INTO "+decisionsTable+" ("+decisionsColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT))")
 		if err != nil {
 			return nil, err
 		}
@@ -143,12 +182,16 @@ func (j *sqlJob) run() (*sqlResult, error) {
 		}
 		ins.Close()
 	}
-	for name, view := range j.Views {
-		if _, err := conn.ExecContext(ctx, "CREATE TEMP VIEW "+name+" AS "+view); err != nil {
+	for _, name := range sqlViews {
+		stmt := "DROP VIEW IF EXISTS " + name
+		if view, ok := j.Views[name]; ok {
+			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS " + view
+		}
+		if _, err := w.conn.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("view %s: %w", name, err)
 		}
 	}
-	return querySQL(ctx, conn, j.SQL)
+	return querySQL(ctx, w.conn, j.SQL)
 }
 
 // querySQL runs a checked, bounded statement on conn and collects its rows up to the
@@ -213,63 +256,189 @@ func querySQL(ctx context.Context, conn *sql.Conn, query string) (*sqlResult, er
 // errWorkerMemory reports a worker killed for its memory.
 var errWorkerMemory = errors.New("the statement needed more memory than sql_process_memory allows, so it was stopped; narrow it (fewer rows, smaller values)")
 
-// runWorker runs job in a worker process and returns its answer. The worker is killed
-// when ctx ends or its resident memory passes maxResident; its scratch directory is
-// removed once it has exited.
-func runWorker(ctx context.Context, job *sqlJob, maxResident int64) (*sqlResult, error) {
+// sqlWorkers runs statements in a worker process, one at a time.
+type sqlWorkers struct {
+	cfg sqlWorkerConfig
+	// scratch is the directory each worker's temp_directory is made in.
+	scratch     string
+	maxResident int64
+	// turn is held by the statement running; cur is the worker, nil until one starts.
+	turn chan struct{}
+	cur  *workerProc
+	seq  int
+}
+
+// workerProc is a running worker.
+type workerProc struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	answers chan workerAnswer
+	// done ends read once the worker is stopped.
+	done    chan struct{}
+	tempDir string
+}
+
+type workerAnswer struct {
+	line []byte
+	err  error
+}
+
+// maxAnswer bounds one answer of a worker: a result is at most sqlMaxBytes of rows,
+// written as JSON once more.
+const maxAnswer = 4 * sqlMaxBytes
+
+func newSQLWorkers(cfg sqlWorkerConfig, scratch string, maxResident int64) *sqlWorkers {
+	return &sqlWorkers{cfg: cfg, scratch: scratch, maxResident: maxResident, turn: make(chan struct{}, 1)}
+}
+
+func (ws *sqlWorkers) start() (*workerProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("sql worker: %w", err)
 	}
+	ws.seq++
+	cfg := ws.cfg
+	cfg.TempDir = filepath.Join(ws.scratch, strconv.Itoa(os.Getpid())+"-"+strconv.Itoa(ws.seq))
+	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
+		return nil, fmt.Errorf("sql worker scratch: %w", err)
+	}
+	first, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), sqlWorkerEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(cfg.TempDir)
+		return nil, fmt.Errorf("sql worker: %w", err)
+	}
+	p := &workerProc{cmd: cmd, stdin: stdin, answers: make(chan workerAnswer), done: make(chan struct{}), tempDir: cfg.TempDir}
+	go p.read(stdout)
+	if _, err := stdin.Write(append(first, '\n')); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("sql worker: %w", err)
+	}
+	return p, nil
+}
+
+// read passes each line of the worker's output on, until it ends; a line longer than
+// maxAnswer ends it.
+func (p *workerProc) read(stdout io.Reader) {
+	r := bufio.NewReaderSize(stdout, 64<<10)
+	pass := func(a workerAnswer) bool {
+		select {
+		case p.answers <- a:
+			return true
+		case <-p.done:
+			return false
+		}
+	}
+	for {
+		var line []byte
+		for {
+			chunk, err := r.ReadSlice('\n')
+			if len(line)+len(chunk) > maxAnswer {
+				pass(workerAnswer{err: errors.New("sql worker: answer too large")})
+				return
+			}
+			line = append(line, chunk...)
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err != nil {
+				pass(workerAnswer{err: fmt.Errorf("sql worker ended: %w", err)})
+				return
+			}
+			break
+		}
+		if !pass(workerAnswer{line: line}) {
+			return
+		}
+	}
+}
+
+// stop kills the worker, waits for it and removes its scratch directory.
+func (p *workerProc) stop() {
+	close(p.done)
+	_ = p.cmd.Process.Kill()
+	_ = p.stdin.Close()
+	_ = p.cmd.Wait()
+	_ = os.RemoveAll(p.tempDir)
+}
+
+// run runs job on the worker (starting one if none runs) and returns its answer. The
+// worker is killed when ctx ends or its resident memory passes maxResident.
+func (ws *sqlWorkers) run(ctx context.Context, job *sqlJob) (*sqlResult, error) {
+	select {
+	case ws.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-ws.turn }()
+	if ws.cur == nil {
+		p, err := ws.start()
+		if err != nil {
+			return nil, err
+		}
+		ws.cur = p
+	}
+	p := ws.cur
 	in, err := json.Marshal(job)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(job.TempDir, 0o700); err != nil {
-		return nil, fmt.Errorf("sql worker scratch: %w", err)
-	}
-	defer os.RemoveAll(job.TempDir)
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), sqlWorkerEnv+"=1")
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &limitedBuffer{buf: &stdout, max: 4 * sqlMaxBytes}
-	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}
-	if err := cmd.Start(); err != nil {
+	if _, err := p.stdin.Write(append(in, '\n')); err != nil {
+		ws.kill()
 		return nil, fmt.Errorf("sql worker: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var killedFor error
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-wait:
 	for {
 		select {
-		case err = <-exited:
-			break wait
+		case a := <-p.answers:
+			if a.err != nil {
+				ws.kill()
+				return nil, a.err
+			}
+			return decodeAnswer(a.line)
 		case <-ctx.Done():
-			killedFor = ctx.Err()
-			_ = cmd.Process.Kill()
+			ws.kill()
+			return nil, ctx.Err()
 		case <-tick.C:
-			if killedFor == nil && residentBytes(cmd.Process.Pid) > maxResident {
-				killedFor = errWorkerMemory
-				_ = cmd.Process.Kill()
+			if residentBytes(p.cmd.Process.Pid) > ws.maxResident {
+				ws.kill()
+				return nil, errBadSQL{errWorkerMemory.Error()}
 			}
 		}
 	}
-	switch {
-	case errors.Is(killedFor, errWorkerMemory):
-		return nil, errBadSQL{errWorkerMemory.Error()}
-	case killedFor != nil:
-		return nil, killedFor
+}
+
+func (ws *sqlWorkers) kill() {
+	if ws.cur != nil {
+		ws.cur.stop()
+		ws.cur = nil
 	}
+}
+
+// close ends the worker, waiting for a statement running on it.
+func (ws *sqlWorkers) close() {
+	ws.turn <- struct{}{}
+	ws.kill()
+	<-ws.turn
+}
+
+func decodeAnswer(line []byte) (*sqlResult, error) {
 	var out sqlWireResult
-	if derr := json.Unmarshal(stdout.Bytes(), &out); derr != nil {
-		if err == nil {
-			err = derr
-		}
-		return nil, fmt.Errorf("sql worker: %w: %s", err, strings.TrimSpace(lastLine(stderr.String())))
+	if err := json.Unmarshal(line, &out); err != nil {
+		return nil, fmt.Errorf("sql worker: %w", err)
 	}
 	switch {
 	case out.Error != "" && out.Bad:
@@ -295,26 +464,4 @@ func residentBytes(pid int) int64 {
 	}
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(syscall.Getpagesize())
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
-
-// limitedBuffer keeps the first max bytes written to it and drops the rest, so a worker
-// cannot grow the collector's memory through its output.
-type limitedBuffer struct {
-	buf *bytes.Buffer
-	max int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := l.max - l.buf.Len(); room > 0 {
-		l.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
 }

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -38,11 +37,10 @@ type store struct {
 	decRows int64 // rows in decisionsTable
 	// logDecisionErr reports files whose decisions could not be read.
 	logDecisionErr func(error)
-	// lim are the engine's limits, which SQL workers take too; workerMemory bounds a
-	// worker's resident memory.
-	lim          engineLimits
-	workerMemory int64
-	workerSeq    atomic.Int64
+	// lim are the engine's limits, which the SQL worker takes too.
+	lim engineLimits
+	// workers runs POST /api/v1/query statements; nil until enableSQL.
+	workers *sqlWorkers
 }
 
 // readParquetOptions read the hive partition columns. Not union_by_name: it opens every
@@ -234,7 +232,8 @@ type engineLimits struct {
 
 // scratchDir is where DuckDB spills what does not fit its memory limit, relative to the
 // data directory: outside spans/, which holds the sealed files alone, and emptied by
-// DuckDB when the store closes. SQL workers spill to sqlScratchDir/<n> beside it.
+// DuckDB when the store closes. The SQL worker spills to sqlScratchDir/<pid>-<n> beside
+// it, removed when the worker ends.
 const (
 	scratchDir    = "scratch/duckdb"
 	sqlScratchDir = "scratch/sql"
@@ -291,7 +290,17 @@ func openStore(dir string, lim engineLimits) (*store, error) {
 	return &store{connector: connector, db: db, abs: abs, glob: glob, lim: lim}, nil
 }
 
+// enableSQL lets runSQL run statements, in a worker whose resident memory is bounded
+// by maxResident.
+func (s *store) enableSQL(maxResident int64) {
+	s.workers = newSQLWorkers(sqlWorkerConfig{Dir: s.abs, Memory: s.lim.memory, Threads: s.lim.threads, MaxTemp: s.lim.maxTemp},
+		filepath.Join(s.abs, filepath.FromSlash(sqlScratchDir)), maxResident)
+}
+
 func (s *store) close() error {
+	if s.workers != nil {
+		s.workers.close()
+	}
 	err := s.db.Close()
 	if cerr := s.connector.Close(); err == nil {
 		err = cerr
