@@ -95,7 +95,7 @@ func openAPI() map[string]any {
 						"properties": map[string]any{"sql": map[string]any{"type": "string"}}}}}},
 				"responses": map[string]any{
 					"200": jsonResponse(`{"columns":[...],"rows":[[...]],"truncated":false}; text/csv with Accept: text/csv`),
-					"400": jsonResponse("not a single SELECT, or refused by the sandbox"),
+					"400": jsonResponse("not a single SELECT, a function outside the allow-list or a relation other than the views (named in the error), or stopped past sql_process_memory"),
 					"503": errors["503"],
 				},
 			}},
