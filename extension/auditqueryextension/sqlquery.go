@@ -148,8 +148,8 @@ func (s *store) decisionRows(ctx context.Context, conn *sql.Conn) ([][]any, erro
 }
 
 // sqlJSONValue is jsonValue for any value a statement may return: maps become objects
-// keyed by their keys' text, non-finite numbers their names, nested lists and structs
-// likewise, so that every row can be written as JSON.
+// keyed by their keys' text, non-finite numbers their names, decimals exact numbers,
+// nested lists and structs likewise, so that every row can be written as JSON.
 func sqlJSONValue(col string, v any) any {
 	switch x := v.(type) {
 	case float64:
@@ -171,6 +171,8 @@ func sqlJSONValue(col string, v any) any {
 			out[k] = sqlJSONValue("", e)
 		}
 		return out
+	case duckdb.Decimal:
+		return json.Number(x.String())
 	case duckdb.Map:
 		out := make(map[string]any, len(x))
 		for k, e := range x {

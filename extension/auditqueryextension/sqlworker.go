@@ -225,6 +225,13 @@ func querySQL(ctx context.Context, conn *sql.Conn, query string) (*sqlResult, er
 		}
 		defer rows.Close()
 		res = &sqlResult{Columns: rows.Columns(), Rows: [][]any{}}
+		// UUIDs arrive as 16 bytes, like a BLOB: the column's type tells them apart.
+		isUUID := make([]bool, len(res.Columns))
+		if typed, ok := rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+			for i := range isUUID {
+				isUUID[i] = typed.ColumnTypeDatabaseTypeName(i) == "UUID"
+			}
+		}
 		vals := make([]driver.Value, len(res.Columns))
 		size := 0
 		for {
@@ -236,6 +243,9 @@ func querySQL(ctx context.Context, conn *sql.Conn, query string) (*sqlResult, er
 			}
 			row := make([]any, len(vals))
 			for i, v := range vals {
+				if b, ok := v.([]byte); ok && isUUID[i] && len(b) == 16 {
+					v = uuidString(b)
+				}
 				row[i] = sqlJSONValue(res.Columns[i], v)
 			}
 			b, err := json.Marshal(row)
@@ -449,6 +459,12 @@ func decodeAnswer(line []byte) (*sqlResult, error) {
 		return nil, errors.New("sql worker: no result")
 	}
 	return out.result()
+}
+
+func uuidString(b []byte) string {
+	var u duckdb.UUID
+	copy(u[:], b)
+	return u.String()
 }
 
 // residentBytes is a process's resident memory from /proc/<pid>/statm (0 where there is
