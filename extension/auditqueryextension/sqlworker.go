@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -272,10 +273,13 @@ type sqlWorkers struct {
 	// scratch is the directory each worker's temp_directory is made in.
 	scratch     string
 	maxResident int64
-	// turn is held by the statement running; cur is the worker, nil until one starts.
+	// turn is held by the statement running.
 	turn chan struct{}
-	cur  *workerProc
-	seq  int
+	// mu guards cur, the worker (nil until one starts), seq and closed.
+	mu     sync.Mutex
+	cur    *workerProc
+	seq    int
+	closed bool
 }
 
 // workerProc is a running worker.
@@ -301,6 +305,7 @@ func newSQLWorkers(cfg sqlWorkerConfig, scratch string, maxResident int64) *sqlW
 	return &sqlWorkers{cfg: cfg, scratch: scratch, maxResident: maxResident, turn: make(chan struct{}, 1)}
 }
 
+// start starts a worker; mu is held.
 func (ws *sqlWorkers) start() (*workerProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -393,20 +398,16 @@ func (ws *sqlWorkers) run(ctx context.Context, job *sqlJob) (*sqlResult, error) 
 		return nil, ctx.Err()
 	}
 	defer func() { <-ws.turn }()
-	if ws.cur == nil {
-		p, err := ws.start()
-		if err != nil {
-			return nil, err
-		}
-		ws.cur = p
+	p, err := ws.worker()
+	if err != nil {
+		return nil, err
 	}
-	p := ws.cur
 	in, err := json.Marshal(job)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := p.stdin.Write(append(in, '\n')); err != nil {
-		ws.kill()
+		ws.kill(p)
 		return nil, fmt.Errorf("sql worker: %w", err)
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -415,34 +416,58 @@ func (ws *sqlWorkers) run(ctx context.Context, job *sqlJob) (*sqlResult, error) 
 		select {
 		case a := <-p.answers:
 			if a.err != nil {
-				ws.kill()
+				ws.kill(p)
 				return nil, a.err
 			}
 			return decodeAnswer(a.line)
 		case <-ctx.Done():
-			ws.kill()
+			ws.kill(p)
 			return nil, ctx.Err()
 		case <-tick.C:
 			if residentBytes(p.cmd.Process.Pid) > ws.maxResident {
-				ws.kill()
+				ws.kill(p)
 				return nil, errBadSQL{errWorkerMemory.Error()}
 			}
 		}
 	}
 }
 
-func (ws *sqlWorkers) kill() {
-	if ws.cur != nil {
-		ws.cur.stop()
+// worker is the running worker, started if none runs.
+func (ws *sqlWorkers) worker() (*workerProc, error) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.closed {
+		return nil, errors.New("sql worker: the extension is shutting down")
+	}
+	if ws.cur == nil {
+		p, err := ws.start()
+		if err != nil {
+			return nil, err
+		}
+		ws.cur = p
+	}
+	return ws.cur, nil
+}
+
+// kill stops p, the worker unless close already did.
+func (ws *sqlWorkers) kill(p *workerProc) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.cur == p {
+		p.stop()
 		ws.cur = nil
 	}
 }
 
-// close ends the worker, waiting for a statement running on it.
+// close stops the worker, failing a statement running on it, and starts no other.
 func (ws *sqlWorkers) close() {
-	ws.turn <- struct{}{}
-	ws.kill()
-	<-ws.turn
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	ws.closed = true
+	if ws.cur != nil {
+		ws.cur.stop()
+		ws.cur = nil
+	}
 }
 
 func decodeAnswer(line []byte) (*sqlResult, error) {
