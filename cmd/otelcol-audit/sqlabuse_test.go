@@ -42,7 +42,7 @@ func TestSQLAbuse(t *testing.T) {
 	const (
 		memoryLimit   = 256 << 20 // memory_limit: 256MiB
 		sqlProcessMem = 640 << 20 // sql_process_memory: 640MiB
-		queryTimeout  = 5 * time.Second
+		queryTimeout  = 8 * time.Second
 		// goAllowance is the collector's own share besides DuckDB's buffers: the Go heap
 		// of the pipeline and of one result of at most 16 MiB (decoded, then encoded).
 		goAllowance = 256 << 20
@@ -72,7 +72,7 @@ extensions:
   auditquery:
     endpoint: %q
     directory: %q
-    query_timeout: 5s
+    query_timeout: 8s
     memory_limit: 256MiB
     sql_process_memory: 640MiB
     threads: 1

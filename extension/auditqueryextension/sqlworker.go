@@ -171,7 +171,7 @@ func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 		return nil, err
 	}
 	if len(j.Decisions) > 0 {
-		ins, err := w.conn.PrepareContext(ctx, "INSERT INTO "+decisionsTable+" ("+decisionsColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT))")
+		ins, err := w.conn.PrepareContext(ctx, "INSERT INTO "+decisionsTable+" ("+decisionsColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, timezone('UTC', make_timestamp(?::BIGINT)))")
 		if err != nil {
 			return nil, err
 		}
