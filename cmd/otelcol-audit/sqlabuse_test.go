@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -357,4 +358,81 @@ func procRSS(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// A collector killed while a statement runs takes its SQL worker with it: nothing is left
+// to watch the worker's memory.
+func TestSQLWorkerEndsWithCollector(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the collector")
+	}
+	dataDir := t.TempDir()
+	grpcAddr, queryAddr := freePort(t), freePort(t)
+	cfg := writeConfig(t, `
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: %q}
+exporters:
+  auditparquet:
+    directory: %q
+extensions:
+  auditquery:
+    endpoint: %q
+    directory: %q
+    query_timeout: 60s
+    sql_process_memory: 4GB
+service:
+  extensions: [auditquery]
+  telemetry:
+    metrics: {level: none}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [auditparquet]
+`, grpcAddr, dataDir, queryAddr, dataDir)
+	p := startCollectorProcess(t, []string{cfg}, filepath.Join(t.TempDir(), "collector.log"), grpcAddr)
+	waitHealthy(t, "http://"+queryAddr, nil)
+	// A statement that runs for minutes in little memory (400 M hashes): the worker is
+	// busy when the collector is killed.
+	var worker int
+	stmt := "SELECT count(*) FROM (SELECT unnest(split('" + strings.Repeat("x", 20000) + "', '')) AS a), (SELECT unnest(split('" +
+		strings.Repeat("y", 20000) + "', '')) AS b) WHERE md5(a || b) <> ''"
+	go func() {
+		body, _ := json.Marshal(map[string]string{"sql": stmt})
+		resp, err := http.Post("http://"+queryAddr+"/api/v1/query", "application/json", bytes.NewReader(body))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for worker == 0 {
+		if kids := childrenOf(p.cmd.Process.Pid); len(kids) > 0 {
+			worker = kids[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no SQL worker started\n%s", p.logs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // the statement is running
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", worker)); os.IsNotExist(err) {
+			return
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", worker)); err == nil && strings.Contains(string(b[bytes.LastIndexByte(b, ')')+1:]), " Z ") {
+			return // exited, waiting to be reaped by init
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(worker, syscall.SIGKILL)
+			t.Fatalf("the SQL worker %d still runs 5s after its collector was killed", worker)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -44,6 +44,16 @@ func runSQLWorkerIfAsked() {
 	if os.Getenv(sqlWorkerEnv) != "1" {
 		return
 	}
+	// A worker outlives its collector only until it notices: a collector killed while a
+	// statement runs no longer watches its memory.
+	parent := os.Getppid()
+	go func() {
+		for range time.Tick(100 * time.Millisecond) {
+			if os.Getppid() != parent {
+				os.Exit(3)
+			}
+		}
+	}()
 	dec := json.NewDecoder(os.Stdin)
 	enc := json.NewEncoder(os.Stdout)
 	var cfg sqlWorkerConfig
