@@ -78,6 +78,8 @@ func TestCheckStatement(t *testing.T) {
 		"SELECT list_transform(str_split(name, '.'), x -> upper(x)) FROM approvals, access":           "",
 		"SELECT * FROM (SELECT trace_id FROM spans) s JOIN events e USING (trace_id)":                 "",
 		"SELECT attributes->>'$.a', regexp_matches(name, 'a.*'), date_trunc('day', now()) FROM spans": "",
+		"PIVOT spans ON provider IN ('openai', 'anthropic') USING count(*) GROUP BY model":            "",
+		"PIVOT spans ON provider USING count(*) GROUP BY model":                                       errOnlySelect,
 		"SELECT * FROM enable_logging(storage='file', storage_path='/tmp/x')":                         "table function enable_logging is not allowed",
 		"SELECT * FROM spans WHERE name IN (SELECT content FROM read_blob('/k'))":                     "table function read_blob is not allowed",
 		"SELECT * FROM query('SELECT 1')":                                                             "table function query is not allowed",
