@@ -316,7 +316,7 @@ func TestRoles(t *testing.T) {
 	assert.Equal(t, len(bobs), strings.Count(string(body), "\n"), "a member exports its own rows: %s", body)
 	status, body, _ = do(t, http.MethodGet, base+"/api/v1/stats", bob, "")
 	require.Equal(t, http.StatusOK, status)
-	assert.Contains(t, string(body), `"calls":3`, "a member's stats cover its rows")
+	assert.Contains(t, string(body), `"records":3`, "a member's stats cover its rows")
 
 	status, body, _ = do(t, http.MethodPost, base+"/api/v1/query", bob, `{"sql": "SELECT count(*) FROM spans"}`)
 	assert.Equal(t, http.StatusForbidden, status, "SQL is admin-only")

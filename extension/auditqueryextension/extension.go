@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"regexp"
@@ -211,14 +212,14 @@ func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request, c *
 }
 
 // traceTotals sums the cost and tokens of a trace; a cost is only as complete as its
-// rows: costed counts the rows that had one.
+// rows: costed counts the rows that had one, and the cost is null when none had.
 func traceTotals(rows []map[string]any) map[string]any {
-	var cost float64
+	cost := new(big.Int)
 	var in, out, costed int64
 	start, end := "", ""
 	for _, r := range rows {
 		if c, ok := r["cost_usd"].(float64); ok {
-			cost += c
+			cost.Add(cost, picoUSD(c))
 			costed++
 		}
 		if n, ok := r["input_tokens"].(int64); ok {
@@ -234,7 +235,12 @@ func traceTotals(rows []map[string]any) map[string]any {
 			end = s
 		}
 	}
-	return map[string]any{"spans": len(rows), "cost_usd": cost, "costed_spans": costed,
+	var total *usd
+	if costed > 0 {
+		u := usdOfPico(cost)
+		total = &u
+	}
+	return map[string]any{"spans": len(rows), "cost_usd": total, "costed_spans": costed,
 		"input_tokens": in, "output_tokens": out, "start_time": start, "end_time": end}
 }
 

@@ -206,25 +206,48 @@ func TestSearchRejectsBadParameters(t *testing.T) {
 	}
 }
 
+// statsGroup is a group of /api/v1/stats as a client reads it: the cost as the JSON
+// number's text, so that a test sees exactly the digits the API wrote.
+type statsGroup struct {
+	Key          *string      `json:"key"`
+	Records      int64        `json:"records"`
+	Calls        int64        `json:"calls"`
+	CostUSD      *json.Number `json:"cost_usd"`
+	CostedCalls  int64        `json:"costed_calls"`
+	InputTokens  int64        `json:"input_tokens"`
+	OutputTokens int64        `json:"output_tokens"`
+	Failures     int64        `json:"failures"`
+	Blocked      int64        `json:"blocked"`
+}
+
 func TestStats(t *testing.T) {
 	dir := t.TempDir()
 	writeRichTrail(t, dir, time.Now().UTC())
 	base := startExtension(t, dir, nil)
 	var st struct {
-		Total       groupStats       `json:"total"`
+		Total       statsGroup       `json:"total"`
+		Records     map[string]int64 `json:"records"`
 		FailureRate float64          `json:"failure_rate"`
 		BlockRate   float64          `json:"block_rate"`
 		Violations  int64            `json:"violations"`
 		Approvals   map[string]int64 `json:"approvals"`
-		ByModel     []groupStats     `json:"by_model"`
-		ByTool      []groupStats     `json:"by_tool"`
-		Series      []seriesPoint    `json:"cost_over_time"`
-		Bucket      string           `json:"bucket"`
+		ByModel     []statsGroup     `json:"by_model"`
+		ByTool      []statsGroup     `json:"by_tool"`
+		Series      []struct {
+			Bucket  time.Time    `json:"bucket"`
+			Calls   int64        `json:"calls"`
+			CostUSD *json.Number `json:"cost_usd"`
+		} `json:"cost_over_time"`
+		Bucket string `json:"bucket"`
 	}
 	seriesSum := func() (calls int64, cost float64) {
 		for _, p := range st.Series {
 			calls += p.Calls
-			cost += p.CostUSD
+			if p.CostUSD != nil {
+				c, err := p.CostUSD.Float64()
+				require.NoError(t, err)
+				cost += c
+			}
 			unit := time.Hour
 			if st.Bucket == "day" {
 				unit = 24 * time.Hour
@@ -233,22 +256,32 @@ func TestStats(t *testing.T) {
 		}
 		return calls, cost
 	}
-	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats", &st))
+	get := func(query string) {
+		t.Helper()
+		st.Series, st.ByModel, st.ByTool, st.Records = nil, nil, nil, nil
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats"+query, &st))
+	}
+	get("")
 	assert.Equal(t, "day", st.Bucket, "an open window is charted by day")
 	calls, cost := seriesSum()
-	assert.Equal(t, int64(5), calls)
+	assert.Equal(t, int64(4), calls)
 	assert.InDelta(t, 0.414, cost, 1e-12)
-	// The rich rows: costs 0.012, 0.40, 0.002 (two NULL); one failed, one blocked, one violation.
-	assert.Equal(t, int64(5), st.Total.Calls)
-	assert.InDelta(t, 0.414, st.Total.CostUSD, 1e-12)
+	// Four LLM and tool calls and an event. The calls' costs 0.012, 0.40, 0.002 (one
+	// NULL) sum to 0.414 exactly, not to the 0.41400000000000003 of a float64 sum; one
+	// call failed and one was blocked; the event counts as a record, not as a call.
+	assert.Equal(t, int64(5), st.Total.Records)
+	assert.Equal(t, int64(4), st.Total.Calls)
+	require.NotNil(t, st.Total.CostUSD)
+	assert.Equal(t, "0.414", st.Total.CostUSD.String())
 	assert.Equal(t, int64(3), st.Total.CostedCalls)
 	assert.Equal(t, int64(1200+9000+100), st.Total.InputTokens)
-	assert.InDelta(t, 0.2, st.FailureRate, 1e-12)
-	assert.InDelta(t, 0.2, st.BlockRate, 1e-12)
+	assert.Equal(t, map[string]int64{"span": 4, "event": 1}, st.Records)
+	assert.InDelta(t, 0.25, st.FailureRate, 1e-12)
+	assert.InDelta(t, 0.25, st.BlockRate, 1e-12)
 	assert.Equal(t, int64(1), st.Violations)
 	assert.Equal(t, map[string]int64{"not_required": 3, "pending": 1, "approved": 1}, st.Approvals)
 	require.NotEmpty(t, st.ByTool)
-	var refund *groupStats
+	var refund *statsGroup
 	for i := range st.ByTool {
 		if st.ByTool[i].Key != nil && *st.ByTool[i].Key == "refund_payment" {
 			refund = &st.ByTool[i]
@@ -256,16 +289,26 @@ func TestStats(t *testing.T) {
 	}
 	require.NotNil(t, refund, "refund_payment in by_tool")
 	assert.Equal(t, int64(1), refund.Blocked)
+	assert.Nil(t, refund.CostUSD, "a tool call without a cost has no cost, not 0")
 
 	// Filters apply: the last 24 hours leave out the 3-day-old row.
-	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats?last=24h&category=llm", &st))
+	get("?last=24h&category=llm")
 	assert.Equal(t, int64(2), st.Total.Calls)
-	assert.InDelta(t, 0.412, st.Total.CostUSD, 1e-12)
+	require.NotNil(t, st.Total.CostUSD)
+	assert.Equal(t, "0.412", st.Total.CostUSD.String())
 	assert.Equal(t, "hour", st.Bucket, "a day's window is charted by hour")
 	calls, cost = seriesSum()
 	assert.Equal(t, int64(2), calls)
 	assert.InDelta(t, 0.412, cost, 1e-12)
 	assert.Len(t, st.Series, 2, "the two calls were an hour apart")
+
+	// Events alone: no calls, no cost (null, not 0), rates untouched by the event.
+	get("?category=auth")
+	assert.Equal(t, int64(1), st.Total.Records)
+	assert.Equal(t, int64(0), st.Total.Calls)
+	assert.Nil(t, st.Total.CostUSD)
+	assert.Zero(t, st.FailureRate)
+	assert.Equal(t, map[string]int64{"event": 1}, st.Records)
 
 	var bad map[string]any
 	assert.Equal(t, http.StatusBadRequest, getJSON(t, base+"/api/v1/stats?sort=price", &bad))

@@ -330,9 +330,14 @@ func (s *store) spansView(w window) string {
 	cols := make([]string, 0, len(auditschema.Columns)+3)
 	for _, c := range auditschema.Columns {
 		from := decisionColumns[c]
-		if decided && from != "" {
+		switch {
+		case decided && from != "":
 			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
-		} else {
+		case c == "cost_usd":
+			// Costs are read at the 10⁻¹² USD they are computed to, without the binary
+			// rounding an older file's double may carry.
+			cols = append(cols, "round(trail.cost_usd, 12) AS cost_usd")
+		default:
 			cols = append(cols, "trail."+c)
 		}
 	}

@@ -278,8 +278,8 @@ async function loadSummary(p) {
   const t = st.total;
   const pending = (st.approvals && st.approvals.pending) || 0;
   clear(figures).append(
-    figure('Total cost', fmtCost(t.cost_usd), 'cost', `${fmtInt(t.costed_calls)} of ${fmtInt(t.calls)} records have a known cost`),
-    figure('Calls', fmtInt(t.calls), 'calls'),
+    figure('Total cost', fmtCost(t.cost_usd), 'cost', `${fmtInt(t.costed_calls)} of ${fmtInt(t.records)} records have a known cost`),
+    figure('Calls', fmtInt(t.calls), 'calls', `LLM and tool calls; ${fmtInt(t.records)} records in all`),
     figure('Failure rate', fmtRate(st.failure_rate), 'failure_rate', `${fmtInt(t.failures)} failed`),
     figure('Block rate', fmtRate(st.block_rate), 'block_rate', `${fmtInt(t.blocked)} blocked`),
     figure('Violations', fmtInt(st.violations), 'violations'),
