@@ -1,6 +1,7 @@
 package auditqueryextension
 
 import (
+	"archive/zip"
 	"bufio"
 	"context"
 	"crypto/sha256"
@@ -318,6 +319,10 @@ func newRowEncoder(format string, w *bufio.Writer) (*rowEncoder, error) {
 		// The stream writer keeps rows beyond a small buffer in a temporary file, so
 		// memory stays flat; the workbook is assembled when the last row is in.
 		e.book = excelize.NewFile()
+		// The workbook's parts carry the time of the export; zip's default is none,
+		// which readers show as 1980-01-01.
+		now := time.Now()
+		e.book.SetZipWriter(func(w io.Writer) excelize.ZipWriter { return datedZip{zip.NewWriter(w), now} })
 		sw, err := e.book.NewStreamWriter("Sheet1")
 		if err != nil {
 			return nil, err
@@ -420,6 +425,16 @@ func xlsxCell(v any) any {
 		b, _ := json.Marshal(x)
 		return cutCell(string(b))
 	}
+}
+
+// datedZip is a zip writer whose entries are dated modified.
+type datedZip struct {
+	*zip.Writer
+	modified time.Time
+}
+
+func (z datedZip) Create(name string) (io.Writer, error) {
+	return z.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: z.modified})
 }
 
 func cutCell(s string) string {
