@@ -64,6 +64,9 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	st.logDecisionErr = func(err error) {
 		e.set.Logger.Warn("Some approval decisions could not be read; spans they gate show their recorded status", zap.Error(err))
 	}
+	st.logDuplicateErr = func(err error) {
+		e.set.Logger.Warn("Some partitions could not be checked for redelivered spans; their copies are shown as stored", zap.Error(err))
+	}
 	st.live = func() ([]string, bool) {
 		sink, ok := trailsink.Lookup(e.cfg.Directory)
 		if !ok {

@@ -23,6 +23,7 @@ type spanFilter struct {
 	from, to         *time.Time
 	minCost, maxCost *float64
 	violation        *bool
+	flags            []string // flag: a flag of the row, by name ("unknown_model") or in full ("x:y")
 	dlp              string // clean | flagged
 	sort             string // time | cost | latency | tokens
 	asc              bool
@@ -64,7 +65,7 @@ var sortKeys = map[string]string{
 	"tokens":  "(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))",
 }
 
-var otherParams = []string{"q", "from", "to", "last", "min_cost", "max_cost", "violation", "dlp", "sort", "order", "limit", "cursor"}
+var otherParams = []string{"q", "from", "to", "last", "min_cost", "max_cost", "violation", "dlp", "flag", "sort", "order", "limit", "cursor"}
 
 // cursor is the position after the last row of a page: the keys of that row for the time
 // order, an offset for the other orders.
@@ -171,6 +172,13 @@ func parseSpanFilter(q url.Values, maxLimit int, now time.Time) (spanFilter, err
 		} else {
 			f.violation = &b
 		}
+	}
+	for _, v := range q["flag"] {
+		if v = strings.TrimSpace(v); v == "" || !utf8.ValidString(v) {
+			errs = append(errs, fmt.Errorf("flag: %q must name a flag, e.g. duplicate_conflict", v))
+			continue
+		}
+		f.flags = append(f.flags, v)
 	}
 	if v := q.Get("dlp"); v != "" {
 		if v != "clean" && v != "flagged" {
@@ -306,6 +314,16 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 		} else {
 			conds = append(conds, "NOT coalesce(policy_violation, false)")
 		}
+	}
+	if len(f.flags) > 0 {
+		// A flag is named alone or with its detail ("unknown_approval_status" matches
+		// "unknown_approval_status:maybe"); repeated, any of them.
+		ors := make([]string, len(f.flags))
+		for i, fl := range f.flags {
+			ors[i] = "list_contains(flags, ?) OR len(list_filter(flags, lambda x: starts_with(x, ?))) > 0"
+			args = append(args, fl, fl+":")
+		}
+		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 	}
 	switch f.dlp {
 	case "clean":

@@ -37,6 +37,11 @@ type store struct {
 	decRows int64 // rows in decisionsTable
 	// logDecisionErr reports files whose decisions could not be read.
 	logDecisionErr func(error)
+	// dup is what the duplicate tables hold (dedup.go).
+	dupMu sync.Mutex
+	dup   dedupState
+	// logDuplicateErr reports partitions whose copies could not be grouped.
+	logDuplicateErr func(error)
 }
 
 // readParquetOptions read the hive partition columns. Not union_by_name: it opens every
@@ -318,6 +323,27 @@ func (s *store) spansView(w window) string {
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
 		s.logDecisionErr(err)
 	}
+	if err := s.refreshDuplicates(context.Background(), files); err != nil && s.logDuplicateErr != nil {
+		s.logDuplicateErr(err)
+	}
+	// Copies of a redelivered span are left out, and the ids delivered with differing
+	// content flagged (dedup.go); both joins are to small tables, and only while they
+	// hold rows.
+	hidden, conflicts := s.duplicates()
+	var dedup, flags string
+	flags = "trail.flags"
+	if hidden {
+		source = strings.Replace(source, readParquetOptions, ", file_row_number = true"+readParquetOptions, -1)
+		dedup += `
+	ANTI JOIN ` + hiddenTable + ` AS copy ON copy.trace_id = trail.trace_id AND copy.span_id = trail.span_id
+		AND copy.ingest_time = trail.ingest_time AND copy.row_no = trail.file_row_number`
+	}
+	if conflicts {
+		dedup += `
+	LEFT JOIN (SELECT DISTINCT trace_id, span_id FROM ` + conflictTable + `) AS conflict
+		ON conflict.trace_id = trail.trace_id AND conflict.span_id = trail.span_id`
+		flags = "CASE WHEN conflict.trace_id IS NULL THEN trail.flags ELSE list_append(trail.flags, '" + flagDuplicateConflict + "') END"
+	}
 	// The joins are on equalities only (hash joins against the small decisions table);
 	// a decision row itself (record_type approval) takes nothing from them. A record-type
 	// test inside ON made DuckDB fall back to a nested-loop join.
@@ -331,6 +357,8 @@ func (s *store) spansView(w window) string {
 	for _, c := range auditschema.Columns {
 		from := decisionColumns[c]
 		switch {
+		case c == "flags":
+			cols = append(cols, flags+" AS flags")
 		case decided && from != "":
 			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
 		case c == "cost_usd":
@@ -344,11 +372,11 @@ func (s *store) spansView(w window) string {
 	if !decided {
 		// No decision anywhere: nothing to join, the trail's own columns stand.
 		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", "trail.date", "trail.hour")
-		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail)`
+		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail` + dedup + `)`
 	}
 	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
 	return `(SELECT ` + strings.Join(cols, ", ") + `
-	FROM ` + source + ` AS trail
+	FROM ` + source + ` AS trail` + dedup + `
 	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_span IS NOT NULL
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_time DESC) = 1) AS by_span
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
