@@ -24,8 +24,8 @@ type spanFilter struct {
 	minCost, maxCost *float64
 	violation        *bool
 	flags            []string // flag: a flag of the row, by name ("unknown_model") or in full ("x:y")
-	dlp              string // clean | flagged
-	sort             string // time | cost | latency | tokens
+	dlp              string   // clean | flagged
+	sort             string   // time | cost | latency | tokens
 	asc              bool
 	limit            int
 	after            *cursor
