@@ -747,3 +747,52 @@ func TestBearerTokenHoldersAreAdmins(t *testing.T) {
 	status, body, _ := do(t, http.MethodPost, base+"/api/v1/query", "s3cret-query-token", `{"sql": "SELECT count(*) FROM spans"}`)
 	assert.Equal(t, http.StatusOK, status, "%s", body)
 }
+
+// With an authenticator that names nobody and default_role member, the member has no
+// user id: it sees no rows anywhere — searches, direct exports, export jobs — and no
+// job, although every job it could ask about is also a job of no principal.
+func TestUnnamedMemberSeesNothing(t *testing.T) {
+	dir := t.TempDir()
+	writeFixture(t, dir, fixture, false)
+	startWriter(t, dir)
+	f := bearertokenauthextension.NewFactory()
+	cfg := f.CreateDefaultConfig().(*bearertokenauthextension.Config)
+	cfg.BearerToken = "s3cret-member-token"
+	auth, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, auth.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { assert.NoError(t, auth.Shutdown(context.Background())) })
+	extensionDir := t.TempDir()
+	startAs := func(role string) string {
+		base, _ := runExtension(t, dir, hostWith{component.MustNewID("bearertokenauth"): auth}, func(c *Config) {
+			c.RecordAccess = true
+			c.Exports.Directory = extensionDir
+			c.ServerConfig.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: component.MustNewID("bearertokenauth")}})
+			c.Authorization.DefaultRole = role
+		})
+		return base
+	}
+	const token = "s3cret-member-token"
+	admin := startAs(RoleAdmin)
+	status, body, _ := do(t, http.MethodPost, admin+"/api/v1/exports", token, `{"format": "jsonl"}`)
+	require.Equal(t, http.StatusAccepted, status, "%s", body)
+	var adminJob jobView
+	require.NoError(t, json.Unmarshal(body, &adminJob))
+
+	member := startAs(RoleMember)
+	status, body, _ = do(t, http.MethodGet, member+"/api/v1/spans", token, "")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	assert.Contains(t, string(body), `"total":0`)
+	status, body, _ = do(t, http.MethodGet, member+"/api/v1/export?format=jsonl", token, "")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	assert.Empty(t, strings.TrimSpace(string(body)), "a direct export of no user's rows")
+	status, body, _ = do(t, http.MethodPost, member+"/api/v1/exports", token, `{"format": "jsonl"}`)
+	require.Equal(t, http.StatusAccepted, status, "%s", body)
+	var j jobView
+	require.NoError(t, json.Unmarshal(body, &j))
+	assert.Zero(t, j.RowsExpected, "an export job of no user's rows")
+	status, body, _ = do(t, http.MethodGet, member+adminJob.StatusURL, token, "")
+	assert.Equal(t, http.StatusNotFound, status, "the admin's job: %s", body)
+	status, body, _ = do(t, http.MethodGet, member+j.StatusURL, token, "")
+	assert.Equal(t, http.StatusOK, status, "its own job: %s", body)
+}
