@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
 	"github.com/go-jose/go-jose/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -193,13 +196,11 @@ func jsonLines(t *testing.T, b []byte) []map[string]any {
 	return rows
 }
 
-// TestEndToEndTenantAdmin runs the collector behind its oidc authenticator with an admin,
-// two tenant admins and a member, sends spans of two tenants (one trace shared by both)
-// over OTLP, and tries to leave the tenant through every endpoint: filters, another
-// tenant's span and trace by id, stats, direct exports, export jobs and another tenant
-// admin's job by id, SQL and the verification report. A token with an empty subject is
-// refused.
-func TestEndToEndTenantAdmin(t *testing.T) {
+// startRolesCollector runs the collector with its query API behind the oidc
+// authenticator: alice an admin, tom and gina tenant admins of acme and globex, bob a
+// member of acme, and the group auditors admins.
+func startRolesCollector(t *testing.T) (*collector, *tokenIssuer) {
+	t.Helper()
 	iss := newTokenIssuer(t)
 	c := startCollector(t, fmt.Sprintf(`
 extensions:
@@ -221,6 +222,17 @@ extensions:
 service:
   extensions: [oidc, auditquery]
 `, rolesIssuer, rolesAudience, iss.jwksPath))
+	return c, iss
+}
+
+// TestEndToEndTenantAdmin runs the collector behind its oidc authenticator with an admin,
+// two tenant admins and a member, sends spans of two tenants (one trace shared by both)
+// over OTLP, and tries to leave the tenant through every endpoint: filters, another
+// tenant's span and trace by id, stats, direct exports, export jobs and another tenant
+// admin's job by id, SQL and the verification report. A token with an empty subject is
+// refused.
+func TestEndToEndTenantAdmin(t *testing.T) {
+	c, iss := startRolesCollector(t)
 	alice, tom := iss.token(t, "alice@example.com"), iss.token(t, "tom@acme.example", "auditors")
 	gina, bob := iss.token(t, "gina@globex.test"), iss.token(t, "bob@acme.example")
 
@@ -380,5 +392,52 @@ service:
 	nobody := iss.token(t, "", "auditors")
 	if status, body := call(t, http.MethodGet, c.queryURL+"/api/v1/spans", nobody, ""); status != http.StatusUnauthorized || !strings.Contains(string(body), `"error"`) {
 		t.Errorf("a token with an empty subject: %d %s, want 401", status, body)
+	}
+}
+
+// The page of a member shows the integrity verdict without the counts and findings the
+// API keeps for admins. The browser sends the member's token on every request.
+func TestPageVerdictForMember(t *testing.T) {
+	c, iss := startRolesCollector(t)
+	alice, bob := iss.token(t, "alice@example.com"), iss.token(t, "bob@acme.example")
+	sendTenantSpans(t, c.httpAddr, [][]*tenantSpan{{{tenant: "acme", user: "bob"}}})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var rep struct {
+			Files int `json:"files"`
+		}
+		callJSON(t, http.MethodGet, c.queryURL+"/api/v1/verify", alice, "", http.StatusOK, &rep)
+		if rep.Files > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no sealed file to verify after 15s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	tb := openTab(t, c.queryURL)
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+		Headers: network.Headers{"Authorization": "Bearer " + bob}}); err != nil {
+		t.Fatal(err)
+	}
+	tb.open(t, url.Values{})
+	tb.waitFor(t, "the integrity check", `document.getElementById('integrity').dataset.intact === 'true'`)
+	tb.do(t, chromedp.Click(chromedp.ID("integrity")))
+	text := eval[string](t, tb, `document.getElementById('integrity-panel').innerText`)
+	for _, want := range []string{"The trail is intact", "the full report is for admins"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the integrity panel says %q, want %q", text, want)
+		}
+	}
+	for _, unwanted := range []string{"undefined", "NaN", "ledger entries", "null"} {
+		if strings.Contains(text, unwanted) {
+			t.Errorf("the integrity panel says %q, with %q", text, unwanted)
+		}
 	}
 }
