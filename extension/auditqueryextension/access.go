@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/client"
@@ -40,8 +41,12 @@ const (
 type caller struct {
 	// principal names the caller as its authenticator did; "" without an authenticator.
 	principal string
-	role      string
-	// userID and tenant limit a member to its own rows.
+	// unnamed marks a caller whose authenticator accepted its credential but named
+	// nobody (an OIDC token with an empty sub): it is refused.
+	unnamed bool
+	role    string
+	// userID limits a member to its own rows; tenant limits a member, or a tenant admin,
+	// to the rows of that tenant_id.
 	userID, tenant string
 	start          time.Time
 	acc            access
@@ -61,32 +66,54 @@ type access struct {
 
 func (a *access) setRows(n int64) { a.rows = &n }
 
-// member reports whether the caller sees only its own rows.
-func (c *caller) member() bool { return c.role == RoleMember }
-
-// scope is the condition limiting a member to its rows ("" for an admin), to AND into a
-// WHERE clause, and its arguments.
-func (c *caller) scope() (string, []any) {
-	if !c.member() {
-		return "", nil
+// scopeColumns are the columns a row must hold the given values in for the caller to
+// see it; none for an admin. Any role but admin and tenant admin is scoped as a member.
+func (c *caller) scopeColumns() [][2]string {
+	switch c.role {
+	case RoleAdmin:
+		return nil
+	case RoleTenantAdmin:
+		return [][2]string{{"tenant_id", c.tenant}}
 	}
-	cond, args := "user_id = ?", []any{c.userID}
+	cols := [][2]string{{"user_id", c.userID}}
 	if c.tenant != "" {
-		cond += " AND tenant_id = ?"
-		args = append(args, c.tenant)
+		cols = append(cols, [2]string{"tenant_id", c.tenant})
 	}
-	return cond, args
+	return cols
+}
+
+// scope is the condition limiting a member or tenant admin to its rows ("" for an
+// admin), to AND into a WHERE clause, and its arguments.
+func (c *caller) scope() (string, []any) {
+	var conds []string
+	var args []any
+	for _, col := range c.scopeColumns() {
+		conds = append(conds, col[0]+" = ?")
+		args = append(args, col[1])
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// viewScope is scope with its values inlined as SQL string literals, for the WHERE of
+// the views an SQL statement reads (DDL takes no parameters); "" for an admin.
+func (c *caller) viewScope() string {
+	var conds []string
+	for _, col := range c.scopeColumns() {
+		conds = append(conds, col[0]+" = '"+strings.ReplaceAll(col[1], "'", "''")+"'")
+	}
+	return strings.Join(conds, " AND ")
 }
 
 // restrict narrows a search to the rows the caller may see.
 func (c *caller) restrict(f *spanFilter) {
-	if !c.member() {
-		return
+	for _, col := range c.scopeColumns() {
+		f.in = append(f.in, inClause{column: col[0], values: []string{col[1]}})
 	}
-	f.in = append(f.in, inClause{column: "user_id", values: []string{c.userID}})
-	if c.tenant != "" {
-		f.in = append(f.in, inClause{column: "tenant_id", values: []string{c.tenant}})
-	}
+}
+
+// sameScope reports whether c and o have the same role and see the same rows.
+func (c *caller) sameScope(o *caller) bool {
+	return c.role == o.role && slices.Equal(c.scopeColumns(), o.scopeColumns())
 }
 
 // identify names the caller of r and resolves its role. Without an authenticator every
@@ -101,13 +128,21 @@ func (e *queryExtension) identify(r *http.Request) *caller {
 	c.role = az.defaultRole()
 	info := client.FromContext(r.Context())
 	if info.Auth == nil {
+		// The authenticator names nobody (bearertokenauth): holding the credential is
+		// the permission, and default_role says what it grants.
 		return c
 	}
-	if s, ok := info.Auth.GetAttribute(az.PrincipalAttribute).(string); ok {
-		c.principal = s
+	// An authenticator that names callers and named nobody gives no identity to scope
+	// rows by or to record: such a caller gets no role, however default_role or its
+	// groups would map it.
+	s, _ := info.Auth.GetAttribute(az.PrincipalAttribute).(string)
+	if strings.TrimSpace(s) == "" {
+		c.role, c.unnamed = RoleNone, true
+		return c
 	}
+	c.principal = s
 	c.userID = c.principal
-	if p, ok := az.Principals[c.principal]; ok && c.principal != "" {
+	if p, ok := az.Principals[c.principal]; ok {
 		c.role = p.Role
 		if p.UserID != "" {
 			c.userID = p.UserID
@@ -159,8 +194,14 @@ func (e *queryExtension) guard(action string, adminOnly bool, h apiHandler) http
 			return
 		}
 		switch {
+		case c.unnamed:
+			e.fail(w, r, c, http.StatusUnauthorized, fmt.Sprintf("the authenticator accepted the credential but named no caller (its %q attribute is empty, e.g. a token with an empty sub): a caller without a name is refused", e.cfg.Authorization.PrincipalAttribute))
+			return
 		case c.role == RoleNone:
 			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("caller %q has no role here; an admin maps it under authorization::principals or ::groups", c.principal))
+			return
+		case adminOnly && c.role == RoleTenantAdmin:
+			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("%s needs the admin role: caller %q is a tenant_admin of %q, and SQL reads the whole trail, not one tenant's rows; search, replay, stats and exports show the tenant's rows", r.URL.Path, c.principal, c.tenant))
 			return
 		case adminOnly && c.role != RoleAdmin:
 			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("%s needs the admin role; caller %q is a %s", r.URL.Path, c.principal, c.role))
@@ -297,9 +338,12 @@ func accessTraces(r *http.Request, c *caller, status int, now time.Time) ptrace.
 	a.PutStr(auditschema.AttrResult, result)
 	a.PutStr(attrAccessRole, c.role)
 	a.PutInt(attrAccessStatus, int64(status))
-	if c.principal != "" {
+	switch {
+	case c.principal != "":
 		a.PutStr(auditschema.AttrUserID, c.principal)
-	} else {
+	case c.unnamed:
+		a.PutStr(auditschema.AttrActorType, "unnamed")
+	default:
 		a.PutStr(auditschema.AttrActorType, "local")
 	}
 	if c.tenant != "" {

@@ -47,9 +47,10 @@ type Config struct {
 
 // Roles of a caller.
 const (
-	RoleAdmin  = "admin"  // every row, SQL, every export job
-	RoleMember = "member" // only the rows of its own user_id (and tenant), no SQL
-	RoleNone   = "none"   // nothing: 403
+	RoleAdmin       = "admin"        // every row, SQL, every export job
+	RoleTenantAdmin = "tenant_admin" // every row of its tenant_id, its own export jobs, no SQL
+	RoleMember      = "member"       // only the rows of its own user_id (and tenant), no SQL
+	RoleNone        = "none"         // nothing: 403
 )
 
 // AuthorizationConfig maps the callers an authenticator names to roles. Without an
@@ -61,10 +62,12 @@ type AuthorizationConfig struct {
 	// GroupsAttribute is the authenticator's attribute that lists the caller's groups:
 	// "membership" for oidc (its groups_claim).
 	GroupsAttribute string `mapstructure:"groups_attribute"`
-	// Principals maps a caller's name to its role (and, for members, whose rows it sees).
+	// Principals maps a caller's name to its role (and, for members and tenant admins,
+	// whose rows it sees).
 	Principals map[string]PrincipalConfig `mapstructure:"principals"`
-	// Groups maps a group to a role; a caller in several groups gets the strongest role.
-	// A caller listed in principals gets that entry, whatever its groups.
+	// Groups maps a group to a role (admin, member or none: a tenant admin needs its
+	// tenant, so it is listed under principals); a caller in several groups gets the
+	// strongest role. A caller listed in principals gets that entry, whatever its groups.
 	Groups map[string]string `mapstructure:"groups"`
 	// DefaultRole applies to authenticated callers matched by neither: none, member or
 	// admin. Unset, it is admin when no principals or groups are listed (an authenticator
@@ -78,7 +81,8 @@ type PrincipalConfig struct {
 	Role string `mapstructure:"role"`
 	// UserID is the user_id whose rows a member sees; empty means the caller's name.
 	UserID string `mapstructure:"user_id"`
-	// Tenant, when set, further limits a member to the rows of that tenant_id.
+	// Tenant, when set, further limits a member to the rows of that tenant_id; a
+	// tenant_admin needs it and sees every row of that tenant_id.
 	Tenant string `mapstructure:"tenant"`
 }
 
@@ -163,19 +167,26 @@ func validRole(r string) bool { return r == RoleAdmin || r == RoleMember || r ==
 func (a *AuthorizationConfig) validate(hasAuth bool) []error {
 	var errs []error
 	if a.DefaultRole != "" && !validRole(a.DefaultRole) {
-		errs = append(errs, fmt.Errorf("authorization::default_role %q must be admin, member or none", a.DefaultRole))
+		errs = append(errs, fmt.Errorf("authorization::default_role %q must be admin, member or none (a tenant_admin is listed under principals with its tenant)", a.DefaultRole))
 	}
 	for name, p := range a.Principals {
-		if !validRole(p.Role) {
-			errs = append(errs, fmt.Errorf("authorization::principals::%s::role %q must be admin, member or none", name, p.Role))
-		}
-		if p.Role != RoleMember && (p.UserID != "" || p.Tenant != "") {
-			errs = append(errs, fmt.Errorf("authorization::principals::%s: user_id and tenant only apply to role member", name))
+		switch {
+		case p.Role == RoleTenantAdmin:
+			if strings.TrimSpace(p.Tenant) == "" {
+				errs = append(errs, fmt.Errorf("authorization::principals::%s: role tenant_admin needs the tenant_id it administers, e.g. {role: tenant_admin, tenant: acme}", name))
+			}
+			if p.UserID != "" {
+				errs = append(errs, fmt.Errorf("authorization::principals::%s: user_id only applies to role member; a tenant_admin sees every user of its tenant", name))
+			}
+		case !validRole(p.Role):
+			errs = append(errs, fmt.Errorf("authorization::principals::%s::role %q must be admin, tenant_admin, member or none", name, p.Role))
+		case p.Role != RoleMember && (p.UserID != "" || p.Tenant != ""):
+			errs = append(errs, fmt.Errorf("authorization::principals::%s: user_id and tenant only apply to role member (and tenant to tenant_admin)", name))
 		}
 	}
 	for g, r := range a.Groups {
 		if !validRole(r) {
-			errs = append(errs, fmt.Errorf("authorization::groups::%s %q must be admin, member or none", g, r))
+			errs = append(errs, fmt.Errorf("authorization::groups::%s %q must be admin, member or none (a tenant_admin is listed under principals with its tenant)", g, r))
 		}
 	}
 	if (len(a.Principals) > 0 || len(a.Groups) > 0) && !hasAuth {

@@ -34,6 +34,13 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, "bearertokenauth", cfg.ServerConfig.Auth.Get().Config.AuthenticatorID.String())
 			},
 		},
+		{
+			name: "tenant_admins",
+			check: func(t *testing.T, cfg *Config) {
+				assert.Equal(t, PrincipalConfig{Role: RoleTenantAdmin, Tenant: "acme"}, cfg.Authorization.Principals["tom@acme.example"])
+			},
+		},
+		{name: "tenant_admin_without_tenant", wantErr: []string{"authorization::principals::tom@acme.example", "tenant_admin needs the tenant_id", "tenant: acme"}},
 		{name: "open_no_auth", wantErr: []string{"endpoint", "0.0.0.0:4320", "no authenticator"}},
 		{name: "zero_max_limit", wantErr: []string{"max_limit", "must be positive"}},
 		{name: "zero_query_timeout", wantErr: []string{"query_timeout", "must be positive"}},

@@ -49,9 +49,23 @@ type exportSpec struct {
 	// Filters are the search parameters, with a relative window (last) resolved to
 	// from/to when the export was asked for.
 	Filters url.Values `json:"filters"`
-	// ScopeUserID and ScopeTenant limit a member's export to its own rows.
+	// ScopeRole, ScopeUserID and ScopeTenant limit the export of a member or tenant
+	// admin to the rows its role lets it see; all empty for an admin's. A spec with a
+	// user id and no role is a member's.
+	ScopeRole   string `json:"scope_role,omitempty"`
 	ScopeUserID string `json:"scope_user_id,omitempty"`
 	ScopeTenant string `json:"scope_tenant,omitempty"`
+}
+
+// scopeCaller is the caller whose view of the trail limits the export.
+func (s exportSpec) scopeCaller() *caller {
+	switch {
+	case s.ScopeRole != "":
+		return &caller{role: s.ScopeRole, userID: s.ScopeUserID, tenant: s.ScopeTenant}
+	case s.ScopeUserID != "":
+		return &caller{role: RoleMember, userID: s.ScopeUserID, tenant: s.ScopeTenant}
+	}
+	return &caller{role: RoleAdmin}
 }
 
 // newExportSpec checks an export's format and filters for a caller, at time now.
@@ -77,8 +91,12 @@ func newExportSpec(format string, filters url.Values, c *caller, maxLimit int, n
 		}
 	}
 	spec := exportSpec{Format: format, Filters: clean}
-	if c.member() {
-		spec.ScopeUserID, spec.ScopeTenant = c.userID, c.tenant
+	switch c.role {
+	case RoleAdmin:
+	case RoleTenantAdmin:
+		spec.ScopeRole, spec.ScopeTenant = c.role, c.tenant
+	default:
+		spec.ScopeRole, spec.ScopeUserID, spec.ScopeTenant = RoleMember, c.userID, c.tenant
 	}
 	f, err = spec.filter(maxLimit)
 	return spec, f, err
@@ -90,9 +108,7 @@ func (s exportSpec) filter(maxLimit int) (spanFilter, error) {
 	if err != nil {
 		return f, err
 	}
-	if s.ScopeUserID != "" {
-		(&caller{role: RoleMember, userID: s.ScopeUserID, tenant: s.ScopeTenant}).restrict(&f)
-	}
+	s.scopeCaller().restrict(&f)
 	return f, nil
 }
 

@@ -308,12 +308,10 @@ func (js *jobs) finish(j *job, res exportResult, err error) {
 		status = http.StatusInternalServerError
 	}
 	// The trail records what the job produced: its rows and the SHA-256 of its file.
-	c := &caller{principal: snap.Principal, role: RoleAdmin, start: snap.Created,
-		acc: access{action: "export_job", request: map[string]any{"filters": snap.Spec.Filters, "name": snap.Name},
-			format: snap.Spec.Format, sha256: snap.SHA256, jobID: snap.ID}}
-	if snap.Spec.ScopeUserID != "" {
-		c.role, c.userID, c.tenant = RoleMember, snap.Spec.ScopeUserID, snap.Spec.ScopeTenant
-	}
+	c := snap.Spec.scopeCaller()
+	c.principal, c.start = snap.Principal, snap.Created
+	c.acc = access{action: "export_job", request: map[string]any{"filters": snap.Spec.Filters, "name": snap.Name},
+		format: snap.Spec.Format, sha256: snap.SHA256, jobID: snap.ID}
 	c.acc.setRows(snap.RowsWritten)
 	c.acc.bytes = &snap.Bytes
 	if rerr := js.e.record(context.Background(), nil, c, status); rerr != nil {
@@ -417,13 +415,15 @@ func (e *queryExtension) handleCreateExport(w http.ResponseWriter, r *http.Reque
 	e.startJob(w, r, c, spec, req.Name, total)
 }
 
-// jobFor finds the job of the request's id that the caller may see: its own, or any for
-// an admin. Another caller's job is not found, as if it did not exist.
+// jobFor finds the job of the request's id that the caller may see: any for an admin;
+// for a member or tenant admin, one it created with the scope it has now (so a job of
+// an unnamed bearer-token admin, or one made under another role, stays out of reach).
+// Another caller's job is not found, as if it did not exist.
 func (e *queryExtension) jobFor(w http.ResponseWriter, r *http.Request, c *caller) (job, bool) {
 	id := r.PathValue("id")
 	c.acc.jobID = id
 	j, ok := e.jobs.get(id)
-	if !jobIDPattern.MatchString(id) || !ok || (c.role != RoleAdmin && j.Principal != c.principal) {
+	if !jobIDPattern.MatchString(id) || !ok || (c.role != RoleAdmin && (j.Principal != c.principal || !j.Spec.scopeCaller().sameScope(c))) {
 		e.fail(w, r, c, http.StatusNotFound, fmt.Sprintf("no export job %q", id))
 		return job{}, false
 	}

@@ -87,7 +87,7 @@ func openAPI() map[string]any {
 			}},
 			"/api/v1/exports/{id}":          op("an export job's status and progress", []any{jobID}, jobShape),
 			"/api/v1/exports/{id}/download": op("a finished export job's file (409 while running, 410 once expired)", []any{jobID}, "the file"),
-			"/api/v1/verify":                op("verify the trail against its signed ledger", []any{}, `{"intact":true,"findings":[...],...}`),
+			"/api/v1/verify":                op("verify the trail against its signed ledger: the full report for an admin, the verdict for a member or tenant admin", []any{}, `{"intact":true,"findings":[...],...} or {"intact":true,"checked_at":"..."}`),
 			"/api/v1/openapi.json":          op("this document", []any{}, "OpenAPI 3 document"),
 			"/api/v1/query": map[string]any{"post": map[string]any{
 				"summary": "one read-only SELECT over the views spans, events, approvals and access",
