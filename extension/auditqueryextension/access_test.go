@@ -490,11 +490,11 @@ func TestTenantAdmin(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	var stats struct {
 		Total struct {
-			Calls int64 `json:"calls"`
+			Records int64 `json:"records"`
 		} `json:"total"`
 	}
 	require.NoError(t, json.Unmarshal(body, &stats))
-	assert.EqualValues(t, 4, stats.Total.Calls, "stats cover the tenant's rows")
+	assert.EqualValues(t, 4, stats.Total.Records, "stats cover the tenant's rows")
 
 	exportKeys := func(jsonl []byte) []string {
 		t.Helper()
