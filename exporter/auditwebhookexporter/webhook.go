@@ -117,9 +117,15 @@ func loadSecret(path string) ([]byte, error) {
 
 func newWebhookExporter(cfg *Config, set exporter.Settings) (*webhookExporter, error) {
 	w := &webhookExporter{
-		cfg:     cfg,
-		logger:  set.Logger,
-		client:  &http.Client{Timeout: cfg.TimeoutConfig.Timeout},
+		cfg:    cfg,
+		logger: set.Logger,
+		client: &http.Client{
+			Timeout: cfg.TimeoutConfig.Timeout,
+			// A redirect would resend the signed body, its signature and the configured
+			// headers to wherever the webhook points: the exporter posts to endpoint
+			// alone, and a 3xx answer is a delivery failure naming the Location.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 		limiter: newRateLimiter(cfg.RateLimitPerMinute),
 		now:     time.Now,
 	}
@@ -331,6 +337,9 @@ func (w *webhookExporter) post(ctx context.Context, body []byte) error {
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		return nil
+	case code >= 300 && code < 400:
+		return consumererror.NewPermanent(fmt.Errorf("auditwebhook: POST %s: HTTP %d redirect to %q not followed (not retried): set endpoint to the URL that receives the alerts",
+			w.cfg.Endpoint, code, resp.Header.Get("Location")))
 	case code == http.StatusTooManyRequests || code >= 500:
 		err := fmt.Errorf("auditwebhook: POST %s: HTTP %d: %s", w.cfg.Endpoint, code, strings.TrimSpace(string(snippet)))
 		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {

@@ -298,6 +298,40 @@ func TestClientErrorIsPermanent(t *testing.T) {
 	assert.Len(t, rec.requests(), 1, "a 400 is not retried")
 }
 
+// A webhook answering with a redirect does not get the signed alert resent elsewhere: no
+// request reaches the redirect's target, with any status, and the delivery fails
+// permanently, naming the Location.
+func TestRedirectNotFollowed(t *testing.T) {
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			elsewhere := newRecorder(t, http.StatusOK)
+			var hits int
+			var mu sync.Mutex
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				mu.Lock()
+				hits++
+				mu.Unlock()
+				http.Redirect(w, req, elsewhere.srv.URL+"/collect", code)
+			}))
+			t.Cleanup(hook.Close)
+			cfg := testConfig(hook.URL+"/hook", writeSecret(t))
+			cfg.Headers = map[string]configopaque.String{"Authorization": "Bearer t0k"}
+			exp := startExporter(t, cfg, exportertest.NewNopSettings(componentType))
+			td := ptrace.NewTraces()
+			blockedToolCall(td)
+
+			err := exp.ConsumeTraces(context.Background(), td)
+			require.Error(t, err)
+			assert.True(t, consumererror.IsPermanent(err), "%v", err)
+			assert.Contains(t, err.Error(), "redirect to \""+elsewhere.srv.URL+"/collect\" not followed")
+			assert.Empty(t, elsewhere.requests(), "nothing reaches the redirect's target")
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, 1, hits, "a redirect is not retried")
+		})
+	}
+}
+
 func TestRateLimitPerRule(t *testing.T) {
 	rec := newRecorder(t, http.StatusOK)
 	reader := sdkmetric.NewManualReader()
