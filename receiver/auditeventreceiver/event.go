@@ -279,6 +279,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// An event sent without a category is stored under categoryUncategorized and flagged
+// flagMissingCategory.
+const (
+	categoryUncategorized = "uncategorized"
+	flagMissingCategory   = "missing_category"
+)
+
 // eventID names an accepted event by the ids of the span that carries it.
 type eventID struct {
 	TraceID string `json:"trace_id"`
@@ -312,7 +319,15 @@ func toTraces(events []event) (ptrace.Traces, []eventID) {
 		putAttributes(a, ev.Attributes)
 		a.PutStr(auditschema.AttrRecordType, auditschema.RecordEvent)
 		a.PutStr(auditschema.AttrAction, ev.Action)
-		putStr(a, auditschema.AttrCategory, ev.Category)
+		if ev.Category == "" {
+			// An audit record without a category would be classified like an
+			// uninstrumented span, its action and result replaced; it keeps them, under
+			// a category that says so and a flag.
+			a.PutStr(auditschema.AttrCategory, categoryUncategorized)
+			a.PutEmptySlice(auditschema.AttrFlags).AppendEmpty().SetStr(flagMissingCategory)
+		} else {
+			a.PutStr(auditschema.AttrCategory, ev.Category)
+		}
 		putStr(a, auditschema.AttrResult, ev.Result)
 		putStr(a, auditschema.AttrUserID, ev.ActorID)
 		putStr(a, auditschema.AttrUserEmail, ev.ActorEmail)
