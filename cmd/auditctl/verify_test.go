@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -489,6 +490,84 @@ func TestVerifyInjectedFile(t *testing.T) {
 	requireFinding(t, stdout, sameDir, "injected")
 	requireFinding(t, stdout, newPart, "injected")
 	assert.Len(t, findingLines(stdout), 2)
+}
+
+// Everything under spans/ and ledger/ that the ledger does not know is a finding naming
+// its path, whatever its name or type; an empty directory holds nothing and is none.
+func TestVerifyStrayEntries(t *testing.T) {
+	t.Parallel()
+	dir := copyTrail(t)
+	files := sealedFiles(t, dir)
+	part := filepath.ToSlash(filepath.Dir(files[0].Path))
+	newPart := "spans/date=2026-03-15/hour=00"
+	strays := map[string]string{
+		part + "/notes.txt":                 "not a sealed file of the trail",
+		part + "/x.parquet.bak":             "not a sealed file of the trail",
+		part + "/.hidden":                   "not a sealed file of the trail",
+		newPart + "/duckdb.log":             "not a sealed file of the trail",
+		"spans/readme":                      "not a sealed file of the trail",
+		part + "/link-000001.parquet":       "a symbolic link to " + filepath.Base(files[0].Path),
+		part + "/fifo":                      "a named pipe",
+		ledger.Dir + "/entries.jsonl.bak":   "not a file of the ledger",
+		ledger.Dir + "/.checkpoint.1.tmp":   "not a file of the ledger",
+		ledger.Dir + "/old":                 "not a file of the ledger",
+		"spans/date=2026-03-16/hour=01/..x": "not a sealed file of the trail",
+	}
+	for rel, want := range strays {
+		path := filepath.Join(dir, filepath.FromSlash(rel))
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		switch {
+		case rel == ledger.Dir+"/old":
+			// An old ledger kept beside the live one.
+			require.NoError(t, os.MkdirAll(path, 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(path, ledger.EntriesFile), []byte("{}\n"), 0o644))
+		case strings.HasPrefix(want, "a symbolic link"):
+			require.NoError(t, os.Symlink(filepath.Base(files[0].Path), path))
+		case want == "a named pipe":
+			require.NoError(t, syscall.Mkfifo(path, 0o644))
+		default:
+			require.NoError(t, os.WriteFile(path, []byte("anything"), 0o644))
+		}
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "spans", "date=2026-03-17", "hour=02"), 0o755))
+
+	code, stdout, _ := cli(t, "verify", "--dir", dir)
+	assert.Equal(t, 1, code)
+	for rel, want := range strays {
+		requireFinding(t, stdout, rel, want)
+	}
+	assert.Len(t, findingLines(stdout), len(strays), "one finding per stray entry, none about the sealed files or the empty directory")
+
+	// A sealed file replaced by a link to a copy outside the trail keeps its bytes but
+	// leaves the trail's control.
+	dir = copyTrail(t)
+	rec := sealedFiles(t, dir)[2]
+	path := filepath.Join(dir, filepath.FromSlash(rec.Path))
+	outside := filepath.Join(t.TempDir(), "moved.parquet")
+	require.NoError(t, os.Rename(path, outside))
+	require.NoError(t, os.Symlink(outside, path))
+	code, stdout, _ = cli(t, "verify", "--dir", dir)
+	assert.Equal(t, 1, code)
+	requireFinding(t, stdout, rec.Path, "a symbolic link to "+outside)
+	assert.Len(t, findingLines(stdout), 1)
+}
+
+// A writer that stopped while replacing the checkpoint leaves its temporary file in
+// ledger/; the next start removes it, and the trail verifies intact again.
+func TestVerifyCheckpointTemporaryRemovedAtStart(t *testing.T) {
+	t.Parallel()
+	dir := copyTrail(t)
+	left := filepath.Join(dir, ledger.Dir, ".checkpoint.123456.tmp")
+	require.NoError(t, os.WriteFile(left, []byte("half a checkpoint"), 0o644))
+	code, stdout, _ := cli(t, "verify", "--dir", dir)
+	assert.Equal(t, 1, code)
+	requireFinding(t, stdout, ledger.Dir+"/.checkpoint.123456.tmp", "not a file of the ledger")
+
+	require.NoError(t, writeTrail(dir, pristineFiles))
+	assert.NoFileExists(t, left)
+	code, stdout, _ = cli(t, "verify", "--dir", dir)
+	assert.Equal(t, 0, code)
+	assert.Empty(t, findingLines(stdout))
 }
 
 // --- the ledger ---

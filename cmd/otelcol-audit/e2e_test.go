@@ -507,6 +507,45 @@ func TestEndToEndAuditEvent(t *testing.T) {
 	}
 }
 
+// An event sent without a category keeps its action and result, under the category
+// "uncategorized" with the flag missing_category; an event with more attributes than
+// max_attributes is refused naming the key.
+func TestEndToEndEventWithoutCategory(t *testing.T) {
+	c := startCollector(t)
+	post := func(body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post("http://"+c.eventsAddr+"/v1/events", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(`{"timestamp":"2026-11-22T04:05:06Z","action":"role.change","result":"denied",
+		"actor":{"id":"dave","type":"user"},"resource":{"type":"role","id":"admin"}}`); code != http.StatusAccepted {
+		t.Fatalf("POST /v1/events without category: %d %s", code, body)
+	}
+	var attrs []string
+	for i := range 129 {
+		attrs = append(attrs, fmt.Sprintf(`"app.k%d":%d`, i, i))
+	}
+	code, body := post(`{"action":"login","actor":{"id":"dave"},"attributes":{` + strings.Join(attrs, ",") + `}}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, "attributes: 129 attributes, at most 128 (max_attributes)") {
+		t.Errorf("event with 129 attributes: %d %s, want 400 naming max_attributes", code, body)
+	}
+	page := waitForSpans(t, c.queryURL, url.Values{"user": {"dave"}}, 1, 10*time.Second)
+	assertFields(t, page.Spans[0], map[string]any{
+		"record_type": "event", "category": "uncategorized", "action": "role.change", "result": "denied",
+	})
+	if flags := fmt.Sprint(page.Spans[0]["flags"]); !strings.Contains(flags, "missing_category") {
+		t.Errorf("flags %s, want missing_category", flags)
+	}
+	if page := getSpans(t, c.queryURL, url.Values{"category": {"uncategorized"}}); len(page.Spans) != 1 {
+		t.Errorf("category=uncategorized finds %d rows, want 1", len(page.Spans))
+	}
+}
+
 // assertSealedFiles opens the sealed files with DuckDB directly and checks they hold want
 // rows besides the access records of the test's own reads, are read-only, and that no
 // temporary file is visible.

@@ -19,6 +19,9 @@ type Config struct {
 	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
 	// MaxEvents caps the events of one request; a larger array is refused with 413.
 	MaxEvents int `mapstructure:"max_events"`
+	// MaxAttributes caps the keys of one event's attributes object; an event with more is
+	// refused with 400 naming this key.
+	MaxAttributes int `mapstructure:"max_attributes"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -39,6 +42,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxEvents <= 0 {
 		errs = append(errs, fmt.Errorf("max_events must be positive, got %d", c.MaxEvents))
+	}
+	if c.MaxAttributes <= 0 {
+		errs = append(errs, fmt.Errorf("max_attributes must be positive, e.g. 128, got %d", c.MaxAttributes))
 	}
 	return errors.Join(errs...)
 }

@@ -22,6 +22,7 @@ func TestLoadConfig(t *testing.T) {
 			check: func(t *testing.T, cfg *Config) {
 				assert.Equal(t, "localhost:5319", cfg.ServerConfig.NetAddr.Endpoint)
 				assert.Equal(t, 50, cfg.MaxEvents)
+				assert.Equal(t, 64, cfg.MaxAttributes)
 				assert.Equal(t, int64(1<<20), cfg.ServerConfig.MaxRequestBodySize)
 				assert.False(t, cfg.ServerConfig.Auth.HasValue())
 			},
@@ -44,6 +45,10 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name:    "zero_max_events",
 			wantErr: []string{"max_events", "must be positive"},
+		},
+		{
+			name:    "negative_max_attributes",
+			wantErr: []string{"max_attributes must be positive", "got -1"},
 		},
 	}
 	for _, tt := range tests {

@@ -28,7 +28,7 @@ func createDefaultConfig() component.Config {
 	srv := confighttp.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = "localhost:4319"
 	srv.MaxRequestBodySize = 4 << 20
-	return &Config{ServerConfig: srv, MaxEvents: 1000}
+	return &Config{ServerConfig: srv, MaxEvents: 1000, MaxAttributes: 128}
 }
 
 func createTraces(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Traces) (receiver.Traces, error) {

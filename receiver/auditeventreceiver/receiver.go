@@ -87,7 +87,7 @@ func (r *eventReceiver) Shutdown(ctx context.Context) error {
 
 func (r *eventReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
 	r.accept(w, req, "event", func(body []byte) (ptrace.Traces, []eventID, *rejection) {
-		events, rej := decodeEvents(body, time.Now().UTC(), r.cfg.MaxEvents)
+		events, rej := decodeEvents(body, time.Now().UTC(), r.cfg.MaxEvents, r.cfg.MaxAttributes)
 		if rej != nil {
 			return ptrace.Traces{}, nil, rej
 		}
