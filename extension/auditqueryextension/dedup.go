@@ -22,9 +22,9 @@ import (
 // Identical copies share their start time, so their hour partition: the copies are found
 // per partition, when its file set changes (a file sealed, compacted or retired), by
 // grouping the partition's ids; only the rows of repeated ids are read whole. The copies
-// to hide (by ids, ingest time and row number in their file: copies delivered in one
-// request share the ingest time and the file) and the ids in conflict go to two small
-// tables that reads join only while they hold rows.
+// to leave out, and every copy of the ids in conflict, are named by file and row number
+// in two small tables, which reads join (on the file name and row number DuckDB gives
+// each row, never reading the ids) only while they hold rows.
 const (
 	hiddenTable   = "audit_redeliveries"
 	conflictTable = "audit_duplicate_conflicts"
@@ -60,8 +60,8 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 	defer s.dupMu.Unlock()
 	if s.dup.parts == nil {
 		for _, stmt := range []string{
-			"CREATE TABLE IF NOT EXISTS " + hiddenTable + " (part VARCHAR, trace_id VARCHAR, span_id VARCHAR, ingest_time TIMESTAMPTZ, row_no BIGINT)",
-			"CREATE TABLE IF NOT EXISTS " + conflictTable + " (part VARCHAR, trace_id VARCHAR, span_id VARCHAR)",
+			"CREATE TABLE IF NOT EXISTS " + hiddenTable + " (part VARCHAR, file VARCHAR, row_no BIGINT)",
+			"CREATE TABLE IF NOT EXISTS " + conflictTable + " (part VARCHAR, file VARCHAR, row_no BIGINT)",
 		} {
 			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 				return err
@@ -139,17 +139,18 @@ func (s *store) groupPartition(ctx context.Context, part string, files []string)
 	copies := `WITH repeated AS (
 		SELECT trace_id, span_id FROM read_parquet(` + src + `) GROUP BY ALL HAVING count(*) > 1),
 	copies AS (
-		SELECT r.trace_id, r.span_id, r.ingest_time, r.file_row_number AS row_no, r.filename,
+		SELECT r.trace_id, r.span_id, r.ingest_time, r.filename AS file, r.file_row_number AS row_no,
 			hash(` + strings.Join(prefixed("r.", contentColumns), ", ") + `) AS digest
 		FROM read_parquet(` + src + `, filename = true, file_row_number = true) AS r
 		SEMI JOIN repeated USING (trace_id, span_id))`
 	if _, err := tx.ExecContext(ctx, "INSERT INTO "+hiddenTable+" "+copies+`
-		SELECT ?, trace_id, span_id, ingest_time, row_no FROM copies
-		QUALIFY row_number() OVER (PARTITION BY trace_id, span_id, digest ORDER BY ingest_time, filename, row_no) > 1`, part); err != nil {
+		SELECT ?, file, row_no FROM copies
+		QUALIFY row_number() OVER (PARTITION BY trace_id, span_id, digest ORDER BY ingest_time, file, row_no) > 1`, part); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO "+conflictTable+" "+copies+`
-		SELECT ?, trace_id, span_id FROM copies GROUP BY trace_id, span_id HAVING count(DISTINCT digest) > 1`, part); err != nil {
+		SELECT ?, file, row_no FROM copies
+		QUALIFY count(DISTINCT digest) OVER (PARTITION BY trace_id, span_id) > 1`, part); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -330,19 +330,19 @@ func (s *store) spansView(w window) string {
 	// content flagged (dedup.go); both joins are to small tables, and only while they
 	// hold rows.
 	hidden, conflicts := s.duplicates()
-	var dedup, flags string
-	flags = "trail.flags"
+	var dedup string
+	flags := "trail.flags"
+	if hidden || conflicts {
+		source = strings.Replace(source, readParquetOptions, ", filename = true, file_row_number = true"+readParquetOptions, -1)
+	}
 	if hidden {
-		source = strings.Replace(source, readParquetOptions, ", file_row_number = true"+readParquetOptions, -1)
 		dedup += `
-	ANTI JOIN ` + hiddenTable + ` AS copy ON copy.trace_id = trail.trace_id AND copy.span_id = trail.span_id
-		AND copy.ingest_time = trail.ingest_time AND copy.row_no = trail.file_row_number`
+	ANTI JOIN ` + hiddenTable + ` AS copy ON copy.file = trail.filename AND copy.row_no = trail.file_row_number`
 	}
 	if conflicts {
 		dedup += `
-	LEFT JOIN (SELECT DISTINCT trace_id, span_id FROM ` + conflictTable + `) AS conflict
-		ON conflict.trace_id = trail.trace_id AND conflict.span_id = trail.span_id`
-		flags = "CASE WHEN conflict.trace_id IS NULL THEN trail.flags ELSE list_append(trail.flags, '" + flagDuplicateConflict + "') END"
+	LEFT JOIN ` + conflictTable + ` AS conflict ON conflict.file = trail.filename AND conflict.row_no = trail.file_row_number`
+		flags = "CASE WHEN conflict.file IS NULL THEN trail.flags ELSE list_append(trail.flags, '" + flagDuplicateConflict + "') END"
 	}
 	// The joins are on equalities only (hash joins against the small decisions table);
 	// a decision row itself (record_type approval) takes nothing from them. A record-type
