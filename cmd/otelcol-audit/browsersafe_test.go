@@ -308,3 +308,41 @@ func TestBrowserSafety(t *testing.T) {
 	}
 	waitForSpans(t, c.queryURL, url.Values{"record_type": {"access"}, "action": {"query"}}, 1, 20*time.Second)
 }
+
+// TestBrowserAllowedOrigin: an approval UI on another origin posts decisions once that
+// origin is in allowed_origins (and cors::allowed_origins lets it read the answer); a
+// page of any other origin is still refused.
+func TestBrowserAllowedOrigin(t *testing.T) {
+	ui := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<!doctype html><html><body><script>
+window.approve = (url, id) => fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'},
+  body: JSON.stringify({approval_id: id, status: 'approved', approver: 'manager@example.com'})})
+  .then(async r => r.status + ' ' + await r.text(), e => 'failed: ' + e);
+</script></body></html>`)
+	}))
+	t.Cleanup(ui.Close)
+	_, uiPort, _ := net.SplitHostPort(strings.TrimPrefix(ui.URL, "http://"))
+	allowed := "http://127.0.0.1:" + uiPort
+	c := startCollector(t, fmt.Sprintf(`
+receivers:
+  auditevent:
+    allowed_origins: [%q]
+    cors:
+      allowed_origins: [%q]
+`, allowed, allowed))
+	ctx, _ := browserWithNames(t)
+	approvals := "http://" + c.eventsAddr + "/v1/approvals"
+
+	browse(t, ctx, chromedp.Navigate(allowed+"/"))
+	if seen := evalIn[string](t, ctx, fmt.Sprintf("approve(%q, 'apr-ui')", approvals)); !strings.HasPrefix(seen, "202 ") {
+		t.Errorf("the approval UI at %s saw %q, want 202", allowed, seen)
+	}
+	other := "http://localhost:" + uiPort
+	browse(t, ctx, chromedp.Navigate(other+"/"))
+	if seen := evalIn[string](t, ctx, fmt.Sprintf("approve(%q, 'apr-other')", approvals)); !strings.HasPrefix(seen, "failed: ") {
+		t.Errorf("a page of %s saw %q, want the request refused", other, seen)
+	}
+	page := waitForSpans(t, c.queryURL, url.Values{"record_type": {"approval"}}, 1, 20*time.Second)
+	assertFields(t, page.Spans[0], map[string]any{"approval_id": "apr-ui"})
+}

@@ -122,7 +122,7 @@ func (c *Config) Validate() error {
 	if err := netguard.CheckBind("endpoint", c.ServerConfig.NetAddr.Endpoint, c.ServerConfig.Auth.HasValue()); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.Browser.Problems(c.ServerConfig.Auth.HasValue())...)
+	errs = append(errs, c.Browser.Problems(c.ServerConfig)...)
 	if strings.TrimSpace(c.Directory) == "" {
 		errs = append(errs, errors.New("directory must be set to the auditparquet exporter's directory, e.g. ./auditdata"))
 	}

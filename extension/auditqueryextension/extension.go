@@ -55,7 +55,7 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("auditquery: listen on %s: %w", e.cfg.ServerConfig.NetAddr.Endpoint, err)
 	}
 	// The page at / is the one path another site may link to; see internal/browserguard.
-	guard := browserguard.New(e.cfg.Browser, e.cfg.ServerConfig.NetAddr.Endpoint, ln.Addr(), e.set.Logger)
+	guard := browserguard.New(e.cfg.Browser, e.cfg.ServerConfig, ln.Addr(), e.set.Logger)
 	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, guard.Handler(e.routes(), "/"))
 	if err != nil {
 		_ = ln.Close()

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
@@ -39,9 +40,10 @@ type Config struct {
 // loopbackNames are the names of this machine every endpoint answers to.
 var loopbackNames = []string{"localhost", "127.0.0.1", "::1"}
 
-// Problems checks the configuration; hasAuth says whether the endpoint has an
-// authenticator. Each message names the key and the fix.
-func (c Config) Problems(hasAuth bool) []error {
+// Problems checks the configuration against the component's server settings srv. Each
+// message names the key and the fix.
+func (c Config) Problems(srv confighttp.ServerConfig) []error {
+	hasAuth := srv.Auth.HasValue()
 	var errs []error
 	for _, h := range c.AllowedHosts {
 		switch {
@@ -57,9 +59,22 @@ func (c Config) Problems(hasAuth bool) []error {
 			}
 		}
 	}
+	allowed := map[origin]bool{}
 	for _, o := range c.AllowedOrigins {
-		if _, err := parseOrigin(o); err != nil {
+		parsed, err := parseOrigin(o)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("allowed_origins: %q %w", o, err))
+		}
+		allowed[parsed] = true
+	}
+	// cors only adds the headers that let a page read an answer; which pages may call
+	// at all is allowed_origins, so a CORS origin missing there would be refused.
+	if srv.CORS.HasValue() {
+		for _, o := range srv.CORS.Get().AllowedOrigins {
+			if parsed, err := parseOrigin(o); err != nil || !allowed[parsed] {
+				errs = append(errs, fmt.Errorf("cors::allowed_origins: %q is not in allowed_origins, so its pages are refused; "+
+					"list each origin that may call in allowed_origins, e.g. [https://approvals.example.com]", o))
+			}
 		}
 	}
 	return errs
@@ -115,15 +130,14 @@ type Guard struct {
 	logger  *zap.Logger
 }
 
-// New builds the guard of a listener: endpoint is its configured address, bound the
-// address it listens on (whose port is the one browsers see). cfg must have passed
-// Problems.
-func New(cfg Config, endpoint string, bound net.Addr, logger *zap.Logger) *Guard {
+// New builds the guard of the listener of srv; bound is the address it listens on, whose
+// port is the one browsers see. cfg must have passed Problems.
+func New(cfg Config, srv confighttp.ServerConfig, bound net.Addr, logger *zap.Logger) *Guard {
 	g := &Guard{hosts: map[string]bool{}, origins: map[origin]bool{}, logger: logger}
 	for _, h := range loopbackNames {
 		g.hosts[h] = true
 	}
-	if h, _, err := net.SplitHostPort(endpoint); err == nil && h != "" {
+	if h, _, err := net.SplitHostPort(srv.NetAddr.Endpoint); err == nil && h != "" {
 		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
 			g.hosts[normalHost(h)] = true
 		}

@@ -10,6 +10,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.uber.org/zap"
 )
 
@@ -18,6 +22,7 @@ func TestProblems(t *testing.T) {
 		name    string
 		cfg     Config
 		auth    bool
+		cors    []string
 		wantErr []string
 	}{
 		{name: "empty"},
@@ -37,9 +42,12 @@ func TestProblems(t *testing.T) {
 		{name: "origin with path", cfg: Config{AllowedOrigins: []string{"https://approvals.example.com/app"}}, wantErr: []string{"allowed_origins", "no path"}},
 		{name: "origin of another scheme", cfg: Config{AllowedOrigins: []string{"file:///tmp/x.html"}}, wantErr: []string{"allowed_origins"}},
 		{name: "null origin", cfg: Config{AllowedOrigins: []string{"null"}}, wantErr: []string{"allowed_origins"}},
+		{name: "cors origin also allowed", cfg: Config{AllowedOrigins: []string{"https://approvals.example.com"}}, cors: []string{"https://approvals.example.com:443"}},
+		{name: "cors origin not allowed", cors: []string{"https://approvals.example.com"}, wantErr: []string{"cors::allowed_origins", "https://approvals.example.com", "allowed_origins"}},
+		{name: "cors wildcard", cfg: Config{AllowedOrigins: []string{"https://a.example.com"}}, cors: []string{"https://*.example.com"}, wantErr: []string{"cors::allowed_origins", "each origin"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := tc.cfg.Problems(tc.auth)
+			errs := tc.cfg.Problems(server("localhost:4320", tc.auth, tc.cors...))
 			if len(tc.wantErr) == 0 {
 				assert.Empty(t, errs)
 				return
@@ -86,12 +94,26 @@ func serve(t *testing.T, g *Guard, req request, pages ...string) (int, string) {
 	return w.Code, body.Error
 }
 
+// server is a component's HTTP server settings.
+func server(endpoint string, auth bool, cors ...string) confighttp.ServerConfig {
+	srv := confighttp.NewDefaultServerConfig()
+	srv.NetAddr.Endpoint = endpoint
+	if auth {
+		srv.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: component.MustNewID("bearertokenauth")}})
+	}
+	if cors != nil {
+		srv.CORS = configoptional.Some(confighttp.CORSConfig{AllowedOrigins: cors})
+	}
+	return srv
+}
+
 func guard(t *testing.T, cfg Config, endpoint string) *Guard {
 	t.Helper()
-	require.Empty(t, cfg.Problems(true))
+	srv := server(endpoint, true)
+	require.Empty(t, cfg.Problems(srv))
 	bound, err := net.ResolveTCPAddr("tcp", "127.0.0.1:4320")
 	require.NoError(t, err)
-	return New(cfg, endpoint, bound, zap.NewNop())
+	return New(cfg, srv, bound, zap.NewNop())
 }
 
 func TestHostAllowList(t *testing.T) {

@@ -41,7 +41,7 @@ func (c *Config) Validate() error {
 	if err := netguard.CheckBind("endpoint", c.ServerConfig.NetAddr.Endpoint, c.ServerConfig.Auth.HasValue()); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.Browser.Problems(c.ServerConfig.Auth.HasValue())...)
+	errs = append(errs, c.Browser.Problems(c.ServerConfig)...)
 	if c.MaxEvents <= 0 {
 		errs = append(errs, fmt.Errorf("max_events must be positive, got %d", c.MaxEvents))
 	}

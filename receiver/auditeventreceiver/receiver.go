@@ -61,7 +61,7 @@ func (r *eventReceiver) Start(ctx context.Context, host component.Host) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+eventsPath, r.handleEvents)
 	mux.HandleFunc("POST "+approvalsPath, r.handleApprovals)
-	guard := browserguard.New(r.cfg.Browser, r.cfg.ServerConfig.NetAddr.Endpoint, ln.Addr(), r.set.Logger)
+	guard := browserguard.New(r.cfg.Browser, r.cfg.ServerConfig, ln.Addr(), r.set.Logger)
 	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, guard.Handler(mux))
 	if err != nil {
 		_ = ln.Close()
