@@ -131,7 +131,8 @@ type Guard struct {
 }
 
 // New builds the guard of the listener of srv; bound is the address it listens on, whose
-// port is the one browsers see. cfg must have passed Problems.
+// port is the one a browser reaching it directly sees (behind a proxy, allowed_origins
+// names the public origin). cfg must have passed Problems.
 func New(cfg Config, srv confighttp.ServerConfig, bound net.Addr, logger *zap.Logger) *Guard {
 	g := &Guard{hosts: map[string]bool{}, origins: map[origin]bool{}, logger: logger}
 	for _, h := range loopbackNames {
