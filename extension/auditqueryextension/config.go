@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 
+	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/confstrict"
 	"github.com/otelaudit/otelcol-audit/internal/netguard"
 )
@@ -20,6 +21,9 @@ type Config struct {
 	// ServerConfig is the HTTP server: endpoint (default localhost:4320), TLS, auth and
 	// the other confighttp settings.
 	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
+	// Browser is allowed_hosts and allowed_origins: the host names and the other sites'
+	// origins a browser may reach the API and the page from (see internal/browserguard).
+	Browser browserguard.Config `mapstructure:",squash"`
 	// Directory is the data directory the auditparquet exporter writes to.
 	Directory string `mapstructure:"directory"`
 	// MaxLimit caps the limit parameter of a page of results.
@@ -122,6 +126,7 @@ func (c *Config) Validate() error {
 	if err := netguard.CheckBind("endpoint", c.ServerConfig.NetAddr.Endpoint, c.ServerConfig.Auth.HasValue()); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Browser.Problems(c.ServerConfig)...)
 	if strings.TrimSpace(c.Directory) == "" {
 		errs = append(errs, errors.New("directory must be set to the auditparquet exporter's directory, e.g. ./auditdata"))
 	}

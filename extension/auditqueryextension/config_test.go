@@ -24,6 +24,8 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, 250, cfg.MaxLimit)
 				assert.Equal(t, 5*time.Second, cfg.QueryTimeout)
 				assert.Equal(t, "512MB", cfg.MemoryLimit)
+				assert.Equal(t, []string{"audit.example.com"}, cfg.Browser.AllowedHosts)
+				assert.Equal(t, []string{"https://audit.example.com"}, cfg.Browser.AllowedOrigins)
 			},
 		},
 		{
@@ -42,6 +44,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{name: "tenant_admin_without_tenant", wantErr: []string{"authorization::principals::tom@acme.example", "tenant_admin needs the tenant_id", "tenant: acme"}},
 		{name: "open_no_auth", wantErr: []string{"endpoint", "0.0.0.0:4320", "no authenticator"}},
+		{name: "bad_browser_keys", wantErr: []string{"allowed_hosts", "only entry", "without port", "allowed_origins", "no path"}},
 		{name: "zero_max_limit", wantErr: []string{"max_limit", "must be positive"}},
 		{name: "zero_query_timeout", wantErr: []string{"query_timeout", "must be positive"}},
 		{name: "bad_memory_limit", wantErr: []string{"memory_limit", `"lots"`}},

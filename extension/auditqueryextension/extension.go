@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.uber.org/zap"
 
+	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 	"github.com/otelaudit/otelcol-audit/internal/trailsink"
@@ -54,7 +55,9 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		_ = st.close()
 		return fmt.Errorf("auditquery: listen on %s: %w", e.cfg.ServerConfig.NetAddr.Endpoint, err)
 	}
-	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, e.routes())
+	// The page at / is the one path another site may link to; see internal/browserguard.
+	guard := browserguard.New(e.cfg.Browser, e.cfg.ServerConfig, ln.Addr(), e.set.Logger)
+	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, guard.Handler(e.routes(), "/"))
 	if err != nil {
 		_ = ln.Close()
 		_ = st.close()

@@ -41,9 +41,11 @@ func openAPI() map[string]any {
 	errors := map[string]any{
 		"400": jsonResponse(`bad parameter: {"error": "..."} naming it`),
 		"401": jsonResponse("no or bad credentials (with an authenticator configured)"),
-		"403": jsonResponse("the caller's role does not allow this"),
+		"403": jsonResponse("the caller's role does not allow this, or a page of another site sent the request"),
+		"421": jsonResponse("the Host header is no name of this endpoint (allowed_hosts)"),
 		"503": jsonResponse("query timed out, the engine is unavailable, or the read could not be recorded in the trail"),
 	}
+	const notJSON = "the body was not sent as Content-Type: application/json"
 	op := func(summary string, params []any, ok string) map[string]any {
 		responses := map[string]any{"200": jsonResponse(ok)}
 		for k, v := range errors {
@@ -83,7 +85,7 @@ func openAPI() map[string]any {
 							"name":    map[string]any{"type": "string"},
 							"filters": map[string]any{"type": "object", "description": "search parameters: a string or an array of strings each"},
 						}}}}},
-				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape), "429": jsonResponse("too many jobs waiting; Retry-After says when to try again")}),
+				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape), "415": jsonResponse(notJSON), "429": jsonResponse("too many jobs waiting; Retry-After says when to try again")}),
 			}},
 			"/api/v1/exports/{id}":          op("an export job's status and progress", []any{jobID}, jobShape),
 			"/api/v1/exports/{id}/download": op("a finished export job's file (409 while running, 410 once expired)", []any{jobID}, "the file"),
@@ -97,6 +99,7 @@ func openAPI() map[string]any {
 				"responses": map[string]any{
 					"200": jsonResponse(`{"columns":[...],"rows":[[...]],"truncated":false}; text/csv with Accept: text/csv`),
 					"400": jsonResponse("not a single SELECT, or refused by the sandbox"),
+					"415": jsonResponse(notJSON),
 					"503": errors["503"],
 				},
 			}},

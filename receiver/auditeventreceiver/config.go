@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 
+	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/confstrict"
 	"github.com/otelaudit/otelcol-audit/internal/netguard"
 )
@@ -17,6 +18,9 @@ type Config struct {
 	// ServerConfig is the HTTP server: endpoint (default localhost:4319), TLS, auth,
 	// max_request_body_size and the other confighttp settings.
 	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
+	// Browser is allowed_hosts and allowed_origins: the host names and the other sites'
+	// origins (an approval UI) a browser may post from (see internal/browserguard).
+	Browser browserguard.Config `mapstructure:",squash"`
 	// MaxEvents caps the events of one request; a larger array is refused with 413.
 	MaxEvents int `mapstructure:"max_events"`
 	// MaxAttributes caps the keys of one event's attributes object; an event with more is
@@ -40,6 +44,7 @@ func (c *Config) Validate() error {
 	if err := netguard.CheckBind("endpoint", c.ServerConfig.NetAddr.Endpoint, c.ServerConfig.Auth.HasValue()); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Browser.Problems(c.ServerConfig)...)
 	if c.MaxEvents <= 0 {
 		errs = append(errs, fmt.Errorf("max_events must be positive, got %d", c.MaxEvents))
 	}

@@ -36,7 +36,17 @@ func TestLoadConfig(t *testing.T) {
 				require.True(t, cfg.ServerConfig.CORS.HasValue())
 				assert.Equal(t, []string{"https://audit.example.com"}, cfg.ServerConfig.CORS.Get().AllowedOrigins)
 				assert.Equal(t, 10, cfg.MaxEvents)
+				assert.Equal(t, []string{"events.example.com"}, cfg.Browser.AllowedHosts)
+				assert.Equal(t, []string{"https://audit.example.com"}, cfg.Browser.AllowedOrigins)
 			},
+		},
+		{
+			name:    "cors_origin_not_allowed",
+			wantErr: []string{"cors::allowed_origins", "https://approvals.example.com", "is not in allowed_origins"},
+		},
+		{
+			name:    "bad_browser_keys",
+			wantErr: []string{"allowed_hosts", "without scheme", "only entry", "allowed_origins", `"*" would let every web page`},
 		},
 		{
 			name:    "open_no_auth",

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 )
 
@@ -60,7 +61,8 @@ func (r *eventReceiver) Start(ctx context.Context, host component.Host) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+eventsPath, r.handleEvents)
 	mux.HandleFunc("POST "+approvalsPath, r.handleApprovals)
-	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
+	guard := browserguard.New(r.cfg.Browser, r.cfg.ServerConfig, ln.Addr(), r.set.Logger)
+	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, guard.Handler(mux))
 	if err != nil {
 		_ = ln.Close()
 		return err
