@@ -26,8 +26,8 @@ type richRow struct {
 	ago                               time.Duration
 	provider, tool, category, result  string
 	recordType, approval, policy, dlp string
-	tenant                            string
-	violation                         *bool
+	tenant, rule, risk                string
+	violation, dryRun                 *bool
 	cost                              *float64
 	latency                           float64
 	in, out                           int64
@@ -38,11 +38,11 @@ func fp(f float64) *float64 { return &f }
 func bp(b bool) *bool       { return &b }
 
 var richRows = []richRow{
-	{"01", 2 * time.Hour, "openai", "", "llm", "success", "span", "not_required", "allow", "clean", "acme", bp(false), fp(0.012), 800, 1200, 300, "Refund request for ORDER 100% paid"},
-	{"02", 3 * time.Hour, "anthropic", "", "llm", "failed", "span", "pending", "require_approval", "redacted:credit_card", "acme", nil, fp(0.40), 4000, 9000, 2000, "summarise the incident"},
-	{"03", 4 * time.Hour, "", "refund_payment", "tool", "blocked", "span", "not_required", "block", "clean", "globex", bp(true), nil, 50, 0, 0, "tool refund_payment amount_usd"},
-	{"04", 5 * time.Hour, "", "", "auth", "success", "event", "not_required", "none", "", "globex", nil, nil, 0, 0, 0, "login alice"},
-	{"05", 72 * time.Hour, "openai", "", "llm", "success", "span", "approved", "allow", "clean", "acme", bp(false), fp(0.002), 300, 100, 20, "Three days ago, ÜBER [x] (a|b)"},
+	{"01", 2 * time.Hour, "openai", "", "llm", "success", "span", "not_required", "allow", "clean", "acme", "", "", bp(false), nil, fp(0.012), 800, 1200, 300, "Refund request for ORDER 100% paid"},
+	{"02", 3 * time.Hour, "anthropic", "", "llm", "failed", "span", "pending", "require_approval", "redacted:credit_card", "acme", "large-prompts-need-review", "medium", nil, bp(true), fp(0.40), 4000, 9000, 2000, "summarise the incident"},
+	{"03", 4 * time.Hour, "", "refund_payment", "tool", "blocked", "span", "not_required", "block", "clean", "globex", "no-refunds-over-100", "high", bp(true), bp(false), nil, 50, 0, 0, "tool refund_payment amount_usd"},
+	{"04", 5 * time.Hour, "", "", "auth", "success", "event", "not_required", "none", "", "globex", "", "", nil, nil, nil, 0, 0, 0, "login alice"},
+	{"05", 72 * time.Hour, "openai", "", "llm", "success", "span", "approved", "allow", "clean", "acme", "", "low", bp(false), nil, fp(0.002), 300, 100, 20, "Three days ago, ÜBER [x] (a|b)"},
 }
 
 func writeRichTrail(t *testing.T, dir string, now time.Time) {
@@ -57,6 +57,7 @@ func writeRichTrail(t *testing.T, dir string, now time.Time) {
 			Provider: strp(r.provider), ToolName: strp(r.tool), Category: strp(r.category), Result: strp(r.result),
 			ApprovalStatus: strp(r.approval), PolicyDecision: strp(r.policy), DLPResult: strp(r.dlp),
 			TenantID: strp(r.tenant), PolicyViolation: r.violation, CostUSD: r.cost,
+			PolicyRule: strp(r.rule), RiskLevel: strp(r.risk), DryRun: r.dryRun,
 			Attributes: "{}", ResourceAttributes: "{}",
 		}
 		// The text each row is found by sits in a different column: free-text search
@@ -127,6 +128,13 @@ func TestSearchFilters(t *testing.T) {
 		{"policy=block", []string{"3"}},
 		{"violation=true", []string{"3"}},
 		{"violation=false", []string{"1", "2", "4", "5"}},
+		{"policy_rule=no-refunds-over-100", []string{"3"}},
+		{"risk_level=high&risk_level=medium", []string{"2", "3"}},
+		{"dry_run=true", []string{"2"}},
+		{"dry_run=false", []string{"1", "3", "4", "5"}},
+		{"q=LARGE-PROMPTS", []string{"2"}}, // the policy rule's name
+		{"q=credit_card", []string{"2"}},   // the DLP result
+		{"q=auth", []string{"4"}},          // the category
 		{"dlp=flagged", []string{"2"}},
 		{"dlp=clean", []string{"1", "3", "4", "5"}},
 		{"min_cost=0.01", []string{"1", "2"}},

@@ -18,7 +18,8 @@ func openAPI() map[string]any {
 		searchParams = append(searchParams, queryParam(p.param, "matches the "+p.column+" column; repeat to match any of several values", schema, true))
 	}
 	descriptions := map[string]string{
-		"q":         "free text, case-insensitive, over name, status message, request, response, attributes and events (audit.* values kept in a column of their own, such as category or dlp_result, are matched by their filters)",
+		"q":         "free text, case-insensitive, over name, status message, request, response, attributes, events, category, action, result, model, tool_name, agent_name, user_id, policy_rule, approver, approval_reason, dlp_result and risk_level",
+		"dry_run":   "dry_run is true or false",
 		"from":      "RFC 3339 time: start_time >= from",
 		"to":        "RFC 3339 time: start_time < to",
 		"last":      "instead of from: a duration such as 1h, 24h, 7d, 30d",
