@@ -23,6 +23,7 @@ import (
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
+	"github.com/otelaudit/otelcol-audit/internal/origin"
 )
 
 // errInvalidRecord marks requests refused for their content.
@@ -151,7 +152,9 @@ func (r *eventReceiver) accept(w http.ResponseWriter, req *http.Request, what st
 		// as the audit processor does for spans.
 		flagAll(td, "invalid_utf8:body")
 	}
-	ctx := r.obsrecv.StartTracesOp(req.Context())
+	// The records are this receiver's own: the context says so to the audit processor
+	// and the exporter, which keep record types and decisions only from trusted writers.
+	ctx := r.obsrecv.StartTracesOp(origin.WithTrustedWriter(req.Context(), r.set.ID.String()))
 	err = r.next.ConsumeTraces(ctx, td)
 	r.obsrecv.EndTracesOp(ctx, "json", len(ids), err)
 	if err != nil {
