@@ -3,6 +3,7 @@ package auditeventreceiver
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -19,6 +20,13 @@ type Config struct {
 	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
 	// MaxEvents caps the events of one request; a larger array is refused with 413.
 	MaxEvents int `mapstructure:"max_events"`
+	// ApproverAttribute is the authenticator's attribute that names the caller of
+	// /v1/approvals, who is then the decision's approver: "subject" for oidc (the
+	// token's sub, or its username_claim).
+	ApproverAttribute string `mapstructure:"approver_attribute"`
+	// MaxClockSkew is how far in the future a decision's decided_at may be; a later one
+	// is refused with 400.
+	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -39,6 +47,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxEvents <= 0 {
 		errs = append(errs, fmt.Errorf("max_events must be positive, got %d", c.MaxEvents))
+	}
+	if c.ApproverAttribute == "" {
+		errs = append(errs, errors.New(`approver_attribute must name the authenticator's attribute for the caller, e.g. "subject" (oidc)`))
+	}
+	if c.MaxClockSkew < 0 {
+		errs = append(errs, fmt.Errorf("max_clock_skew must not be negative, got %s; e.g. 5m", c.MaxClockSkew))
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package auditeventreceiver
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,6 +23,8 @@ func TestLoadConfig(t *testing.T) {
 			check: func(t *testing.T, cfg *Config) {
 				assert.Equal(t, "localhost:5319", cfg.ServerConfig.NetAddr.Endpoint)
 				assert.Equal(t, 50, cfg.MaxEvents)
+				assert.Equal(t, "email", cfg.ApproverAttribute)
+				assert.Equal(t, 30*time.Second, cfg.MaxClockSkew)
 				assert.Equal(t, int64(1<<20), cfg.ServerConfig.MaxRequestBodySize)
 				assert.False(t, cfg.ServerConfig.Auth.HasValue())
 			},
@@ -40,6 +43,10 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name:    "open_no_auth",
 			wantErr: []string{"endpoint", "0.0.0.0:4319", "no authenticator"},
+		},
+		{
+			name:    "bad_approvals",
+			wantErr: []string{"approver_attribute must name", "max_clock_skew must not be negative, got -1s"},
 		},
 		{
 			name:    "zero_max_events",
