@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -34,6 +35,36 @@ processors:
 func sendSpan(t *testing.T, c *collector, name string, parent trace.SpanContext, attrs ...attribute.KeyValue) trace.SpanContext {
 	t.Helper()
 	ctx := context.Background()
+	tp := tracerProvider(t, c)
+	if parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	}
+	_, span := tp.Tracer("trust").Start(ctx, name, trace.WithAttributes(attrs...))
+	span.End()
+	return finish(t, tp, span)
+}
+
+// sendSpanAt sends one span that started at start, as sendSpan does.
+func sendSpanAt(t *testing.T, c *collector, name string, start time.Time) trace.SpanContext {
+	t.Helper()
+	tp := tracerProvider(t, c)
+	_, span := tp.Tracer("trust").Start(context.Background(), name, trace.WithTimestamp(start))
+	span.End(trace.WithTimestamp(start.Add(time.Second)))
+	return finish(t, tp, span)
+}
+
+func finish(t *testing.T, tp *sdktrace.TracerProvider, span trace.Span) trace.SpanContext {
+	t.Helper()
+	if err := tp.Shutdown(context.Background()); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	return span.SpanContext()
+}
+
+// tracerProvider exports synchronously to the collector's OTLP/HTTP receiver.
+func tracerProvider(t *testing.T, c *collector) *sdktrace.TracerProvider {
+	t.Helper()
+	ctx := context.Background()
 	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
@@ -42,16 +73,7 @@ func sendSpan(t *testing.T, c *collector, name string, parent trace.SpanContext,
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSyncer(exp))
-	if parent.IsValid() {
-		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
-	}
-	_, span := tp.Tracer("trust").Start(ctx, name, trace.WithAttributes(attrs...))
-	span.End()
-	if err := tp.Shutdown(ctx); err != nil {
-		t.Fatalf("export %s: %v", name, err)
-	}
-	return span.SpanContext()
+	return sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSyncer(exp))
 }
 
 // post sends body as JSON (with a bearer token unless token is empty), decodes the
@@ -166,5 +188,31 @@ func TestEndToEndForgedAccessSpan(t *testing.T) {
 	status := post(t, c.queryURL+"/api/v1/query", "", fmt.Sprintf(`{"sql":"SELECT record_type FROM spans WHERE span_id = '%s'"}`, forged.SpanID()), &out)
 	if status != http.StatusOK || len(out.Rows) != 1 {
 		t.Errorf("the spans view: %d, rows %v; want the span", status, out.Rows)
+	}
+}
+
+// Spans whose start time is far from when the trail received them (start time 0, the
+// year 2262) keep their start time, are flagged, are filed in the partition of their
+// ingest hour (where retention and the recent partitions find them) and are found by
+// the flag filter.
+func TestEndToEndFarTimesAreFlagged(t *testing.T) {
+	c := startCollector(t)
+	received := time.Now().UTC()
+	zero := sendSpanAt(t, c, "epoch", time.Unix(0, 0))
+	future := sendSpanAt(t, c, "far future", time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC))
+	page := waitForSpans(t, c.queryURL, url.Values{"flag": {"start_time_far_from_ingest"}}, 2, 10*time.Second)
+	assertFields(t, findSpan(t, page.Spans, zero.SpanID().String()), map[string]any{"start_time": "1970-01-01T00:00:00Z"})
+	assertFields(t, findSpan(t, page.Spans, future.SpanID().String()), map[string]any{"start_time": "2262-01-01T00:00:00Z"})
+	dates, err := filepath.Glob(filepath.Join(c.dataDir, "spans", "date=*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dates {
+		if day := strings.TrimPrefix(filepath.Base(d), "date="); day != received.Format(time.DateOnly) && day != time.Now().UTC().Format(time.DateOnly) {
+			t.Errorf("a partition of another day than the ingest day: %s", d)
+		}
+	}
+	if got := getSpans(t, c.queryURL, url.Values{"flag": {"untrusted_record_type:approval"}}).Spans; len(got) != 0 {
+		t.Errorf("the flag filter matches rows without the flag: %v", got)
 	}
 }

@@ -385,7 +385,8 @@ func (e *parquetExporter) push(ctx context.Context, td ptrace.Traces, from sourc
 // its OTLP protobuf; the frame is written from it and it is reused.
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
-// rowsByPartition maps a batch to rows grouped by hour partition.
+// rowsByPartition maps a batch to rows grouped by hour partition (of their start time,
+// or of their ingest time, flagged, when the start time is far from it: auditschema.Place).
 func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditschema.Row, int) {
 	parts := map[string][]auditschema.Row{}
 	total := td.SpanCount()
@@ -402,8 +403,8 @@ func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditsche
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				row := m.Row(spans.At(k), ingest)
-				if h := row.StartTime.Truncate(time.Hour); p == "" || !h.Equal(hour) {
-					hour, p = h, auditschema.PartitionOf(row.StartTime)
+				if t := auditschema.Place(&row); p == "" || !t.Truncate(time.Hour).Equal(hour) {
+					hour, p = t.Truncate(time.Hour), auditschema.PartitionOf(t)
 				}
 				if parts[p] == nil {
 					parts[p] = make([]auditschema.Row, 0, total-n) // a batch is mostly one hour

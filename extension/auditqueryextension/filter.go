@@ -23,8 +23,9 @@ type spanFilter struct {
 	from, to         *time.Time
 	minCost, maxCost *float64
 	violation        *bool
-	dlp              string // clean | flagged
-	sort             string // time | cost | latency | tokens
+	dlp              string   // clean | flagged
+	flags            []string // flag: rows carrying any of these flags
+	sort             string   // time | cost | latency | tokens
 	asc              bool
 	limit            int
 	after            *cursor
@@ -64,7 +65,7 @@ var sortKeys = map[string]string{
 	"tokens":  "(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))",
 }
 
-var otherParams = []string{"q", "from", "to", "last", "min_cost", "max_cost", "violation", "dlp", "sort", "order", "limit", "cursor"}
+var otherParams = []string{"q", "from", "to", "last", "min_cost", "max_cost", "violation", "dlp", "flag", "sort", "order", "limit", "cursor"}
 
 // cursor is the position after the last row of a page: the keys of that row for the time
 // order, an offset for the other orders.
@@ -171,6 +172,12 @@ func parseSpanFilter(q url.Values, maxLimit int, now time.Time) (spanFilter, err
 		} else {
 			f.violation = &b
 		}
+	}
+	for _, v := range q["flag"] {
+		if v == "" || len(v) > 256 {
+			errs = append(errs, fmt.Errorf("flag: %q must be a flag, e.g. start_time_far_from_ingest", v))
+		}
+		f.flags = append(f.flags, v)
 	}
 	if v := q.Get("dlp"); v != "" {
 		if v != "clean" && v != "flagged" {
@@ -306,6 +313,14 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 		} else {
 			conds = append(conds, "NOT coalesce(policy_violation, false)")
 		}
+	}
+	if len(f.flags) > 0 {
+		ors := make([]string, len(f.flags))
+		for i, fl := range f.flags {
+			ors[i] = "list_contains(flags, ?)"
+			args = append(args, fl)
+		}
+		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 	}
 	switch f.dlp {
 	case "clean":

@@ -26,6 +26,7 @@ func openAPI() map[string]any {
 		"max_cost":  "cost_usd <= max_cost (USD)",
 		"violation": "policy_violation is true or false",
 		"dlp":       "clean or flagged",
+		"flag":      "rows whose flags list holds this flag (e.g. start_time_far_from_ingest, untrusted_record_type:approval); repeat to match any of several",
 		"sort":      "time (default), cost, latency or tokens",
 		"order":     "desc (default) or asc",
 		"limit":     "rows per page (default 100)",
