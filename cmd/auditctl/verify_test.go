@@ -35,19 +35,27 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter"
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
 // The pristine trail: spans in three UTC hours, pushed in two batches that are sealed
 // separately, so there are several files per partition and one ledger entry per file.
+// The hours are recent: a span that started more than a day before the trail received
+// it is filed in its ingest hour instead.
 var (
-	day        = time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	day        = time.Now().UTC().Truncate(time.Hour).Add(-9 * time.Hour)
 	firstPush  = []time.Time{day.Add(4*time.Hour + 10*time.Minute), day.Add(4*time.Hour + 20*time.Minute), day.Add(5*time.Hour + 15*time.Minute)}
 	secondPush = []time.Time{day.Add(4*time.Hour + 40*time.Minute), day.Add(5*time.Hour + 50*time.Minute), day.Add(6*time.Hour + 5*time.Minute)}
 	// pristineFiles is how many files (and seal entries) the pristine trail holds: the
 	// first push seals hours 04 and 05, the second hours 04, 05 and 06.
 	pristineFiles = 5
 )
+
+// partitionAt is the path of the partition of the hour h hours after day.
+func partitionAt(h int) string {
+	return auditschema.SpansDir + "/" + auditschema.PartitionOf(day.Add(time.Duration(h)*time.Hour))
+}
 
 var pristine struct {
 	once sync.Once
@@ -398,9 +406,9 @@ func TestVerifyPristineTrail(t *testing.T) {
 		assert.Equal(t, os.FileMode(0o444), st.Mode().Perm(), "sealed files are read-only")
 	}
 	assert.Equal(t, map[string]int{
-		"spans/date=2026-03-14/hour=04": 2,
-		"spans/date=2026-03-14/hour=05": 2,
-		"spans/date=2026-03-14/hour=06": 1,
+		partitionAt(4): 2,
+		partitionAt(5): 2,
+		partitionAt(6): 1,
 	}, parts)
 
 	pub := keepOutside(t, dir, publicKeyRel)
@@ -483,7 +491,7 @@ func TestVerifyInjectedFile(t *testing.T) {
 	// A valid Parquet file under a new name in an existing partition, and one in a
 	// partition the ledger never mentions.
 	sameDir := filepath.ToSlash(filepath.Join(filepath.Dir(sealedFiles(t, dir)[1].Path), "verify-test-forged-000001.parquet"))
-	newPart := "spans/date=2026-03-15/hour=00/verify-test-forged-000002.parquet"
+	newPart := partitionAt(20) + "/verify-test-forged-000002.parquet"
 	for _, rel := range []string{sameDir, newPart} {
 		dst := filepath.Join(dir, filepath.FromSlash(rel))
 		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
@@ -819,7 +827,7 @@ func TestVerifyReplacedPublicKey(t *testing.T) {
 
 // --- compactions ---
 
-// compact records a compaction of the two files of partition hour=04 into one new file
+// compact records a compaction of the two files of the partition partitionAt(4) into one new file
 // through the real ledger API, signing with the trail's own key, and removes the merged
 // files as a compactor would. digest computes the new file's content digest from the two
 // replaced records.
@@ -832,7 +840,7 @@ func compact(t *testing.T, dir string, digest func(a, b ledger.FileRecord) strin
 	require.NoError(t, err)
 	defer func() { require.NoError(t, l.Close()) }()
 
-	const part = "spans/date=2026-03-14/hour=04"
+	part := partitionAt(4)
 	var pair []ledger.FileRecord
 	for _, r := range l.Live() {
 		if strings.HasPrefix(r.Path, part+"/") {

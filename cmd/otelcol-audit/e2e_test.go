@@ -19,6 +19,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 	"go.opentelemetry.io/collector/otelcol"
 
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/pricing"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -478,7 +479,10 @@ service:
 
 func TestEndToEndAuditEvent(t *testing.T) {
 	c := startCollector(t)
-	body := `{"timestamp":"2026-11-22T04:05:06Z","category":"auth","action":"login","result":"success",
+	// A recent time: one far from the time the trail receives it is filed by the latter
+	// (TestEndToEndFarTimesAreFlagged).
+	at := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	body := `{"timestamp":"` + at.Format(time.RFC3339) + `","category":"auth","action":"login","result":"success",
 		"actor":{"id":"carol","email":"carol@example.com","type":"user"},"ip":"192.0.2.7"}`
 	resp, err := http.Post("http://"+c.eventsAddr+"/v1/events", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -499,10 +503,10 @@ func TestEndToEndAuditEvent(t *testing.T) {
 	page := waitForSpans(t, c.queryURL, url.Values{"user": {"carol"}}, 1, 10*time.Second)
 	assertFields(t, page.Spans[0], map[string]any{
 		"record_type": "event", "category": "auth", "action": "login", "result": "success",
-		"user_email": "carol@example.com", "ip": "192.0.2.7", "start_time": "2026-11-22T04:05:06Z",
+		"user_email": "carol@example.com", "ip": "192.0.2.7", "start_time": at.Format(time.RFC3339),
 	})
 	assertSealedFiles(t, c.dataDir, 1)
-	if _, err := os.Stat(filepath.Join(c.dataDir, "spans", "date=2026-11-22", "hour=04")); err != nil {
+	if _, err := os.Stat(filepath.Join(c.dataDir, "spans", filepath.FromSlash(auditschema.PartitionOf(at)))); err != nil {
 		t.Errorf("event not in its hour partition: %v", err)
 	}
 }

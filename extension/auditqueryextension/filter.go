@@ -182,7 +182,7 @@ func parseSpanFilter(q url.Values, maxLimit int, now time.Time) (spanFilter, err
 		}
 	}
 	for _, v := range q["flag"] {
-		if v = strings.TrimSpace(v); v == "" || !utf8.ValidString(v) {
+		if v = strings.TrimSpace(v); v == "" || len(v) > 256 || !utf8.ValidString(v) {
 			errs = append(errs, fmt.Errorf("flag: %q must name a flag, e.g. duplicate_conflict", v))
 			continue
 		}

@@ -27,7 +27,7 @@ func openAPI() map[string]any {
 		"max_cost":  "cost_usd <= max_cost (USD)",
 		"violation": "policy_violation is true or false",
 		"dlp":       "clean or flagged",
-		"flag":      "a flag of the row, by name (duplicate_conflict, unknown_model) or in full (unknown_approval_status:maybe); repeat to match any of several",
+		"flag":      "a flag of the row, by name (duplicate_conflict, start_time_far_from_ingest, untrusted_record_type) or in full (untrusted_record_type:approval); repeat to match any of several",
 		"sort":      "time (default), cost, latency or tokens",
 		"order":     "desc (default) or asc",
 		"limit":     "rows per page (default 100)",

@@ -141,7 +141,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 	defer s.decMu.Unlock()
 	if s.decRead == nil {
 		if _, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+decisionsTable+
-			" (file VARCHAR, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ)"); err != nil {
+			" (file VARCHAR, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ, d_received TIMESTAMPTZ)"); err != nil {
 			return err
 		}
 		s.decRead = map[string]bool{}
@@ -178,7 +178,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 			list.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
 		}
 		_, err := s.db.ExecContext(ctx, "INSERT INTO "+decisionsTable+
-			" SELECT substr(filename, "+strconv.Itoa(len(s.abs)+2)+"), trace_id, parent_span_id, approval_id, approval_status, approver, approval_reason, start_time"+
+			" SELECT substr(filename, "+strconv.Itoa(len(s.abs)+2)+"), trace_id, parent_span_id, approval_id, approval_status, approver, approval_reason, start_time, ingest_time"+
 			" FROM read_parquet(["+list.String()+"], filename = true"+readParquetOptions+" WHERE record_type = 'approval'")
 		return err
 	}
@@ -314,7 +314,8 @@ var resultColumnTypes = func() map[string]reflect.Type {
 // spansView is the trail with the latest human decision joined to each gated span:
 // decisions (record_type approval) name the gated span by trace and parent span id, or
 // by approval id. The gated span's approval_status, approver and approval_reason show
-// the latest decision, whenever it arrived; no file is rewritten. The approval rows are
+// the latest decision — the last one the trail received (decided_at, the decision's
+// start time, is what its poster claimed) — whenever it arrived; no file is rewritten. The approval rows are
 // read from every file once, into decisionsTable (a decision can come days after its
 // span); the trail itself only from the partitions the outer filter selects.
 func (s *store) spansView(w window) string {
@@ -378,10 +379,10 @@ func (s *store) spansView(w window) string {
 	return `(SELECT ` + strings.Join(cols, ", ") + `
 	FROM ` + source + ` AS trail` + dedup + `
 	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_span IS NOT NULL
-		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_time DESC) = 1) AS by_span
+		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_received DESC, d_time DESC) = 1) AS by_span
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
 	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_id IS NOT NULL
-		QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_time DESC) = 1) AS by_id
+		QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received DESC, d_time DESC) = 1) AS by_id
 		ON by_id.d_id = trail.approval_id)`
 }
 

@@ -3,6 +3,7 @@ package auditeventreceiver
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -26,6 +27,13 @@ type Config struct {
 	// MaxAttributes caps the keys of one event's attributes object; an event with more is
 	// refused with 400 naming this key.
 	MaxAttributes int `mapstructure:"max_attributes"`
+	// ApproverAttribute is the authenticator's attribute that names the caller of
+	// /v1/approvals, who is then the decision's approver: "subject" for oidc (the
+	// token's sub, or its username_claim).
+	ApproverAttribute string `mapstructure:"approver_attribute"`
+	// MaxClockSkew is how far in the future a decision's decided_at may be; a later one
+	// is refused with 400.
+	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -50,6 +58,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAttributes <= 0 {
 		errs = append(errs, fmt.Errorf("max_attributes must be positive, e.g. 128, got %d", c.MaxAttributes))
+	}
+	if c.ApproverAttribute == "" {
+		errs = append(errs, errors.New(`approver_attribute must name the authenticator's attribute for the caller, e.g. "subject" (oidc)`))
+	}
+	if c.MaxClockSkew < 0 {
+		errs = append(errs, fmt.Errorf("max_clock_skew must not be negative, got %s; e.g. 5m", c.MaxClockSkew))
 	}
 	return errors.Join(errs...)
 }

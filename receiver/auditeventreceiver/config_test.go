@@ -2,6 +2,7 @@ package auditeventreceiver
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,6 +24,8 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, "localhost:5319", cfg.ServerConfig.NetAddr.Endpoint)
 				assert.Equal(t, 50, cfg.MaxEvents)
 				assert.Equal(t, 64, cfg.MaxAttributes)
+				assert.Equal(t, "email", cfg.ApproverAttribute)
+				assert.Equal(t, 30*time.Second, cfg.MaxClockSkew)
 				assert.Equal(t, int64(1<<20), cfg.ServerConfig.MaxRequestBodySize)
 				assert.False(t, cfg.ServerConfig.Auth.HasValue())
 			},
@@ -51,6 +54,10 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name:    "open_no_auth",
 			wantErr: []string{"endpoint", "0.0.0.0:4319", "no authenticator"},
+		},
+		{
+			name:    "bad_approvals",
+			wantErr: []string{"approver_attribute must name", "max_clock_skew must not be negative, got -1s"},
 		},
 		{
 			name:    "zero_max_events",
