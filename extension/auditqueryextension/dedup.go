@@ -78,7 +78,7 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 	changed := false
 	for p := range s.dup.parts {
 		if _, ok := byPart[p]; !ok {
-			if err := s.clearPartition(ctx, p); err != nil {
+			if err := s.groupPartitions(ctx, []string{p}, nil); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -86,19 +86,38 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 			changed = true
 		}
 	}
+	// Partitions whose files changed are grouped together, a bounded number of files
+	// at a time (one query, whose memory is that of their ids).
+	sigs := map[string]string{}
+	var parts, batch []string
+	flush := func() {
+		if len(parts) == 0 {
+			return
+		}
+		changed = true
+		if err := s.groupPartitions(ctx, parts, batch); err != nil {
+			errs = append(errs, fmt.Errorf("redeliveries in %s…: %w", parts[0], err))
+		} else {
+			for _, p := range parts {
+				s.dup.parts[p] = sigs[p]
+			}
+		}
+		parts, batch = nil, nil
+	}
 	for p, fs := range byPart {
 		slices.Sort(fs)
 		sig := strings.Join(fs, "\n")
 		if s.dup.parts[p] == sig {
 			continue
 		}
-		changed = true
-		if err := s.groupPartition(ctx, p, fs); err != nil {
-			errs = append(errs, fmt.Errorf("redeliveries in %s: %w", p, err))
-			continue
+		sigs[p] = sig
+		parts = append(parts, p)
+		batch = append(batch, fs...)
+		if len(batch) >= maxGroupFiles {
+			flush()
 		}
-		s.dup.parts[p] = sig
 	}
+	flush()
 	if changed {
 		for table, n := range map[string]*int64{hiddenTable: &s.dup.hidden, conflictTable: &s.dup.conflicts} {
 			if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(n); err != nil {
@@ -109,49 +128,53 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 	return errors.Join(errs...)
 }
 
-func (s *store) clearPartition(ctx context.Context, part string) error {
-	for _, table := range []string{hiddenTable, conflictTable} {
-		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+table+" WHERE part = ?", part); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// maxGroupFiles bounds the files one grouping query reads.
+const maxGroupFiles = 512
 
-// groupPartition finds the copies among the files of one partition: ids delivered more
-// than once, then, for those rows only, a digest of their content.
-func (s *store) groupPartition(ctx context.Context, part string, files []string) error {
-	list := make([]string, len(files))
-	for i, f := range files {
-		list[i] = sqlString(filepath.Join(s.abs, filepath.FromSlash(f)))
-	}
-	src := "[" + strings.Join(list, ", ") + "]"
+// groupPartitions replaces what the duplicate tables hold for parts with the copies
+// among files (the files of those partitions; none for partitions gone): ids delivered
+// more than once in a partition, then, for those rows only, a digest of their content.
+func (s *store) groupPartitions(ctx context.Context, parts, files []string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(parts)), ", ")
+	args := make([]any, len(parts))
+	for i, p := range parts {
+		args[i] = p
+	}
 	for _, table := range []string{hiddenTable, conflictTable} {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE part = ?", part); err != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE part IN ("+marks+")", args...); err != nil {
 			return err
 		}
 	}
-	copies := `WITH repeated AS (
-		SELECT trace_id, span_id FROM read_parquet(` + src + `) GROUP BY ALL HAVING count(*) > 1),
-	copies AS (
-		SELECT r.trace_id, r.span_id, r.ingest_time, r.filename AS file, r.file_row_number AS row_no,
-			hash(` + strings.Join(prefixed("r.", contentColumns), ", ") + `) AS digest
-		FROM read_parquet(` + src + `, filename = true, file_row_number = true) AS r
-		SEMI JOIN repeated USING (trace_id, span_id))`
-	if _, err := tx.ExecContext(ctx, "INSERT INTO "+hiddenTable+" "+copies+`
-		SELECT ?, file, row_no FROM copies
-		QUALIFY row_number() OVER (PARTITION BY trace_id, span_id, digest ORDER BY ingest_time, file, row_no) > 1`, part); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO "+conflictTable+" "+copies+`
-		SELECT ?, file, row_no FROM copies
-		QUALIFY count(DISTINCT digest) OVER (PARTITION BY trace_id, span_id) > 1`, part); err != nil {
-		return err
+	if len(files) > 0 {
+		list := make([]string, len(files))
+		for i, f := range files {
+			list[i] = sqlString(filepath.Join(s.abs, filepath.FromSlash(f)))
+		}
+		src := "[" + strings.Join(list, ", ") + "]"
+		part := `'date=' || strftime(date, '%Y-%m-%d') || '/hour=' || lpad(CAST(hour AS VARCHAR), 2, '0')`
+		copies := `WITH repeated AS (
+			SELECT date, hour, trace_id, span_id FROM read_parquet(` + src + readParquetOptions + `
+			GROUP BY ALL HAVING count(*) > 1),
+		copies AS (
+			SELECT ` + part + ` AS part, r.trace_id, r.span_id, r.ingest_time, r.filename AS file, r.file_row_number AS row_no,
+				hash(` + strings.Join(prefixed("r.", contentColumns), ", ") + `) AS digest
+			FROM read_parquet(` + src + `, filename = true, file_row_number = true` + readParquetOptions + ` AS r
+			SEMI JOIN repeated USING (date, hour, trace_id, span_id))`
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+hiddenTable+" "+copies+`
+			SELECT part, file, row_no FROM copies
+			QUALIFY row_number() OVER (PARTITION BY part, trace_id, span_id, digest ORDER BY ingest_time, file, row_no) > 1`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+conflictTable+" "+copies+`
+			SELECT part, file, row_no FROM copies
+			QUALIFY count(DISTINCT digest) OVER (PARTITION BY part, trace_id, span_id) > 1`); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
