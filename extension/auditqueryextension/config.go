@@ -13,6 +13,7 @@ import (
 
 	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/confstrict"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/netguard"
 )
 
@@ -47,6 +48,34 @@ type Config struct {
 	Authorization AuthorizationConfig `mapstructure:"authorization"`
 	// Exports configures large exports, which run as jobs.
 	Exports ExportsConfig `mapstructure:"exports"`
+	// DLP masks what access records quote from a request (filters, free text, SQL,
+	// job ids, header values) before they reach the trail. Set it as the audit
+	// processor's dlp section is set, so a read keeps no more than a span would.
+	DLP DLPConfig `mapstructure:"dlp"`
+}
+
+// DLPConfig has the shape of the audit processor's dlp section: per detector kind
+// redact, block or off; the key names whose values are secrets; top-level keys exempt
+// from personal-data detectors; and an optional HMAC key file.
+type DLPConfig struct {
+	dlp.Config `mapstructure:",squash"`
+	// HMACKeyFile holds a key (at least 32 bytes) to replace matches with a keyed HMAC
+	// instead of [REDACTED:<kind>]; with the processor's key, a value searched for
+	// correlates with the spans that held it, without being revealed.
+	HMACKeyFile string `mapstructure:"hmac_key_file"`
+}
+
+// masker builds the masker of dlp, reading its HMAC key file.
+func (c *DLPConfig) masker() (*dlp.Masker, error) {
+	cfg := c.Config
+	if c.HMACKeyFile != "" {
+		k, err := dlp.LoadHMACKey(c.HMACKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("dlp::hmac_key_file: %w", err)
+		}
+		cfg.HMACKey = k
+	}
+	return dlp.NewMasker(cfg)
 }
 
 // Roles of a caller.
@@ -151,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Exports.Workers <= 0 {
 		errs = append(errs, fmt.Errorf("exports::workers must be positive, got %d", c.Exports.Workers))
+	}
+	if err := c.DLP.Config.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("dlp: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/browserguard"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 	"github.com/otelaudit/otelcol-audit/internal/trailsink"
@@ -31,7 +32,9 @@ type queryExtension struct {
 	server *http.Server
 	// publicKey is the ledger verifier key of public_key_file ("" = the data directory's).
 	publicKey string
-	serverWG  sync.WaitGroup
+	// masker masks what access records quote from requests (dlp).
+	masker   *dlp.Masker
+	serverWG sync.WaitGroup
 }
 
 func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
@@ -46,6 +49,11 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		}
 		e.publicKey = strings.TrimSpace(string(b))
 	}
+	m, err := e.cfg.DLP.masker()
+	if err != nil {
+		return fmt.Errorf("auditquery: %w", err)
+	}
+	e.masker = m
 	st, err := openStore(e.cfg.Directory, e.cfg.MemoryLimit)
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)

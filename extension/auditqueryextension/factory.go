@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
+
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 )
 
 const stability = component.StabilityLevelAlpha
@@ -40,6 +42,7 @@ func createDefaultConfig() component.Config {
 			GroupsAttribute:    "membership",
 		},
 		Exports: ExportsConfig{MaxDirectRows: 10_000, TTL: 24 * time.Hour, Workers: 1},
+		DLP:     DLPConfig{Config: dlp.DefaultConfig()},
 	}
 }
 

@@ -386,6 +386,9 @@ func (e *queryExtension) handleCreateExport(w http.ResponseWriter, r *http.Reque
 		e.fail(w, r, c, http.StatusBadRequest, `body: send {"format": "csv", "name": "...", "filters": {"agent": ["a"], "last": "24h"}} (at most 64 KiB): `+err.Error())
 		return
 	}
+	if req.Name != "" {
+		c.acc.request["name"] = req.Name
+	}
 	filters := url.Values{}
 	for k, raw := range req.Filters {
 		var one string
@@ -412,7 +415,9 @@ func (e *queryExtension) handleCreateExport(w http.ResponseWriter, r *http.Reque
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
-	e.startJob(w, r, c, spec, req.Name, total)
+	// The name becomes a file name and stays in the job's state: masked like the record.
+	name, _ := e.masker.MaskString(req.Name)
+	e.startJob(w, r, c, spec, name, total)
 }
 
 // jobFor finds the job of the request's id that the caller may see: any for an admin;
