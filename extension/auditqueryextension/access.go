@@ -36,6 +36,10 @@ const (
 	attrAccessBytes     = "audit.access.export_bytes"
 	attrAccessJob       = "audit.access.export_job"
 	attrAccessRole      = "audit.access.role"
+	// attrAccessSkipped counts the sealed files a read left out because they could not
+	// be read; attrAccessSkippedFiles names them, with their errors, for an admin's read.
+	attrAccessSkipped      = "audit.access.skipped_file_count"
+	attrAccessSkippedFiles = "audit.access.skipped_files"
 )
 
 // caller is who made a request, what its role lets it see, and the access record the
@@ -63,6 +67,8 @@ type access struct {
 	sha256  string
 	bytes   *int64
 	jobID   string
+	// skipped are the sealed files the read left out (unreadable.go).
+	skipped []skippedFile
 }
 
 func (a *access) setRows(n int64) { a.rows = &n }
@@ -367,6 +373,12 @@ func accessTraces(r *http.Request, c *caller, status int, now time.Time, m *dlp.
 	}
 	a.PutStr(attrAccessRole, c.role)
 	a.PutInt(attrAccessStatus, int64(status))
+	if len(c.acc.skipped) > 0 {
+		a.PutInt(attrAccessSkipped, int64(len(c.acc.skipped)))
+		if b, err := json.Marshal(c.acc.skipped); err == nil && c.role == RoleAdmin {
+			a.PutStr(attrAccessSkippedFiles, string(b))
+		}
+	}
 	switch {
 	case c.principal != "":
 		a.PutStr(auditschema.AttrUserID, c.principal)

@@ -411,10 +411,15 @@ func (e *queryExtension) handleCreateExport(w http.ResponseWriter, r *http.Reque
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	total, err := e.store.count(ctx, f)
+	var total int64
+	err = e.store.tolerant(ctx, func() (err error) {
+		total, err = e.store.count(ctx, f)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
+	e.noteSkipped(c, f.window(), nil)
 	// The name becomes a file name and stays in the job's state: masked like the record.
 	name, _ := e.masker.MaskString(req.Name)
 	e.startJob(w, r, c, spec, name, total)

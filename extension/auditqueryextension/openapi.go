@@ -70,7 +70,7 @@ func openAPI() map[string]any {
 		},
 		"paths": map[string]any{
 			"/healthz":                           op("liveness of the query engine", []any{}, `{"status":"ok"}`),
-			"/api/v1/spans":                      op("search the trail, newest first", searchParams, `{"spans":[...],"total":n,"next_cursor":...}`),
+			"/api/v1/spans":                      op("search the trail, newest first", searchParams, `{"spans":[...],"total":n,"next_cursor":...} (+ skipped_file_count, skipped_files when unreadable files were left out)`),
 			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record", []any{traceID, spanID}, `{"span":{...}}`),
 			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
