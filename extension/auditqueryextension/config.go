@@ -130,6 +130,12 @@ type ExportsConfig struct {
 	TTL time.Duration `mapstructure:"ttl"`
 	// Workers is how many jobs run at once; the others wait, queued.
 	Workers int `mapstructure:"workers"`
+	// MaxBytesPerCaller bounds the disk the files of one caller's export jobs take,
+	// finished and being written: a job is refused (507) while they take it all, and
+	// stopped (failed, its partial file removed) when it would grow past it.
+	MaxBytesPerCaller int64 `mapstructure:"max_bytes_per_caller"`
+	// MaxBytesTotal bounds the same for every caller's jobs together.
+	MaxBytesTotal int64 `mapstructure:"max_bytes_total"`
 }
 
 func (c *Config) exportsDir() string {
@@ -180,6 +186,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Exports.Workers <= 0 {
 		errs = append(errs, fmt.Errorf("exports::workers must be positive, got %d", c.Exports.Workers))
+	}
+	if c.Exports.MaxBytesPerCaller <= 0 {
+		errs = append(errs, fmt.Errorf("exports::max_bytes_per_caller must be positive (bytes, e.g. 268435456 for 256 MiB), got %d", c.Exports.MaxBytesPerCaller))
+	}
+	if c.Exports.MaxBytesTotal <= 0 {
+		errs = append(errs, fmt.Errorf("exports::max_bytes_total must be positive (bytes, e.g. 1073741824 for 1 GiB), got %d", c.Exports.MaxBytesTotal))
+	} else if c.Exports.MaxBytesPerCaller > c.Exports.MaxBytesTotal {
+		errs = append(errs, fmt.Errorf("exports::max_bytes_per_caller (%d) must not exceed exports::max_bytes_total (%d)", c.Exports.MaxBytesPerCaller, c.Exports.MaxBytesTotal))
 	}
 	if err := c.DLP.Config.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("dlp: %w", err))

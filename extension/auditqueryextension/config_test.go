@@ -60,6 +60,15 @@ func TestLoadConfig(t *testing.T) {
 			},
 		},
 		{name: "dlp_unknown_kind", wantErr: []string{"dlp: detectors", `"passport"`}},
+		{
+			name: "export_quotas",
+			check: func(t *testing.T, cfg *Config) {
+				assert.Equal(t, "/mnt/exports", cfg.Exports.Directory)
+				assert.EqualValues(t, 100<<20, cfg.Exports.MaxBytesPerCaller)
+				assert.EqualValues(t, 512<<20, cfg.Exports.MaxBytesTotal)
+			},
+		},
+		{name: "export_quota_over_total", wantErr: []string{"exports::max_bytes_per_caller (2048) must not exceed exports::max_bytes_total (1024)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,8 +41,9 @@ func createDefaultConfig() component.Config {
 			PrincipalAttribute: "subject",
 			GroupsAttribute:    "membership",
 		},
-		Exports: ExportsConfig{MaxDirectRows: 10_000, TTL: 24 * time.Hour, Workers: 1},
-		DLP:     DLPConfig{Config: dlp.DefaultConfig()},
+		Exports: ExportsConfig{MaxDirectRows: 10_000, TTL: 24 * time.Hour, Workers: 1,
+			MaxBytesPerCaller: 256 << 20, MaxBytesTotal: 1 << 30},
+		DLP: DLPConfig{Config: dlp.DefaultConfig()},
 	}
 }
 

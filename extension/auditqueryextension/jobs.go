@@ -51,6 +51,8 @@ type job struct {
 	Created      time.Time  `json:"created"`
 	Finished     *time.Time `json:"finished,omitempty"`
 	Expires      *time.Time `json:"expires,omitempty"`
+	// written is how much of its file a running job wrote, counted against the quotas.
+	written int64
 }
 
 // view is the job as the API answers it.
@@ -168,6 +170,12 @@ func (js *jobs) create(spec exportSpec, name, principal string, expected int64) 
 	if name == "" || name == "." || name == ".." {
 		name = "audit-export-" + now.Format("20060102T150405Z")
 	}
+	js.mu.Lock()
+	err := js.checkQuotaLocked(principal, 0)
+	js.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	j := &job{ID: hex.EncodeToString(id[:]), Status: jobQueued, Name: name, Spec: spec,
 		Principal: principal, RowsExpected: expected, Created: now}
 	if err := os.Mkdir(filepath.Join(js.dir, j.ID), 0o700); err != nil {
@@ -260,7 +268,10 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	if err != nil {
 		return exportResult{}, err
 	}
-	res, err := js.e.writeExport(ctx, j.Spec.Format, f, plan.windows, out, func(n int64) {
+	js.mu.Lock()
+	j.written = 0
+	js.mu.Unlock()
+	res, err := js.e.writeExport(ctx, j.Spec.Format, f, plan.windows, &quotaWriter{js: js, j: j, w: out}, func(n int64) {
 		js.mu.Lock()
 		j.RowsWritten = n
 		js.mu.Unlock()
@@ -360,6 +371,11 @@ func (e *queryExtension) startJob(w http.ResponseWriter, r *http.Request, c *cal
 	if errors.Is(err, errTooManyJobs) {
 		w.Header().Set("Retry-After", "60")
 		e.fail(w, r, c, http.StatusTooManyRequests, err.Error())
+		return
+	}
+	var quota *quotaError
+	if errors.As(err, &quota) {
+		e.fail(w, r, c, http.StatusInsufficientStorage, err.Error())
 		return
 	}
 	if err != nil {
