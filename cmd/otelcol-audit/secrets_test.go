@@ -158,11 +158,11 @@ exporters:
 }
 
 // TestReadSecretsNeverReachTheDisk makes reads that carry each secret of the corpus —
-// free text, filters, a SQL statement, an export job's name, a job id, a user agent,
-// an unknown parameter named password — and then searches the raw bytes of everything
-// the collector wrote (write-ahead log, uncompressed sealed Parquet, ledger, export
-// jobs) for each of them: every read is recorded, and its record is masked as spans
-// are.
+// free text, filters, a SQL statement, an export job's name and filters, a job id, a
+// user agent, an unknown parameter named password — and then searches the raw bytes of
+// everything the collector wrote (write-ahead log, uncompressed sealed Parquet, ledger,
+// finished export jobs) for each of them: every read is recorded, and its record is
+// masked as spans are.
 func TestReadSecretsNeverReachTheDisk(t *testing.T) {
 	const marker = "plain-read-marker-5e1d" // not a secret: its read must be found sealed
 	c := startCollector(t, `
@@ -176,7 +176,7 @@ exporters:
 	}
 	sent := sendAgentRun(t, exp, "plain-agent", [][]attribute.KeyValue{{attribute.String("gen_ai.request.model", "gpt-4o")}})
 	waitForSpans(t, c.queryURL, nil, len(sent), 15*time.Second)
-	read := func(method, path, body string, want int) {
+	read := func(method, path, body string, want int) []byte {
 		t.Helper()
 		req, err := http.NewRequest(method, c.queryURL+path, strings.NewReader(body))
 		if err != nil {
@@ -195,9 +195,11 @@ exporters:
 		if resp.StatusCode != want {
 			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
 		}
+		return b
 	}
 	const ssnSQL = "SELECT count(*) AS ssn_hits FROM spans WHERE request LIKE '%078-05-1120%'"
 	secrets := append(append([]string{"078-05-1120"}, secretCorpus...), keyNameSecret)
+	var jobs []string
 	for _, s := range secretCorpus {
 		q := url.QueryEscape(s)
 		read("GET", "/api/v1/spans?q="+q, "", http.StatusOK)
@@ -205,12 +207,31 @@ exporters:
 		read("GET", "/api/v1/stats?q="+q+"&model="+q, "", http.StatusOK)
 		read("GET", "/api/v1/export?format=csv&q="+q, "", http.StatusOK)
 		read("POST", "/api/v1/query", `{"sql": "SELECT count(*) AS n FROM spans WHERE request LIKE '%`+s+`%'"}`, http.StatusOK)
-		read("POST", "/api/v1/exports", `{"format": "csv", "name": "export of `+s+`", "filters": {"last": "1h"}}`, http.StatusAccepted)
+		var job struct{ ID string }
+		_ = json.Unmarshal(read("POST", "/api/v1/exports", `{"format": "csv", "name": "export of `+s+`", "filters": {"q": "`+s+`", "last": "1h"}}`, http.StatusAccepted), &job)
+		jobs = append(jobs, job.ID)
 		read("GET", "/api/v1/exports/"+url.PathEscape(s)+"/download", "", http.StatusNotFound)
 	}
 	read("POST", "/api/v1/query", `{"sql": "`+ssnSQL+`"}`, http.StatusOK)
 	read("GET", "/api/v1/spans?password="+keyNameSecret, "", http.StatusBadRequest)
 	read("GET", "/api/v1/spans?q="+marker, "", http.StatusOK)
+	// A job keeps its filters to run again after a restart, until it finishes.
+	for _, id := range jobs {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var j struct{ Status string }
+			if getJSONStatus(t, c.queryURL+"/api/v1/exports/"+id, &j) != http.StatusOK {
+				t.Fatalf("GET /api/v1/exports/%s failed", id)
+			}
+			if j.Status == "done" {
+				break
+			}
+			if j.Status != "queued" && j.Status != "running" || time.Now().After(deadline) {
+				t.Fatalf("export job %s: %s", id, j.Status)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 
 	// The statement's hash is of its masked text: a hash of the statement itself would
 	// give the SSN away to anyone who tries the 10^9 of them.

@@ -142,6 +142,25 @@ exporters:
 		t.Errorf("export: %d, X-Audit-Skipped-Files %q, body %q", resp.StatusCode, resp.Header.Get("X-Audit-Skipped-Files"), body)
 	}
 
+	resp, err = http.Post(c.queryURL+"/api/v1/exports", "application/json", strings.NewReader(`{"format": "csv", "filters": {}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&job)
+	resp.Body.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for job["status"] == "queued" || job["status"] == "running" {
+		if time.Now().After(deadline) {
+			t.Fatalf("export job still %v after 20s", job["status"])
+		}
+		time.Sleep(50 * time.Millisecond)
+		job = getAnswer(t, c.queryURL+"/api/v1/exports/"+job["id"].(string), http.StatusOK)
+	}
+	if job["status"] != "done" || job["skipped_file_count"] != float64(1) || job["rows_written"] != float64(len(kept)) {
+		t.Errorf("export job: %v", job)
+	}
+
 	// The reads' records carry the file they left out.
 	rec := waitForSpans(t, c.queryURL, url.Values{"record_type": {"access"}, "action": {"stats"}}, 1, 15*time.Second).Spans[0]
 	attrs, _ := json.Marshal(rec["attributes"])

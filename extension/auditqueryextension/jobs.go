@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
@@ -51,6 +52,8 @@ type job struct {
 	Created      time.Time  `json:"created"`
 	Finished     *time.Time `json:"finished,omitempty"`
 	Expires      *time.Time `json:"expires,omitempty"`
+	// Skipped are the sealed files the export left out because they could not be read.
+	Skipped []skippedFile `json:"skipped_files,omitempty"`
 	// written is how much of its file a running job wrote, counted against the quotas.
 	written int64
 }
@@ -66,6 +69,9 @@ func (j *job) view() map[string]any {
 		if val != int64(0) && val != "" {
 			v[k] = val
 		}
+	}
+	if len(j.Skipped) > 0 {
+		v["skipped_file_count"] = len(j.Skipped)
 	}
 	if j.Finished != nil {
 		v["finished"] = j.Finished
@@ -258,10 +264,18 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	if err != nil {
 		return exportResult{}, err
 	}
-	plan, err := js.e.store.planExport(ctx, f)
+	var plan exportPlan
+	err = js.e.store.tolerant(ctx, func() (err error) {
+		plan, err = js.e.store.planExport(ctx, f)
+		return err
+	})
 	if err != nil {
 		return exportResult{}, err
 	}
+	skipped := js.e.store.skipped(f.window())
+	js.mu.Lock()
+	j.Skipped = skipped
+	js.mu.Unlock()
 	dir := filepath.Join(js.dir, j.ID)
 	tmp := filepath.Join(dir, "."+j.fileName()+".tmp")
 	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -300,6 +314,9 @@ func (js *jobs) finish(j *job, res exportResult, err error) {
 	expires := now.Add(js.e.cfg.Exports.TTL)
 	js.mu.Lock()
 	j.Finished, j.Expires = &now, &expires
+	// The filters are kept to run the job again after a restart; a finished job needs
+	// them no more, and its state keeps them masked, as its access record does.
+	j.Spec.Filters = maskValues(js.e.masker, j.Spec.Filters)
 	j.RowsWritten, j.Bytes, j.SHA256 = res.Rows, res.Bytes, res.SHA256
 	if err != nil {
 		j.Status, j.Error = jobFailed, err.Error()
@@ -325,9 +342,23 @@ func (js *jobs) finish(j *job, res exportResult, err error) {
 		format: snap.Spec.Format, sha256: snap.SHA256, jobID: snap.ID}
 	c.acc.setRows(snap.RowsWritten)
 	c.acc.bytes = &snap.Bytes
+	c.acc.skipped = snap.Skipped
 	if rerr := js.e.record(context.Background(), nil, c, status); rerr != nil {
 		js.e.set.Logger.Error("Could not record an export job in the trail", zap.String("job", j.ID), zap.Error(rerr))
 	}
+}
+
+// maskValues masks the keys and values of v.
+func maskValues(m *dlp.Masker, v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vals := range v {
+		mk, _ := m.MaskString(k)
+		for _, val := range vals {
+			mv, _ := m.MaskString(val)
+			out[mk] = append(out[mk], mv)
+		}
+	}
+	return out
 }
 
 // sweep removes the files of jobs past their expiry, keeping their state (expired).
