@@ -3,6 +3,8 @@ package auditqueryextension
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +36,10 @@ const (
 	attrAccessBytes     = "audit.access.export_bytes"
 	attrAccessJob       = "audit.access.export_job"
 	attrAccessRole      = "audit.access.role"
+	// attrAccessSkipped counts the sealed files a read left out because they could not
+	// be read; attrAccessSkippedFiles names them, with their errors, for an admin's read.
+	attrAccessSkipped      = "audit.access.skipped_file_count"
+	attrAccessSkippedFiles = "audit.access.skipped_files"
 )
 
 // caller is who made a request, what its role lets it see, and the access record the
@@ -57,11 +63,12 @@ type access struct {
 	action  string         // search, detail, trace, stats, export, export_job, query, verify
 	request map[string]any // what was asked: the filters, the SQL text, the job id
 	rows    *int64
-	sqlHash string
 	format  string
 	sha256  string
 	bytes   *int64
 	jobID   string
+	// skipped are the sealed files the read left out (unreadable.go).
+	skipped []skippedFile
 }
 
 func (a *access) setRows(n int64) { a.rows = &n }
@@ -265,23 +272,6 @@ func (e *queryExtension) queryFailed(ctx context.Context, w http.ResponseWriter,
 	return true
 }
 
-// secretsOnly masks credentials in what access records quote (an SQL text or a filter
-// may carry a pasted key); personal data searched for stays, as the record of whose data
-// was looked at.
-var secretsOnly = func() *dlp.Masker {
-	cfg := dlp.DefaultConfig()
-	for k := range cfg.Detectors {
-		if !dlp.IsSecret(k) {
-			delete(cfg.Detectors, k)
-		}
-	}
-	m, err := dlp.NewMasker(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
-
 // record appends the access record of c to the trail, durably, through the exporter.
 func (e *queryExtension) record(ctx context.Context, r *http.Request, c *caller, status int) error {
 	if c.acc.action == "" {
@@ -291,8 +281,7 @@ func (e *queryExtension) record(ctx context.Context, r *http.Request, c *caller,
 	if err != nil || sink == nil {
 		return err
 	}
-	td := accessTraces(r, c, status, time.Now())
-	secretsOnly.MaskSpan(td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0), td.ResourceSpans().At(0).Resource())
+	td := accessTraces(r, c, status, time.Now(), e.masker)
 	// The client may be gone (a cancelled download is still a read): record regardless.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -304,8 +293,14 @@ func (e *queryExtension) record(ctx context.Context, r *http.Request, c *caller,
 }
 
 // accessTraces builds the access record of a request (nil for a job's own record) as a
-// span.
-func accessTraces(r *http.Request, c *caller, status int, now time.Time) ptrace.Traces {
+// span. Everything it quotes from the request (method and path, query parameters and
+// filters, the SQL text, the job id, the format, the user agent) goes through m, the
+// same masking the audit processor applies to spans, before the span is handed to the
+// trail: the record ends up in an immutable sealed file, where a card number searched
+// for would stay for good. What the authenticator and the connection established (the
+// caller, its role and tenant, its address) is set after masking, so the record keeps
+// who read.
+func accessTraces(r *http.Request, c *caller, status int, now time.Time, m *dlp.Masker) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr(auditschema.AttrServiceName, "otelcol-audit")
@@ -336,8 +331,54 @@ func accessTraces(r *http.Request, c *caller, status int, now time.Time) ptrace.
 	a.PutStr(auditschema.AttrCategory, "access")
 	a.PutStr(auditschema.AttrAction, c.acc.action)
 	a.PutStr(auditschema.AttrResult, result)
+	found := dlp.Result{}
+	if req, ok := requestMap(c.acc.request); ok {
+		found = m.MaskAttributes(req)
+		if b, err := json.Marshal(req.AsRaw()); err == nil {
+			a.PutStr(auditschema.AttrRequest, string(b))
+		}
+	}
+	if sql, ok := c.acc.request["sql"].(string); ok {
+		// The hash is of the masked text, the text the record keeps: a SHA-256 of the
+		// statement itself would let anyone holding the trail recover a short secret it
+		// quoted (an SSN has 10^9 values) by trying them all.
+		masked, _ := m.MaskString(sql)
+		sum := sha256.Sum256([]byte(masked))
+		a.PutStr(attrAccessSQLHash, hex.EncodeToString(sum[:]))
+	}
+	if r != nil {
+		if ua := r.UserAgent(); ua != "" {
+			a.PutStr(auditschema.AttrUserAgent, ua)
+		}
+	}
+	if c.acc.rows != nil {
+		a.PutInt(attrAccessRows, *c.acc.rows)
+	}
+	if c.acc.format != "" {
+		a.PutStr(attrAccessFormat, c.acc.format)
+	}
+	if c.acc.sha256 != "" {
+		a.PutStr(attrAccessExportSHA, c.acc.sha256)
+	}
+	if c.acc.bytes != nil {
+		a.PutInt(attrAccessBytes, *c.acc.bytes)
+	}
+	if c.acc.jobID != "" {
+		a.PutStr(attrAccessJob, c.acc.jobID)
+	}
+	found = found.Merge(m.MaskSpanOnly(span))
+	if !found.Clean() {
+		a.PutStr(auditschema.AttrDLPResult, found.String())
+		a.PutBool(auditschema.AttrCredentialMasked, found.CredentialMasked)
+	}
 	a.PutStr(attrAccessRole, c.role)
 	a.PutInt(attrAccessStatus, int64(status))
+	if len(c.acc.skipped) > 0 {
+		a.PutInt(attrAccessSkipped, int64(len(c.acc.skipped)))
+		if b, err := json.Marshal(c.acc.skipped); err == nil && c.role == RoleAdmin {
+			a.PutStr(attrAccessSkippedFiles, string(b))
+		}
+	}
 	switch {
 	case c.principal != "":
 		a.PutStr(auditschema.AttrUserID, c.principal)
@@ -353,30 +394,24 @@ func accessTraces(r *http.Request, c *caller, status int, now time.Time) ptrace.
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			a.PutStr(auditschema.AttrClientAddr, host)
 		}
-		if ua := r.UserAgent(); ua != "" {
-			a.PutStr(auditschema.AttrUserAgent, ua)
-		}
-	}
-	if b, err := json.Marshal(c.acc.request); err == nil {
-		a.PutStr(auditschema.AttrRequest, string(b))
-	}
-	if c.acc.rows != nil {
-		a.PutInt(attrAccessRows, *c.acc.rows)
-	}
-	if c.acc.sqlHash != "" {
-		a.PutStr(attrAccessSQLHash, c.acc.sqlHash)
-	}
-	if c.acc.format != "" {
-		a.PutStr(attrAccessFormat, c.acc.format)
-	}
-	if c.acc.sha256 != "" {
-		a.PutStr(attrAccessExportSHA, c.acc.sha256)
-	}
-	if c.acc.bytes != nil {
-		a.PutInt(attrAccessBytes, *c.acc.bytes)
-	}
-	if c.acc.jobID != "" {
-		a.PutStr(attrAccessJob, c.acc.jobID)
 	}
 	return td
+}
+
+// requestMap is what a request asked for as an attribute map, the form the masker
+// walks (nested values, secret key names, blocked entries) as it walks a span's.
+func requestMap(req map[string]any) (pcommon.Map, bool) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return pcommon.Map{}, false
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return pcommon.Map{}, false
+	}
+	m := pcommon.NewMap()
+	if err := m.FromRaw(raw); err != nil {
+		return pcommon.Map{}, false
+	}
+	return m, true
 }

@@ -159,8 +159,11 @@ func TestEveryReadIsRecorded(t *testing.T) {
 	assert.Equal(t, "csv", exp[attrAccessFormat])
 	assert.Contains(t, byAction["export"]["request"], "alice", "the record says what was exported")
 	q := attrsOf(t, byAction["query"])
-	sqlSum := sha256.Sum256([]byte(sqlText))
-	assert.Equal(t, hex.EncodeToString(sqlSum[:]), q[attrAccessSQLHash])
+	var recorded struct{ SQL string }
+	require.NoError(t, json.Unmarshal([]byte(byAction["query"]["request"].(string)), &recorded))
+	maskedSum := sha256.Sum256([]byte(recorded.SQL))
+	assert.Equal(t, hex.EncodeToString(maskedSum[:]), q[attrAccessSQLHash], "the hash is of the masked text the record keeps")
+	assert.Equal(t, strings.Replace(sqlText, secret, "[REDACTED:openai_key]", 1), recorded.SQL)
 	assert.Contains(t, byAction["query"]["request"], "FROM spans WHERE user_id = 'bob'")
 	assert.NotContains(t, byAction["query"]["request"], secret)
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/confstrict"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/netguard"
 )
 
@@ -47,6 +48,34 @@ type Config struct {
 	Authorization AuthorizationConfig `mapstructure:"authorization"`
 	// Exports configures large exports, which run as jobs.
 	Exports ExportsConfig `mapstructure:"exports"`
+	// DLP masks what access records quote from a request (filters, free text, SQL,
+	// job ids, header values) before they reach the trail. Set it as the audit
+	// processor's dlp section is set, so a read keeps no more than a span would.
+	DLP DLPConfig `mapstructure:"dlp"`
+}
+
+// DLPConfig has the shape of the audit processor's dlp section: per detector kind
+// redact, block or off; the key names whose values are secrets; top-level keys exempt
+// from personal-data detectors; and an optional HMAC key file.
+type DLPConfig struct {
+	dlp.Config `mapstructure:",squash"`
+	// HMACKeyFile holds a key (at least 32 bytes) to replace matches with a keyed HMAC
+	// instead of [REDACTED:<kind>]; with the processor's key, a value searched for
+	// correlates with the spans that held it, without being revealed.
+	HMACKeyFile string `mapstructure:"hmac_key_file"`
+}
+
+// masker builds the masker of dlp, reading its HMAC key file.
+func (c *DLPConfig) masker() (*dlp.Masker, error) {
+	cfg := c.Config
+	if c.HMACKeyFile != "" {
+		k, err := dlp.LoadHMACKey(c.HMACKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("dlp::hmac_key_file: %w", err)
+		}
+		cfg.HMACKey = k
+	}
+	return dlp.NewMasker(cfg)
 }
 
 // Roles of a caller.
@@ -101,6 +130,12 @@ type ExportsConfig struct {
 	TTL time.Duration `mapstructure:"ttl"`
 	// Workers is how many jobs run at once; the others wait, queued.
 	Workers int `mapstructure:"workers"`
+	// MaxBytesPerCaller bounds the disk the files of one caller's export jobs take,
+	// finished and being written: a job is refused (507) while they take it all, and
+	// stopped (failed, its partial file removed) when it would grow past it.
+	MaxBytesPerCaller int64 `mapstructure:"max_bytes_per_caller"`
+	// MaxBytesTotal bounds the same for every caller's jobs together.
+	MaxBytesTotal int64 `mapstructure:"max_bytes_total"`
 }
 
 func (c *Config) exportsDir() string {
@@ -151,6 +186,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Exports.Workers <= 0 {
 		errs = append(errs, fmt.Errorf("exports::workers must be positive, got %d", c.Exports.Workers))
+	}
+	if c.Exports.MaxBytesPerCaller <= 0 {
+		errs = append(errs, fmt.Errorf("exports::max_bytes_per_caller must be positive (bytes, e.g. 268435456 for 256 MiB), got %d", c.Exports.MaxBytesPerCaller))
+	}
+	if c.Exports.MaxBytesTotal <= 0 {
+		errs = append(errs, fmt.Errorf("exports::max_bytes_total must be positive (bytes, e.g. 1073741824 for 1 GiB), got %d", c.Exports.MaxBytesTotal))
+	} else if c.Exports.MaxBytesPerCaller > c.Exports.MaxBytesTotal {
+		errs = append(errs, fmt.Errorf("exports::max_bytes_per_caller (%d) must not exceed exports::max_bytes_total (%d)", c.Exports.MaxBytesPerCaller, c.Exports.MaxBytesTotal))
+	}
+	if err := c.DLP.Config.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("dlp: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelaudit/otelcol-audit/internal/configtest"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -49,6 +50,25 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero_query_timeout", wantErr: []string{"query_timeout", "must be positive"}},
 		{name: "bad_memory_limit", wantErr: []string{"memory_limit", `"lots"`}},
 		{name: "empty_directory", wantErr: []string{"directory must be set"}},
+		{
+			name: "dlp",
+			check: func(t *testing.T, cfg *Config) {
+				assert.Equal(t, dlp.ActionBlock, cfg.DLP.Detectors["ssn"])
+				assert.Equal(t, dlp.ActionOff, cfg.DLP.Detectors["email"])
+				assert.Equal(t, []string{"pin"}, cfg.DLP.SecretKeyNames)
+				assert.Equal(t, "/etc/otelcol-audit/dlp.key", cfg.DLP.HMACKeyFile)
+			},
+		},
+		{name: "dlp_unknown_kind", wantErr: []string{"dlp: detectors", `"passport"`}},
+		{
+			name: "export_quotas",
+			check: func(t *testing.T, cfg *Config) {
+				assert.Equal(t, "/mnt/exports", cfg.Exports.Directory)
+				assert.EqualValues(t, 100<<20, cfg.Exports.MaxBytesPerCaller)
+				assert.EqualValues(t, 512<<20, cfg.Exports.MaxBytesTotal)
+			},
+		},
+		{name: "export_quota_over_total", wantErr: []string{"exports::max_bytes_per_caller (2048) must not exceed exports::max_bytes_total (1024)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -269,9 +269,18 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.ExportTimeout)
 	defer cancel()
-	plan, err := e.store.planExport(ctx, f)
+	var plan exportPlan
+	err = e.store.tolerant(ctx, func() (err error) {
+		plan, err = e.store.planExport(ctx, f)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
+	}
+	e.noteSkipped(c, f.window(), nil)
+	if n := len(c.acc.skipped); n > 0 {
+		// The rows are the body: the files left out are counted in a header.
+		w.Header().Set(headerSkipped, strconv.Itoa(n))
 	}
 	if plan.rows > e.cfg.Exports.MaxDirectRows {
 		e.startJob(w, r, c, spec, q.Get("name"), plan.rows)

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/browserguard"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 	"github.com/otelaudit/otelcol-audit/internal/trailsink"
@@ -31,7 +32,9 @@ type queryExtension struct {
 	server *http.Server
 	// publicKey is the ledger verifier key of public_key_file ("" = the data directory's).
 	publicKey string
-	serverWG  sync.WaitGroup
+	// masker masks what access records quote from requests (dlp).
+	masker   *dlp.Masker
+	serverWG sync.WaitGroup
 }
 
 func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
@@ -46,6 +49,11 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		}
 		e.publicKey = strings.TrimSpace(string(b))
 	}
+	m, err := e.cfg.DLP.masker()
+	if err != nil {
+		return fmt.Errorf("auditquery: %w", err)
+	}
+	e.masker = m
 	st, err := openStore(e.cfg.Directory, e.cfg.MemoryLimit)
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)
@@ -69,6 +77,10 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	}
 	st.logDuplicateErr = func(err error) {
 		e.set.Logger.Warn("Some partitions could not be checked for redelivered spans; their copies are shown as stored", zap.Error(err))
+	}
+	st.unreadable.warn = func(path string, err error) {
+		e.set.Logger.Warn("A sealed file of the trail cannot be read: reads leave it out, and say so, until it changes; GET /api/v1/verify checks it against the ledger",
+			zap.String("file", path), zap.Error(err))
 	}
 	st.live = func() ([]string, bool) {
 		sink, ok := trailsink.Lookup(e.cfg.Directory)
@@ -144,7 +156,13 @@ func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request, c *
 	c.restrict(&f)
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	spans, next, total, err := e.store.searchSpans(ctx, f)
+	var spans []map[string]any
+	var next *cursor
+	var total int64
+	err = e.store.tolerant(ctx, func() (err error) {
+		spans, next, total, err = e.store.searchSpans(ctx, f)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
@@ -152,6 +170,7 @@ func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request, c *
 	if next != nil {
 		resp["next_cursor"] = next.encode()
 	}
+	e.noteSkipped(c, f.window(), resp)
 	c.acc.setRows(int64(len(spans)))
 	e.reply(w, r, c, http.StatusOK, resp)
 }
@@ -172,17 +191,24 @@ func (e *queryExtension) handleSpan(w http.ResponseWriter, r *http.Request, c *c
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
 	where, args := scoped(c, " WHERE trace_id = ? AND span_id = ?", traceID, spanID)
-	rows, err := e.store.selectRows(ctx, window{}, where, " ORDER BY ingest_time LIMIT 1", args...)
+	var rows []map[string]any
+	err := e.store.tolerant(ctx, func() (err error) {
+		rows, err = e.store.selectRows(ctx, window{}, where, " ORDER BY ingest_time LIMIT 1", args...)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
+	resp := map[string]any{}
+	e.noteSkipped(c, window{}, resp)
 	c.acc.setRows(int64(len(rows)))
 	if len(rows) == 0 {
 		// A member asking for someone else's span learns no more than that it is not theirs.
 		e.fail(w, r, c, http.StatusNotFound, fmt.Sprintf("no span %s/%s in the trail", traceID, spanID))
 		return
 	}
-	e.reply(w, r, c, http.StatusOK, map[string]any{"span": rows[0]})
+	resp["span"] = rows[0]
+	e.reply(w, r, c, http.StatusOK, resp)
 }
 
 // scoped adds the caller's scope to a WHERE clause over the trail.
@@ -205,16 +231,22 @@ func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request, c *
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
 	where, args := scoped(c, " WHERE trace_id = ?", traceID)
-	rows, err := e.store.selectRows(ctx, window{}, where, " ORDER BY start_time, span_id", args...)
+	var rows []map[string]any
+	err := e.store.tolerant(ctx, func() (err error) {
+		rows, err = e.store.selectRows(ctx, window{}, where, " ORDER BY start_time, span_id", args...)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
+	resp := map[string]any{"trace_id": traceID, "spans": rows, "totals": traceTotals(rows)}
+	e.noteSkipped(c, window{}, resp)
 	c.acc.setRows(int64(len(rows)))
 	if len(rows) == 0 {
 		e.fail(w, r, c, http.StatusNotFound, fmt.Sprintf("no trace %s in the trail", traceID))
 		return
 	}
-	e.reply(w, r, c, http.StatusOK, map[string]any{"trace_id": traceID, "spans": rows, "totals": traceTotals(rows)})
+	e.reply(w, r, c, http.StatusOK, resp)
 }
 
 // traceTotals sums the cost and tokens of a trace; a cost is only as complete as its

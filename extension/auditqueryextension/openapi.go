@@ -71,7 +71,7 @@ func openAPI() map[string]any {
 		},
 		"paths": map[string]any{
 			"/healthz":                           op("liveness of the query engine", []any{}, `{"status":"ok"}`),
-			"/api/v1/spans":                      op("search the trail, newest first", searchParams, `{"spans":[...],"total":n,"next_cursor":...}`),
+			"/api/v1/spans":                      op("search the trail, newest first", searchParams, `{"spans":[...],"total":n,"next_cursor":...} (+ skipped_file_count, skipped_files when unreadable files were left out)`),
 			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record", []any{traceID, spanID}, `{"span":{...}}`),
 			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
@@ -86,7 +86,8 @@ func openAPI() map[string]any {
 							"name":    map[string]any{"type": "string"},
 							"filters": map[string]any{"type": "object", "description": "search parameters: a string or an array of strings each"},
 						}}}}},
-				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape), "415": jsonResponse(notJSON), "429": jsonResponse("too many jobs waiting; Retry-After says when to try again")}),
+				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape), "415": jsonResponse(notJSON), "429": jsonResponse("too many jobs waiting; Retry-After says when to try again"),
+					"507": jsonResponse("the files of export jobs take exports::max_bytes_per_caller or exports::max_bytes_total; the error names which")}),
 			}},
 			"/api/v1/exports/{id}":          op("an export job's status and progress", []any{jobID}, jobShape),
 			"/api/v1/exports/{id}/download": op("a finished export job's file (409 while running, 410 once expired)", []any{jobID}, "the file"),

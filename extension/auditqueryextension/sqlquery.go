@@ -2,10 +2,8 @@ package auditqueryextension
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql/driver"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,10 +152,8 @@ func (e *queryExtension) handleQuery(w http.ResponseWriter, r *http.Request, c *
 		e.fail(w, r, c, http.StatusBadRequest, `body: send {"sql": "SELECT ..."} (at most 64 KiB): `+err.Error())
 		return
 	}
-	// The record keeps the statement (credentials masked) and the SHA-256 of its text.
+	// The record keeps the statement, masked, and the SHA-256 of its masked text.
 	c.acc.request["sql"] = req.SQL
-	sum := sha256.Sum256([]byte(req.SQL))
-	c.acc.sqlHash = hex.EncodeToString(sum[:])
 	if strings.TrimSpace(req.SQL) == "" {
 		e.fail(w, r, c, http.StatusBadRequest, "sql: required, e.g. SELECT model, sum(cost_usd) FROM spans GROUP BY model")
 		return

@@ -220,10 +220,15 @@ func (e *queryExtension) handleStats(w http.ResponseWriter, r *http.Request, c *
 	c.restrict(&f)
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	st, err := e.store.stats(ctx, f, f.limit)
+	var st map[string]any
+	err = e.store.tolerant(ctx, func() (err error) {
+		st, err = e.store.stats(ctx, f, f.limit)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
+	e.noteSkipped(c, f.window(), st)
 	if t, ok := st["total"].(groupStats); ok {
 		c.acc.setRows(t.Calls)
 	}

@@ -42,6 +42,8 @@ type store struct {
 	dup   dedupState
 	// logDuplicateErr reports partitions whose copies could not be grouped.
 	logDuplicateErr func(error)
+	// unreadable are the sealed files reads leave out (see unreadable.go).
+	unreadable unreadableFiles
 }
 
 // readParquetOptions read the hive partition columns. Not union_by_name: it opens every
@@ -79,9 +81,13 @@ func (s *store) source(w window) string {
 	return s.sourceOf(s.files(), w)
 }
 
-// files lists the trail's sealed files, relative to the data directory: the writer's
-// live set, or the files on disk without a writer in this collector.
-func (s *store) files() []string {
+// files lists the trail's sealed files that reads open: trailFiles but those that could
+// not be read (see unreadable.go).
+func (s *store) files() []string { return s.readable(s.trailFiles()) }
+
+// trailFiles lists the trail's sealed files, relative to the data directory: the
+// writer's live set, or the files on disk without a writer in this collector.
+func (s *store) trailFiles() []string {
 	var files []string
 	if s.live != nil {
 		files, _ = s.live()

@@ -8,7 +8,7 @@ import { renderDetail } from './detail.js';
 import { renderTrace } from './trace.js';
 import { renderCostChart } from './chart.js';
 import { runExport } from './exporter.js';
-import { checkIntegrity } from './integrity.js';
+import { checkIntegrity, noteSkipped } from './integrity.js';
 
 const $ = (id) => document.getElementById(id);
 const multiFields = ['agent', 'user', 'model', 'category', 'action', 'result'];
@@ -218,6 +218,7 @@ async function loadRows(p) {
     return;
   }
   showError(null);
+  noteSkipped($('integrity'), $('integrity-panel'), page);
   const tbody = clear(table.tBodies[0]);
   for (const r of page.spans) tbody.append(rowElement(r));
   if (!page.spans.length) tbody.append(h('tr', {}, h('td', { colspan: 9, class: 'empty' }, 'No records match these filters.')));
