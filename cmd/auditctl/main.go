@@ -2,8 +2,10 @@
 //
 //	auditctl verify --dir DIR [--public-key FILE] [--trusted-checkpoint FILE] [--json]
 //
-// verify exits 0 when the trail is intact, 1 with one line per finding when it is not,
-// and 2 when it cannot run (bad flags, unreadable directory).
+// Results go to standard output, diagnostics (bad flags, a directory it cannot read) to
+// standard error. verify prints one line per finding, then "note: " lines, then a
+// summary line starting "intact:" or "NOT intact:" (or, with --json, the report alone);
+// it exits 0 when the trail is intact, 1 when it is not, and 2 when it cannot run.
 package main
 
 import (
@@ -79,13 +81,13 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, f.String())
 		}
 		for _, n := range rep.Notes {
-			fmt.Fprintln(stderr, "note: "+n)
+			fmt.Fprintln(stdout, "note: "+n)
 		}
 		status := "intact"
 		if !rep.Intact {
 			status = fmt.Sprintf("NOT intact: %d finding(s)", len(rep.Findings))
 		}
-		fmt.Fprintf(stderr, "%s: %d ledger entries (%d signed), %d files, %d bytes verified\n",
+		fmt.Fprintf(stdout, "%s: %d ledger entries (%d signed), %d files, %d bytes verified\n",
 			status, rep.Entries, rep.Signed, rep.Files, rep.Bytes)
 	}
 	if !rep.Intact {

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,19 +35,27 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter"
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
 // The pristine trail: spans in three UTC hours, pushed in two batches that are sealed
 // separately, so there are several files per partition and one ledger entry per file.
+// The hours are recent: a span that started more than a day before the trail received
+// it is filed in its ingest hour instead.
 var (
-	day        = time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	day        = time.Now().UTC().Truncate(time.Hour).Add(-9 * time.Hour)
 	firstPush  = []time.Time{day.Add(4*time.Hour + 10*time.Minute), day.Add(4*time.Hour + 20*time.Minute), day.Add(5*time.Hour + 15*time.Minute)}
 	secondPush = []time.Time{day.Add(4*time.Hour + 40*time.Minute), day.Add(5*time.Hour + 50*time.Minute), day.Add(6*time.Hour + 5*time.Minute)}
 	// pristineFiles is how many files (and seal entries) the pristine trail holds: the
 	// first push seals hours 04 and 05, the second hours 04, 05 and 06.
 	pristineFiles = 5
 )
+
+// partitionAt is the path of the partition of the hour h hours after day.
+func partitionAt(h int) string {
+	return auditschema.SpansDir + "/" + auditschema.PartitionOf(day.Add(time.Duration(h)*time.Hour))
+}
 
 var pristine struct {
 	once sync.Once
@@ -268,11 +277,13 @@ func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errOut.String()
 }
 
-// findingLines returns the non-empty lines of verify's stdout: one per finding.
+// findingLines returns the finding lines of verify's stdout: every non-empty line but
+// the notes and the summary.
 func findingLines(stdout string) []string {
 	var out []string
 	for _, l := range strings.Split(stdout, "\n") {
-		if strings.TrimSpace(l) != "" {
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "note: ") &&
+			!strings.HasPrefix(l, "intact: ") && !strings.HasPrefix(l, "NOT intact: ") {
 			out = append(out, l)
 		}
 	}
@@ -395,9 +406,9 @@ func TestVerifyPristineTrail(t *testing.T) {
 		assert.Equal(t, os.FileMode(0o444), st.Mode().Perm(), "sealed files are read-only")
 	}
 	assert.Equal(t, map[string]int{
-		"spans/date=2026-03-14/hour=04": 2,
-		"spans/date=2026-03-14/hour=05": 2,
-		"spans/date=2026-03-14/hour=06": 1,
+		partitionAt(4): 2,
+		partitionAt(5): 2,
+		partitionAt(6): 1,
 	}, parts)
 
 	pub := keepOutside(t, dir, publicKeyRel)
@@ -410,7 +421,10 @@ func TestVerifyPristineTrail(t *testing.T) {
 		code, stdout, stderr := cli(t, args...)
 		assert.Equal(t, 0, code, "false alarm on an untouched trail")
 		assert.Empty(t, findingLines(stdout))
-		assert.Contains(t, stderr, fmt.Sprintf("intact: %d ledger entries (%d signed), %d files", pristineFiles, pristineFiles, pristineFiles))
+		// The result on stdout, its summary last; nothing on stderr.
+		lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+		assert.Contains(t, lines[len(lines)-1], fmt.Sprintf("intact: %d ledger entries (%d signed), %d files", pristineFiles, pristineFiles, pristineFiles))
+		assert.Empty(t, stderr)
 	}
 
 	code, stdout, _ := cli(t, "verify", "--dir", dir, "--public-key", pub, "--json")
@@ -477,7 +491,7 @@ func TestVerifyInjectedFile(t *testing.T) {
 	// A valid Parquet file under a new name in an existing partition, and one in a
 	// partition the ledger never mentions.
 	sameDir := filepath.ToSlash(filepath.Join(filepath.Dir(sealedFiles(t, dir)[1].Path), "verify-test-forged-000001.parquet"))
-	newPart := "spans/date=2026-03-15/hour=00/verify-test-forged-000002.parquet"
+	newPart := partitionAt(20) + "/verify-test-forged-000002.parquet"
 	for _, rel := range []string{sameDir, newPart} {
 		dst := filepath.Join(dir, filepath.FromSlash(rel))
 		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
@@ -489,6 +503,84 @@ func TestVerifyInjectedFile(t *testing.T) {
 	requireFinding(t, stdout, sameDir, "injected")
 	requireFinding(t, stdout, newPart, "injected")
 	assert.Len(t, findingLines(stdout), 2)
+}
+
+// Everything under spans/ and ledger/ that the ledger does not know is a finding naming
+// its path, whatever its name or type; an empty directory holds nothing and is none.
+func TestVerifyStrayEntries(t *testing.T) {
+	t.Parallel()
+	dir := copyTrail(t)
+	files := sealedFiles(t, dir)
+	part := filepath.ToSlash(filepath.Dir(files[0].Path))
+	newPart := "spans/date=2026-03-15/hour=00"
+	strays := map[string]string{
+		part + "/notes.txt":                 "not a sealed file of the trail",
+		part + "/x.parquet.bak":             "not a sealed file of the trail",
+		part + "/.hidden":                   "not a sealed file of the trail",
+		newPart + "/duckdb.log":             "not a sealed file of the trail",
+		"spans/readme":                      "not a sealed file of the trail",
+		part + "/link-000001.parquet":       "a symbolic link to " + filepath.Base(files[0].Path),
+		part + "/fifo":                      "a named pipe",
+		ledger.Dir + "/entries.jsonl.bak":   "not a file of the ledger",
+		ledger.Dir + "/.checkpoint.1.tmp":   "not a file of the ledger",
+		ledger.Dir + "/old":                 "not a file of the ledger",
+		"spans/date=2026-03-16/hour=01/..x": "not a sealed file of the trail",
+	}
+	for rel, want := range strays {
+		path := filepath.Join(dir, filepath.FromSlash(rel))
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		switch {
+		case rel == ledger.Dir+"/old":
+			// An old ledger kept beside the live one.
+			require.NoError(t, os.MkdirAll(path, 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(path, ledger.EntriesFile), []byte("{}\n"), 0o644))
+		case strings.HasPrefix(want, "a symbolic link"):
+			require.NoError(t, os.Symlink(filepath.Base(files[0].Path), path))
+		case want == "a named pipe":
+			require.NoError(t, syscall.Mkfifo(path, 0o644))
+		default:
+			require.NoError(t, os.WriteFile(path, []byte("anything"), 0o644))
+		}
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "spans", "date=2026-03-17", "hour=02"), 0o755))
+
+	code, stdout, _ := cli(t, "verify", "--dir", dir)
+	assert.Equal(t, 1, code)
+	for rel, want := range strays {
+		requireFinding(t, stdout, rel, want)
+	}
+	assert.Len(t, findingLines(stdout), len(strays), "one finding per stray entry, none about the sealed files or the empty directory")
+
+	// A sealed file replaced by a link to a copy outside the trail keeps its bytes but
+	// leaves the trail's control.
+	dir = copyTrail(t)
+	rec := sealedFiles(t, dir)[2]
+	path := filepath.Join(dir, filepath.FromSlash(rec.Path))
+	outside := filepath.Join(t.TempDir(), "moved.parquet")
+	require.NoError(t, os.Rename(path, outside))
+	require.NoError(t, os.Symlink(outside, path))
+	code, stdout, _ = cli(t, "verify", "--dir", dir)
+	assert.Equal(t, 1, code)
+	requireFinding(t, stdout, rec.Path, "a symbolic link to "+outside)
+	assert.Len(t, findingLines(stdout), 1)
+}
+
+// A writer that stopped while replacing the checkpoint leaves its temporary file in
+// ledger/; the next start removes it, and the trail verifies intact again.
+func TestVerifyCheckpointTemporaryRemovedAtStart(t *testing.T) {
+	t.Parallel()
+	dir := copyTrail(t)
+	left := filepath.Join(dir, ledger.Dir, ".checkpoint.123456.tmp")
+	require.NoError(t, os.WriteFile(left, []byte("half a checkpoint"), 0o644))
+	code, stdout, _ := cli(t, "verify", "--dir", dir)
+	assert.Equal(t, 1, code)
+	requireFinding(t, stdout, ledger.Dir+"/.checkpoint.123456.tmp", "not a file of the ledger")
+
+	require.NoError(t, writeTrail(dir, pristineFiles))
+	assert.NoFileExists(t, left)
+	code, stdout, _ = cli(t, "verify", "--dir", dir)
+	assert.Equal(t, 0, code)
+	assert.Empty(t, findingLines(stdout))
 }
 
 // --- the ledger ---
@@ -723,10 +815,10 @@ func TestVerifyReplacedPublicKey(t *testing.T) {
 	require.False(t, res.KeyRotated, "the attacker's key is the one in public.key: no rotation recorded")
 	require.NoError(t, l.Close())
 
-	code, stdout, stderr := cli(t, "verify", "--dir", dir)
+	code, stdout, _ := cli(t, "verify", "--dir", dir)
 	assert.Equal(t, 0, code, "with the key from the data directory a forged trail verifies")
 	assert.Empty(t, findingLines(stdout))
-	assert.Contains(t, stderr, "public key stored in the data directory", "verify warns that the key it used proves nothing")
+	assert.Contains(t, stdout, "note: checkpoint checked with the public key stored in the data directory", "verify warns that the key it used proves nothing")
 
 	code, stdout, _ = cli(t, "verify", "--dir", dir, "--public-key", realPub)
 	assert.Equal(t, 1, code)
@@ -735,7 +827,7 @@ func TestVerifyReplacedPublicKey(t *testing.T) {
 
 // --- compactions ---
 
-// compact records a compaction of the two files of partition hour=04 into one new file
+// compact records a compaction of the two files of the partition partitionAt(4) into one new file
 // through the real ledger API, signing with the trail's own key, and removes the merged
 // files as a compactor would. digest computes the new file's content digest from the two
 // replaced records.
@@ -748,7 +840,7 @@ func compact(t *testing.T, dir string, digest func(a, b ledger.FileRecord) strin
 	require.NoError(t, err)
 	defer func() { require.NoError(t, l.Close()) }()
 
-	const part = "spans/date=2026-03-14/hour=04"
+	part := partitionAt(4)
 	var pair []ledger.FileRecord
 	for _, r := range l.Live() {
 		if strings.HasPrefix(r.Path, part+"/") {
@@ -819,11 +911,11 @@ func TestVerifyCompactionDigestMatches(t *testing.T) {
 	seq := compact(t, dir, func(a, b ledger.FileRecord) string { return sumOf(t, a, b).String() })
 	require.Equal(t, int64(pristineFiles), seq)
 
-	code, stdout, stderr := cli(t, "verify", "--dir", dir, "--public-key", pub)
+	code, stdout, _ := cli(t, "verify", "--dir", dir, "--public-key", pub)
 	assert.Equal(t, 0, code)
 	assert.Empty(t, findingLines(stdout))
 	requireNoFindingContaining(t, stdout, "compaction")
-	assert.Contains(t, stderr, fmt.Sprintf("%d ledger entries", pristineFiles+1))
+	assert.Contains(t, stdout, fmt.Sprintf("%d ledger entries", pristineFiles+1))
 }
 
 // --- compaction and retention by the real exporter ---
@@ -892,10 +984,10 @@ func TestVerifyExporterRetention(t *testing.T) {
 	retentions := entriesOfKind(t, dir, ledger.KindRetention)
 	require.Len(t, retentions, 3)
 
-	code, stdout, stderr := cli(t, "verify", "--dir", dir, "--public-key", pub)
+	code, stdout, _ := cli(t, "verify", "--dir", dir, "--public-key", pub)
 	assert.Equal(t, 0, code, "false alarm on a trail after retention")
 	assert.Empty(t, findingLines(stdout))
-	assert.Contains(t, stderr, " 0 files")
+	assert.Contains(t, stdout, " 0 files")
 
 	deleted := retentions[1].Deleted[0]
 	dst := filepath.Join(dir, filepath.FromSlash(deleted.Path))

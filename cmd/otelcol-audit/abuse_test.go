@@ -20,7 +20,10 @@ import (
 type hostileRequest struct {
 	name, path  string
 	contentType string
-	gzipped     bool
+	// host replaces the Host header; header adds headers, as a browser would send them.
+	host    string
+	header  map[string]string
+	gzipped bool
 	// body makes a fresh body; size -1 sends it chunked, without a length.
 	body func() io.Reader
 	size int64
@@ -101,6 +104,24 @@ func abuseCorpus(t *testing.T) []hostileRequest {
 		add("array of numbers "+path, path, jsonCT, []byte(`[1,2,3]`))
 		add("empty array "+path, path, jsonCT, []byte(`[]`))
 		add("duplicate keys of wrong types "+path, path, jsonCT, []byte(`{"category":"auth","category":{"x":1},"action":"login"}`))
+	}
+	// What a web page open in a browser on this machine can send: valid records, refused
+	// for how they came (see internal/browserguard).
+	for path, valid := range map[string]string{
+		"/v1/events":    `{"category":"auth","action":"login","actor":{"id":"forged"}}`,
+		"/v1/approvals": `{"approval_id":"apr-forged","status":"approved","approver":"attacker@example.com"}`,
+	} {
+		body, n := fixedBody([]byte(valid))
+		c = append(c,
+			hostileRequest{name: "valid record as text/plain " + path, path: path, contentType: "text/plain", body: body, size: n},
+			hostileRequest{name: "valid record as a form " + path, path: path, contentType: "application/x-www-form-urlencoded", body: body, size: n},
+			hostileRequest{name: "valid record without content type " + path, path: path, body: body, size: n},
+			hostileRequest{name: "valid record for another host (DNS rebinding) " + path, path: path, contentType: jsonCT, host: "attacker.example", body: body, size: n},
+			hostileRequest{name: "valid record from another site " + path, path: path, contentType: jsonCT,
+				header: map[string]string{"Origin": "https://attacker.example", "Sec-Fetch-Site": "cross-site"}, body: body, size: n},
+			hostileRequest{name: "valid record from another port of this machine " + path, path: path, contentType: jsonCT,
+				header: map[string]string{"Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-site"}, body: body, size: n},
+		)
 	}
 	for name, body := range map[string]string{
 		"category a number":      `{"category":5,"action":"login"}`,
@@ -197,7 +218,15 @@ service:
 			return 0, err
 		}
 		req.ContentLength = h.size
-		req.Header.Set("Content-Type", h.contentType)
+		if h.contentType != "" {
+			req.Header.Set("Content-Type", h.contentType)
+		}
+		if h.host != "" {
+			req.Host = h.host
+		}
+		for k, v := range h.header {
+			req.Header.Set(k, v)
+		}
 		if h.gzipped {
 			req.Header.Set("Content-Encoding", "gzip")
 		}

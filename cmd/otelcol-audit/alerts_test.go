@@ -112,3 +112,70 @@ func TestExampleAlertsConfigFiresSignedWebhook(t *testing.T) {
 	}
 	waitForSpans(t, c.queryURL, nil, len(sent), 10*time.Second)
 }
+
+// With rate_limit_per_actor, a flood of failed logins of one actor uses up that actor's
+// limit only: the failed login of another actor, sent after the flood, still alerts.
+func TestWebhookRateLimitPerActor(t *testing.T) {
+	var mu sync.Mutex
+	actors := map[string]int{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Alerts []struct {
+				Actor string `json:"actor"`
+			} `json:"alerts"`
+		}
+		b, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(b, &body); err != nil {
+			t.Errorf("webhook body %s: %v", b, err)
+		}
+		mu.Lock()
+		for _, a := range body.Alerts {
+			actors[a.Actor]++
+		}
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	c := startCollector(t, fmt.Sprintf(`
+exporters:
+  auditwebhook:
+    endpoint: %q
+    rate_limit_per_minute: 2
+    rate_limit_per_actor:
+      enabled: true
+    rules:
+      - name: failed_login
+        condition: attributes["audit.category"] == "auth" and attributes["audit.result"] == "failed"
+service:
+  pipelines:
+    traces:
+      exporters: [auditparquet, auditwebhook]
+`, hook.URL))
+	var events []string
+	for range 10 {
+		events = append(events, `{"category":"auth","action":"login","result":"failed","actor":{"id":"decoy"}}`)
+	}
+	events = append(events, `{"category":"auth","action":"login","result":"failed","actor":{"id":"victim"}}`)
+	resp, err := http.Post("http://"+c.eventsAddr+"/v1/events", "application/json", strings.NewReader("["+strings.Join(events, ",")+"]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/events: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := actors["victim"]
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if actors["victim"] != 1 || actors["decoy"] != 2 {
+		t.Errorf("alerts by actor %v, want decoy 2 (its limit) and victim 1", actors)
+	}
+}

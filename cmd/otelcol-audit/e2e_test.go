@@ -19,6 +19,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 	"go.opentelemetry.io/collector/otelcol"
 
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/pricing"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -156,7 +157,8 @@ func waitHealthy(t *testing.T, base string, done <-chan error) {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// Behind an authenticator the health check answers 401: the server is up.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return
 			}
 		}
@@ -477,7 +479,10 @@ service:
 
 func TestEndToEndAuditEvent(t *testing.T) {
 	c := startCollector(t)
-	body := `{"timestamp":"2026-11-22T04:05:06Z","category":"auth","action":"login","result":"success",
+	// A recent time: one far from the time the trail receives it is filed by the latter
+	// (TestEndToEndFarTimesAreFlagged).
+	at := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	body := `{"timestamp":"` + at.Format(time.RFC3339) + `","category":"auth","action":"login","result":"success",
 		"actor":{"id":"carol","email":"carol@example.com","type":"user"},"ip":"192.0.2.7"}`
 	resp, err := http.Post("http://"+c.eventsAddr+"/v1/events", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -498,11 +503,50 @@ func TestEndToEndAuditEvent(t *testing.T) {
 	page := waitForSpans(t, c.queryURL, url.Values{"user": {"carol"}}, 1, 10*time.Second)
 	assertFields(t, page.Spans[0], map[string]any{
 		"record_type": "event", "category": "auth", "action": "login", "result": "success",
-		"user_email": "carol@example.com", "ip": "192.0.2.7", "start_time": "2026-11-22T04:05:06Z",
+		"user_email": "carol@example.com", "ip": "192.0.2.7", "start_time": at.Format(time.RFC3339),
 	})
 	assertSealedFiles(t, c.dataDir, 1)
-	if _, err := os.Stat(filepath.Join(c.dataDir, "spans", "date=2026-11-22", "hour=04")); err != nil {
+	if _, err := os.Stat(filepath.Join(c.dataDir, "spans", filepath.FromSlash(auditschema.PartitionOf(at)))); err != nil {
 		t.Errorf("event not in its hour partition: %v", err)
+	}
+}
+
+// An event sent without a category keeps its action and result, under the category
+// "uncategorized" with the flag missing_category; an event with more attributes than
+// max_attributes is refused naming the key.
+func TestEndToEndEventWithoutCategory(t *testing.T) {
+	c := startCollector(t)
+	post := func(body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post("http://"+c.eventsAddr+"/v1/events", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(`{"timestamp":"2026-11-22T04:05:06Z","action":"role.change","result":"denied",
+		"actor":{"id":"dave","type":"user"},"resource":{"type":"role","id":"admin"}}`); code != http.StatusAccepted {
+		t.Fatalf("POST /v1/events without category: %d %s", code, body)
+	}
+	var attrs []string
+	for i := range 129 {
+		attrs = append(attrs, fmt.Sprintf(`"app.k%d":%d`, i, i))
+	}
+	code, body := post(`{"action":"login","actor":{"id":"dave"},"attributes":{` + strings.Join(attrs, ",") + `}}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, "attributes: 129 attributes, at most 128 (max_attributes)") {
+		t.Errorf("event with 129 attributes: %d %s, want 400 naming max_attributes", code, body)
+	}
+	page := waitForSpans(t, c.queryURL, url.Values{"user": {"dave"}}, 1, 10*time.Second)
+	assertFields(t, page.Spans[0], map[string]any{
+		"record_type": "event", "category": "uncategorized", "action": "role.change", "result": "denied",
+	})
+	if flags := fmt.Sprint(page.Spans[0]["flags"]); !strings.Contains(flags, "missing_category") {
+		t.Errorf("flags %s, want missing_category", flags)
+	}
+	if page := getSpans(t, c.queryURL, url.Values{"category": {"uncategorized"}}); len(page.Spans) != 1 {
+		t.Errorf("category=uncategorized finds %d rows, want 1", len(page.Spans))
 	}
 }
 

@@ -162,15 +162,15 @@ func (tr *pageTrail) busiestAgent(t *testing.T) string {
 	t.Helper()
 	var st struct {
 		ByAgent []struct {
-			Key   *string `json:"key"`
-			Calls int     `json:"calls"`
+			Key     *string `json:"key"`
+			Records int     `json:"records"`
 		} `json:"by_agent"`
 	}
 	getJSONStatus(t, tr.c.queryURL+"/api/v1/stats?"+tr.window().Encode(), &st)
-	best, calls := "", 0
+	best, rows := "", 0
 	for _, g := range st.ByAgent {
-		if g.Key != nil && g.Calls > calls {
-			best, calls = *g.Key, g.Calls
+		if g.Key != nil && g.Records > rows {
+			best, rows = *g.Key, g.Records
 		}
 	}
 	if best == "" {

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -151,4 +155,142 @@ exporters:
 	if !controlFound {
 		t.Error(`the role change's resource id "frank" is in no file: the search proves nothing`)
 	}
+}
+
+// TestReadSecretsNeverReachTheDisk makes reads that carry each secret of the corpus —
+// free text, filters, a SQL statement, an export job's name and filters, a job id, a
+// user agent, an unknown parameter named password — and then searches the raw bytes of
+// everything the collector wrote (write-ahead log, uncompressed sealed Parquet, ledger,
+// finished export jobs) for each of them: every read is recorded, and its record is
+// masked as spans are.
+func TestReadSecretsNeverReachTheDisk(t *testing.T) {
+	const marker = "plain-read-marker-5e1d" // not a secret: its read must be found sealed
+	c := startCollector(t, `
+exporters:
+  auditparquet:
+    compression: none
+`)
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := sendAgentRun(t, exp, "plain-agent", [][]attribute.KeyValue{{attribute.String("gen_ai.request.model", "gpt-4o")}})
+	waitForSpans(t, c.queryURL, nil, len(sent), 15*time.Second)
+	read := func(method, path, body string, want int) []byte {
+		t.Helper()
+		req, err := http.NewRequest(method, c.queryURL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("User-Agent", "reviewer-tool "+body+" "+path)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
+		}
+		return b
+	}
+	const ssnSQL = "SELECT count(*) AS ssn_hits FROM spans WHERE request LIKE '%078-05-1120%'"
+	secrets := append(append([]string{"078-05-1120"}, secretCorpus...), keyNameSecret)
+	var jobs []string
+	for _, s := range secretCorpus {
+		q := url.QueryEscape(s)
+		read("GET", "/api/v1/spans?q="+q, "", http.StatusOK)
+		read("GET", "/api/v1/spans?user="+q+"&agent="+q, "", http.StatusOK)
+		read("GET", "/api/v1/stats?q="+q+"&model="+q, "", http.StatusOK)
+		read("GET", "/api/v1/export?format=csv&q="+q, "", http.StatusOK)
+		read("POST", "/api/v1/query", `{"sql": "SELECT count(*) AS n FROM spans WHERE request LIKE '%`+s+`%'"}`, http.StatusOK)
+		var job struct{ ID string }
+		_ = json.Unmarshal(read("POST", "/api/v1/exports", `{"format": "csv", "name": "export of `+s+`", "filters": {"q": "`+s+`", "last": "1h"}}`, http.StatusAccepted), &job)
+		jobs = append(jobs, job.ID)
+		read("GET", "/api/v1/exports/"+url.PathEscape(s)+"/download", "", http.StatusNotFound)
+	}
+	read("POST", "/api/v1/query", `{"sql": "`+ssnSQL+`"}`, http.StatusOK)
+	read("GET", "/api/v1/spans?password="+keyNameSecret, "", http.StatusBadRequest)
+	read("GET", "/api/v1/spans?q="+marker, "", http.StatusOK)
+	// A job keeps its filters to run again after a restart, until it finishes.
+	for _, id := range jobs {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var j struct{ Status string }
+			if getJSONStatus(t, c.queryURL+"/api/v1/exports/"+id, &j) != http.StatusOK {
+				t.Fatalf("GET /api/v1/exports/%s failed", id)
+			}
+			if j.Status == "done" {
+				break
+			}
+			if j.Status != "queued" && j.Status != "running" || time.Now().After(deadline) {
+				t.Fatalf("export job %s: %s", id, j.Status)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// The statement's hash is of its masked text: a hash of the statement itself would
+	// give the SSN away to anyone who tries the 10^9 of them.
+	rows := waitForSpans(t, c.queryURL, url.Values{"record_type": {"access"}, "action": {"query"}, "q": {"AS ssn_hits"}}, 1, 15*time.Second).Spans
+	var req struct{ SQL string }
+	if err := json.Unmarshal([]byte(rows[0]["request"].(string)), &req); err != nil {
+		t.Fatal(err)
+	}
+	attrs, _ := rows[0]["attributes"].(map[string]any)
+	if attrs == nil {
+		_ = json.Unmarshal([]byte(fmt.Sprint(rows[0]["attributes"])), &attrs)
+	}
+	masked := sha256.Sum256([]byte(strings.ReplaceAll(ssnSQL, "078-05-1120", "[REDACTED:ssn]")))
+	if req.SQL != strings.ReplaceAll(ssnSQL, "078-05-1120", "[REDACTED:ssn]") || attrs["audit.access.sql_sha256"] != hex.EncodeToString(masked[:]) {
+		t.Errorf("the SQL read is recorded as %q with sql_sha256 %v, want the masked statement and the SHA-256 of it", req.SQL, attrs["audit.access.sql_sha256"])
+	}
+	if rows[0]["dlp_result"] != "redacted:ssn" {
+		t.Errorf("dlp_result of the SQL read = %v, want redacted:ssn", rows[0]["dlp_result"])
+	}
+
+	// Wait until the marker's read is sealed, so the sealed files are searched too, not
+	// only the write-ahead log.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		sealed := false
+		_ = filepath.WalkDir(filepath.Join(c.dataDir, "spans"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+				b, _ := os.ReadFile(p)
+				sealed = sealed || bytes.Contains(b, []byte(marker))
+			}
+			return nil
+		})
+		if sealed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the marker's read is in no sealed file after 30s: the search proves nothing about them")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var files int
+	err = filepath.WalkDir(c.dataDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, filepath.Join(c.dataDir, "keys")) {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("secret %q found in %s", s, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d reads' records searched in %d files", 7*len(secretCorpus)+3, files)
 }

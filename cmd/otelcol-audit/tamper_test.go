@@ -25,12 +25,12 @@ import (
 // make test) under auditload's traffic — two runs on the same directory, the ledger and
 // checkpoint of the first kept as an attacker's rollback point — and then applies every
 // tamper class of the exporter's design to its own copy of the trail: a modified,
-// truncated, deleted or injected file, a removed period, a reordered, truncated,
-// rolled-back or edited-and-rechained ledger, a bad signature, a forged key. Each copy is
-// verified as an operator would (the public key and the latest checkpoint kept outside
-// the data directory). Every tamper must be detected, and only the tampered files and
-// ledger parts may be named: no false alarm on the untouched rest. The untouched trail
-// must verify intact. With OTELCOL_AUDIT_SOAK (make soak) each run sends 25 times more.
+// truncated, deleted or injected file, stray files and a link, a removed period, a
+// reordered, truncated, rolled-back or edited-and-rechained ledger, a bad signature, a
+// forged key. Each copy is verified as an operator would (the public key and the latest
+// checkpoint kept outside the data directory). Every tamper must be detected, and only
+// the tampered files and ledger parts may be named: no false alarm on the untouched
+// rest. The untouched trail must verify intact. With OTELCOL_AUDIT_SOAK (make soak) each run sends 25 times more.
 func TestTamperUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a trail under load")
@@ -147,6 +147,20 @@ func TestTamperUnderLoad(t *testing.T) {
 				copyInto(t, filepath.Join(dir, src), filepath.Join(dir, rel))
 			}
 			return []string{same, other}
+		}, onlyRequired},
+		{"stray entries", func(t *testing.T, dir string) []string {
+			// Anything in the trail's directories that the ledger does not know: other
+			// files beside the sealed ones, a hidden file, a link, a file in ledger/.
+			part := filepath.ToSlash(filepath.Dir(pick(5)))
+			strays := []string{part + "/notes.txt", part + "/x.parquet.bak", part + "/.hidden", ledger.Dir + "/notes.txt"}
+			for _, rel := range strays {
+				writeFile(t, filepath.Join(dir, rel), []byte("not the trail's"))
+			}
+			link := part + "/link.parquet"
+			if err := os.Symlink(filepath.Base(pick(5)), filepath.Join(dir, link)); err != nil {
+				t.Fatal(err)
+			}
+			return append(strays, link)
 		}, onlyRequired},
 		{"removed period", func(t *testing.T, dir string) []string {
 			// Every file of the second run: the trail loses its latest stretch of time.

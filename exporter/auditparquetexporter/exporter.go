@@ -21,6 +21,7 @@ import (
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
+	"github.com/otelaudit/otelcol-audit/internal/origin"
 	"github.com/otelaudit/otelcol-audit/internal/trailsink"
 )
 
@@ -282,8 +283,10 @@ func (e *parquetExporter) newSegment() (*walSegment, error) {
 // and read the live file set from.
 type trailSink struct{ e *parquetExporter }
 
+// Append takes the records of the collector's own components (the query extension's
+// access records): their record types are kept as written.
 func (s trailSink) Append(ctx context.Context, td ptrace.Traces) error {
-	return s.e.pushTraces(ctx, td)
+	return s.e.push(ctx, td, fromSink)
 }
 
 func (s trailSink) LiveFiles() []string {
@@ -306,15 +309,37 @@ const maxPendingFiles = 2
 // and clients slow down; nothing acknowledged is lost.
 var errBackPressure = errors.New("audit trail is not keeping up with sealing")
 
-// pushTraces acknowledges a batch once it is in the fsynced write-ahead log. Its rows
-// are mapped, ordered and hashed before the lock is taken; under it they go to the log
-// and to the open files.
+// Where a batch comes from, for the record types its rows may keep.
+type source int
+
+const (
+	// fromPipeline: the traces pipeline. A row keeps a record type other than span only
+	// when the batch's context carries a trusted writer's mark (internal/origin: the
+	// auditevent receiver's events and approvals), never access, which only the query
+	// extension writes, through the sink.
+	fromPipeline source = iota
+	// fromSink: the trailsink, written by the collector's own components.
+	fromSink
+)
+
+// pushTraces is the pipeline's ConsumeTraces.
 func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	return e.push(ctx, td, fromPipeline)
+}
+
+// push acknowledges a batch once it is in the fsynced write-ahead log. Its rows are
+// mapped, ordered and hashed before the lock is taken; under it they go to the log and
+// to the open files.
+func (e *parquetExporter) push(ctx context.Context, td ptrace.Traces, from source) error {
 	if td.SpanCount() == 0 {
 		return nil
 	}
 	ingest := e.now()
 	parts, n := rowsByPartition(td, ingest)
+	if from == fromPipeline {
+		_, trusted := origin.TrustedWriter(ctx)
+		demoteUntrusted(parts, trusted)
+	}
 	for p, rows := range parts {
 		if !inStartOrder(rows) {
 			parts[p] = sortedByStart([][]auditschema.Row{rows})
@@ -360,7 +385,8 @@ func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 // its OTLP protobuf; the frame is written from it and it is reused.
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
-// rowsByPartition maps a batch to rows grouped by hour partition.
+// rowsByPartition maps a batch to rows grouped by hour partition (of their start time,
+// or of their ingest time, flagged, when the start time is far from it: auditschema.Place).
 func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditschema.Row, int) {
 	parts := map[string][]auditschema.Row{}
 	total := td.SpanCount()
@@ -377,8 +403,8 @@ func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditsche
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				row := m.Row(spans.At(k), ingest)
-				if h := row.StartTime.Truncate(time.Hour); p == "" || !h.Equal(hour) {
-					hour, p = h, auditschema.PartitionOf(row.StartTime)
+				if t := auditschema.Place(&row); p == "" || !t.Truncate(time.Hour).Equal(hour) {
+					hour, p = t.Truncate(time.Hour), auditschema.PartitionOf(t)
 				}
 				if parts[p] == nil {
 					parts[p] = make([]auditschema.Row, 0, total-n) // a batch is mostly one hour
@@ -390,6 +416,20 @@ func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditsche
 		m.Release()
 	}
 	return parts, n
+}
+
+// demoteUntrusted applies the trust boundary to rows from the pipeline, whatever the
+// audit processor did or whether it ran: access rows are kept only from the sink, and
+// other record types than span only from a trusted writer's batch. A row that claims
+// one stays a plain span, flagged untrusted_record_type:<type>.
+func demoteUntrusted(parts map[string][]auditschema.Row, trusted bool) {
+	for _, rows := range parts {
+		for i := range rows {
+			if rt := rows[i].RecordType; rt == auditschema.RecordAccess || !trusted && rt != auditschema.RecordSpan {
+				auditschema.DemoteRecordType(&rows[i])
+			}
+		}
+	}
 }
 
 // rotateLocked queues the current batch for sealing and starts a new segment. e.mu held.

@@ -142,15 +142,17 @@ func readSealed(t *testing.T, path string) ([]auditschema.Row, string) {
 
 func TestExportSealsHourPartitions(t *testing.T) {
 	dir := t.TempDir()
-	h4 := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
-	h5 := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
+	// Recent hours: a start time far from the ingest time would file the row by the
+	// latter (auditschema.Place).
+	h4 := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	h5 := h4.Add(time.Hour)
 	spans := []testSpan{
 		{1, 1, h4.Add(30 * time.Minute)},
 		{2, 2, h5.Add(10 * time.Minute)},
 		{1, 3, h4.Add(5 * time.Minute)},
 		{3, 4, h4.Add(59*time.Minute + 59*time.Second + 999999*time.Microsecond)},
 		{4, 5, h5},
-		// In another time zone, but in the 05 UTC hour.
+		// In another time zone, but in the h5 UTC hour.
 		{5, 6, h5.Add(45 * time.Minute).In(time.FixedZone("UTC+9", 9*3600))},
 	}
 	byPartition := map[string][]testSpan{}
@@ -176,7 +178,7 @@ func TestExportSealsHourPartitions(t *testing.T) {
 		partition := filepath.ToSlash(filepath.Dir(rel))
 		want, ok := byPartition[partition]
 		require.Truef(t, ok, "file %s in an unexpected partition", rel)
-		assert.Regexp(t, `^spans/date=2026-11-22/hour=0[45]/test-[0-9a-z]+-[0-9]+\.parquet$`, rel)
+		assert.Regexp(t, `^spans/date=\d{4}-\d{2}-\d{2}/hour=\d{2}/test-[0-9a-z]+-[0-9]+\.parquet$`, rel)
 
 		path := filepath.Join(dir, filepath.FromSlash(rel))
 		st, err := os.Stat(path)
@@ -289,14 +291,16 @@ func TestUnwritablePartitionIsNotSwallowed(t *testing.T) {
 		c.MaxFileAge = 100 * time.Millisecond
 		c.BackOffConfig.Enabled = false // return errors to the caller at once
 	}
-	good := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC) // its partition sorts first
-	bad := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
+	// Recent hours, so that each row is filed by its start time (auditschema.Place).
+	good := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour) // its partition sorts first
+	bad := good.Add(2 * time.Hour)
 
 	exp := newTestExporter(t, dir, fast)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	// Tests run as root, so permissions would not stop the writer: put a regular file
-	// where the partition's date directory has to be created.
-	blocker := filepath.Join(dir, auditschema.SpansDir, "date=2026-11-22")
+	// where the partition's directory has to be created.
+	blocker := filepath.Join(dir, auditschema.SpansDir, filepath.FromSlash(auditschema.PartitionOf(bad)))
+	require.NoError(t, os.MkdirAll(filepath.Dir(blocker), 0o755))
 	require.NoError(t, os.WriteFile(blocker, []byte("in the way"), 0o644))
 
 	var acked []testSpan

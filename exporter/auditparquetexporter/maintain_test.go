@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,15 +189,36 @@ func TestCompactionRefusesModifiedInput(t *testing.T) {
 
 func TestRetentionDeletesOldPartitions(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, func(c *Config) { c.Retention = 48 * time.Hour })
+	cfg := createDefaultConfig().(*Config)
+	cfg.Directory = dir
+	cfg.Compaction.Interval = time.Hour // driven by the test through maintain
+	cfg.Retention = 48 * time.Hour
+	e, err := newParquetExporter(cfg, exportertest.NewNopSettings(componentType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old rows were received when they started: a row received now with an old start
+	// time is filed by its ingest time and kept (TestLateSpanOutlivesRetention).
+	var received atomic.Int64
+	e.now = func() time.Time {
+		if n := received.Load(); n != 0 {
+			return time.Unix(0, n)
+		}
+		return time.Now()
+	}
+	if err := e.start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	old := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Hour)
 	recent := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
 	for i, at := range []time.Time{old, recent} {
+		received.Store(at.Add(time.Minute).UnixNano())
 		if err := e.pushTraces(ctx, spansAt(at, 3, byte(i+1))); err != nil {
 			t.Fatal(err)
 		}
 	}
+	received.Store(0)
 	if err := e.seal(true); err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +242,38 @@ func TestRetentionDeletesOldPartitions(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"kind":"retention"`) || !strings.Contains(string(b), auditschema.PartitionOf(old)) {
 		t.Errorf("the ledger does not record the retention of %s", auditschema.PartitionOf(old))
+	}
+}
+
+// A span received with a start time past the retention window (late, or a wrong clock)
+// is acknowledged, filed by its ingest time and flagged, so retention keeps it as long
+// as the rows received with it.
+func TestLateSpanOutlivesRetention(t *testing.T) {
+	dir := t.TempDir()
+	e := startedExporter(t, dir, func(c *Config) { c.Retention = 48 * time.Hour })
+	ctx := context.Background()
+	late := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Hour)
+	if err := e.pushTraces(ctx, spansAt(late, 3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.seal(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.maintain(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	files := liveFiles(t, dir)
+	if len(files) != 1 || strings.Contains(files[0], auditschema.PartitionOf(late)) {
+		t.Fatalf("after retention: %v, want the late rows kept in their ingest partition", files)
+	}
+	rows, _ := readSealed(t, files[0])
+	for _, r := range rows {
+		if !r.StartTime.Truncate(time.Hour).Equal(late) || !slices.Contains(r.Flags, auditschema.FlagFarFromIngest) {
+			t.Errorf("row %s: start %v, flags %v; want its own start time, flagged", r.SpanID, r.StartTime, r.Flags)
+		}
+	}
+	if err := e.shutdown(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -189,7 +189,7 @@ func decodeBatch(batch []byte, ingest time.Time) (map[string][]auditschema.Row, 
 			if err != nil {
 				return nil, 0, fmt.Errorf("row %d: %w", n, err)
 			}
-			p := auditschema.PartitionOf(row.StartTime)
+			p := auditschema.PartitionOf(auditschema.PartitionTime(&row))
 			parts[p] = append(parts[p], row)
 			rest = rest[4+len(enc):]
 		}

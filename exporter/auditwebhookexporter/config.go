@@ -27,15 +27,33 @@ type Config struct {
 	SecretFile string `mapstructure:"secret_file"`
 	// Rules select the spans that raise an alert. Every matching rule raises one alert.
 	Rules []Rule `mapstructure:"rules"`
-	// RateLimitPerMinute caps the alerts of each rule per minute; alerts beyond are
-	// dropped, counted in otelcol_auditwebhook_alerts_rate_limited and logged.
+	// RateLimitPerMinute caps the alerts of each rule per minute (of each rule and actor
+	// with rate_limit_per_actor); alerts beyond are dropped, counted in
+	// otelcol_auditwebhook_alerts_rate_limited and logged.
 	RateLimitPerMinute int `mapstructure:"rate_limit_per_minute"`
+	// RateLimitPerActor gives each actor its own rate limit per rule, so that alerts
+	// raised by one actor (decoys) cannot use up the limit before another's alert.
+	RateLimitPerActor PerActorConfig `mapstructure:"rate_limit_per_actor"`
 	// QueryURL is the base URL of the auditquery API, used for the link of each alert.
 	QueryURL string `mapstructure:"query_url"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`
 	BackOffConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 	QueueConfig   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+}
+
+// PerActorConfig is `rate_limit_per_actor:`.
+type PerActorConfig struct {
+	// Enabled turns per-actor limiting on; off, each rule has one limit for all spans.
+	Enabled bool `mapstructure:"enabled"`
+	// ActorKeys are the attributes that name the actor, first present wins; each is
+	// looked up on the span, then on its resource (so service.name can be one). Spans
+	// with none of them share one limit per rule.
+	ActorKeys []string `mapstructure:"actor_keys"`
+	// MaxActors bounds the actors tracked per rule, and so the memory of the limiter and
+	// the alerts a sender inventing actors can raise. An actor whose limit has refilled
+	// is released; while all are in use, further actors share one limit per rule.
+	MaxActors int `mapstructure:"max_actors"`
 }
 
 // Rule is one entry of `rules:`.
@@ -79,6 +97,17 @@ func (c *Config) Validate() error {
 	}
 	if c.RateLimitPerMinute <= 0 {
 		errs = append(errs, fmt.Errorf("rate_limit_per_minute must be positive, got %d", c.RateLimitPerMinute))
+	}
+	if c.RateLimitPerActor.MaxActors <= 0 {
+		errs = append(errs, fmt.Errorf("rate_limit_per_actor::max_actors must be positive, e.g. 1000, got %d", c.RateLimitPerActor.MaxActors))
+	}
+	if c.RateLimitPerActor.Enabled && len(c.RateLimitPerActor.ActorKeys) == 0 {
+		errs = append(errs, errors.New("rate_limit_per_actor::actor_keys must list at least one attribute when rate_limit_per_actor::enabled is true, e.g. [audit.user.id, user.id]"))
+	}
+	for i, k := range c.RateLimitPerActor.ActorKeys {
+		if strings.TrimSpace(k) == "" {
+			errs = append(errs, fmt.Errorf("rate_limit_per_actor::actor_keys[%d] is empty: name an attribute, e.g. audit.user.id", i))
+		}
 	}
 	if len(c.Rules) == 0 {
 		errs = append(errs, errors.New(`rules must list at least one {name, condition}, e.g. condition: attributes["audit.policy.decision"] == "block"`))

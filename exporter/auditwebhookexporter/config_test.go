@@ -23,12 +23,16 @@ func TestLoadConfig(t *testing.T) {
 	assert.True(t, def.QueueConfig.HasValue(), "the queue is on by default")
 	assert.True(t, def.BackOffConfig.Enabled)
 	assert.Equal(t, 5*time.Second, def.TimeoutConfig.Timeout)
+	assert.False(t, def.RateLimitPerActor.Enabled, "one limit per rule unless asked")
+	assert.Equal(t, []string{"audit.user.id", "user.id", "enduser.id", "gen_ai.user.id"}, def.RateLimitPerActor.ActorKeys)
+	assert.Equal(t, 1000, def.RateLimitPerActor.MaxActors)
 
 	c := configtest.Check(t, f, "custom").(*Config)
 	assert.Equal(t, "http://localhost:9000/alerts", c.Endpoint)
 	assert.Equal(t, "Bearer abc", string(c.Headers["Authorization"]))
 	assert.Equal(t, "/etc/otelcol-audit/webhook.secret", c.SecretFile)
 	assert.Equal(t, 10, c.RateLimitPerMinute)
+	assert.Equal(t, PerActorConfig{Enabled: true, ActorKeys: []string{"audit.user.id", "service.name"}, MaxActors: 500}, c.RateLimitPerActor)
 	assert.Equal(t, "https://audit.example.com", c.QueryURL)
 	assert.Equal(t, 3*time.Second, c.TimeoutConfig.Timeout)
 	assert.Equal(t, time.Second, c.BackOffConfig.InitialInterval)
@@ -47,6 +51,8 @@ func TestLoadConfig(t *testing.T) {
 		"duplicate_rule":   {"rules[1] (same)", "used by an earlier rule"},
 		"no_rules":         {"rules must list at least one"},
 		"bad_rate_limit":   {"rate_limit_per_minute must be positive"},
+		"bad_per_actor":    {"rate_limit_per_actor::max_actors must be positive", "rate_limit_per_actor::actor_keys must list at least one"},
+		"blank_actor_key":  {"rate_limit_per_actor::actor_keys[1] is empty"},
 		"signature_header": {"x-audit-signature", "set by the exporter"},
 		"typo":             {"has invalid keys", "rate_limit_per_minut"},
 	} {

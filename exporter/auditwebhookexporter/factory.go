@@ -28,9 +28,13 @@ func NewFactory() exporter.Factory {
 func createDefaultConfig() component.Config {
 	return &Config{
 		RateLimitPerMinute: 60,
-		QueryURL:           "http://localhost:4320",
-		TimeoutConfig:      exporterhelper.NewDefaultTimeoutConfig(),
-		BackOffConfig:      configretry.NewDefaultBackOffConfig(),
+		RateLimitPerActor: PerActorConfig{
+			ActorKeys: append([]string(nil), actorKeys...),
+			MaxActors: 1000,
+		},
+		QueryURL:      "http://localhost:4320",
+		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
+		BackOffConfig: configretry.NewDefaultBackOffConfig(),
 		// The in-memory queue is on by default: alerts wait there while the webhook is
 		// slow or down, so the audit pipeline is never back-pressured by it.
 		QueueConfig: configoptional.Some(exporterhelper.NewDefaultQueueConfig()),

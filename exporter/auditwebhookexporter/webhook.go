@@ -117,10 +117,16 @@ func loadSecret(path string) ([]byte, error) {
 
 func newWebhookExporter(cfg *Config, set exporter.Settings) (*webhookExporter, error) {
 	w := &webhookExporter{
-		cfg:     cfg,
-		logger:  set.Logger,
-		client:  &http.Client{Timeout: cfg.TimeoutConfig.Timeout},
-		limiter: newRateLimiter(cfg.RateLimitPerMinute),
+		cfg:    cfg,
+		logger: set.Logger,
+		client: &http.Client{
+			Timeout: cfg.TimeoutConfig.Timeout,
+			// A redirect would resend the signed body, its signature and the configured
+			// headers to wherever the webhook points: the exporter posts to endpoint
+			// alone, and a 3xx answer is a delivery failure naming the Location.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		limiter: newRateLimiter(cfg.RateLimitPerMinute, cfg.RateLimitPerActor.MaxActors),
 		now:     time.Now,
 	}
 	if cfg.SecretFile != "" {
@@ -164,12 +170,17 @@ func (w *webhookExporter) selectAlerts(ctx context.Context, td ptrace.Traces) pt
 			for k := 0; k < ss.Spans().Len(); k++ {
 				span := ss.Spans().At(k)
 				matched := w.match(ctx, rs, ss, span)
+				var actor [sha256.Size]byte
+				if len(matched) > 0 && w.cfg.RateLimitPerActor.Enabled {
+					actor = w.actorOf(rs.Resource(), span)
+				}
 				for _, rule := range matched {
-					if !w.limiter.allow(rule, w.now()) {
+					if !w.limiter.allow(rule, actor, w.now()) {
 						w.alertsLimited.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", rule)))
 						if n, ok := w.limiter.shouldLog(rule, w.now()); ok {
 							w.logger.Warn("auditwebhook: rate limit reached, alerts dropped",
 								zap.String("rule", rule), zap.Int("rate_limit_per_minute", w.cfg.RateLimitPerMinute),
+								zap.Bool("per_actor", w.cfg.RateLimitPerActor.Enabled),
 								zap.Int64("dropped_since_last_log", n))
 						}
 						continue
@@ -188,6 +199,23 @@ func (w *webhookExporter) selectAlerts(ctx context.Context, td ptrace.Traces) pt
 		}
 	}
 	return out
+}
+
+// actorOf names the actor of a span for the per-actor rate limit: the first of
+// rate_limit_per_actor::actor_keys present on the span, or else on its resource; the
+// zero value when none is. The name is hashed, so that a long value costs the limiter
+// no more memory than a short one.
+func (w *webhookExporter) actorOf(res pcommon.Resource, span ptrace.Span) [sha256.Size]byte {
+	for _, k := range w.cfg.RateLimitPerActor.ActorKeys {
+		for _, attrs := range [...]pcommon.Map{span.Attributes(), res.Attributes()} {
+			if v, ok := attrs.Get(k); ok {
+				if s := v.AsString(); s != "" {
+					return sha256.Sum256([]byte(s))
+				}
+			}
+		}
+	}
+	return [sha256.Size]byte{}
 }
 
 // match returns the names of every rule the span matches. A rule whose condition fails
@@ -331,6 +359,9 @@ func (w *webhookExporter) post(ctx context.Context, body []byte) error {
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		return nil
+	case code >= 300 && code < 400:
+		return consumererror.NewPermanent(fmt.Errorf("auditwebhook: POST %s: HTTP %d redirect to %q not followed (not retried): set endpoint to the URL that receives the alerts",
+			w.cfg.Endpoint, code, resp.Header.Get("Location")))
 	case code == http.StatusTooManyRequests || code >= 500:
 		err := fmt.Errorf("auditwebhook: POST %s: HTTP %d: %s", w.cfg.Endpoint, code, strings.TrimSpace(string(snippet)))
 		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
@@ -353,33 +384,46 @@ func retryAfter(v string) (time.Duration, bool) {
 	return 0, false
 }
 
-// rateLimiter is a token bucket per rule: up to perMinute alerts at once, refilled at
-// perMinute per minute.
+// rateLimiter is a token bucket per rule, or per rule and actor: up to perMinute alerts
+// at once, refilled at perMinute per minute. A rule tracks at most maxActors actors: a
+// bucket that has refilled limits exactly like a new one, so it is released to make
+// room; while every tracked bucket is in use, further actors share the rule's overflow
+// bucket. Without per-actor limiting every alert has the zero actor: one bucket a rule.
 type rateLimiter struct {
 	mu        sync.Mutex
 	perMinute float64
-	buckets   map[string]*bucket
+	maxActors int
+	rules     map[string]*ruleLimit
+}
+
+// ruleLimit is the state of one rule's limit.
+type ruleLimit struct {
+	actors   map[[sha256.Size]byte]*bucket
+	overflow *bucket
+	// nextSweep is the earliest time a full actor table is searched for released buckets.
+	nextSweep time.Time
+	dropped   int64
+	logged    time.Time
 }
 
 type bucket struct {
-	tokens  float64
-	last    time.Time
-	dropped int64
-	logged  time.Time
+	tokens float64
+	last   time.Time
 }
 
-func newRateLimiter(perMinute int) *rateLimiter {
-	return &rateLimiter{perMinute: float64(perMinute), buckets: map[string]*bucket{}}
+func newRateLimiter(perMinute, maxActors int) *rateLimiter {
+	return &rateLimiter{perMinute: float64(perMinute), maxActors: maxActors, rules: map[string]*ruleLimit{}}
 }
 
-func (l *rateLimiter) allow(rule string, now time.Time) bool {
+func (l *rateLimiter) allow(rule string, actor [sha256.Size]byte, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buckets[rule]
-	if b == nil {
-		b = &bucket{tokens: l.perMinute, last: now}
-		l.buckets[rule] = b
+	r := l.rules[rule]
+	if r == nil {
+		r = &ruleLimit{actors: map[[sha256.Size]byte]*bucket{}}
+		l.rules[rule] = r
 	}
+	b := l.bucket(r, actor, now)
 	if el := now.Sub(b.last); el > 0 {
 		b.tokens = min(l.perMinute, b.tokens+el.Minutes()*l.perMinute)
 		b.last = now
@@ -388,8 +432,34 @@ func (l *rateLimiter) allow(rule string, now time.Time) bool {
 		b.tokens--
 		return true
 	}
-	b.dropped++
+	r.dropped++
 	return false
+}
+
+// bucket returns the bucket of actor in rule r, making room for it when it has none.
+func (l *rateLimiter) bucket(r *ruleLimit, actor [sha256.Size]byte, now time.Time) *bucket {
+	if b, ok := r.actors[actor]; ok {
+		return b
+	}
+	if len(r.actors) >= l.maxActors && !now.Before(r.nextSweep) {
+		for a, b := range r.actors {
+			if b.tokens+now.Sub(b.last).Minutes()*l.perMinute >= l.perMinute {
+				delete(r.actors, a)
+			}
+		}
+		// A bucket gets one token back in this time: searching sooner would release
+		// little and cost a pass over the table for every new actor.
+		r.nextSweep = now.Add(time.Duration(float64(time.Minute) / l.perMinute))
+	}
+	if len(r.actors) >= l.maxActors {
+		if r.overflow == nil {
+			r.overflow = &bucket{tokens: l.perMinute, last: now}
+		}
+		return r.overflow
+	}
+	b := &bucket{tokens: l.perMinute, last: now}
+	r.actors[actor] = b
+	return b
 }
 
 // shouldLog reports, at most once a minute per rule, how many alerts were dropped since
@@ -397,11 +467,11 @@ func (l *rateLimiter) allow(rule string, now time.Time) bool {
 func (l *rateLimiter) shouldLog(rule string, now time.Time) (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buckets[rule]
-	if b == nil || (!b.logged.IsZero() && now.Sub(b.logged) < time.Minute) {
+	r := l.rules[rule]
+	if r == nil || (!r.logged.IsZero() && now.Sub(r.logged) < time.Minute) {
 		return 0, false
 	}
-	n := b.dropped
-	b.dropped, b.logged = 0, now
+	n := r.dropped
+	r.dropped, r.logged = 0, now
 	return n, true
 }

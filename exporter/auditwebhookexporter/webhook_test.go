@@ -298,6 +298,40 @@ func TestClientErrorIsPermanent(t *testing.T) {
 	assert.Len(t, rec.requests(), 1, "a 400 is not retried")
 }
 
+// A webhook answering with a redirect does not get the signed alert resent elsewhere: no
+// request reaches the redirect's target, with any status, and the delivery fails
+// permanently, naming the Location.
+func TestRedirectNotFollowed(t *testing.T) {
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			elsewhere := newRecorder(t, http.StatusOK)
+			var hits int
+			var mu sync.Mutex
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				mu.Lock()
+				hits++
+				mu.Unlock()
+				http.Redirect(w, req, elsewhere.srv.URL+"/collect", code)
+			}))
+			t.Cleanup(hook.Close)
+			cfg := testConfig(hook.URL+"/hook", writeSecret(t))
+			cfg.Headers = map[string]configopaque.String{"Authorization": "Bearer t0k"}
+			exp := startExporter(t, cfg, exportertest.NewNopSettings(componentType))
+			td := ptrace.NewTraces()
+			blockedToolCall(td)
+
+			err := exp.ConsumeTraces(context.Background(), td)
+			require.Error(t, err)
+			assert.True(t, consumererror.IsPermanent(err), "%v", err)
+			assert.Contains(t, err.Error(), "redirect to \""+elsewhere.srv.URL+"/collect\" not followed")
+			assert.Empty(t, elsewhere.requests(), "nothing reaches the redirect's target")
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, 1, hits, "a redirect is not retried")
+		})
+	}
+}
+
 func TestRateLimitPerRule(t *testing.T) {
 	rec := newRecorder(t, http.StatusOK)
 	reader := sdkmetric.NewManualReader()
@@ -328,24 +362,111 @@ func TestRateLimitPerRule(t *testing.T) {
 	assert.Equal(t, int64(4), counter(t, reader, "otelcol_auditwebhook_alerts_sent"))
 }
 
+// With rate_limit_per_actor, decoys of one actor use up that actor's limit only: another
+// actor's alert of the same rule is still delivered. Without it, the decoys suppress it.
+func TestRateLimitPerActor(t *testing.T) {
+	spans := func() ptrace.Traces {
+		td := ptrace.NewTraces()
+		for range 5 {
+			blockedToolCall(td).Attributes().PutStr("audit.user.id", "decoy")
+		}
+		blockedToolCall(td).Attributes().PutStr("audit.user.id", "victim")
+		return td
+	}
+	actors := func(rec *recorder) map[string]int {
+		got := map[string]int{}
+		for _, r := range rec.requests() {
+			var body map[string][]map[string]any
+			require.NoError(t, json.Unmarshal(r.body, &body))
+			for _, a := range body["alerts"] {
+				got[a["actor"].(string)]++
+			}
+		}
+		return got
+	}
+	for name, perActor := range map[string]bool{"per actor": true, "per rule": false} {
+		t.Run(name, func(t *testing.T) {
+			rec := newRecorder(t, http.StatusOK)
+			reader := sdkmetric.NewManualReader()
+			set := exportertest.NewNopSettings(componentType)
+			set.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+			cfg := testConfig(rec.srv.URL, "")
+			cfg.RateLimitPerMinute = 2
+			cfg.RateLimitPerActor.Enabled = perActor
+			exp := startExporter(t, cfg, set)
+			require.NoError(t, exp.ConsumeTraces(context.Background(), spans()))
+			if perActor {
+				assert.Equal(t, map[string]int{"decoy": 2, "victim": 1}, actors(rec))
+				assert.Equal(t, int64(3), counter(t, reader, "otelcol_auditwebhook_alerts_rate_limited"))
+			} else {
+				assert.Equal(t, map[string]int{"decoy": 2}, actors(rec), "one limit per rule: the decoys use it up")
+				assert.Equal(t, int64(4), counter(t, reader, "otelcol_auditwebhook_alerts_rate_limited"))
+			}
+		})
+	}
+
+	// The actor can come from the resource: one limit per service.
+	rec := newRecorder(t, http.StatusOK)
+	cfg := testConfig(rec.srv.URL, "")
+	cfg.RateLimitPerMinute = 1
+	cfg.RateLimitPerActor = PerActorConfig{Enabled: true, ActorKeys: []string{"service.name"}, MaxActors: 10}
+	exp := startExporter(t, cfg, exportertest.NewNopSettings(componentType))
+	td := ptrace.NewTraces()
+	for _, service := range []string{"noisy", "noisy", "noisy", "quiet"} {
+		blockedToolCall(td)
+		td.ResourceSpans().At(td.ResourceSpans().Len()-1).Resource().Attributes().PutStr("service.name", service)
+	}
+	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
+	services := map[string]int{}
+	for _, r := range rec.requests() {
+		var body map[string][]map[string]any
+		require.NoError(t, json.Unmarshal(r.body, &body))
+		for _, a := range body["alerts"] {
+			services[a["service"].(string)]++
+		}
+	}
+	assert.Equal(t, map[string]int{"noisy": 1, "quiet": 1}, services)
+}
+
 func TestRateLimiterRefills(t *testing.T) {
-	l := newRateLimiter(2)
+	l := newRateLimiter(2, 1)
+	var none [sha256.Size]byte
 	t0 := time.Unix(1_800_000_000, 0)
-	assert.True(t, l.allow("r", t0))
-	assert.True(t, l.allow("r", t0))
-	assert.False(t, l.allow("r", t0))
-	assert.True(t, l.allow("other", t0), "buckets are per rule")
+	assert.True(t, l.allow("r", none, t0))
+	assert.True(t, l.allow("r", none, t0))
+	assert.False(t, l.allow("r", none, t0))
+	assert.True(t, l.allow("other", none, t0), "buckets are per rule")
 	n, ok := l.shouldLog("r", t0)
 	assert.True(t, ok)
 	assert.Equal(t, int64(1), n)
-	assert.False(t, l.allow("r", t0.Add(10*time.Second)))
+	assert.False(t, l.allow("r", none, t0.Add(10*time.Second)))
 	_, ok = l.shouldLog("r", t0.Add(10*time.Second))
 	assert.False(t, ok, "logged at most once a minute")
-	assert.True(t, l.allow("r", t0.Add(40*time.Second)), "one token back after 30s at 2/min")
-	assert.False(t, l.allow("r", t0.Add(40*time.Second)))
+	assert.True(t, l.allow("r", none, t0.Add(40*time.Second)), "one token back after 30s at 2/min")
+	assert.False(t, l.allow("r", none, t0.Add(40*time.Second)))
 	n, ok = l.shouldLog("r", t0.Add(61*time.Second))
 	assert.True(t, ok)
 	assert.Equal(t, int64(2), n)
+}
+
+// A rule tracks at most max_actors actors: further actors share one bucket, and an
+// actor whose bucket has refilled is released to make room for a new one.
+func TestRateLimiterBoundsActors(t *testing.T) {
+	l := newRateLimiter(1, 2)
+	actor := func(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
+	t0 := time.Unix(1_800_000_000, 0)
+	assert.True(t, l.allow("r", actor("a"), t0))
+	assert.True(t, l.allow("r", actor("b"), t0))
+	assert.True(t, l.allow("r", actor("c"), t0), "the first actor beyond the cap takes the shared bucket")
+	assert.False(t, l.allow("r", actor("d"), t0), "further actors share it")
+	assert.Len(t, l.rules["r"].actors, 2)
+
+	t1 := t0.Add(61 * time.Second) // a and b have refilled
+	assert.True(t, l.allow("r", actor("e"), t1), "a refilled actor is released for a new one")
+	assert.True(t, l.allow("r", actor("f"), t1))
+	assert.Len(t, l.rules["r"].actors, 2)
+	assert.True(t, l.allow("r", actor("c"), t1), "the shared bucket has refilled too")
+	assert.False(t, l.allow("r", actor("e"), t1.Add(time.Second)), "e has its own, used, bucket")
 }
 
 func counter(t *testing.T, reader *sdkmetric.ManualReader, name string) int64 {

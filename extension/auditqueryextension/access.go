@@ -3,12 +3,15 @@ package auditqueryextension
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/client"
@@ -33,6 +36,10 @@ const (
 	attrAccessBytes     = "audit.access.export_bytes"
 	attrAccessJob       = "audit.access.export_job"
 	attrAccessRole      = "audit.access.role"
+	// attrAccessSkipped counts the sealed files a read left out because they could not
+	// be read; attrAccessSkippedFiles names them, with their errors, for an admin's read.
+	attrAccessSkipped      = "audit.access.skipped_file_count"
+	attrAccessSkippedFiles = "audit.access.skipped_files"
 )
 
 // caller is who made a request, what its role lets it see, and the access record the
@@ -40,8 +47,12 @@ const (
 type caller struct {
 	// principal names the caller as its authenticator did; "" without an authenticator.
 	principal string
-	role      string
-	// userID and tenant limit a member to its own rows.
+	// unnamed marks a caller whose authenticator accepted its credential but named
+	// nobody (an OIDC token with an empty sub): it is refused.
+	unnamed bool
+	role    string
+	// userID limits a member to its own rows; tenant limits a member, or a tenant admin,
+	// to the rows of that tenant_id.
 	userID, tenant string
 	start          time.Time
 	acc            access
@@ -52,41 +63,64 @@ type access struct {
 	action  string         // search, detail, trace, stats, export, export_job, query, verify
 	request map[string]any // what was asked: the filters, the SQL text, the job id
 	rows    *int64
-	sqlHash string
 	format  string
 	sha256  string
 	bytes   *int64
 	jobID   string
+	// skipped are the sealed files the read left out (unreadable.go).
+	skipped []skippedFile
 }
 
 func (a *access) setRows(n int64) { a.rows = &n }
 
-// member reports whether the caller sees only its own rows.
-func (c *caller) member() bool { return c.role == RoleMember }
-
-// scope is the condition limiting a member to its rows ("" for an admin), to AND into a
-// WHERE clause, and its arguments.
-func (c *caller) scope() (string, []any) {
-	if !c.member() {
-		return "", nil
+// scopeColumns are the columns a row must hold the given values in for the caller to
+// see it; none for an admin. Any role but admin and tenant admin is scoped as a member.
+func (c *caller) scopeColumns() [][2]string {
+	switch c.role {
+	case RoleAdmin:
+		return nil
+	case RoleTenantAdmin:
+		return [][2]string{{"tenant_id", c.tenant}}
 	}
-	cond, args := "user_id = ?", []any{c.userID}
+	cols := [][2]string{{"user_id", c.userID}}
 	if c.tenant != "" {
-		cond += " AND tenant_id = ?"
-		args = append(args, c.tenant)
+		cols = append(cols, [2]string{"tenant_id", c.tenant})
 	}
-	return cond, args
+	return cols
+}
+
+// scope is the condition limiting a member or tenant admin to its rows ("" for an
+// admin), to AND into a WHERE clause, and its arguments.
+func (c *caller) scope() (string, []any) {
+	var conds []string
+	var args []any
+	for _, col := range c.scopeColumns() {
+		conds = append(conds, col[0]+" = ?")
+		args = append(args, col[1])
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// viewScope is scope with its values inlined as SQL string literals, for the WHERE of
+// the views an SQL statement reads (DDL takes no parameters); "" for an admin.
+func (c *caller) viewScope() string {
+	var conds []string
+	for _, col := range c.scopeColumns() {
+		conds = append(conds, col[0]+" = '"+strings.ReplaceAll(col[1], "'", "''")+"'")
+	}
+	return strings.Join(conds, " AND ")
 }
 
 // restrict narrows a search to the rows the caller may see.
 func (c *caller) restrict(f *spanFilter) {
-	if !c.member() {
-		return
+	for _, col := range c.scopeColumns() {
+		f.in = append(f.in, inClause{column: col[0], values: []string{col[1]}})
 	}
-	f.in = append(f.in, inClause{column: "user_id", values: []string{c.userID}})
-	if c.tenant != "" {
-		f.in = append(f.in, inClause{column: "tenant_id", values: []string{c.tenant}})
-	}
+}
+
+// sameScope reports whether c and o have the same role and see the same rows.
+func (c *caller) sameScope(o *caller) bool {
+	return c.role == o.role && slices.Equal(c.scopeColumns(), o.scopeColumns())
 }
 
 // identify names the caller of r and resolves its role. Without an authenticator every
@@ -101,13 +135,21 @@ func (e *queryExtension) identify(r *http.Request) *caller {
 	c.role = az.defaultRole()
 	info := client.FromContext(r.Context())
 	if info.Auth == nil {
+		// The authenticator names nobody (bearertokenauth): holding the credential is
+		// the permission, and default_role says what it grants.
 		return c
 	}
-	if s, ok := info.Auth.GetAttribute(az.PrincipalAttribute).(string); ok {
-		c.principal = s
+	// An authenticator that names callers and named nobody gives no identity to scope
+	// rows by or to record: such a caller gets no role, however default_role or its
+	// groups would map it.
+	s, _ := info.Auth.GetAttribute(az.PrincipalAttribute).(string)
+	if strings.TrimSpace(s) == "" {
+		c.role, c.unnamed = RoleNone, true
+		return c
 	}
+	c.principal = s
 	c.userID = c.principal
-	if p, ok := az.Principals[c.principal]; ok && c.principal != "" {
+	if p, ok := az.Principals[c.principal]; ok {
 		c.role = p.Role
 		if p.UserID != "" {
 			c.userID = p.UserID
@@ -159,8 +201,14 @@ func (e *queryExtension) guard(action string, adminOnly bool, h apiHandler) http
 			return
 		}
 		switch {
+		case c.unnamed:
+			e.fail(w, r, c, http.StatusUnauthorized, fmt.Sprintf("the authenticator accepted the credential but named no caller (its %q attribute is empty, e.g. a token with an empty sub): a caller without a name is refused", e.cfg.Authorization.PrincipalAttribute))
+			return
 		case c.role == RoleNone:
 			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("caller %q has no role here; an admin maps it under authorization::principals or ::groups", c.principal))
+			return
+		case adminOnly && c.role == RoleTenantAdmin:
+			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("%s needs the admin role: caller %q is a tenant_admin of %q, and SQL reads the whole trail, not one tenant's rows; search, replay, stats and exports show the tenant's rows", r.URL.Path, c.principal, c.tenant))
 			return
 		case adminOnly && c.role != RoleAdmin:
 			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("%s needs the admin role; caller %q is a %s", r.URL.Path, c.principal, c.role))
@@ -224,23 +272,6 @@ func (e *queryExtension) queryFailed(ctx context.Context, w http.ResponseWriter,
 	return true
 }
 
-// secretsOnly masks credentials in what access records quote (an SQL text or a filter
-// may carry a pasted key); personal data searched for stays, as the record of whose data
-// was looked at.
-var secretsOnly = func() *dlp.Masker {
-	cfg := dlp.DefaultConfig()
-	for k := range cfg.Detectors {
-		if !dlp.IsSecret(k) {
-			delete(cfg.Detectors, k)
-		}
-	}
-	m, err := dlp.NewMasker(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
-
 // record appends the access record of c to the trail, durably, through the exporter.
 func (e *queryExtension) record(ctx context.Context, r *http.Request, c *caller, status int) error {
 	if c.acc.action == "" {
@@ -250,8 +281,7 @@ func (e *queryExtension) record(ctx context.Context, r *http.Request, c *caller,
 	if err != nil || sink == nil {
 		return err
 	}
-	td := accessTraces(r, c, status, time.Now())
-	secretsOnly.MaskSpan(td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0), td.ResourceSpans().At(0).Resource())
+	td := accessTraces(r, c, status, time.Now(), e.masker)
 	// The client may be gone (a cancelled download is still a read): record regardless.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -263,8 +293,14 @@ func (e *queryExtension) record(ctx context.Context, r *http.Request, c *caller,
 }
 
 // accessTraces builds the access record of a request (nil for a job's own record) as a
-// span.
-func accessTraces(r *http.Request, c *caller, status int, now time.Time) ptrace.Traces {
+// span. Everything it quotes from the request (method and path, query parameters and
+// filters, the SQL text, the job id, the format, the user agent) goes through m, the
+// same masking the audit processor applies to spans, before the span is handed to the
+// trail: the record ends up in an immutable sealed file, where a card number searched
+// for would stay for good. What the authenticator and the connection established (the
+// caller, its role and tenant, its address) is set after masking, so the record keeps
+// who read.
+func accessTraces(r *http.Request, c *caller, status int, now time.Time, m *dlp.Masker) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr(auditschema.AttrServiceName, "otelcol-audit")
@@ -295,32 +331,28 @@ func accessTraces(r *http.Request, c *caller, status int, now time.Time) ptrace.
 	a.PutStr(auditschema.AttrCategory, "access")
 	a.PutStr(auditschema.AttrAction, c.acc.action)
 	a.PutStr(auditschema.AttrResult, result)
-	a.PutStr(attrAccessRole, c.role)
-	a.PutInt(attrAccessStatus, int64(status))
-	if c.principal != "" {
-		a.PutStr(auditschema.AttrUserID, c.principal)
-	} else {
-		a.PutStr(auditschema.AttrActorType, "local")
+	found := dlp.Result{}
+	if req, ok := requestMap(c.acc.request); ok {
+		found = m.MaskAttributes(req)
+		if b, err := json.Marshal(req.AsRaw()); err == nil {
+			a.PutStr(auditschema.AttrRequest, string(b))
+		}
 	}
-	if c.tenant != "" {
-		a.PutStr(auditschema.AttrTenantID, c.tenant)
+	if sql, ok := c.acc.request["sql"].(string); ok {
+		// The hash is of the masked text, the text the record keeps: a SHA-256 of the
+		// statement itself would let anyone holding the trail recover a short secret it
+		// quoted (an SSN has 10^9 values) by trying them all.
+		masked, _ := m.MaskString(sql)
+		sum := sha256.Sum256([]byte(masked))
+		a.PutStr(attrAccessSQLHash, hex.EncodeToString(sum[:]))
 	}
 	if r != nil {
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			a.PutStr(auditschema.AttrClientAddr, host)
-		}
 		if ua := r.UserAgent(); ua != "" {
 			a.PutStr(auditschema.AttrUserAgent, ua)
 		}
 	}
-	if b, err := json.Marshal(c.acc.request); err == nil {
-		a.PutStr(auditschema.AttrRequest, string(b))
-	}
 	if c.acc.rows != nil {
 		a.PutInt(attrAccessRows, *c.acc.rows)
-	}
-	if c.acc.sqlHash != "" {
-		a.PutStr(attrAccessSQLHash, c.acc.sqlHash)
 	}
 	if c.acc.format != "" {
 		a.PutStr(attrAccessFormat, c.acc.format)
@@ -334,5 +366,52 @@ func accessTraces(r *http.Request, c *caller, status int, now time.Time) ptrace.
 	if c.acc.jobID != "" {
 		a.PutStr(attrAccessJob, c.acc.jobID)
 	}
+	found = found.Merge(m.MaskSpanOnly(span))
+	if !found.Clean() {
+		a.PutStr(auditschema.AttrDLPResult, found.String())
+		a.PutBool(auditschema.AttrCredentialMasked, found.CredentialMasked)
+	}
+	a.PutStr(attrAccessRole, c.role)
+	a.PutInt(attrAccessStatus, int64(status))
+	if len(c.acc.skipped) > 0 {
+		a.PutInt(attrAccessSkipped, int64(len(c.acc.skipped)))
+		if b, err := json.Marshal(c.acc.skipped); err == nil && c.role == RoleAdmin {
+			a.PutStr(attrAccessSkippedFiles, string(b))
+		}
+	}
+	switch {
+	case c.principal != "":
+		a.PutStr(auditschema.AttrUserID, c.principal)
+	case c.unnamed:
+		a.PutStr(auditschema.AttrActorType, "unnamed")
+	default:
+		a.PutStr(auditschema.AttrActorType, "local")
+	}
+	if c.tenant != "" {
+		a.PutStr(auditschema.AttrTenantID, c.tenant)
+	}
+	if r != nil {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			a.PutStr(auditschema.AttrClientAddr, host)
+		}
+	}
 	return td
+}
+
+// requestMap is what a request asked for as an attribute map, the form the masker
+// walks (nested values, secret key names, blocked entries) as it walks a span's.
+func requestMap(req map[string]any) (pcommon.Map, bool) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return pcommon.Map{}, false
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return pcommon.Map{}, false
+	}
+	m := pcommon.NewMap()
+	if err := m.FromRaw(raw); err != nil {
+		return pcommon.Map{}, false
+	}
+	return m, true
 }

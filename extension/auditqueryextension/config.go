@@ -12,7 +12,9 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 
+	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/confstrict"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/netguard"
 )
 
@@ -21,6 +23,9 @@ type Config struct {
 	// ServerConfig is the HTTP server: endpoint (default localhost:4320), TLS, auth and
 	// the other confighttp settings.
 	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
+	// Browser is allowed_hosts and allowed_origins: the host names and the other sites'
+	// origins a browser may reach the API and the page from (see internal/browserguard).
+	Browser browserguard.Config `mapstructure:",squash"`
 	// Directory is the data directory the auditparquet exporter writes to.
 	Directory string `mapstructure:"directory"`
 	// MaxLimit caps the limit parameter of a page of results.
@@ -56,13 +61,42 @@ type Config struct {
 	Authorization AuthorizationConfig `mapstructure:"authorization"`
 	// Exports configures large exports, which run as jobs.
 	Exports ExportsConfig `mapstructure:"exports"`
+	// DLP masks what access records quote from a request (filters, free text, SQL,
+	// job ids, header values) before they reach the trail. Set it as the audit
+	// processor's dlp section is set, so a read keeps no more than a span would.
+	DLP DLPConfig `mapstructure:"dlp"`
+}
+
+// DLPConfig has the shape of the audit processor's dlp section: per detector kind
+// redact, block or off; the key names whose values are secrets; top-level keys exempt
+// from personal-data detectors; and an optional HMAC key file.
+type DLPConfig struct {
+	dlp.Config `mapstructure:",squash"`
+	// HMACKeyFile holds a key (at least 32 bytes) to replace matches with a keyed HMAC
+	// instead of [REDACTED:<kind>]; with the processor's key, a value searched for
+	// correlates with the spans that held it, without being revealed.
+	HMACKeyFile string `mapstructure:"hmac_key_file"`
+}
+
+// masker builds the masker of dlp, reading its HMAC key file.
+func (c *DLPConfig) masker() (*dlp.Masker, error) {
+	cfg := c.Config
+	if c.HMACKeyFile != "" {
+		k, err := dlp.LoadHMACKey(c.HMACKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("dlp::hmac_key_file: %w", err)
+		}
+		cfg.HMACKey = k
+	}
+	return dlp.NewMasker(cfg)
 }
 
 // Roles of a caller.
 const (
-	RoleAdmin  = "admin"  // every row, SQL, every export job
-	RoleMember = "member" // only the rows of its own user_id (and tenant), no SQL
-	RoleNone   = "none"   // nothing: 403
+	RoleAdmin       = "admin"        // every row, SQL, every export job
+	RoleTenantAdmin = "tenant_admin" // every row of its tenant_id, its own export jobs, no SQL
+	RoleMember      = "member"       // only the rows of its own user_id (and tenant), no SQL
+	RoleNone        = "none"         // nothing: 403
 )
 
 // AuthorizationConfig maps the callers an authenticator names to roles. Without an
@@ -74,10 +108,12 @@ type AuthorizationConfig struct {
 	// GroupsAttribute is the authenticator's attribute that lists the caller's groups:
 	// "membership" for oidc (its groups_claim).
 	GroupsAttribute string `mapstructure:"groups_attribute"`
-	// Principals maps a caller's name to its role (and, for members, whose rows it sees).
+	// Principals maps a caller's name to its role (and, for members and tenant admins,
+	// whose rows it sees).
 	Principals map[string]PrincipalConfig `mapstructure:"principals"`
-	// Groups maps a group to a role; a caller in several groups gets the strongest role.
-	// A caller listed in principals gets that entry, whatever its groups.
+	// Groups maps a group to a role (admin, member or none: a tenant admin needs its
+	// tenant, so it is listed under principals); a caller in several groups gets the
+	// strongest role. A caller listed in principals gets that entry, whatever its groups.
 	Groups map[string]string `mapstructure:"groups"`
 	// DefaultRole applies to authenticated callers matched by neither: none, member or
 	// admin. Unset, it is admin when no principals or groups are listed (an authenticator
@@ -91,7 +127,8 @@ type PrincipalConfig struct {
 	Role string `mapstructure:"role"`
 	// UserID is the user_id whose rows a member sees; empty means the caller's name.
 	UserID string `mapstructure:"user_id"`
-	// Tenant, when set, further limits a member to the rows of that tenant_id.
+	// Tenant, when set, further limits a member to the rows of that tenant_id; a
+	// tenant_admin needs it and sees every row of that tenant_id.
 	Tenant string `mapstructure:"tenant"`
 }
 
@@ -106,6 +143,12 @@ type ExportsConfig struct {
 	TTL time.Duration `mapstructure:"ttl"`
 	// Workers is how many jobs run at once; the others wait, queued.
 	Workers int `mapstructure:"workers"`
+	// MaxBytesPerCaller bounds the disk the files of one caller's export jobs take,
+	// finished and being written: a job is refused (507) while they take it all, and
+	// stopped (failed, its partial file removed) when it would grow past it.
+	MaxBytesPerCaller int64 `mapstructure:"max_bytes_per_caller"`
+	// MaxBytesTotal bounds the same for every caller's jobs together.
+	MaxBytesTotal int64 `mapstructure:"max_bytes_total"`
 }
 
 func (c *Config) exportsDir() string {
@@ -131,6 +174,7 @@ func (c *Config) Validate() error {
 	if err := netguard.CheckBind("endpoint", c.ServerConfig.NetAddr.Endpoint, c.ServerConfig.Auth.HasValue()); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Browser.Problems(c.ServerConfig)...)
 	if strings.TrimSpace(c.Directory) == "" {
 		errs = append(errs, errors.New("directory must be set to the auditparquet exporter's directory, e.g. ./auditdata"))
 	}
@@ -167,6 +211,17 @@ func (c *Config) Validate() error {
 	if c.Exports.Workers <= 0 {
 		errs = append(errs, fmt.Errorf("exports::workers must be positive, got %d", c.Exports.Workers))
 	}
+	if c.Exports.MaxBytesPerCaller <= 0 {
+		errs = append(errs, fmt.Errorf("exports::max_bytes_per_caller must be positive (bytes, e.g. 268435456 for 256 MiB), got %d", c.Exports.MaxBytesPerCaller))
+	}
+	if c.Exports.MaxBytesTotal <= 0 {
+		errs = append(errs, fmt.Errorf("exports::max_bytes_total must be positive (bytes, e.g. 1073741824 for 1 GiB), got %d", c.Exports.MaxBytesTotal))
+	} else if c.Exports.MaxBytesPerCaller > c.Exports.MaxBytesTotal {
+		errs = append(errs, fmt.Errorf("exports::max_bytes_per_caller (%d) must not exceed exports::max_bytes_total (%d)", c.Exports.MaxBytesPerCaller, c.Exports.MaxBytesTotal))
+	}
+	if err := c.DLP.Config.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("dlp: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -202,19 +257,26 @@ func validRole(r string) bool { return r == RoleAdmin || r == RoleMember || r ==
 func (a *AuthorizationConfig) validate(hasAuth bool) []error {
 	var errs []error
 	if a.DefaultRole != "" && !validRole(a.DefaultRole) {
-		errs = append(errs, fmt.Errorf("authorization::default_role %q must be admin, member or none", a.DefaultRole))
+		errs = append(errs, fmt.Errorf("authorization::default_role %q must be admin, member or none (a tenant_admin is listed under principals with its tenant)", a.DefaultRole))
 	}
 	for name, p := range a.Principals {
-		if !validRole(p.Role) {
-			errs = append(errs, fmt.Errorf("authorization::principals::%s::role %q must be admin, member or none", name, p.Role))
-		}
-		if p.Role != RoleMember && (p.UserID != "" || p.Tenant != "") {
-			errs = append(errs, fmt.Errorf("authorization::principals::%s: user_id and tenant only apply to role member", name))
+		switch {
+		case p.Role == RoleTenantAdmin:
+			if strings.TrimSpace(p.Tenant) == "" {
+				errs = append(errs, fmt.Errorf("authorization::principals::%s: role tenant_admin needs the tenant_id it administers, e.g. {role: tenant_admin, tenant: acme}", name))
+			}
+			if p.UserID != "" {
+				errs = append(errs, fmt.Errorf("authorization::principals::%s: user_id only applies to role member; a tenant_admin sees every user of its tenant", name))
+			}
+		case !validRole(p.Role):
+			errs = append(errs, fmt.Errorf("authorization::principals::%s::role %q must be admin, tenant_admin, member or none", name, p.Role))
+		case p.Role != RoleMember && (p.UserID != "" || p.Tenant != ""):
+			errs = append(errs, fmt.Errorf("authorization::principals::%s: user_id and tenant only apply to role member (and tenant to tenant_admin)", name))
 		}
 	}
 	for g, r := range a.Groups {
 		if !validRole(r) {
-			errs = append(errs, fmt.Errorf("authorization::groups::%s %q must be admin, member or none", g, r))
+			errs = append(errs, fmt.Errorf("authorization::groups::%s %q must be admin, member or none (a tenant_admin is listed under principals with its tenant)", g, r))
 		}
 	}
 	if (len(a.Principals) > 0 || len(a.Groups) > 0) && !hasAuth {

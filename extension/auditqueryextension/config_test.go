@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelaudit/otelcol-audit/internal/configtest"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -27,6 +28,8 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, 1, cfg.Threads)
 				assert.Equal(t, "2GB", cfg.MaxTempDirectorySize)
 				assert.Equal(t, "768MB", cfg.SQLProcessMemory)
+				assert.Equal(t, []string{"audit.example.com"}, cfg.Browser.AllowedHosts)
+				assert.Equal(t, []string{"https://audit.example.com"}, cfg.Browser.AllowedOrigins)
 			},
 		},
 		{
@@ -37,7 +40,15 @@ func TestLoadConfig(t *testing.T) {
 				assert.Equal(t, "bearertokenauth", cfg.ServerConfig.Auth.Get().Config.AuthenticatorID.String())
 			},
 		},
+		{
+			name: "tenant_admins",
+			check: func(t *testing.T, cfg *Config) {
+				assert.Equal(t, PrincipalConfig{Role: RoleTenantAdmin, Tenant: "acme"}, cfg.Authorization.Principals["tom@acme.example"])
+			},
+		},
+		{name: "tenant_admin_without_tenant", wantErr: []string{"authorization::principals::tom@acme.example", "tenant_admin needs the tenant_id", "tenant: acme"}},
 		{name: "open_no_auth", wantErr: []string{"endpoint", "0.0.0.0:4320", "no authenticator"}},
+		{name: "bad_browser_keys", wantErr: []string{"allowed_hosts", "only entry", "without port", "allowed_origins", "no path"}},
 		{name: "zero_max_limit", wantErr: []string{"max_limit", "must be positive"}},
 		{name: "zero_query_timeout", wantErr: []string{"query_timeout", "must be positive"}},
 		{name: "bad_memory_limit", wantErr: []string{"memory_limit", `"lots"`}},
@@ -45,6 +56,25 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad_max_temp_directory_size", wantErr: []string{"max_temp_directory_size", `"unlimited"`}},
 		{name: "small_sql_process_memory", wantErr: []string{"sql_process_memory 512MB must be larger than memory_limit 1GB"}},
 		{name: "empty_directory", wantErr: []string{"directory must be set"}},
+		{
+			name: "dlp",
+			check: func(t *testing.T, cfg *Config) {
+				assert.Equal(t, dlp.ActionBlock, cfg.DLP.Detectors["ssn"])
+				assert.Equal(t, dlp.ActionOff, cfg.DLP.Detectors["email"])
+				assert.Equal(t, []string{"pin"}, cfg.DLP.SecretKeyNames)
+				assert.Equal(t, "/etc/otelcol-audit/dlp.key", cfg.DLP.HMACKeyFile)
+			},
+		},
+		{name: "dlp_unknown_kind", wantErr: []string{"dlp: detectors", `"passport"`}},
+		{
+			name: "export_quotas",
+			check: func(t *testing.T, cfg *Config) {
+				assert.Equal(t, "/mnt/exports", cfg.Exports.Directory)
+				assert.EqualValues(t, 100<<20, cfg.Exports.MaxBytesPerCaller)
+				assert.EqualValues(t, 512<<20, cfg.Exports.MaxBytesTotal)
+			},
+		},
+		{name: "export_quota_over_total", wantErr: []string{"exports::max_bytes_per_caller (2048) must not exceed exports::max_bytes_total (1024)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

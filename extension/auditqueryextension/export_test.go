@@ -1,6 +1,7 @@
 package auditqueryextension
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"crypto/sha256"
@@ -116,6 +117,13 @@ func TestExportXLSX(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, col, 0)
 	assert.Equal(t, "0.4", rows[1][col], "sorted by cost, as a number")
+	// The workbook's parts are dated when the export ran (zip's default reads as 1980).
+	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	require.NoError(t, err)
+	require.NotEmpty(t, zr.File)
+	for _, f := range zr.File {
+		assert.WithinDuration(t, time.Now(), f.Modified, 5*time.Minute, f.Name)
+	}
 }
 
 func TestCutCell(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"regexp"
@@ -16,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.uber.org/zap"
 
+	"github.com/otelaudit/otelcol-audit/internal/browserguard"
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 	"github.com/otelaudit/otelcol-audit/internal/trailsink"
@@ -29,7 +32,9 @@ type queryExtension struct {
 	server *http.Server
 	// publicKey is the ledger verifier key of public_key_file ("" = the data directory's).
 	publicKey string
-	serverWG  sync.WaitGroup
+	// masker masks what access records quote from requests (dlp).
+	masker   *dlp.Masker
+	serverWG sync.WaitGroup
 }
 
 func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
@@ -44,6 +49,11 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		}
 		e.publicKey = strings.TrimSpace(string(b))
 	}
+	m, err := e.cfg.DLP.masker()
+	if err != nil {
+		return fmt.Errorf("auditquery: %w", err)
+	}
+	e.masker = m
 	st, err := openStore(e.cfg.Directory, engineLimits{memory: e.cfg.MemoryLimit, threads: e.cfg.Threads, maxTemp: e.cfg.MaxTempDirectorySize})
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)
@@ -55,7 +65,9 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		_ = st.close()
 		return fmt.Errorf("auditquery: listen on %s: %w", e.cfg.ServerConfig.NetAddr.Endpoint, err)
 	}
-	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, e.routes())
+	// The page at / is the one path another site may link to; see internal/browserguard.
+	guard := browserguard.New(e.cfg.Browser, e.cfg.ServerConfig, ln.Addr(), e.set.Logger)
+	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, guard.Handler(e.routes(), "/"))
 	if err != nil {
 		_ = ln.Close()
 		_ = st.close()
@@ -64,6 +76,13 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	e.store = st
 	st.logDecisionErr = func(err error) {
 		e.set.Logger.Warn("Some approval decisions could not be read; spans they gate show their recorded status", zap.Error(err))
+	}
+	st.logDuplicateErr = func(err error) {
+		e.set.Logger.Warn("Some partitions could not be checked for redelivered spans; their copies are shown as stored", zap.Error(err))
+	}
+	st.unreadable.warn = func(path string, err error) {
+		e.set.Logger.Warn("A sealed file of the trail cannot be read: reads leave it out, and say so, until it changes; GET /api/v1/verify checks it against the ledger",
+			zap.String("file", path), zap.Error(err))
 	}
 	st.live = func() ([]string, bool) {
 		sink, ok := trailsink.Lookup(e.cfg.Directory)
@@ -139,7 +158,13 @@ func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request, c *
 	c.restrict(&f)
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	spans, next, total, err := e.store.searchSpans(ctx, f)
+	var spans []map[string]any
+	var next *cursor
+	var total int64
+	err = e.store.tolerant(ctx, func() (err error) {
+		spans, next, total, err = e.store.searchSpans(ctx, f)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
@@ -147,6 +172,7 @@ func (e *queryExtension) handleSpans(w http.ResponseWriter, r *http.Request, c *
 	if next != nil {
 		resp["next_cursor"] = next.encode()
 	}
+	e.noteSkipped(c, f.window(), resp)
 	c.acc.setRows(int64(len(spans)))
 	e.reply(w, r, c, http.StatusOK, resp)
 }
@@ -167,17 +193,24 @@ func (e *queryExtension) handleSpan(w http.ResponseWriter, r *http.Request, c *c
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
 	where, args := scoped(c, " WHERE trace_id = ? AND span_id = ?", traceID, spanID)
-	rows, err := e.store.selectRows(ctx, window{}, where, " ORDER BY ingest_time LIMIT 1", args...)
+	var rows []map[string]any
+	err := e.store.tolerant(ctx, func() (err error) {
+		rows, err = e.store.selectRows(ctx, window{}, where, " ORDER BY ingest_time LIMIT 1", args...)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
+	resp := map[string]any{}
+	e.noteSkipped(c, window{}, resp)
 	c.acc.setRows(int64(len(rows)))
 	if len(rows) == 0 {
 		// A member asking for someone else's span learns no more than that it is not theirs.
 		e.fail(w, r, c, http.StatusNotFound, fmt.Sprintf("no span %s/%s in the trail", traceID, spanID))
 		return
 	}
-	e.reply(w, r, c, http.StatusOK, map[string]any{"span": rows[0]})
+	resp["span"] = rows[0]
+	e.reply(w, r, c, http.StatusOK, resp)
 }
 
 // scoped adds the caller's scope to a WHERE clause over the trail.
@@ -200,27 +233,33 @@ func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request, c *
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
 	where, args := scoped(c, " WHERE trace_id = ?", traceID)
-	rows, err := e.store.selectRows(ctx, window{}, where, " ORDER BY start_time, span_id", args...)
+	var rows []map[string]any
+	err := e.store.tolerant(ctx, func() (err error) {
+		rows, err = e.store.selectRows(ctx, window{}, where, " ORDER BY start_time, span_id", args...)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
+	resp := map[string]any{"trace_id": traceID, "spans": rows, "totals": traceTotals(rows)}
+	e.noteSkipped(c, window{}, resp)
 	c.acc.setRows(int64(len(rows)))
 	if len(rows) == 0 {
 		e.fail(w, r, c, http.StatusNotFound, fmt.Sprintf("no trace %s in the trail", traceID))
 		return
 	}
-	e.reply(w, r, c, http.StatusOK, map[string]any{"trace_id": traceID, "spans": rows, "totals": traceTotals(rows)})
+	e.reply(w, r, c, http.StatusOK, resp)
 }
 
 // traceTotals sums the cost and tokens of a trace; a cost is only as complete as its
-// rows: costed counts the rows that had one.
+// rows: costed counts the rows that had one, and the cost is null when none had.
 func traceTotals(rows []map[string]any) map[string]any {
-	var cost float64
+	cost := new(big.Int)
 	var in, out, costed int64
 	start, end := "", ""
 	for _, r := range rows {
 		if c, ok := r["cost_usd"].(float64); ok {
-			cost += c
+			cost.Add(cost, picoUSD(c))
 			costed++
 		}
 		if n, ok := r["input_tokens"].(int64); ok {
@@ -236,13 +275,19 @@ func traceTotals(rows []map[string]any) map[string]any {
 			end = s
 		}
 	}
-	return map[string]any{"spans": len(rows), "cost_usd": cost, "costed_spans": costed,
+	var total *usd
+	if costed > 0 {
+		u := usdOfPico(cost)
+		total = &u
+	}
+	return map[string]any{"spans": len(rows), "cost_usd": total, "costed_spans": costed,
 		"input_tokens": in, "output_tokens": out, "start_time": start, "end_time": end}
 }
 
 // handleVerify checks the trail against its signed ledger (see auditctl verify) and
 // answers the report: 200 whether intact or not ("intact" says which), 503 when the
-// verification could not run.
+// verification could not run. The report names the files and counts of the whole
+// trail, so only an admin gets it; a member or tenant admin gets the verdict.
 func (e *queryExtension) handleVerify(w http.ResponseWriter, r *http.Request, c *caller) {
 	opts := ledger.VerifyOptions{PublicKey: e.publicKey}
 	rep, err := ledger.Verify(e.cfg.Directory, opts)
@@ -252,6 +297,10 @@ func (e *queryExtension) handleVerify(w http.ResponseWriter, r *http.Request, c 
 	}
 	if !rep.Intact {
 		e.set.Logger.Warn("Audit trail verification found problems", zap.Int("findings", len(rep.Findings)))
+	}
+	if c.role != RoleAdmin {
+		e.reply(w, r, c, http.StatusOK, map[string]any{"intact": rep.Intact, "checked_at": c.start.UTC()})
+		return
 	}
 	e.reply(w, r, c, http.StatusOK, rep)
 }

@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
+
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 )
 
 const stability = component.StabilityLevelAlpha
@@ -42,7 +44,9 @@ func createDefaultConfig() component.Config {
 			PrincipalAttribute: "subject",
 			GroupsAttribute:    "membership",
 		},
-		Exports: ExportsConfig{MaxDirectRows: 10_000, TTL: 24 * time.Hour, Workers: 1},
+		Exports: ExportsConfig{MaxDirectRows: 10_000, TTL: 24 * time.Hour, Workers: 1,
+			MaxBytesPerCaller: 256 << 20, MaxBytesTotal: 1 << 30},
+		DLP: DLPConfig{Config: dlp.DefaultConfig()},
 	}
 }
 

@@ -23,8 +23,10 @@ type spanFilter struct {
 	from, to         *time.Time
 	minCost, maxCost *float64
 	violation        *bool
-	dlp              string // clean | flagged
-	sort             string // time | cost | latency | tokens
+	dryRun           *bool
+	flags            []string // flag: a flag of the row, by name ("unknown_model") or in full ("x:y")
+	dlp              string   // clean | flagged
+	sort             string   // time | cost | latency | tokens
 	asc              bool
 	limit            int
 	after            *cursor
@@ -54,6 +56,8 @@ var equalityParams = []struct {
 	{"policy", "policy_decision", []string{"allow", "block", "require_approval", "none"}},
 	{"trace_id", "trace_id", nil},
 	{"tenant", "tenant_id", nil},
+	{"policy_rule", "policy_rule", nil},
+	{"risk_level", "risk_level", nil},
 }
 
 // sortKeys are the sort orders and the expression each sorts by.
@@ -64,7 +68,7 @@ var sortKeys = map[string]string{
 	"tokens":  "(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))",
 }
 
-var otherParams = []string{"q", "from", "to", "last", "min_cost", "max_cost", "violation", "dlp", "sort", "order", "limit", "cursor"}
+var otherParams = []string{"q", "from", "to", "last", "min_cost", "max_cost", "violation", "dry_run", "dlp", "flag", "sort", "order", "limit", "cursor"}
 
 // cursor is the position after the last row of a page: the keys of that row for the time
 // order, an offset for the other orders.
@@ -164,13 +168,25 @@ func parseSpanFilter(q url.Values, maxLimit int, now time.Time) (spanFilter, err
 			}
 		}
 	}
-	if v := q.Get("violation"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("violation: %q must be true or false", v))
-		} else {
-			f.violation = &b
+	for _, p := range []struct {
+		name string
+		dest **bool
+	}{{"violation", &f.violation}, {"dry_run", &f.dryRun}} {
+		if v := q.Get(p.name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q must be true or false", p.name, v))
+			} else {
+				*p.dest = &b
+			}
 		}
+	}
+	for _, v := range q["flag"] {
+		if v = strings.TrimSpace(v); v == "" || len(v) > 256 || !utf8.ValidString(v) {
+			errs = append(errs, fmt.Errorf("flag: %q must name a flag, e.g. duplicate_conflict", v))
+			continue
+		}
+		f.flags = append(f.flags, v)
 	}
 	if v := q.Get("dlp"); v != "" {
 		if v != "clean" && v != "flagged" {
@@ -300,12 +316,27 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 		conds = append(conds, "cost_usd <= ?")
 		args = append(args, *f.maxCost)
 	}
-	if f.violation != nil {
-		if *f.violation {
-			conds = append(conds, "policy_violation")
-		} else {
-			conds = append(conds, "NOT coalesce(policy_violation, false)")
+	for _, b := range []struct {
+		column string
+		value  *bool
+	}{{"policy_violation", f.violation}, {"dry_run", f.dryRun}} {
+		switch {
+		case b.value == nil:
+		case *b.value:
+			conds = append(conds, b.column)
+		default:
+			conds = append(conds, "NOT coalesce("+b.column+", false)")
 		}
+	}
+	if len(f.flags) > 0 {
+		// A flag is named alone or with its detail ("unknown_approval_status" matches
+		// "unknown_approval_status:maybe"); repeated, any of them.
+		ors := make([]string, len(f.flags))
+		for i, fl := range f.flags {
+			ors[i] = "list_contains(flags, ?) OR len(list_filter(flags, lambda x: starts_with(x, ?))) > 0"
+			args = append(args, fl, fl+":")
+		}
+		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 	}
 	switch f.dlp {
 	case "clean":
@@ -330,7 +361,9 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 
 // textColumns are the columns free-text search (q) looks in: the span name, the status
 // message, the request and response, and the attributes and events documents.
-var textColumns = []string{"name", "status_message", "request", "response", "attributes", "events"}
+var textColumns = []string{"name", "status_message", "request", "response", "attributes", "events",
+	"category", "action", "result", "model", "tool_name", "agent_name", "user_id", "policy_rule", "approver", "approval_reason",
+	"dlp_result", "risk_level"}
 
 // order is the ORDER BY clause of the filter.
 func (f *spanFilter) order() string {

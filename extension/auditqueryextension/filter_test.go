@@ -26,8 +26,8 @@ type richRow struct {
 	ago                               time.Duration
 	provider, tool, category, result  string
 	recordType, approval, policy, dlp string
-	tenant                            string
-	violation                         *bool
+	tenant, rule, risk                string
+	violation, dryRun                 *bool
 	cost                              *float64
 	latency                           float64
 	in, out                           int64
@@ -38,11 +38,11 @@ func fp(f float64) *float64 { return &f }
 func bp(b bool) *bool       { return &b }
 
 var richRows = []richRow{
-	{"01", 2 * time.Hour, "openai", "", "llm", "success", "span", "not_required", "allow", "clean", "acme", bp(false), fp(0.012), 800, 1200, 300, "Refund request for ORDER 100% paid"},
-	{"02", 3 * time.Hour, "anthropic", "", "llm", "failed", "span", "pending", "require_approval", "redacted:credit_card", "acme", nil, fp(0.40), 4000, 9000, 2000, "summarise the incident"},
-	{"03", 4 * time.Hour, "", "refund_payment", "tool", "blocked", "span", "not_required", "block", "clean", "globex", bp(true), nil, 50, 0, 0, "tool refund_payment amount_usd"},
-	{"04", 5 * time.Hour, "", "", "auth", "success", "event", "not_required", "none", "", "globex", nil, nil, 0, 0, 0, "login alice"},
-	{"05", 72 * time.Hour, "openai", "", "llm", "success", "span", "approved", "allow", "clean", "acme", bp(false), fp(0.002), 300, 100, 20, "Three days ago, ÜBER [x] (a|b)"},
+	{"01", 2 * time.Hour, "openai", "", "llm", "success", "span", "not_required", "allow", "clean", "acme", "", "", bp(false), nil, fp(0.012), 800, 1200, 300, "Refund request for ORDER 100% paid"},
+	{"02", 3 * time.Hour, "anthropic", "", "llm", "failed", "span", "pending", "require_approval", "redacted:credit_card", "acme", "large-prompts-need-review", "medium", nil, bp(true), fp(0.40), 4000, 9000, 2000, "summarise the incident"},
+	{"03", 4 * time.Hour, "", "refund_payment", "tool", "blocked", "span", "not_required", "block", "clean", "globex", "no-refunds-over-100", "high", bp(true), bp(false), nil, 50, 0, 0, "tool refund_payment amount_usd"},
+	{"04", 5 * time.Hour, "", "", "auth", "success", "event", "not_required", "none", "", "globex", "", "", nil, nil, nil, 0, 0, 0, "login alice"},
+	{"05", 72 * time.Hour, "openai", "", "llm", "success", "span", "approved", "allow", "clean", "acme", "", "low", bp(false), nil, fp(0.002), 300, 100, 20, "Three days ago, ÜBER [x] (a|b)"},
 }
 
 func writeRichTrail(t *testing.T, dir string, now time.Time) {
@@ -57,6 +57,7 @@ func writeRichTrail(t *testing.T, dir string, now time.Time) {
 			Provider: strp(r.provider), ToolName: strp(r.tool), Category: strp(r.category), Result: strp(r.result),
 			ApprovalStatus: strp(r.approval), PolicyDecision: strp(r.policy), DLPResult: strp(r.dlp),
 			TenantID: strp(r.tenant), PolicyViolation: r.violation, CostUSD: r.cost,
+			PolicyRule: strp(r.rule), RiskLevel: strp(r.risk), DryRun: r.dryRun,
 			Attributes: "{}", ResourceAttributes: "{}",
 		}
 		// The text each row is found by sits in a different column: free-text search
@@ -127,6 +128,13 @@ func TestSearchFilters(t *testing.T) {
 		{"policy=block", []string{"3"}},
 		{"violation=true", []string{"3"}},
 		{"violation=false", []string{"1", "2", "4", "5"}},
+		{"policy_rule=no-refunds-over-100", []string{"3"}},
+		{"risk_level=high&risk_level=medium", []string{"2", "3"}},
+		{"dry_run=true", []string{"2"}},
+		{"dry_run=false", []string{"1", "3", "4", "5"}},
+		{"q=LARGE-PROMPTS", []string{"2"}}, // the policy rule's name
+		{"q=credit_card", []string{"2"}},   // the DLP result
+		{"q=auth", []string{"4"}},          // the category
 		{"dlp=flagged", []string{"2"}},
 		{"dlp=clean", []string{"1", "3", "4", "5"}},
 		{"min_cost=0.01", []string{"1", "2"}},
@@ -206,25 +214,48 @@ func TestSearchRejectsBadParameters(t *testing.T) {
 	}
 }
 
+// statsGroup is a group of /api/v1/stats as a client reads it: the cost as the JSON
+// number's text, so that a test sees exactly the digits the API wrote.
+type statsGroup struct {
+	Key          *string      `json:"key"`
+	Records      int64        `json:"records"`
+	Calls        int64        `json:"calls"`
+	CostUSD      *json.Number `json:"cost_usd"`
+	CostedCalls  int64        `json:"costed_calls"`
+	InputTokens  int64        `json:"input_tokens"`
+	OutputTokens int64        `json:"output_tokens"`
+	Failures     int64        `json:"failures"`
+	Blocked      int64        `json:"blocked"`
+}
+
 func TestStats(t *testing.T) {
 	dir := t.TempDir()
 	writeRichTrail(t, dir, time.Now().UTC())
 	base := startExtension(t, dir, nil)
 	var st struct {
-		Total       groupStats       `json:"total"`
+		Total       statsGroup       `json:"total"`
+		Records     map[string]int64 `json:"records"`
 		FailureRate float64          `json:"failure_rate"`
 		BlockRate   float64          `json:"block_rate"`
 		Violations  int64            `json:"violations"`
 		Approvals   map[string]int64 `json:"approvals"`
-		ByModel     []groupStats     `json:"by_model"`
-		ByTool      []groupStats     `json:"by_tool"`
-		Series      []seriesPoint    `json:"cost_over_time"`
-		Bucket      string           `json:"bucket"`
+		ByModel     []statsGroup     `json:"by_model"`
+		ByTool      []statsGroup     `json:"by_tool"`
+		Series      []struct {
+			Bucket  time.Time    `json:"bucket"`
+			Calls   int64        `json:"calls"`
+			CostUSD *json.Number `json:"cost_usd"`
+		} `json:"cost_over_time"`
+		Bucket string `json:"bucket"`
 	}
 	seriesSum := func() (calls int64, cost float64) {
 		for _, p := range st.Series {
 			calls += p.Calls
-			cost += p.CostUSD
+			if p.CostUSD != nil {
+				c, err := p.CostUSD.Float64()
+				require.NoError(t, err)
+				cost += c
+			}
 			unit := time.Hour
 			if st.Bucket == "day" {
 				unit = 24 * time.Hour
@@ -233,22 +264,32 @@ func TestStats(t *testing.T) {
 		}
 		return calls, cost
 	}
-	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats", &st))
+	get := func(query string) {
+		t.Helper()
+		st.Series, st.ByModel, st.ByTool, st.Records = nil, nil, nil, nil
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats"+query, &st))
+	}
+	get("")
 	assert.Equal(t, "day", st.Bucket, "an open window is charted by day")
 	calls, cost := seriesSum()
-	assert.Equal(t, int64(5), calls)
+	assert.Equal(t, int64(4), calls)
 	assert.InDelta(t, 0.414, cost, 1e-12)
-	// The rich rows: costs 0.012, 0.40, 0.002 (two NULL); one failed, one blocked, one violation.
-	assert.Equal(t, int64(5), st.Total.Calls)
-	assert.InDelta(t, 0.414, st.Total.CostUSD, 1e-12)
+	// Four LLM and tool calls and an event. The calls' costs 0.012, 0.40, 0.002 (one
+	// NULL) sum to 0.414 exactly, not to the 0.41400000000000003 of a float64 sum; one
+	// call failed and one was blocked; the event counts as a record, not as a call.
+	assert.Equal(t, int64(5), st.Total.Records)
+	assert.Equal(t, int64(4), st.Total.Calls)
+	require.NotNil(t, st.Total.CostUSD)
+	assert.Equal(t, "0.414", st.Total.CostUSD.String())
 	assert.Equal(t, int64(3), st.Total.CostedCalls)
 	assert.Equal(t, int64(1200+9000+100), st.Total.InputTokens)
-	assert.InDelta(t, 0.2, st.FailureRate, 1e-12)
-	assert.InDelta(t, 0.2, st.BlockRate, 1e-12)
+	assert.Equal(t, map[string]int64{"span": 4, "event": 1}, st.Records)
+	assert.InDelta(t, 0.25, st.FailureRate, 1e-12)
+	assert.InDelta(t, 0.25, st.BlockRate, 1e-12)
 	assert.Equal(t, int64(1), st.Violations)
 	assert.Equal(t, map[string]int64{"not_required": 3, "pending": 1, "approved": 1}, st.Approvals)
 	require.NotEmpty(t, st.ByTool)
-	var refund *groupStats
+	var refund *statsGroup
 	for i := range st.ByTool {
 		if st.ByTool[i].Key != nil && *st.ByTool[i].Key == "refund_payment" {
 			refund = &st.ByTool[i]
@@ -256,16 +297,26 @@ func TestStats(t *testing.T) {
 	}
 	require.NotNil(t, refund, "refund_payment in by_tool")
 	assert.Equal(t, int64(1), refund.Blocked)
+	assert.Nil(t, refund.CostUSD, "a tool call without a cost has no cost, not 0")
 
 	// Filters apply: the last 24 hours leave out the 3-day-old row.
-	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats?last=24h&category=llm", &st))
+	get("?last=24h&category=llm")
 	assert.Equal(t, int64(2), st.Total.Calls)
-	assert.InDelta(t, 0.412, st.Total.CostUSD, 1e-12)
+	require.NotNil(t, st.Total.CostUSD)
+	assert.Equal(t, "0.412", st.Total.CostUSD.String())
 	assert.Equal(t, "hour", st.Bucket, "a day's window is charted by hour")
 	calls, cost = seriesSum()
 	assert.Equal(t, int64(2), calls)
 	assert.InDelta(t, 0.412, cost, 1e-12)
 	assert.Len(t, st.Series, 2, "the two calls were an hour apart")
+
+	// Events alone: no calls, no cost (null, not 0), rates untouched by the event.
+	get("?category=auth")
+	assert.Equal(t, int64(1), st.Total.Records)
+	assert.Equal(t, int64(0), st.Total.Calls)
+	assert.Nil(t, st.Total.CostUSD)
+	assert.Zero(t, st.FailureRate)
+	assert.Equal(t, map[string]int64{"event": 1}, st.Records)
 
 	var bad map[string]any
 	assert.Equal(t, http.StatusBadRequest, getJSON(t, base+"/api/v1/stats?sort=price", &bad))
@@ -273,7 +324,7 @@ func TestStats(t *testing.T) {
 
 // A time window opens only the files of the partitions it touches: the files of every
 // other hour are made unreadable, and the windowed search, stats and export still
-// answer — with a writer in the collector (the ledger's file list) and without (a glob
+// answer, leaving no file out — with a writer in the collector (the ledger's file list) and without (a glob
 // pruned by DuckDB).
 func TestWindowReadsOnlyItsPartitions(t *testing.T) {
 	for _, withWriter := range []bool{false, true} {
@@ -296,18 +347,24 @@ func TestWindowReadsOnlyItsPartitions(t *testing.T) {
 			in := where(fixture, func(r testRow) bool {
 				return !r.startTime().Before(time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)) && r.startTime().Before(time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC))
 			})
-			keys, _ := searchKeys(t, base, q)
-			assert.Equal(t, newestFirst(in), keys)
+			var page map[string]any
+			require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans?"+q.Encode(), &page))
+			assert.Len(t, page["spans"], len(in))
+			assert.NotContains(t, page, "skipped_file_count", "the window's files all read")
 			var st map[string]any
 			require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats?"+q.Encode(), &st))
+			assert.NotContains(t, st, "skipped_file_count")
 			resp, body := export(t, base, "format=jsonl&"+q.Encode())
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Equal(t, len(in), strings.Count(string(body), "\n"))
-			// Control: a search over every hour does open the garbage.
-			resp2, err := http.Get(base + "/api/v1/spans")
-			require.NoError(t, err)
-			resp2.Body.Close()
-			assert.NotEqual(t, http.StatusOK, resp2.StatusCode, "the unpruned search reads the broken files")
+			assert.Empty(t, resp.Header.Get(headerSkipped))
+			// Control: a search over every hour does open the garbage, and leaves it out.
+			var all struct {
+				Spans   []map[string]any `json:"spans"`
+				Skipped []skippedFile    `json:"skipped_files"`
+			}
+			require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans", &all))
+			assert.Len(t, all.Skipped, 3, "the unpruned search reads the broken files")
 		})
 	}
 }

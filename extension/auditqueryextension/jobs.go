@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
@@ -51,6 +52,10 @@ type job struct {
 	Created      time.Time  `json:"created"`
 	Finished     *time.Time `json:"finished,omitempty"`
 	Expires      *time.Time `json:"expires,omitempty"`
+	// Skipped are the sealed files the export left out because they could not be read.
+	Skipped []skippedFile `json:"skipped_files,omitempty"`
+	// written is how much of its file a running job wrote, counted against the quotas.
+	written int64
 }
 
 // view is the job as the API answers it.
@@ -64,6 +69,9 @@ func (j *job) view() map[string]any {
 		if val != int64(0) && val != "" {
 			v[k] = val
 		}
+	}
+	if len(j.Skipped) > 0 {
+		v["skipped_file_count"] = len(j.Skipped)
 	}
 	if j.Finished != nil {
 		v["finished"] = j.Finished
@@ -168,6 +176,12 @@ func (js *jobs) create(spec exportSpec, name, principal string, expected int64) 
 	if name == "" || name == "." || name == ".." {
 		name = "audit-export-" + now.Format("20060102T150405Z")
 	}
+	js.mu.Lock()
+	err := js.checkQuotaLocked(principal, 0)
+	js.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	j := &job{ID: hex.EncodeToString(id[:]), Status: jobQueued, Name: name, Spec: spec,
 		Principal: principal, RowsExpected: expected, Created: now}
 	if err := os.Mkdir(filepath.Join(js.dir, j.ID), 0o700); err != nil {
@@ -250,17 +264,28 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	if err != nil {
 		return exportResult{}, err
 	}
-	plan, err := js.e.store.planExport(ctx, f)
+	var plan exportPlan
+	err = js.e.store.tolerant(ctx, func() (err error) {
+		plan, err = js.e.store.planExport(ctx, f)
+		return err
+	})
 	if err != nil {
 		return exportResult{}, err
 	}
+	skipped := js.e.store.skipped(f.window())
+	js.mu.Lock()
+	j.Skipped = skipped
+	js.mu.Unlock()
 	dir := filepath.Join(js.dir, j.ID)
 	tmp := filepath.Join(dir, "."+j.fileName()+".tmp")
 	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return exportResult{}, err
 	}
-	res, err := js.e.writeExport(ctx, j.Spec.Format, f, plan.windows, out, func(n int64) {
+	js.mu.Lock()
+	j.written = 0
+	js.mu.Unlock()
+	res, err := js.e.writeExport(ctx, j.Spec.Format, f, plan.windows, &quotaWriter{js: js, j: j, w: out}, func(n int64) {
 		js.mu.Lock()
 		j.RowsWritten = n
 		js.mu.Unlock()
@@ -289,6 +314,9 @@ func (js *jobs) finish(j *job, res exportResult, err error) {
 	expires := now.Add(js.e.cfg.Exports.TTL)
 	js.mu.Lock()
 	j.Finished, j.Expires = &now, &expires
+	// The filters are kept to run the job again after a restart; a finished job needs
+	// them no more, and its state keeps them masked, as its access record does.
+	j.Spec.Filters = maskValues(js.e.masker, j.Spec.Filters)
 	j.RowsWritten, j.Bytes, j.SHA256 = res.Rows, res.Bytes, res.SHA256
 	if err != nil {
 		j.Status, j.Error = jobFailed, err.Error()
@@ -308,17 +336,29 @@ func (js *jobs) finish(j *job, res exportResult, err error) {
 		status = http.StatusInternalServerError
 	}
 	// The trail records what the job produced: its rows and the SHA-256 of its file.
-	c := &caller{principal: snap.Principal, role: RoleAdmin, start: snap.Created,
-		acc: access{action: "export_job", request: map[string]any{"filters": snap.Spec.Filters, "name": snap.Name},
-			format: snap.Spec.Format, sha256: snap.SHA256, jobID: snap.ID}}
-	if snap.Spec.ScopeUserID != "" {
-		c.role, c.userID, c.tenant = RoleMember, snap.Spec.ScopeUserID, snap.Spec.ScopeTenant
-	}
+	c := snap.Spec.scopeCaller()
+	c.principal, c.start = snap.Principal, snap.Created
+	c.acc = access{action: "export_job", request: map[string]any{"filters": snap.Spec.Filters, "name": snap.Name},
+		format: snap.Spec.Format, sha256: snap.SHA256, jobID: snap.ID}
 	c.acc.setRows(snap.RowsWritten)
 	c.acc.bytes = &snap.Bytes
+	c.acc.skipped = snap.Skipped
 	if rerr := js.e.record(context.Background(), nil, c, status); rerr != nil {
 		js.e.set.Logger.Error("Could not record an export job in the trail", zap.String("job", j.ID), zap.Error(rerr))
 	}
+}
+
+// maskValues masks the keys and values of v.
+func maskValues(m *dlp.Masker, v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vals := range v {
+		mk, _ := m.MaskString(k)
+		for _, val := range vals {
+			mv, _ := m.MaskString(val)
+			out[mk] = append(out[mk], mv)
+		}
+	}
+	return out
 }
 
 // sweep removes the files of jobs past their expiry, keeping their state (expired).
@@ -364,6 +404,11 @@ func (e *queryExtension) startJob(w http.ResponseWriter, r *http.Request, c *cal
 		e.fail(w, r, c, http.StatusTooManyRequests, err.Error())
 		return
 	}
+	var quota *quotaError
+	if errors.As(err, &quota) {
+		e.fail(w, r, c, http.StatusInsufficientStorage, err.Error())
+		return
+	}
 	if err != nil {
 		e.fail(w, r, c, http.StatusInternalServerError, "could not create the export job: "+err.Error())
 		return
@@ -388,6 +433,9 @@ func (e *queryExtension) handleCreateExport(w http.ResponseWriter, r *http.Reque
 		e.fail(w, r, c, http.StatusBadRequest, `body: send {"format": "csv", "name": "...", "filters": {"agent": ["a"], "last": "24h"}} (at most 64 KiB): `+err.Error())
 		return
 	}
+	if req.Name != "" {
+		c.acc.request["name"] = req.Name
+	}
 	filters := url.Values{}
 	for k, raw := range req.Filters {
 		var one string
@@ -410,20 +458,29 @@ func (e *queryExtension) handleCreateExport(w http.ResponseWriter, r *http.Reque
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	total, err := e.store.count(ctx, f)
+	var total int64
+	err = e.store.tolerant(ctx, func() (err error) {
+		total, err = e.store.count(ctx, f)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
-	e.startJob(w, r, c, spec, req.Name, total)
+	e.noteSkipped(c, f.window(), nil)
+	// The name becomes a file name and stays in the job's state: masked like the record.
+	name, _ := e.masker.MaskString(req.Name)
+	e.startJob(w, r, c, spec, name, total)
 }
 
-// jobFor finds the job of the request's id that the caller may see: its own, or any for
-// an admin. Another caller's job is not found, as if it did not exist.
+// jobFor finds the job of the request's id that the caller may see: any for an admin;
+// for a member or tenant admin, one it created with the scope it has now (so a job of
+// an unnamed bearer-token admin, or one made under another role, stays out of reach).
+// Another caller's job is not found, as if it did not exist.
 func (e *queryExtension) jobFor(w http.ResponseWriter, r *http.Request, c *caller) (job, bool) {
 	id := r.PathValue("id")
 	c.acc.jobID = id
 	j, ok := e.jobs.get(id)
-	if !jobIDPattern.MatchString(id) || !ok || (c.role != RoleAdmin && j.Principal != c.principal) {
+	if !jobIDPattern.MatchString(id) || !ok || (c.role != RoleAdmin && (j.Principal != c.principal || !j.Spec.scopeCaller().sameScope(c))) {
 		e.fail(w, r, c, http.StatusNotFound, fmt.Sprintf("no export job %q", id))
 		return job{}, false
 	}

@@ -206,7 +206,7 @@ func TestExportJobsExpire(t *testing.T) {
 // A full queue refuses a job (429) and leaves nothing behind.
 func TestJobQueueFull(t *testing.T) {
 	dir := t.TempDir()
-	js := &jobs{dir: dir, all: map[string]*job{}, queue: make(chan *job)} // no room, no worker
+	js := &jobs{dir: dir, e: &queryExtension{cfg: createDefaultConfig().(*Config)}, all: map[string]*job{}, queue: make(chan *job)} // no room, no worker
 	_, err := js.create(exportSpec{Format: "csv"}, "x", "", 1)
 	require.ErrorIs(t, err, errTooManyJobs)
 	entries, err := os.ReadDir(dir)

@@ -18,7 +18,8 @@ func openAPI() map[string]any {
 		searchParams = append(searchParams, queryParam(p.param, "matches the "+p.column+" column; repeat to match any of several values", schema, true))
 	}
 	descriptions := map[string]string{
-		"q":         "free text, case-insensitive, over name, status message, request, response, attributes and events (audit.* values kept in a column of their own, such as category or dlp_result, are matched by their filters)",
+		"q":         "free text, case-insensitive, over name, status message, request, response, attributes, events, category, action, result, model, tool_name, agent_name, user_id, policy_rule, approver, approval_reason, dlp_result and risk_level",
+		"dry_run":   "dry_run is true or false",
 		"from":      "RFC 3339 time: start_time >= from",
 		"to":        "RFC 3339 time: start_time < to",
 		"last":      "instead of from: a duration such as 1h, 24h, 7d, 30d",
@@ -26,6 +27,7 @@ func openAPI() map[string]any {
 		"max_cost":  "cost_usd <= max_cost (USD)",
 		"violation": "policy_violation is true or false",
 		"dlp":       "clean or flagged",
+		"flag":      "a flag of the row, by name (duplicate_conflict, start_time_far_from_ingest, untrusted_record_type) or in full (untrusted_record_type:approval); repeat to match any of several",
 		"sort":      "time (default), cost, latency or tokens",
 		"order":     "desc (default) or asc",
 		"limit":     "rows per page (default 100)",
@@ -40,9 +42,11 @@ func openAPI() map[string]any {
 	errors := map[string]any{
 		"400": jsonResponse(`bad parameter: {"error": "..."} naming it`),
 		"401": jsonResponse("no or bad credentials (with an authenticator configured)"),
-		"403": jsonResponse("the caller's role does not allow this"),
+		"403": jsonResponse("the caller's role does not allow this, or a page of another site sent the request"),
+		"421": jsonResponse("the Host header is no name of this endpoint (allowed_hosts)"),
 		"503": jsonResponse("query timed out, the engine is unavailable, or the read could not be recorded in the trail"),
 	}
+	const notJSON = "the body was not sent as Content-Type: application/json"
 	op := func(summary string, params []any, ok string) map[string]any {
 		responses := map[string]any{"200": jsonResponse(ok)}
 		for k, v := range errors {
@@ -67,7 +71,7 @@ func openAPI() map[string]any {
 		},
 		"paths": map[string]any{
 			"/healthz":                           op("liveness of the query engine", []any{}, `{"status":"ok"}`),
-			"/api/v1/spans":                      op("search the trail, newest first", searchParams, `{"spans":[...],"total":n,"next_cursor":...}`),
+			"/api/v1/spans":                      op("search the trail, newest first", searchParams, `{"spans":[...],"total":n,"next_cursor":...} (+ skipped_file_count, skipped_files when unreadable files were left out)`),
 			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record", []any{traceID, spanID}, `{"span":{...}}`),
 			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
@@ -82,11 +86,12 @@ func openAPI() map[string]any {
 							"name":    map[string]any{"type": "string"},
 							"filters": map[string]any{"type": "object", "description": "search parameters: a string or an array of strings each"},
 						}}}}},
-				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape), "429": jsonResponse("too many jobs waiting; Retry-After says when to try again")}),
+				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape), "415": jsonResponse(notJSON), "429": jsonResponse("too many jobs waiting; Retry-After says when to try again"),
+					"507": jsonResponse("the files of export jobs take exports::max_bytes_per_caller or exports::max_bytes_total; the error names which")}),
 			}},
 			"/api/v1/exports/{id}":          op("an export job's status and progress", []any{jobID}, jobShape),
 			"/api/v1/exports/{id}/download": op("a finished export job's file (409 while running, 410 once expired)", []any{jobID}, "the file"),
-			"/api/v1/verify":                op("verify the trail against its signed ledger", []any{}, `{"intact":true,"findings":[...],...}`),
+			"/api/v1/verify":                op("verify the trail against its signed ledger: the full report for an admin, the verdict for a member or tenant admin", []any{}, `{"intact":true,"findings":[...],...} or {"intact":true,"checked_at":"..."}`),
 			"/api/v1/openapi.json":          op("this document", []any{}, "OpenAPI 3 document"),
 			"/api/v1/query": map[string]any{"post": map[string]any{
 				"summary": "one read-only SELECT over the views spans, events, approvals and access",
@@ -96,6 +101,7 @@ func openAPI() map[string]any {
 				"responses": map[string]any{
 					"200": jsonResponse(`{"columns":[...],"rows":[[...]],"truncated":false}; text/csv with Accept: text/csv`),
 					"400": jsonResponse("not a single SELECT, a function outside the allow-list or a relation other than the views (named in the error), or stopped past sql_process_memory"),
+					"415": jsonResponse(notJSON),
 					"503": errors["503"],
 				},
 			}},

@@ -16,7 +16,7 @@ var sampleValues = map[string]string{
 	"trace_id": strings.Repeat("ab", 16), "span_id": strings.Repeat("cd", 8),
 	"record_type": "span", "approval": "pending", "policy": "allow",
 	"from": "2026-11-21T00:00:00Z", "to": "2026-11-23T00:00:00Z", "last": "24h",
-	"min_cost": "0", "max_cost": "100", "violation": "false", "dlp": "clean",
+	"min_cost": "0", "max_cost": "100", "violation": "false", "dry_run": "true", "dlp": "clean", "flag": "start_time_far_from_ingest",
 	"id": strings.Repeat("ab", 16), "sort": "cost", "order": "asc", "limit": "5", "format": "csv",
 }
 

@@ -2,10 +2,7 @@ package auditqueryextension
 
 import (
 	"context"
-	"crypto/sha256"
-	"database/sql"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,10 +81,7 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 	if err := conn.QueryRowContext(ctx, "SELECT json_deserialize_sql(?::JSON)", serialized).Scan(&canonical); err != nil {
 		return nil, errBadSQL{"statement refused: " + err.Error()}
 	}
-	job := &sqlJob{
-		Views: map[string]string{},
-		SQL:   "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1),
-	}
+	job := &sqlJob{SQL: "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1)}
 	if len(checked.views) > 0 {
 		hasFiles, err := filepath.Glob(s.glob)
 		if err != nil {
@@ -96,15 +90,12 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 		if len(hasFiles) == 0 {
 			return nil, errBadSQL{"the trail holds no sealed files yet"}
 		}
-		for name, cond := range map[string]string{"spans": " WHERE record_type <> 'access'", "events": " WHERE record_type = 'event'",
-			"approvals": " WHERE record_type = 'approval'", "access": " WHERE record_type = 'access'"} {
+		for _, name := range sqlViews {
 			if checked.views[name] {
-				job.Views[name] = "SELECT * EXCLUDE (search_text) FROM " + s.spansView(window{}) + cond
+				job.Views = append(job.Views, name)
 			}
 		}
-		if job.Decisions, err = s.decisionRows(ctx, conn); err != nil {
-			return nil, err
-		}
+		job.Files = s.files()
 	}
 	if s.workers == nil {
 		return nil, errors.New("SQL is not enabled on this store")
@@ -112,40 +103,10 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 	return s.workers.run(ctx, job)
 }
 
-// decisionRows are the rows of decisionsTable, d_time in microseconds, for a worker.
-func (s *store) decisionRows(ctx context.Context, conn *sql.Conn) ([][]any, error) {
-	if !s.hasDecisions() {
-		return nil, nil
-	}
-	rows, err := conn.QueryContext(ctx, "SELECT file, d_trace, d_span, d_id, d_status, d_approver, d_reason, epoch_us(d_time) FROM "+decisionsTable)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out [][]any
-	for rows.Next() {
-		var file, trace, span, id, status, approver, reason sql.NullString
-		var at sql.NullInt64
-		if err := rows.Scan(&file, &trace, &span, &id, &status, &approver, &reason, &at); err != nil {
-			return nil, err
-		}
-		row := []any{}
-		for _, v := range []sql.NullString{file, trace, span, id, status, approver, reason} {
-			if v.Valid {
-				row = append(row, v.String)
-			} else {
-				row = append(row, nil)
-			}
-		}
-		if at.Valid {
-			row = append(row, at.Int64)
-		} else {
-			row = append(row, nil)
-		}
-		out = append(out, row)
-	}
-	return out, rows.Err()
-}
+// sqlViewFilters are the record types of each view: the trail but access records,
+// events, approval decisions, access records.
+var sqlViewFilters = map[string]string{"spans": " WHERE record_type <> 'access'", "events": " WHERE record_type = 'event'",
+	"approvals": " WHERE record_type = 'approval'", "access": " WHERE record_type = 'access'"}
 
 // sqlJSONValue is jsonValue for any value a statement may return: maps become objects
 // keyed by their keys' text, non-finite numbers their names, decimals exact numbers,
@@ -194,10 +155,8 @@ func (e *queryExtension) handleQuery(w http.ResponseWriter, r *http.Request, c *
 		e.fail(w, r, c, http.StatusBadRequest, `body: send {"sql": "SELECT ..."} (at most 64 KiB): `+err.Error())
 		return
 	}
-	// The record keeps the statement (credentials masked) and the SHA-256 of its text.
+	// The record keeps the statement, masked, and the SHA-256 of its masked text.
 	c.acc.request["sql"] = req.SQL
-	sum := sha256.Sum256([]byte(req.SQL))
-	c.acc.sqlHash = hex.EncodeToString(sum[:])
 	if strings.TrimSpace(req.SQL) == "" {
 		e.fail(w, r, c, http.StatusBadRequest, "sql: required, e.g. SELECT model, sum(cost_usd) FROM spans GROUP BY model")
 		return

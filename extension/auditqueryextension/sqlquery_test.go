@@ -20,6 +20,7 @@ func postSQL(t *testing.T, base, query, accept string) (int, []byte) {
 	body, _ := json.Marshal(map[string]string{"sql": query})
 	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/query", strings.NewReader(string(body)))
 	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}

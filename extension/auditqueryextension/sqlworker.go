@@ -93,12 +93,14 @@ type sqlWorkerConfig struct {
 	TempDir string `json:"temp_dir"`
 }
 
-// sqlJob is one statement for a worker: the views it names (their SQL), the approval
-// decisions they join, and the checked statement.
+// sqlJob is one statement for a worker: the views it names, the trail's files the
+// collector's reads see now (relative to the data directory), and the checked statement.
+// The worker builds the views over those files as the collector would, with its own
+// tables of approval decisions and redelivered copies.
 type sqlJob struct {
-	Views     map[string]string `json:"views"`
-	Decisions [][]any           `json:"decisions"`
-	SQL       string            `json:"sql"`
+	Views []string `json:"views"`
+	Files []string `json:"files"`
+	SQL   string   `json:"sql"`
 }
 
 // sqlJobResult is a worker's answer: the result, or an error (Bad when the statement is
@@ -143,14 +145,12 @@ func (w *sqlWireResult) result() (*sqlResult, error) {
 	return res, nil
 }
 
-// decisionsColumns are decisionsTable's columns, d_time as microseconds since the epoch
-// on the way to a worker.
-const decisionsColumns = "file, d_trace, d_span, d_id, d_status, d_approver, d_reason, d_time"
-
-// sqlWorkerEngine is a worker's DuckDB and the one connection its statements run on.
+// sqlWorkerEngine is a worker's DuckDB and the one connection its statements run on;
+// files are the trail's files of the statement running.
 type sqlWorkerEngine struct {
-	st   *store
-	conn *sql.Conn
+	st    *store
+	conn  *sql.Conn
+	files []string
 }
 
 func (c *sqlWorkerConfig) open() (*sqlWorkerEngine, error) {
@@ -158,16 +158,14 @@ func (c *sqlWorkerConfig) open() (*sqlWorkerEngine, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx := context.Background()
-	conn, err := st.db.Conn(ctx)
-	if err == nil {
-		_, err = conn.ExecContext(ctx, decisionsDDL)
-	}
+	conn, err := st.db.Conn(context.Background())
 	if err != nil {
 		_ = st.close()
 		return nil, err
 	}
-	return &sqlWorkerEngine{st: st, conn: conn}, nil
+	w := &sqlWorkerEngine{st: st, conn: conn}
+	st.live = func() ([]string, bool) { return w.files, true }
+	return w, nil
 }
 
 func (w *sqlWorkerEngine) close() {
@@ -177,26 +175,17 @@ func (w *sqlWorkerEngine) close() {
 
 func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 	ctx := context.Background()
-	if _, err := w.conn.ExecContext(ctx, "DELETE FROM "+decisionsTable); err != nil {
-		return nil, err
-	}
-	if len(j.Decisions) > 0 {
-		ins, err := w.conn.PrepareContext(ctx, "INSERT INTO "+decisionsTable+" ("+decisionsColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, timezone('UTC', make_timestamp(?::BIGINT)))")
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range j.Decisions {
-			if _, err := ins.ExecContext(ctx, d...); err != nil {
-				ins.Close()
-				return nil, fmt.Errorf("approval decision: %w", err)
-			}
-		}
-		ins.Close()
+	w.files = j.Files
+	named := map[string]bool{}
+	for _, name := range j.Views {
+		named[name] = true
 	}
 	for _, name := range sqlViews {
+		// Drop the views the statement does not name, which an earlier one created
+		// over older files.
 		stmt := "DROP VIEW IF EXISTS " + name
-		if view, ok := j.Views[name]; ok {
-			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS " + view
+		if named[name] {
+			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansView(window{}) + sqlViewFilters[name]
 		}
 		if _, err := w.conn.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("view %s: %w", name, err)

@@ -8,16 +8,21 @@ import (
 	"time"
 )
 
-// groupStats is one group of a breakdown.
+// groupStats is one group of a breakdown. Calls are the LLM and tool calls (spans of
+// category llm or tool); failures and blocked count calls only, so events, approvals,
+// access reads and agent or workflow spans never move the rates. Records counts every
+// row of the group.
 type groupStats struct {
-	Key          *string `json:"key"`
-	Calls        int64   `json:"calls"`
-	CostUSD      float64 `json:"cost_usd"`
-	CostedCalls  int64   `json:"costed_calls"`
-	InputTokens  int64   `json:"input_tokens"`
-	OutputTokens int64   `json:"output_tokens"`
-	Failures     int64   `json:"failures"`
-	Blocked      int64   `json:"blocked"`
+	Key     *string `json:"key"`
+	Records int64   `json:"records"`
+	Calls   int64   `json:"calls"`
+	// CostUSD is the exact decimal sum of the rows' costs; null when no row has one.
+	CostUSD      *usd  `json:"cost_usd"`
+	CostedCalls  int64 `json:"costed_calls"`
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
+	Failures     int64 `json:"failures"`
+	Blocked      int64 `json:"blocked"`
 }
 
 // breakdowns are the dimensions /api/v1/stats groups by, and their columns.
@@ -28,25 +33,39 @@ var breakdowns = []struct{ name, column string }{
 	{"by_tool", "tool_name"},
 }
 
-const statsAggregates = `count(*), coalesce(sum(cost_usd), 0), count(cost_usd),
+// isCall selects the LLM and tool calls among the rows.
+const isCall = `record_type = 'span' AND category IN ('llm', 'tool')`
+
+// statsAggregates are groupStats' figures. Costs are summed as decimals with twelve
+// places (costs are stored as doubles; summing those would carry binary rounding into
+// the total), so a sum is exact to far below the micro-dollar.
+const statsAggregates = `count(*), count(*) FILTER (WHERE ` + isCall + `),
+	CAST(sum(` + decimalCost + `) AS VARCHAR), count(cost_usd),
 	coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
-	count(*) FILTER (WHERE result = 'failed' OR status_code = 'error'),
-	count(*) FILTER (WHERE result = 'blocked' OR policy_decision = 'block')`
+	count(*) FILTER (WHERE ` + isCall + ` AND (result = 'failed' OR status_code = 'error')),
+	count(*) FILTER (WHERE ` + isCall + ` AND (result = 'blocked' OR policy_decision = 'block'))`
+
+// decimalCost is a row's cost as a DECIMAL(38,12): its double rounded to 10⁻¹² USD.
+const decimalCost = `CAST(cost_usd AS DECIMAL(38,12))`
 
 func scanStats(row interface{ Scan(...any) error }, g *groupStats, key bool) error {
-	dest := []any{&g.Calls, &g.CostUSD, &g.CostedCalls, &g.InputTokens, &g.OutputTokens, &g.Failures, &g.Blocked}
+	var cost sql.NullString
+	dest := []any{&g.Records, &g.Calls, &cost, &g.CostedCalls, &g.InputTokens, &g.OutputTokens, &g.Failures, &g.Blocked}
+	var k sql.NullString
 	if key {
-		var k sql.NullString
 		dest = append([]any{&k}, dest...)
-		if err := row.Scan(dest...); err != nil {
-			return err
-		}
-		if k.Valid {
-			g.Key = &k.String
-		}
-		return nil
 	}
-	return row.Scan(dest...)
+	if err := row.Scan(dest...); err != nil {
+		return err
+	}
+	if k.Valid {
+		g.Key = &k.String
+	}
+	if cost.Valid {
+		c := usdOf(cost.String)
+		g.CostUSD = &c
+	}
+	return nil
 }
 
 // stats aggregates the rows a filter selects: totals, rates, approval outcomes,
@@ -57,7 +76,7 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 	var total groupStats
 	err := scanStats(s.db.QueryRowContext(ctx, "SELECT "+statsAggregates+from, args...), &total, false)
 	if errNoFiles(err) {
-		return map[string]any{"total": total, "approvals": map[string]int64{}, "violations": 0,
+		return map[string]any{"total": total, "records": map[string]int64{}, "approvals": map[string]int64{}, "violations": 0,
 			"cost_over_time": []seriesPoint{}, "bucket": bucketUnit(f, time.Now()),
 			"failure_rate": 0.0, "block_rate": 0.0, "by_model": []groupStats{}, "by_agent": []groupStats{},
 			"by_user": []groupStats{}, "by_tool": []groupStats{}}, nil
@@ -71,22 +90,16 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 		return nil, err
 	}
 	out["violations"] = violations
-	approvals := map[string]int64{}
-	rows, err := s.db.QueryContext(ctx, "SELECT approval_status, count(*) FROM "+s.spansView(f.window())+
-		andWhere(where, "approval_status IS NOT NULL AND record_type <> 'approval'")+" GROUP BY 1", args...)
+	records, err := s.countBy(ctx, "SELECT record_type, count(*)"+from+" GROUP BY 1", args)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var k string
-		var n int64
-		if err := rows.Scan(&k, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		approvals[k] = n
+	out["records"] = records
+	approvals, err := s.countBy(ctx, "SELECT approval_status, count(*) FROM "+s.spansView(f.window())+
+		andWhere(where, "approval_status IS NOT NULL AND record_type <> 'approval'")+" GROUP BY 1", args)
+	if err != nil {
+		return nil, err
 	}
-	rows.Close()
 	out["approvals"] = approvals
 	series, unit, err := s.costSeries(ctx, f, from, args)
 	if err != nil {
@@ -114,12 +127,31 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 	return out, nil
 }
 
+// countBy runs a two-column query of a key and a count into a map.
+func (s *store) countBy(ctx context.Context, query string, args []any) (map[string]int64, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
+}
+
 // seriesPoint is the cost and calls of one model in one time bucket.
 type seriesPoint struct {
 	Bucket  time.Time `json:"bucket"`
 	Model   *string   `json:"model"`
 	Calls   int64     `json:"calls"`
-	CostUSD float64   `json:"cost_usd"`
+	CostUSD *usd      `json:"cost_usd"`
 }
 
 // bucketUnit is the width of the cost-over-time buckets: hours for a window of two
@@ -138,8 +170,8 @@ func bucketUnit(f spanFilter, now time.Time) string {
 // costSeries is cost and calls over time by model, for the rows the filter selects.
 func (s *store) costSeries(ctx context.Context, f spanFilter, from string, args []any) ([]seriesPoint, string, error) {
 	unit := bucketUnit(f, time.Now())
-	rows, err := s.db.QueryContext(ctx, "SELECT date_trunc('"+unit+"', start_time) AS b, model, count(*), coalesce(sum(cost_usd), 0)"+
-		from+" GROUP BY ALL ORDER BY b, model NULLS LAST LIMIT 10000", args...)
+	rows, err := s.db.QueryContext(ctx, "SELECT date_trunc('"+unit+"', start_time) AS b, model, count(*) FILTER (WHERE "+isCall+
+		"), CAST(sum("+decimalCost+") AS VARCHAR)"+from+" GROUP BY ALL ORDER BY b, model NULLS LAST LIMIT 10000", args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -147,9 +179,13 @@ func (s *store) costSeries(ctx context.Context, f spanFilter, from string, args 
 	out := []seriesPoint{}
 	for rows.Next() {
 		var p seriesPoint
-		var model sql.NullString
-		if err := rows.Scan(&p.Bucket, &model, &p.Calls, &p.CostUSD); err != nil {
+		var model, cost sql.NullString
+		if err := rows.Scan(&p.Bucket, &model, &p.Calls, &cost); err != nil {
 			return nil, "", err
+		}
+		if cost.Valid {
+			c := usdOf(cost.String)
+			p.CostUSD = &c
 		}
 		p.Bucket = p.Bucket.UTC()
 		if model.Valid {
@@ -184,10 +220,15 @@ func (e *queryExtension) handleStats(w http.ResponseWriter, r *http.Request, c *
 	c.restrict(&f)
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	st, err := e.store.stats(ctx, f, f.limit)
+	var st map[string]any
+	err = e.store.tolerant(ctx, func() (err error) {
+		st, err = e.store.stats(ctx, f, f.limit)
+		return err
+	})
 	if e.queryFailed(ctx, w, r, c, err) {
 		return
 	}
+	e.noteSkipped(c, f.window(), st)
 	if t, ok := st["total"].(groupStats); ok {
 		c.acc.setRows(t.Calls)
 	}

@@ -37,6 +37,13 @@ type store struct {
 	decRows int64 // rows in decisionsTable
 	// logDecisionErr reports files whose decisions could not be read.
 	logDecisionErr func(error)
+	// dup is what the duplicate tables hold (dedup.go).
+	dupMu sync.Mutex
+	dup   dedupState
+	// logDuplicateErr reports partitions whose copies could not be grouped.
+	logDuplicateErr func(error)
+	// unreadable are the sealed files reads leave out (see unreadable.go).
+	unreadable unreadableFiles
 	// lim are the engine's limits, which the SQL worker takes too.
 	lim engineLimits
 	// workers runs POST /api/v1/query statements; nil until enableSQL.
@@ -78,9 +85,13 @@ func (s *store) source(w window) string {
 	return s.sourceOf(s.files(), w)
 }
 
-// files lists the trail's sealed files, relative to the data directory: the writer's
-// live set, or the files on disk without a writer in this collector.
-func (s *store) files() []string {
+// files lists the trail's sealed files that reads open: trailFiles but those that could
+// not be read (see unreadable.go).
+func (s *store) files() []string { return s.readable(s.trailFiles()) }
+
+// trailFiles lists the trail's sealed files, relative to the data directory: the
+// writer's live set, or the files on disk without a writer in this collector.
+func (s *store) trailFiles() []string {
 	var files []string
 	if s.live != nil {
 		files, _ = s.live()
@@ -129,11 +140,7 @@ var decisionColumns = map[string]string{"approval_status": "d_status", "approver
 // decisionsTable holds the approval decisions of the trail, read once from each sealed
 // file (approval rows are few, and a decision may come long after its span): every
 // query joins this small table instead of scanning the whole trail for them.
-const (
-	decisionsTable = "audit_decisions"
-	decisionsDDL   = "CREATE TABLE IF NOT EXISTS " + decisionsTable +
-		" (file VARCHAR, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ)"
-)
+const decisionsTable = "audit_decisions"
 
 // refreshDecisions brings the decisions table in line with files: the approval rows of
 // files not read yet are added, those of files no longer in the trail (compacted or
@@ -143,7 +150,8 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 	s.decMu.Lock()
 	defer s.decMu.Unlock()
 	if s.decRead == nil {
-		if _, err := s.db.ExecContext(ctx, decisionsDDL); err != nil {
+		if _, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+decisionsTable+
+			" (file VARCHAR, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ, d_received TIMESTAMPTZ)"); err != nil {
 			return err
 		}
 		s.decRead = map[string]bool{}
@@ -180,7 +188,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 			list.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
 		}
 		_, err := s.db.ExecContext(ctx, "INSERT INTO "+decisionsTable+
-			" SELECT substr(filename, "+strconv.Itoa(len(s.abs)+2)+"), trace_id, parent_span_id, approval_id, approval_status, approver, approval_reason, start_time"+
+			" SELECT substr(filename, "+strconv.Itoa(len(s.abs)+2)+"), trace_id, parent_span_id, approval_id, approval_status, approver, approval_reason, start_time, ingest_time"+
 			" FROM read_parquet(["+list.String()+"], filename = true"+readParquetOptions+" WHERE record_type = 'approval'")
 		return err
 	}
@@ -355,7 +363,8 @@ var resultColumnTypes = func() map[string]reflect.Type {
 // spansView is the trail with the latest human decision joined to each gated span:
 // decisions (record_type approval) name the gated span by trace and parent span id, or
 // by approval id. The gated span's approval_status, approver and approval_reason show
-// the latest decision, whenever it arrived; no file is rewritten. The approval rows are
+// the latest decision — the last one the trail received (decided_at, the decision's
+// start time, is what its poster claimed) — whenever it arrived; no file is rewritten. The approval rows are
 // read from every file once, into decisionsTable (a decision can come days after its
 // span); the trail itself only from the partitions the outer filter selects.
 func (s *store) spansView(w window) string {
@@ -363,6 +372,27 @@ func (s *store) spansView(w window) string {
 	source := s.sourceOf(files, w)
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
 		s.logDecisionErr(err)
+	}
+	if err := s.refreshDuplicates(context.Background(), files); err != nil && s.logDuplicateErr != nil {
+		s.logDuplicateErr(err)
+	}
+	// Copies of a redelivered span are left out, and the ids delivered with differing
+	// content flagged (dedup.go); both joins are to small tables, and only while they
+	// hold rows.
+	hidden, conflicts := s.duplicates()
+	var dedup string
+	flags := "trail.flags"
+	if hidden || conflicts {
+		source = strings.Replace(source, readParquetOptions, ", filename = true, file_row_number = true"+readParquetOptions, -1)
+	}
+	if hidden {
+		dedup += `
+	ANTI JOIN ` + hiddenTable + ` AS copy ON copy.file = trail.filename AND copy.row_no = trail.file_row_number`
+	}
+	if conflicts {
+		dedup += `
+	LEFT JOIN ` + conflictTable + ` AS conflict ON conflict.file = trail.filename AND conflict.row_no = trail.file_row_number`
+		flags = "CASE WHEN conflict.file IS NULL THEN trail.flags ELSE list_append(trail.flags, '" + flagDuplicateConflict + "') END"
 	}
 	// The joins are on equalities only (hash joins against the small decisions table);
 	// a decision row itself (record_type approval) takes nothing from them. A record-type
@@ -376,25 +406,32 @@ func (s *store) spansView(w window) string {
 	cols := make([]string, 0, len(auditschema.Columns)+3)
 	for _, c := range auditschema.Columns {
 		from := decisionColumns[c]
-		if decided && from != "" {
+		switch {
+		case c == "flags":
+			cols = append(cols, flags+" AS flags")
+		case decided && from != "":
 			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
-		} else {
+		case c == "cost_usd":
+			// Costs are read at the 10⁻¹² USD they are computed to, without the binary
+			// rounding an older file's double may carry.
+			cols = append(cols, "round(trail.cost_usd, 12) AS cost_usd")
+		default:
 			cols = append(cols, "trail."+c)
 		}
 	}
 	if !decided {
 		// No decision anywhere: nothing to join, the trail's own columns stand.
 		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", "trail.date", "trail.hour")
-		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail)`
+		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail` + dedup + `)`
 	}
 	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
 	return `(SELECT ` + strings.Join(cols, ", ") + `
-	FROM ` + source + ` AS trail
+	FROM ` + source + ` AS trail` + dedup + `
 	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_span IS NOT NULL
-		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_time DESC) = 1) AS by_span
+		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_received DESC, d_time DESC) = 1) AS by_span
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
 	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_id IS NOT NULL
-		QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_time DESC) = 1) AS by_id
+		QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received DESC, d_time DESC) = 1) AS by_id
 		ON by_id.d_id = trail.approval_id)`
 }
 

@@ -56,6 +56,9 @@ func Open(dataDir string, signer note.Signer, vkey string) (*Ledger, OpenResult,
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, res, fmt.Errorf("ledger directory %s: %w", dir, err)
 	}
+	if err := removeTemporaries(dir); err != nil {
+		return nil, res, err
+	}
 	path := filepath.Join(dir, EntriesFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -109,6 +112,24 @@ func Open(dataDir string, signer note.Signer, vkey string) (*Ledger, OpenResult,
 	}
 	res.Entries = l.tree.size()
 	return l, res, nil
+}
+
+// removeTemporaries removes the temporary files WriteFileDurable leaves in the ledger
+// directory when a writer stops in the middle of replacing the checkpoint or the public
+// key: Verify reports every file of the directory it does not know.
+func removeTemporaries(dir string) error {
+	for _, name := range []string{CheckpointFile, PublicKeyFile} {
+		left, err := filepath.Glob(filepath.Join(dir, "."+name+".*.tmp"))
+		if err != nil {
+			return err
+		}
+		for _, p := range left {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("remove unfinished %s: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // load reads every entry, checking sequence numbers and the hash chain, and builds the

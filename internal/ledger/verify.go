@@ -59,7 +59,8 @@ func (r *Report) find(subject, format string, args ...any) {
 
 // Verify checks the trail in dataDir against its ledger: the checkpoint signature, the
 // hash chain, the Merkle root, an optional trusted checkpoint, compaction digests, and
-// every sealed file's size and SHA-256; files on disk in no entry are reported too. It
+// every sealed file's size and SHA-256. Anything else under spans/ and ledger/ is a
+// finding too: a Parquet file in no entry, any other file, a link, a device. It
 // streams: memory grows with the number of files and entries, not with their bytes.
 // The error is for a verification that could not run at all; problems are findings.
 func Verify(dataDir string, opts VerifyOptions) (*Report, error) {
@@ -114,10 +115,11 @@ func Verify(dataDir string, opts VerifyOptions) (*Report, error) {
 		}
 	}
 
-	injected := checkFiles(dataDir, st.live, rep)
-	if len(injected) > 0 {
-		// A running exporter seals a file before appending its entry: read entries that
-		// arrived meanwhile, then decide.
+	injected, strays := checkFiles(dataDir, st.live, rep)
+	if len(injected) > 0 || len(strays) > 0 {
+		// A running exporter seals a file before appending its entry, and replaces the
+		// checkpoint through a temporary file beside it: read entries that arrived
+		// meanwhile and look again, then decide.
 		delay := opts.SettleDelay
 		if delay == 0 {
 			delay = 250 * time.Millisecond
@@ -135,6 +137,12 @@ func Verify(dataDir string, opts VerifyOptions) (*Report, error) {
 				continue
 			}
 			rep.find(p, "on disk but in no ledger entry: injected")
+		}
+		for _, s := range strays {
+			if _, err := os.Lstat(filepath.Join(dataDir, filepath.FromSlash(s.Subject))); errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			rep.Findings = append(rep.Findings, s)
 		}
 	}
 	rep.Intact = len(rep.Findings) == 0
@@ -234,9 +242,13 @@ func checkAgainst(rep *Report, tree *merkle, cp Checkpoint, subject string) {
 	}
 }
 
-// checkFiles hashes every live file and lists the Parquet files on disk that no entry
-// names. It returns those paths for a second look.
-func checkFiles(dataDir string, live map[string]FileRecord, rep *Report) []string {
+// checkFiles hashes every live file and looks at everything else under spans/ and
+// ledger/, the directories whose every file the ledger accounts for. It returns the
+// Parquet files that no entry names, and the findings about entries that are not the
+// trail's at all (other files, links, devices, unknown ledger files), both for a second
+// look. Empty directories are no finding: they hold nothing, and a crash between
+// creating a partition directory and sealing into it leaves one.
+func checkFiles(dataDir string, live map[string]FileRecord, rep *Report) (unknown []string, strays []Finding) {
 	paths := make([]string, 0, len(live))
 	for p := range live {
 		paths = append(paths, p)
@@ -245,7 +257,9 @@ func checkFiles(dataDir string, live map[string]FileRecord, rep *Report) []strin
 	for _, p := range paths {
 		checkFile(dataDir, live[p], rep)
 	}
-	var unknown []string
+	stray := func(rel, format string, args ...any) {
+		strays = append(strays, Finding{Subject: rel, Problem: fmt.Sprintf(format, args...)})
+	}
 	root := filepath.Join(dataDir, "spans")
 	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -254,16 +268,58 @@ func checkFiles(dataDir string, live map[string]FileRecord, rep *Report) []strin
 			}
 			return nil
 		}
-		if d.IsDir() || !strings.HasSuffix(d.Name(), ".parquet") {
+		if d.IsDir() {
 			return nil
 		}
 		rel := relPath(dataDir, path)
-		if _, ok := live[rel]; !ok {
-			unknown = append(unknown, rel)
+		switch {
+		case !d.Type().IsRegular():
+			stray(rel, "%s: the trail holds only the regular files the ledger sealed", describeType(path, d.Type()))
+		case !strings.HasSuffix(d.Name(), ".parquet"):
+			stray(rel, "not a sealed file of the trail: under spans/ the ledger knows only the .parquet files it sealed")
+		default:
+			if _, ok := live[rel]; !ok {
+				unknown = append(unknown, rel)
+			}
 		}
 		return nil
 	})
-	return unknown
+	ents, err := os.ReadDir(filepath.Join(dataDir, Dir))
+	if err != nil {
+		rep.find(Dir, "unreadable: %v", err)
+		return unknown, strays
+	}
+	for _, d := range ents {
+		rel := Dir + "/" + d.Name()
+		switch {
+		case d.Name() != EntriesFile && d.Name() != CheckpointFile && d.Name() != PublicKeyFile:
+			stray(rel, "not a file of the ledger, which holds only %s, %s and %s", EntriesFile, CheckpointFile, PublicKeyFile)
+		case !d.Type().IsRegular():
+			stray(rel, "%s: the ledger's files are regular files", describeType(filepath.Join(dataDir, Dir, d.Name()), d.Type()))
+		}
+	}
+	return unknown, strays
+}
+
+// describeType names a directory entry that is not a regular file, with a link's target.
+func describeType(path string, t fs.FileMode) string {
+	switch {
+	case t&fs.ModeSymlink != 0:
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "a symbolic link"
+		}
+		return "a symbolic link to " + target
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	case t.IsDir():
+		return "a directory"
+	}
+	return "not a regular file"
 }
 
 // HashFile streams a file through SHA-256 and returns its size and hex digest, the two

@@ -1,5 +1,7 @@
 package pricing
 
+import "math"
+
 // Flags the processor records when it cannot compute a cost; the cost stays NULL.
 const (
 	// FlagUnknownModel: the model resolves to no table entry and no override.
@@ -72,7 +74,15 @@ func (p Price) Cost(u Usage) (usd float64, ok bool, missing string) {
 		float64(cacheWrite)*priceOr(p.HasCacheWrite, p.CacheWrite, p.Input) +
 		float64(plain)*p.Output +
 		float64(reasoning)*priceOr(p.HasReasoning, p.Reasoning, p.Output)
-	return usd, true, ""
+	return roundPico(usd), true, ""
+}
+
+// roundPico rounds a cost to 10⁻¹² USD, far below any price's precision: the sum of
+// the parts above carries binary rounding (0.011432500000000002 for 0.0114325), which
+// would otherwise be stored and shown. An integer divided by the exact 1e12 is the
+// double nearest the decimal, which prints as the decimal.
+func roundPico(usd float64) float64 {
+	return math.Round(usd*1e12) / 1e12
 }
 
 func present(n *int64) bool { return n != nil && *n >= 0 }

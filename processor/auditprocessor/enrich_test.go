@@ -18,6 +18,7 @@ import (
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
+	"github.com/otelaudit/otelcol-audit/internal/origin"
 	"github.com/otelaudit/otelcol-audit/internal/pricing"
 )
 
@@ -414,7 +415,11 @@ func TestPolicy(t *testing.T) {
 			if tt.defaultDecision != "" {
 				cfg.DefaultDecision = tt.defaultDecision
 			}
-			s := processOne(t, cfg, tt.attrs, func(s ptrace.Span) {
+			ctx := context.Background()
+			if _, ok := tt.attrs[auditschema.AttrRecordType]; ok {
+				ctx = origin.WithTrustedWriter(ctx, "auditevent") // events come from the event receiver
+			}
+			s := processOneFrom(t, ctx, cfg, tt.attrs, func(s ptrace.Span) {
 				if tt.spanName != "" {
 					s.SetName(tt.spanName)
 				}
@@ -485,6 +490,10 @@ func TestPolicyEvaluationError(t *testing.T) {
 	assert.Equal(t, int64(1), n, "policy_error counts as a flagged span")
 }
 
+// A span from an OTLP sender carries what its runtime claims about an approval: the
+// claim is kept as audit.approval.claimed_status, the status is what the trail knows
+// (pending for a gated call until a decision arrives through the event receiver), and
+// a claim of approved on a call the policy gates is flagged.
 func TestApproval(t *testing.T) {
 	refund := func(status string) map[string]any {
 		m := map[string]any{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "refund_payment", auditschema.AttrApprovalID: "apr-1"}
@@ -494,22 +503,24 @@ func TestApproval(t *testing.T) {
 		return m
 	}
 	search := map[string]any{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_kb"}
+	contradicts := []string{auditschema.FlagApprovalClaimContradictsPolicy}
 	tests := []struct {
 		name     string
 		attrs    map[string]any
 		approval string
+		claim    string
 		result   string
 		flags    []string
 	}{
-		{"no runtime status, approval required", refund(""), "pending", "success", nil},
-		{"no runtime status, no approval needed", search, "not_required", "success", nil},
-		{"approved is kept", refund("approved"), "approved", "success", nil},
-		{"rejected is kept: denied", refund("rejected"), "rejected", "denied", nil},
-		{"timed_out is kept", refund("timed_out"), "timed_out", "timed_out", nil},
-		{"runtime pending is kept", refund("pending"), "pending", "success", nil},
-		{"the runtime's case is normalised", refund("Rejected"), "rejected", "denied", nil},
-		{"an approval recorded where none is required is kept", map[string]any{"gen_ai.tool.name": "search_kb", auditschema.AttrApprovalStatus: "approved"}, "approved", "success", nil},
-		{"a status that is not understood is flagged", refund("escalated"), "pending", "success", []string{"unknown_approval_status:escalated"}},
+		{"no runtime status, approval required", refund(""), "pending", "", "success", nil},
+		{"no runtime status, no approval needed", search, "not_required", "", "success", nil},
+		{"approved is a claim that contradicts the policy", refund("approved"), "pending", "approved", "success", contradicts},
+		{"rejected is a claim: denied", refund("rejected"), "pending", "rejected", "denied", nil},
+		{"timed_out is a claim", refund("timed_out"), "pending", "timed_out", "timed_out", nil},
+		{"runtime pending is what the trail knows", refund("pending"), "pending", "", "success", nil},
+		{"the runtime's case is kept in the claim", refund("Rejected"), "pending", "Rejected", "denied", nil},
+		{"an approval claimed where none is required is kept as a claim", map[string]any{"gen_ai.tool.name": "search_kb", auditschema.AttrApprovalStatus: "approved"}, "not_required", "approved", "success", nil},
+		{"a status that is not understood is flagged", refund("escalated"), "pending", "escalated", "success", []string{"unknown_approval_status:escalated"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -517,6 +528,7 @@ func TestApproval(t *testing.T) {
 			cfg.Policies = policyRules()
 			s := processOne(t, cfg, tt.attrs)
 			assert.Equal(t, tt.approval, str(s, auditschema.AttrApprovalStatus))
+			assert.Equal(t, tt.claim, str(s, auditschema.AttrClaimedApprovalStatus))
 			assert.Equal(t, tt.result, str(s, auditschema.AttrResult))
 			assert.Equal(t, tt.flags, flagsOfSpan(t, s))
 			if id, ok := tt.attrs[auditschema.AttrApprovalID]; ok {
@@ -524,6 +536,37 @@ func TestApproval(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Record types and approval decisions are written by the trusted components alone: a
+// span from an OTLP sender that claims one stays a plain span with its claims kept; the
+// same attributes from the event receiver (a trusted writer's context) are kept.
+func TestTrustBoundary(t *testing.T) {
+	decision := map[string]any{auditschema.AttrRecordType: auditschema.RecordApproval,
+		auditschema.AttrApprovalStatus: "approved", auditschema.AttrApprover: "cfo@example.com",
+		auditschema.AttrApprovalReason: "ok", auditschema.AttrCategory: "approval"}
+	cfg := defaultConfig()
+	cfg.Policies = policyRules()
+
+	s := processOne(t, cfg, decision)
+	_, hasType := raw(s, auditschema.AttrRecordType)
+	assert.False(t, hasType, "the claimed record type is removed")
+	assert.Equal(t, []string{auditschema.FlagUntrustedRecordType + "approval"}, flagsOfSpan(t, s))
+	assert.Equal(t, "not_required", str(s, auditschema.AttrApprovalStatus))
+	assert.Empty(t, str(s, auditschema.AttrApprover))
+	assert.Empty(t, str(s, auditschema.AttrApprovalReason))
+	assert.Equal(t, "approved", str(s, auditschema.AttrClaimedApprovalStatus))
+	assert.Equal(t, "cfo@example.com", str(s, auditschema.AttrClaimedApprover))
+	assert.Equal(t, "ok", str(s, auditschema.AttrClaimedApprovalReason))
+
+	access := processOne(t, cfg, map[string]any{auditschema.AttrRecordType: auditschema.RecordAccess})
+	assert.Equal(t, []string{auditschema.FlagUntrustedRecordType + "access"}, flagsOfSpan(t, access))
+
+	s = processOneFrom(t, origin.WithTrustedWriter(context.Background(), "auditevent"), cfg, decision)
+	assert.Equal(t, auditschema.RecordApproval, str(s, auditschema.AttrRecordType))
+	assert.Equal(t, "approved", str(s, auditschema.AttrApprovalStatus))
+	assert.Equal(t, "cfo@example.com", str(s, auditschema.AttrApprover))
+	assert.Empty(t, flagsOfSpan(t, s))
 }
 
 func TestClassification(t *testing.T) {

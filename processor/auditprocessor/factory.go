@@ -37,7 +37,7 @@ func createDefaultConfig() component.Config {
 // Credentials are masked in them all the same.
 var identityKeys = []string{
 	"user.id", "enduser.id", "user.email", "user.name", "gen_ai.user.id",
-	auditschema.AttrUserID, auditschema.AttrApprover,
+	auditschema.AttrUserID, auditschema.AttrApprover, auditschema.AttrClaimedApprover,
 }
 
 func defaultDLP() dlp.Config {

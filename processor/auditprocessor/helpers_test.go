@@ -36,13 +36,20 @@ func loadFixture(t testing.TB, name string) ptrace.Traces {
 // the attributes are set) through a processor built from cfg and returns it.
 func processOne(t *testing.T, cfg *Config, attrs map[string]any, edits ...func(ptrace.Span)) ptrace.Span {
 	t.Helper()
+	return processOneFrom(t, context.Background(), cfg, attrs, edits...)
+}
+
+// processOneFrom is processOne with the context the batch arrives with (a trusted
+// writer's, see internal/origin).
+func processOneFrom(t *testing.T, ctx context.Context, cfg *Config, attrs map[string]any, edits ...func(ptrace.Span)) ptrace.Span {
+	t.Helper()
 	sink := new(consumertest.TracesSink)
 	p, _ := startProcessor(t, cfg, sink)
 	td := buildTraces(t, []testSpan{{name: "span", attrs: attrs}})
 	for _, edit := range edits {
 		edit(spansOf(td)[0])
 	}
-	require.NoError(t, p.ConsumeTraces(context.Background(), td))
+	require.NoError(t, p.ConsumeTraces(ctx, td))
 	require.Len(t, sink.AllTraces(), 1)
 	out := spansOf(sink.AllTraces()[0])
 	require.Len(t, out, 1)

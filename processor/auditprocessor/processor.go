@@ -15,6 +15,7 @@ import (
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
+	"github.com/otelaudit/otelcol-audit/internal/origin"
 	"github.com/otelaudit/otelcol-audit/internal/pricing"
 )
 
@@ -140,10 +141,13 @@ var extraNames = [numExtra]string{
 }
 
 // processTraces turns every span into an audit record. It never drops or reorders a
-// span; what it cannot use is listed in audit.flags.
+// span; what it cannot use is listed in audit.flags. Spans whose context carries no
+// trusted writer's mark (everything from an OTLP receiver) are kept as plain spans, their
+// approval attributes as claims (see untrusted).
 func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var flagged int64
 	sc := &scratch{span: p.reader.NewReading(), resource: p.reader.NewReading()}
+	_, sc.trusted = origin.TrustedWriter(ctx)
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -184,6 +188,7 @@ type scratch struct {
 	span, resource *auditschema.Reading
 	path           []pathElem
 	masked         int64 // spans in which DLP found something (otelcol_audit_spans_masked)
+	trusted        bool  // the batch comes from a trusted writer (internal/origin)
 }
 
 // resourceChecks is what checking, masking and reading a span's resource found.
@@ -203,6 +208,7 @@ type spanFacts struct {
 	indexedPrompt, indexedCompletion bool
 	prevMasked, hasDLPResult         bool
 	record                           bool
+	recordType                       string // audit.record_type as the span carries it
 	hasCostSource, hasRiskLevel      bool
 	hasCategory                      bool
 	runtime                          runtimeVerdict
@@ -226,7 +232,8 @@ func (p *auditProcessor) readFacts(rd, resource *auditschema.Reading) spanFacts 
 	if v, ok := rd.Extra(xRecordType); ok {
 		// An audit record that is not an agent call: an event or an approval from the
 		// auditevent receiver.
-		f.record = v.Str() != auditschema.RecordSpan
+		f.recordType = v.AsString()
+		f.record = f.recordType != auditschema.RecordSpan
 	}
 	_, f.hasCostSource = rd.Extra(xCostSource)
 	_, f.hasRiskLevel = rd.Extra(xRiskLevel)
@@ -279,6 +286,9 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	// The new attributes in one allocation rather than as the list grows, sized for
 	// what this span can receive rather than for the most any span can.
 	attrs.EnsureCapacity(attrs.Len() + p.maxWrites(&f))
+	if !sc.trusted {
+		flags = append(flags, untrusted(attrs, &f)...)
+	}
 	if p.recordMasking(attrs, masked.Union(rc.masked), &f) {
 		sc.masked++
 	}
@@ -319,9 +329,20 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	flags = append(flags, g.Flags...)
 	flags = append(flags, p.cost(span, &g, &f)...)
 
-	decision, pflags := p.policy(ctx, rs, ss, span, &f)
+	decision, configured, pflags := p.policy(ctx, rs, ss, span, &f)
 	flags = append(flags, pflags...)
-	approval, aflags := p.approval(attrs, decision, f.approval)
+	var approval string
+	var aflags []string
+	if sc.trusted {
+		approval, aflags = p.approval(attrs, decision, f.approval)
+	} else {
+		approval, aflags = p.claimedApproval(attrs, decision, configured, f.approval)
+		if f.approval.status == "rejected" || f.approval.status == "timed_out" {
+			// The runtime says the call did not go ahead: its result says so, as for a
+			// runtime's own block. A claim can only make a call look less successful.
+			approval = f.approval.status
+		}
+	}
 	flags = append(flags, aflags...)
 
 	if !f.hasCategory {
@@ -374,6 +395,9 @@ func (p *auditProcessor) maxWrites(f *spanFacts) int {
 		n += 3 // audit.policy.violation, audit.policy.rule, audit.risk_level
 	}
 	n++ // audit.approval.status
+	if f.approval.set {
+		n++ // audit.approval.claimed_status
+	}
 	if !f.hasCategory {
 		n += 3 // category, action, result
 	}
@@ -445,7 +469,9 @@ func (p *auditProcessor) cost(span ptrace.Span, g *auditschema.GenAI, f *spanFac
 // carries one (audit.policy.decision set by the SDK, or gen_ai.guardrail.*), else the
 // configured rules'. audit.policy.violation is true when the configured policy is
 // stricter than what the runtime did (e.g. a tool call the policy blocks that ran).
-func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, f *spanFacts) (string, []string) {
+// It returns the decision recorded and the configured policy's own (the matched rule's,
+// or default_decision).
+func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, f *spanFacts) (string, string, []string) {
 	attrs := span.Attributes()
 	var flags []string
 	v, err := p.policies.evaluate(ctx, rs, ss, span)
@@ -474,7 +500,7 @@ func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss
 	if !f.hasRiskLevel {
 		putStr(attrs, auditschema.AttrRiskLevel, v.risk)
 	}
-	return decision, flags
+	return decision, v.decision, flags
 }
 
 // recordedApproval is the approval status the runtime recorded on the span.
@@ -513,6 +539,69 @@ func (p *auditProcessor) approval(attrs pcommon.Map, decision string, rec record
 	}
 	attrs.PutStr(auditschema.AttrApprovalStatus, status)
 	return status, flags
+}
+
+// claimedApproval records audit.approval.status of a span from an untrusted sender:
+// what the trail knows, which is pending for a call whose recorded decision is
+// require_approval and not_required otherwise. Only a decision posted to
+// the auditevent receiver, joined at query time, changes it. What the runtime said about
+// the approval is kept by untrusted as audit.approval.claimed_status; a claim of
+// approved on a call the configured policy gates (require_approval or block) is flagged
+// approval_claim_contradicts_policy.
+func (p *auditProcessor) claimedApproval(attrs pcommon.Map, decision, configured string, rec recordedApproval) (string, []string) {
+	var flags []string
+	gated := configured == decisionRequireApproval || configured == decisionBlock
+	if rec.status == "approved" && gated {
+		flags = append(flags, auditschema.FlagApprovalClaimContradictsPolicy)
+	}
+	if rec.set && !rec.known && rec.status != "" && rec.status != "not_required" {
+		flags = append(flags, "unknown_approval_status:"+truncate(rec.status, maxFlagValue))
+	}
+	status := "not_required"
+	if decision == decisionRequireApproval {
+		status = "pending"
+	}
+	attrs.PutStr(auditschema.AttrApprovalStatus, status)
+	return status, flags
+}
+
+// claimedNames maps the approval attributes only the auditevent receiver writes to the
+// names under which a span from an untrusted sender keeps them, as claims.
+var claimedNames = [...][2]string{
+	{auditschema.AttrApprovalStatus, auditschema.AttrClaimedApprovalStatus},
+	{auditschema.AttrApprover, auditschema.AttrClaimedApprover},
+	{auditschema.AttrApprovalReason, auditschema.AttrClaimedApprovalReason},
+}
+
+// untrusted applies the trust boundary to a span from an untrusted sender (any OTLP
+// client). A record type other than span (approval, access, event or any other) is set
+// only by the collector's trusted components: the span stays a plain span, flagged
+// untrusted_record_type:<type>. Its approval status, approver and reason are what the
+// runtime claims, never a human decision: they move to audit.approval.claimed_*. A
+// status of pending or not_required is what this processor itself writes (a span
+// processed twice carries it) and is recomputed, not kept as a claim.
+func untrusted(attrs pcommon.Map, f *spanFacts) []string {
+	var flags []string
+	if f.recordType != "" && f.recordType != auditschema.RecordSpan {
+		flags = append(flags, auditschema.FlagUntrustedRecordType+truncate(f.recordType, maxFlagValue))
+	}
+	if _, ok := attrs.Get(auditschema.AttrRecordType); ok {
+		attrs.Remove(auditschema.AttrRecordType)
+	}
+	f.record = false
+	own := f.approval.status == "pending" || f.approval.status == "not_required"
+	for _, n := range claimedNames {
+		if n[0] == auditschema.AttrApprovalStatus && own {
+			continue // rewritten in place by claimedApproval
+		}
+		if v, ok := attrs.Get(n[0]); ok {
+			claim := pcommon.NewValueEmpty()
+			v.CopyTo(claim)
+			attrs.Remove(n[0])
+			claim.MoveTo(attrs.PutEmpty(n[1]))
+		}
+	}
+	return flags
 }
 
 // appendFlags adds flags to the audit.flags list, keeping what is there (a string is

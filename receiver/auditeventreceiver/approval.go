@@ -15,16 +15,36 @@ import (
 
 // approval is a human decision about a gated span, as accepted on POST /v1/approvals.
 type approval struct {
-	ID        string
-	Target    bool // TraceID and SpanID name the gated span
-	TraceID   pcommon.TraceID
-	SpanID    pcommon.SpanID
-	Status    string
-	Approver  string
-	Reason    string
-	DecidedAt time.Time
-	TenantID  string
+	ID       string
+	Target   bool // TraceID and SpanID name the gated span
+	TraceID  pcommon.TraceID
+	SpanID   pcommon.SpanID
+	Status   string
+	Approver string
+	// ClaimedApprover is the approver the request named when the authenticated caller,
+	// who is the approver, is someone else.
+	ClaimedApprover string
+	// Unauthenticated: an authenticator let the request in without naming its caller
+	// (a shared bearer token), so the approver is only what the request claims.
+	Unauthenticated bool
+	Reason          string
+	DecidedAt       time.Time
+	TenantID        string
 }
+
+// decider is who posted decisions and when they arrived.
+type decider struct {
+	now  time.Time
+	skew time.Duration // how far in the future decided_at may be (max_clock_skew)
+	// authenticated: the receiver has an authenticator; caller is the name it gave the
+	// caller, "" when it names nobody.
+	authenticated bool
+	caller        string
+}
+
+// flagApproverNotAuthenticated marks a decision let in by an authenticator that names
+// nobody: its approver is what the request claimed.
+const flagApproverNotAuthenticated = "approver_not_authenticated"
 
 var (
 	approvalIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,128}$`)
@@ -33,13 +53,14 @@ var (
 
 // decodeApprovals parses one approval object or an array of them, reporting every
 // problem by field; any problem rejects the whole request.
-func decodeApprovals(body []byte, now time.Time, max int) ([]approval, *rejection) {
+func decodeApprovals(body []byte, by decider, max int) ([]approval, *rejection) {
 	return decodeBatch(body, "approval", max, func(raw json.RawMessage, prefix string) (approval, fieldErrors) {
-		return decodeApproval(raw, now, prefix)
+		return decodeApproval(raw, by, prefix)
 	})
 }
 
-func decodeApproval(raw json.RawMessage, now time.Time, prefix string) (approval, fieldErrors) {
+func decodeApproval(raw json.RawMessage, by decider, prefix string) (approval, fieldErrors) {
+	now := by.now
 	var errs fieldErrors
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
@@ -93,6 +114,11 @@ func decodeApproval(raw json.RawMessage, now time.Time, prefix string) (approval
 			var s string
 			if decodeInto(v, &s, f, "an RFC 3339 time string", &errs) {
 				if t, ok := parseEventTime(s, f, &errs); ok {
+					if t.After(now.Add(by.skew)) {
+						// A decision dated ahead would read as later than decisions
+						// received after it.
+						errs.add(f, "%q is more than max_clock_skew (%s) after the receiver's time %s", s, by.skew, now.Format(time.RFC3339))
+					}
 					a.DecidedAt = t
 				}
 			}
@@ -112,8 +138,18 @@ func decodeApproval(raw json.RawMessage, now time.Time, prefix string) (approval
 		errs.add(prefix+"approval_id", "required, or trace_id and span_id of the gated span")
 	}
 	a.Target = hasTrace && hasSpan
-	if (a.Status == "approved" || a.Status == "rejected") && a.Approver == "" {
+	switch {
+	case by.caller != "":
+		// The authenticated caller decided; a different approver named in the request
+		// is kept as what it claimed.
+		if a.Approver != by.caller {
+			a.ClaimedApprover = a.Approver
+		}
+		a.Approver = by.caller
+	case (a.Status == "approved" || a.Status == "rejected") && a.Approver == "":
 		errs.add(prefix+"approver", "required when status is %s: who decided", a.Status)
+	default:
+		a.Unauthenticated = by.authenticated
 	}
 	return a, errs
 }
@@ -158,6 +194,10 @@ func approvalsToTraces(approvals []approval) (ptrace.Traces, []eventID) {
 		putStr(attrs, auditschema.AttrApprovalID, a.ID)
 		putStr(attrs, auditschema.AttrApprover, a.Approver)
 		putStr(attrs, auditschema.AttrUserID, a.Approver)
+		putStr(attrs, auditschema.AttrClaimedApprover, a.ClaimedApprover)
+		if a.Unauthenticated {
+			attrs.PutEmptySlice(auditschema.AttrFlags).AppendEmpty().SetStr(flagApproverNotAuthenticated)
+		}
 		putStr(attrs, auditschema.AttrApprovalReason, a.Reason)
 		putStr(attrs, auditschema.AttrTenantID, a.TenantID)
 		ids = append(ids, eventID{TraceID: span.TraceID().String(), SpanID: span.SpanID().String()})

@@ -72,6 +72,7 @@ func TestInvalidApprovalsAreRejected(t *testing.T) {
 		{"zero span id", `{"trace_id": "5b8efff798038103d269b633813fc60c", "span_id": "0000000000000000", "status": "timed_out"}`, "span_id"},
 		{"approved by nobody", `{"approval_id": "a", "status": "approved"}`, "approver: required when status is approved"},
 		{"bad time", `{"approval_id": "a", "status": "timed_out", "decided_at": "yesterday"}`, "decided_at: \"yesterday\" is not an RFC 3339 time"},
+		{"dated in the future", `{"approval_id": "a", "status": "timed_out", "decided_at": "2262-01-01T00:00:00Z"}`, "decided_at: \"2262-01-01T00:00:00Z\" is more than max_clock_skew (5m0s) after"},
 		{"unknown field", `{"approval_id": "a", "status": "timed_out", "colour": "red"}`, "colour: unknown field"},
 		{"bad element", `[{"approval_id": "a", "status": "timed_out"}, {"status": "approved"}]`, "[1].approver"},
 	} {

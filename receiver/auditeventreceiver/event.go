@@ -69,9 +69,9 @@ func reject(status int, problems ...string) *rejection {
 // decodeEvents parses a body holding one event object or an array of them. It returns
 // every problem found, each prefixed with the field (and array index) it concerns; when
 // any is found, no event is returned, so nothing of a bad request is written.
-func decodeEvents(body []byte, now time.Time, maxEvents int) ([]event, *rejection) {
+func decodeEvents(body []byte, now time.Time, maxEvents, maxAttributes int) ([]event, *rejection) {
 	return decodeBatch(body, "event", maxEvents, func(raw json.RawMessage, prefix string) (event, fieldErrors) {
-		return decodeEvent(raw, now, prefix)
+		return decodeEvent(raw, now, prefix, maxAttributes)
 	})
 }
 
@@ -116,7 +116,7 @@ func decodeBatch[T any](body []byte, what string, max int, decode func(json.RawM
 	return out, nil
 }
 
-func decodeEvent(raw json.RawMessage, now time.Time, prefix string) (event, fieldErrors) {
+func decodeEvent(raw json.RawMessage, now time.Time, prefix string, maxAttributes int) (event, fieldErrors) {
 	var errs fieldErrors
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
@@ -181,6 +181,9 @@ func decodeEvent(raw json.RawMessage, now time.Time, prefix string) (event, fiel
 			decodeInto(v, &ev.Response, f, "any JSON value", &errs)
 		case "attributes":
 			if decodeInto(v, &ev.Attributes, f, "an object", &errs) {
+				if len(ev.Attributes) > maxAttributes {
+					errs.add(f, "%d attributes, at most %d (max_attributes)", len(ev.Attributes), maxAttributes)
+				}
 				for ak := range ev.Attributes {
 					if strings.HasPrefix(ak, "audit.") {
 						errs.add(f+"."+ak, "the audit.* namespace is reserved for the trail itself")
@@ -276,6 +279,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// An event sent without a category is stored under categoryUncategorized and flagged
+// flagMissingCategory.
+const (
+	categoryUncategorized = "uncategorized"
+	flagMissingCategory   = "missing_category"
+)
+
 // eventID names an accepted event by the ids of the span that carries it.
 type eventID struct {
 	TraceID string `json:"trace_id"`
@@ -306,12 +316,18 @@ func toTraces(events []event) (ptrace.Traces, []eventID) {
 		a := span.Attributes()
 		// Free-form attributes first, so that the event's own fields win over a
 		// same-named attribute (an attribute cannot pose as the actor or the IP).
-		for k, v := range ev.Attributes {
-			putRaw(a, k, v)
-		}
+		putAttributes(a, ev.Attributes)
 		a.PutStr(auditschema.AttrRecordType, auditschema.RecordEvent)
 		a.PutStr(auditschema.AttrAction, ev.Action)
-		putStr(a, auditschema.AttrCategory, ev.Category)
+		if ev.Category == "" {
+			// An audit record without a category would be classified like an
+			// uninstrumented span, its action and result replaced; it keeps them, under
+			// a category that says so and a flag.
+			a.PutStr(auditschema.AttrCategory, categoryUncategorized)
+			a.PutEmptySlice(auditschema.AttrFlags).AppendEmpty().SetStr(flagMissingCategory)
+		} else {
+			a.PutStr(auditschema.AttrCategory, ev.Category)
+		}
 		putStr(a, auditschema.AttrResult, ev.Result)
 		putStr(a, auditschema.AttrUserID, ev.ActorID)
 		putStr(a, auditschema.AttrUserEmail, ev.ActorEmail)
@@ -356,42 +372,52 @@ func putStr(m pcommon.Map, k, v string) {
 	}
 }
 
+// putAttributes fills the empty map m with the decoded JSON object attrs, leaving out null
+// and empty-object values. FromRaw appends the keys without looking each one up (a JSON
+// object's keys are already unique), where a Put per key compares it with every key
+// before it: n² comparisons for n attributes.
+func putAttributes(m pcommon.Map, attrs map[string]any) {
+	for k, v := range attrs {
+		if skipped(v) {
+			delete(attrs, k)
+		}
+	}
+	// A decoded JSON object holds only the types FromRaw takes: it cannot fail.
+	_ = m.FromRaw(wholeNumbersAsInts(attrs).(map[string]any))
+}
+
 // putRaw stores a decoded JSON value as an attribute, keeping maps and arrays structured
 // (so masking by key name reaches nested fields) and whole numbers as integers.
 func putRaw(m pcommon.Map, k string, v any) {
-	if v == nil {
+	if skipped(v) {
 		return
 	}
-	if mv, ok := v.(map[string]any); ok && len(mv) == 0 {
-		return
-	}
-	setValue(m.PutEmpty(k), v)
+	// A decoded JSON value holds only the types FromRaw takes: it cannot fail.
+	_ = m.PutEmpty(k).FromRaw(wholeNumbersAsInts(v))
 }
 
-func setValue(dst pcommon.Value, v any) {
+// skipped says whether a decoded JSON value stores nothing: null or an empty object.
+func skipped(v any) bool {
+	mv, isMap := v.(map[string]any)
+	return v == nil || (isMap && len(mv) == 0)
+}
+
+// wholeNumbersAsInts replaces, in place, the whole numbers of a decoded JSON value that a
+// float64 holds exactly by int64s, so that 3 is stored as the integer it was sent as.
+func wholeNumbersAsInts(v any) any {
 	switch x := v.(type) {
-	case nil:
-	case string:
-		dst.SetStr(x)
-	case bool:
-		dst.SetBool(x)
 	case float64:
 		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			dst.SetInt(int64(x))
-		} else {
-			dst.SetDouble(x)
+			return int64(x)
 		}
 	case map[string]any:
-		m := dst.SetEmptyMap()
 		for k, e := range x {
-			setValue(m.PutEmpty(k), e)
+			x[k] = wholeNumbersAsInts(e)
 		}
 	case []any:
-		s := dst.SetEmptySlice()
-		for _, e := range x {
-			setValue(s.AppendEmpty(), e)
+		for i, e := range x {
+			x[i] = wholeNumbersAsInts(e)
 		}
-	default:
-		dst.SetStr(fmt.Sprint(x))
 	}
+	return v
 }

@@ -4,6 +4,7 @@ package auditeventreceiver
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -28,7 +29,7 @@ func createDefaultConfig() component.Config {
 	srv := confighttp.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = "localhost:4319"
 	srv.MaxRequestBodySize = 4 << 20
-	return &Config{ServerConfig: srv, MaxEvents: 1000}
+	return &Config{ServerConfig: srv, MaxEvents: 1000, MaxAttributes: 128, ApproverAttribute: "subject", MaxClockSkew: 5 * time.Minute}
 }
 
 func createTraces(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Traces) (receiver.Traces, error) {

@@ -26,7 +26,7 @@ func FuzzDecodeEvents(f *testing.F) {
 	now := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		const maxEvents = 5
-		events, rej := decodeEvents(body, now, maxEvents)
+		events, rej := decodeEvents(body, now, maxEvents, 128)
 		if rej != nil {
 			if events != nil {
 				t.Fatalf("rejected (%v) but returned %d events", rej.problems, len(events))

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
@@ -22,7 +23,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
+	"github.com/otelaudit/otelcol-audit/internal/origin"
 )
 
 // errInvalidRecord marks requests refused for their content.
@@ -60,7 +63,8 @@ func (r *eventReceiver) Start(ctx context.Context, host component.Host) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+eventsPath, r.handleEvents)
 	mux.HandleFunc("POST "+approvalsPath, r.handleApprovals)
-	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
+	guard := browserguard.New(r.cfg.Browser, r.cfg.ServerConfig, ln.Addr(), r.set.Logger)
+	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, guard.Handler(mux))
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -87,7 +91,7 @@ func (r *eventReceiver) Shutdown(ctx context.Context) error {
 
 func (r *eventReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
 	r.accept(w, req, "event", func(body []byte) (ptrace.Traces, []eventID, *rejection) {
-		events, rej := decodeEvents(body, time.Now().UTC(), r.cfg.MaxEvents)
+		events, rej := decodeEvents(body, time.Now().UTC(), r.cfg.MaxEvents, r.cfg.MaxAttributes)
 		if rej != nil {
 			return ptrace.Traces{}, nil, rej
 		}
@@ -98,13 +102,29 @@ func (r *eventReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
 
 func (r *eventReceiver) handleApprovals(w http.ResponseWriter, req *http.Request) {
 	r.accept(w, req, "approval", func(body []byte) (ptrace.Traces, []eventID, *rejection) {
-		approvals, rej := decodeApprovals(body, time.Now().UTC(), r.cfg.MaxEvents)
+		approvals, rej := decodeApprovals(body, r.decider(req), r.cfg.MaxEvents)
 		if rej != nil {
 			return ptrace.Traces{}, nil, rej
 		}
 		td, ids := approvalsToTraces(approvals)
 		return td, ids, nil
 	})
+}
+
+// decider is who posts req, as the authenticator names the caller, and the time it
+// arrives. Without an authenticator nobody is named: the receiver is then on localhost
+// (a non-loopback endpoint without one is refused at start).
+func (r *eventReceiver) decider(req *http.Request) decider {
+	d := decider{now: time.Now().UTC(), skew: r.cfg.MaxClockSkew, authenticated: r.cfg.ServerConfig.Auth.HasValue()}
+	if !d.authenticated {
+		return d
+	}
+	if info := client.FromContext(req.Context()); info.Auth != nil {
+		if name, ok := info.Auth.GetAttribute(r.cfg.ApproverAttribute).(string); ok {
+			d.caller = strings.TrimSpace(name)
+		}
+	}
+	return d
 }
 
 // flagAll adds flag to audit.flags of every span of td.
@@ -151,7 +171,9 @@ func (r *eventReceiver) accept(w http.ResponseWriter, req *http.Request, what st
 		// as the audit processor does for spans.
 		flagAll(td, "invalid_utf8:body")
 	}
-	ctx := r.obsrecv.StartTracesOp(req.Context())
+	// The records are this receiver's own: the context says so to the audit processor
+	// and the exporter, which keep record types and decisions only from trusted writers.
+	ctx := r.obsrecv.StartTracesOp(origin.WithTrustedWriter(req.Context(), r.set.ID.String()))
 	err = r.next.ConsumeTraces(ctx, td)
 	r.obsrecv.EndTracesOp(ctx, "json", len(ids), err)
 	if err != nil {

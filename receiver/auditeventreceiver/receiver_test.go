@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -438,5 +440,71 @@ func TestInvalidUTF8IsFlagged(t *testing.T) {
 		}
 		require.True(t, ok, user.Str())
 		assert.Equal(t, []any{"invalid_utf8:body"}, flags.Slice().AsRaw(), user.Str())
+	}
+}
+
+// attributesEvent is an event whose attributes object holds n keys: half strings, half
+// numbers, every tenth a nested object.
+func attributesEvent(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"action": "login", "attributes": {`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		switch {
+		case i%10 == 0:
+			fmt.Fprintf(&b, `"app.k%d": {"n": %d, "s": "v"}`, i, i)
+		case i%2 == 0:
+			fmt.Fprintf(&b, `"app.k%d": %d`, i, i)
+		default:
+			fmt.Fprintf(&b, `"app.k%d": "v%d"`, i, i)
+		}
+	}
+	b.WriteString(`}}`)
+	return b.String()
+}
+
+func TestTooManyAttributes(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	url := startReceiver(t, sink, func(c *Config) { c.MaxAttributes = 50 })
+
+	r := post(t, url, attributesEvent(50))
+	require.Equalf(t, http.StatusAccepted, r.status, "at the cap is accepted; body: %s", r.raw)
+	spans := allSpans(sink)
+	require.Len(t, spans, 1)
+	v, ok := spans[0].Attributes().Get("app.k20")
+	require.True(t, ok)
+	assert.Equal(t, map[string]any{"n": int64(20), "s": "v"}, v.Map().AsRaw())
+	v, ok = spans[0].Attributes().Get("app.k48")
+	require.True(t, ok)
+	assert.Equal(t, pcommon.ValueTypeInt, v.Type())
+	sink.Reset()
+
+	r = post(t, url, `[`+attributesEvent(1)+`,`+attributesEvent(51)+`]`)
+	require.Equalf(t, http.StatusBadRequest, r.status, "body: %s", r.raw)
+	assert.Contains(t, r.errorText(t), "[1].attributes: 51 attributes, at most 50 (max_attributes)")
+	assert.Zero(t, sink.SpanCount())
+}
+
+// BenchmarkEventAttributes decodes and converts one event of n attributes. Its
+// ns/attribute stays flat from 1,000 to 10,000 attributes: the conversion is linear.
+func BenchmarkEventAttributes(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		body := []byte(attributesEvent(n))
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				events, rej := decodeEvents(body, time.Now(), 1, n)
+				if rej != nil {
+					b.Fatal(rej.problems)
+				}
+				td, _ := toTraces(events)
+				if td.SpanCount() != 1 {
+					b.Fatal("no span")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/attribute")
+		})
 	}
 }

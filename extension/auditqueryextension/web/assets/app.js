@@ -8,7 +8,7 @@ import { renderDetail } from './detail.js';
 import { renderTrace } from './trace.js';
 import { renderCostChart } from './chart.js';
 import { runExport } from './exporter.js';
-import { checkIntegrity } from './integrity.js';
+import { checkIntegrity, noteSkipped } from './integrity.js';
 
 const $ = (id) => document.getElementById(id);
 const multiFields = ['agent', 'user', 'model', 'category', 'action', 'result'];
@@ -218,6 +218,7 @@ async function loadRows(p) {
     return;
   }
   showError(null);
+  noteSkipped($('integrity'), $('integrity-panel'), page);
   const tbody = clear(table.tBodies[0]);
   for (const r of page.spans) tbody.append(rowElement(r));
   if (!page.spans.length) tbody.append(h('tr', {}, h('td', { colspan: 9, class: 'empty' }, 'No records match these filters.')));
@@ -278,8 +279,8 @@ async function loadSummary(p) {
   const t = st.total;
   const pending = (st.approvals && st.approvals.pending) || 0;
   clear(figures).append(
-    figure('Total cost', fmtCost(t.cost_usd), 'cost', `${fmtInt(t.costed_calls)} of ${fmtInt(t.calls)} records have a known cost`),
-    figure('Calls', fmtInt(t.calls), 'calls'),
+    figure('Total cost', fmtCost(t.cost_usd), 'cost', `${fmtInt(t.costed_calls)} of ${fmtInt(t.records)} records have a known cost`),
+    figure('Calls', fmtInt(t.calls), 'calls', `LLM and tool calls; ${fmtInt(t.records)} records in all`),
     figure('Failure rate', fmtRate(st.failure_rate), 'failure_rate', `${fmtInt(t.failures)} failed`),
     figure('Block rate', fmtRate(st.block_rate), 'block_rate', `${fmtInt(t.blocked)} blocked`),
     figure('Violations', fmtInt(st.violations), 'violations'),

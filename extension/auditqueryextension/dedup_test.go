@@ -1,0 +1,115 @@
+package auditqueryextension
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+)
+
+// Re-deliveries of a span count once in every read; copies with the same ids and
+// different content all stay, flagged duplicate_conflict and found by that flag.
+func TestRedeliveredSpansCountOnce(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour).Add(10 * time.Minute)
+	part := auditschema.PartitionOf(start)
+	trace := strings.Repeat("7", 32)
+	row := func(span string, ingest time.Duration, cost float64, name string) auditschema.Row {
+		return auditschema.Row{
+			IngestTime: start.Add(ingest), StartTime: start, EndTime: start.Add(time.Second), DurationMs: 1000,
+			TraceID: trace, SpanID: span, Name: name, Kind: "client", StatusCode: "ok", RecordType: "span",
+			Category: strp("llm"), Model: strp("gpt-4o"), CostUSD: &cost, Attributes: "{}", ResourceAttributes: "{}",
+		}
+	}
+	const (
+		retried   = "000000000000000a" // delivered again a minute later, in another file
+		twice     = "000000000000000b" // twice in one request: one file, one ingest time
+		conflict  = "000000000000000c" // the same ids, another cost
+		untouched = "000000000000000d"
+	)
+	flagged := row(untouched, time.Second, 0.125, "chat")
+	flagged.Flags = []string{"unknown_approval_status:maybe"}
+	writeRowsFile(t, dir, path.Join(auditschema.SpansDir, part, "w-1.parquet"), []auditschema.Row{
+		row(retried, time.Second, 0.5, "chat"), row(conflict, time.Second, 0.25, "chat"), flagged,
+	})
+	writeRowsFile(t, dir, path.Join(auditschema.SpansDir, part, "w-2.parquet"), []auditschema.Row{
+		row(retried, time.Minute, 0.5, "chat"), row(twice, time.Minute, 1, "chat"), row(twice, time.Minute, 1, "chat"),
+		row(conflict, time.Minute, 2.25, "chat"),
+	})
+	base := startExtension(t, dir, nil)
+
+	spanIDs := func(q url.Values) []string {
+		t.Helper()
+		var page searchPage
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans?"+q.Encode(), &page))
+		var out []string
+		for _, s := range page.Spans {
+			out = append(out, s["span_id"].(string))
+		}
+		assert.Equal(t, len(out), page.Total)
+		return out
+	}
+	all := spanIDs(url.Values{"sort": {"cost"}, "order": {"asc"}})
+	assert.Equal(t, []string{untouched, conflict, retried, twice, conflict}, all, "each redelivered span once, both conflicting copies")
+
+	assert.ElementsMatch(t, []string{conflict, conflict}, spanIDs(url.Values{"flag": {flagDuplicateConflict}}))
+	// A flag is found by its name or in full, not by a part of its name.
+	assert.Equal(t, []string{untouched}, spanIDs(url.Values{"flag": {"unknown_approval_status"}}))
+	assert.Equal(t, []string{untouched}, spanIDs(url.Values{"flag": {"unknown_approval_status:maybe"}}))
+	assert.Empty(t, spanIDs(url.Values{"flag": {"unknown_approval"}}))
+	assert.Len(t, spanIDs(url.Values{"flag": {"unknown_approval_status", flagDuplicateConflict}}), 3)
+
+	// The first delivery is the one answered.
+	var detail struct {
+		Span map[string]any `json:"span"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans/"+trace+"/"+retried, &detail))
+	assert.Equal(t, start.Add(time.Second).Format(time.RFC3339Nano), detail.Span["ingest_time"])
+
+	var st struct {
+		Total struct {
+			Records int64        `json:"records"`
+			CostUSD *json.Number `json:"cost_usd"`
+		} `json:"total"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats", &st))
+	assert.Equal(t, int64(5), st.Total.Records)
+	require.NotNil(t, st.Total.CostUSD)
+	assert.Equal(t, "4.125", st.Total.CostUSD.String(), "0.125 + 0.25 + 2.25 + 0.5 + 1")
+
+	var tr struct {
+		Spans []map[string]any `json:"spans"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/traces/"+trace, &tr))
+	assert.Len(t, tr.Spans, 5)
+
+	resp, body := export(t, base, "format=jsonl")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	assert.Equal(t, 5, strings.Count(string(body), "\n"))
+
+	status, out := postSQL(t, base, "SELECT count(*) AS n, count(DISTINCT span_id) AS ids FROM spans", "")
+	require.Equal(t, http.StatusOK, status, "%s", out)
+	assert.JSONEq(t, `{"columns":["n","ids"],"rows":[[5,4]],"truncated":false}`, string(out))
+
+	// A third delivery sealed later, in a file of its own: the partition is grouped again.
+	writeRowsFile(t, dir, path.Join(auditschema.SpansDir, part, "w-3.parquet"), []auditschema.Row{row(retried, time.Hour, 0.5, "chat")})
+	assert.Len(t, spanIDs(url.Values{}), 5)
+	// A file of another partition with nothing repeated changes nothing.
+	other := start.Add(-24 * time.Hour)
+	writeRowsFile(t, dir, path.Join(auditschema.SpansDir, auditschema.PartitionOf(other), "w-4.parquet"), []auditschema.Row{func() auditschema.Row {
+		r := row("00000000000000ee", 0, 0.5, "chat")
+		r.StartTime, r.EndTime, r.IngestTime = other, other.Add(time.Second), other
+		return r
+	}()})
+	assert.Len(t, spanIDs(url.Values{}), 6)
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats", &st))
+	assert.Equal(t, "4.625", st.Total.CostUSD.String())
+}
