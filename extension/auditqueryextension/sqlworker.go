@@ -313,9 +313,9 @@ func (ws *sqlWorkers) start() (*workerProc, error) {
 	ws.seq++
 	cfg := ws.cfg
 	cfg.TempDir = filepath.Join(ws.scratch, strconv.Itoa(os.Getpid())+"-"+strconv.Itoa(ws.seq))
-	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
-		return nil, fmt.Errorf("sql worker scratch: %w", err)
-	}
+	// On a read-only data directory (a replica) the worker runs all the same; only a
+	// statement that needs to spill fails.
+	_ = os.MkdirAll(cfg.TempDir, 0o700)
 	first, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err

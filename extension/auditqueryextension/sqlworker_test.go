@@ -88,3 +88,15 @@ func TestSQLWorkerJoinsDecisions(t *testing.T) {
 	assert.Equal(t, [][]any{{api["approval_status"], api["approver"], api["approval_decided_at"]}}, res.Rows)
 	assert.Equal(t, now.Format(time.RFC3339Nano), api["approval_decided_at"])
 }
+
+// A data directory where the worker's scratch directory cannot be made (read-only, as a
+// replica's may be; here a file stands in its way) still answers SQL.
+func TestSQLWithoutScratchDirectory(t *testing.T) {
+	dir := t.TempDir()
+	writeRichTrail(t, dir, time.Now().UTC())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "scratch"), nil, 0o600))
+	base := startExtension(t, dir, nil)
+	status, body := postSQL(t, base, "SELECT count(*) FROM spans", "")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	assert.Contains(t, string(body), `"rows":[[5]]`)
+}
