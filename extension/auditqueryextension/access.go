@@ -189,7 +189,7 @@ type apiHandler func(w http.ResponseWriter, r *http.Request, c *caller)
 // guard identifies the caller, refuses it when its role does not allow the route (403,
 // recorded as denied), refuses every read while reads cannot be recorded (503), and runs
 // h otherwise.
-func (e *queryExtension) guard(action string, adminOnly bool, h apiHandler) http.HandlerFunc {
+func (e *queryExtension) guard(action string, adminsOnly bool, h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := e.identify(r)
 		c.acc = access{action: action, request: map[string]any{"method": r.Method, "path": r.URL.Path}}
@@ -207,11 +207,8 @@ func (e *queryExtension) guard(action string, adminOnly bool, h apiHandler) http
 		case c.role == RoleNone:
 			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("caller %q has no role here; an admin maps it under authorization::principals or ::groups", c.principal))
 			return
-		case adminOnly && c.role == RoleTenantAdmin:
-			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("%s needs the admin role: caller %q is a tenant_admin of %q, and SQL reads the whole trail, not one tenant's rows; search, replay, stats and exports show the tenant's rows", r.URL.Path, c.principal, c.tenant))
-			return
-		case adminOnly && c.role != RoleAdmin:
-			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("%s needs the admin role; caller %q is a %s", r.URL.Path, c.principal, c.role))
+		case adminsOnly && c.role != RoleAdmin && c.role != RoleTenantAdmin:
+			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("%s needs the admin or tenant_admin role; caller %q is a %s", r.URL.Path, c.principal, c.role))
 			return
 		}
 		h(w, r, c)

@@ -44,7 +44,10 @@ type sqlResult struct {
 // producing rows at the cap rather than materialising the whole result. It runs in a
 // worker process (see sqlWorkers) under the engine's lockdown (no external access, only
 // the sealed files readable, memory and thread limits, locked configuration).
-func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
+//
+// scope, a condition over the trail's columns ("" for an admin), narrows every view
+// before the statement reads it: a tenant admin's statement sees its tenant's rows only.
+func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -81,7 +84,7 @@ func (s *store) runSQL(ctx context.Context, query string) (*sqlResult, error) {
 	if err := conn.QueryRowContext(ctx, "SELECT json_deserialize_sql(?::JSON)", serialized).Scan(&canonical); err != nil {
 		return nil, errBadSQL{"statement refused: " + err.Error()}
 	}
-	job := &sqlJob{SQL: "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1)}
+	job := &sqlJob{SQL: "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1), Scope: scope}
 	if len(checked.views) > 0 {
 		hasFiles, err := filepath.Glob(s.glob)
 		if err != nil {
@@ -163,7 +166,7 @@ func (e *queryExtension) handleQuery(w http.ResponseWriter, r *http.Request, c *
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.QueryTimeout)
 	defer cancel()
-	res, err := e.store.runSQL(ctx, req.SQL)
+	res, err := e.store.runSQL(ctx, req.SQL, c.viewScope())
 	var bad errBadSQL
 	switch {
 	case errors.As(err, &bad) && ctx.Err() == nil:

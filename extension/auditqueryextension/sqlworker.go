@@ -101,6 +101,8 @@ type sqlJob struct {
 	Views []string `json:"views"`
 	Files []string `json:"files"`
 	SQL   string   `json:"sql"`
+	// Scope narrows every view (a condition over the trail's columns; "" for all rows).
+	Scope string `json:"scope,omitempty"`
 }
 
 // sqlJobResult is a worker's answer: the result, or an error (Bad when the statement is
@@ -185,7 +187,11 @@ func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 		// over older files.
 		stmt := "DROP VIEW IF EXISTS " + name
 		if named[name] {
-			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansView(window{}) + sqlViewFilters[name]
+			where := sqlViewFilters[name]
+			if j.Scope != "" {
+				where += " AND " + j.Scope
+			}
+			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansView(window{}) + where
 		}
 		if _, err := w.conn.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("view %s: %w", name, err)
