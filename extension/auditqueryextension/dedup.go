@@ -2,6 +2,7 @@ package auditqueryextension
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -23,8 +24,9 @@ import (
 // per partition, when its file set changes (a file sealed, compacted or retired), by
 // grouping the partition's ids; only the rows of repeated ids are read whole. The copies
 // to leave out, and every copy of the ids in conflict, are named by file and row number
-// in two small tables, which reads join (on the file name and row number DuckDB gives
-// each row, never reading the ids) only while they hold rows.
+// in two small tables; reads join them (on the file name and row number DuckDB gives each
+// row, never reading the ids) for the files they name only, and read every other file
+// as it is.
 const (
 	hiddenTable   = "audit_redeliveries"
 	conflictTable = "audit_duplicate_conflicts"
@@ -47,8 +49,9 @@ var contentColumns = func() []string {
 // dedupState is what the duplicate tables were computed from.
 type dedupState struct {
 	// parts maps each partition read to the files it had then.
-	parts             map[string]string
-	hidden, conflicts int64
+	parts map[string]string
+	// touched are the files (relative paths) holding a copy to leave out or in conflict.
+	touched map[string]bool
 }
 
 // refreshDuplicates brings the duplicate tables in line with files: partitions whose
@@ -119,13 +122,103 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 	}
 	flush()
 	if changed {
-		for table, n := range map[string]*int64{hiddenTable: &s.dup.hidden, conflictTable: &s.dup.conflicts} {
-			if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(n); err != nil {
-				errs = append(errs, err)
-			}
+		touched, err := s.touchedFiles(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			s.dup.touched = touched
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Work tables of groupFiles, emptied when it ends.
+const (
+	candidatesTable = "audit_copy_candidates"
+	digestsTable    = "audit_copy_digests"
+)
+
+// groupFiles adds the copies among files to the duplicate tables, within tx. The ids of
+// every row are grouped by partition (narrow columns only); the rows of repeated ids are
+// then digested whole, reading only the files that hold one.
+func (s *store) groupFiles(ctx context.Context, tx *sql.Tx, files []string) error {
+	src := s.fileList(files)
+	part := `'date=' || strftime(r.date, '%Y-%m-%d') || '/hour=' || lpad(CAST(r.hour AS VARCHAR), 2, '0')`
+	if _, err := tx.ExecContext(ctx, `CREATE OR REPLACE TABLE `+candidatesTable+` AS
+		WITH repeated AS (
+			SELECT date, hour, trace_id, span_id FROM read_parquet(`+src+readParquetOptions+`
+			GROUP BY ALL HAVING count(*) > 1)
+		SELECT `+part+` AS part, r.trace_id, r.span_id, r.ingest_time, r.filename AS file, r.file_row_number AS row_no
+		FROM read_parquet(`+src+`, filename = true, file_row_number = true`+readParquetOptions+` AS r
+		SEMI JOIN repeated USING (date, hour, trace_id, span_id)`); err != nil {
+		return err
+	}
+	defer func() {
+		for _, t := range []string{candidatesTable, digestsTable} {
+			_, _ = tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+t)
+		}
+	}()
+	var holding []string
+	rows, err := tx.QueryContext(ctx, "SELECT DISTINCT file FROM "+candidatesTable)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			rows.Close()
+			return err
+		}
+		holding = append(holding, sqlString(f))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(holding) == 0 {
+		return err
+	}
+	for _, stmt := range []string{
+		`CREATE OR REPLACE TABLE ` + digestsTable + ` AS
+		SELECT c.*, hash(` + strings.Join(prefixed("r.", contentColumns), ", ") + `) AS digest
+		FROM read_parquet([` + strings.Join(holding, ", ") + `], filename = true, file_row_number = true` + readParquetOptions + ` AS r
+		JOIN ` + candidatesTable + ` AS c ON c.file = r.filename AND c.row_no = r.file_row_number`,
+		`INSERT INTO ` + hiddenTable + ` SELECT part, file, row_no FROM ` + digestsTable + `
+		QUALIFY row_number() OVER (PARTITION BY part, trace_id, span_id, digest ORDER BY ingest_time, file, row_no) > 1`,
+		`INSERT INTO ` + conflictTable + ` SELECT part, file, row_no FROM ` + digestsTable + `
+		QUALIFY count(DISTINCT digest) OVER (PARTITION BY part, trace_id, span_id) > 1`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileList is the DuckDB list of the files' paths.
+func (s *store) fileList(files []string) string {
+	list := make([]string, len(files))
+	for i, f := range files {
+		list[i] = sqlString(filepath.Join(s.abs, filepath.FromSlash(f)))
+	}
+	return "[" + strings.Join(list, ", ") + "]"
+}
+
+// touchedFiles lists the files named in the duplicate tables.
+func (s *store) touchedFiles(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT file FROM "+hiddenTable+" UNION SELECT file FROM "+conflictTable)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	touched := map[string]bool{}
+	for rows.Next() {
+		var abs string
+		if err := rows.Scan(&abs); err != nil {
+			return nil, err
+		}
+		if rel, err := filepath.Rel(s.abs, abs); err == nil {
+			touched[filepath.ToSlash(rel)] = true
+		}
+	}
+	return touched, rows.Err()
 }
 
 // maxGroupFiles bounds the files one grouping query reads.
@@ -151,28 +244,7 @@ func (s *store) groupPartitions(ctx context.Context, parts, files []string) erro
 		}
 	}
 	if len(files) > 0 {
-		list := make([]string, len(files))
-		for i, f := range files {
-			list[i] = sqlString(filepath.Join(s.abs, filepath.FromSlash(f)))
-		}
-		src := "[" + strings.Join(list, ", ") + "]"
-		part := `'date=' || strftime(date, '%Y-%m-%d') || '/hour=' || lpad(CAST(hour AS VARCHAR), 2, '0')`
-		copies := `WITH repeated AS (
-			SELECT date, hour, trace_id, span_id FROM read_parquet(` + src + readParquetOptions + `
-			GROUP BY ALL HAVING count(*) > 1),
-		copies AS (
-			SELECT ` + part + ` AS part, r.trace_id, r.span_id, r.ingest_time, r.filename AS file, r.file_row_number AS row_no,
-				hash(` + strings.Join(prefixed("r.", contentColumns), ", ") + `) AS digest
-			FROM read_parquet(` + src + `, filename = true, file_row_number = true` + readParquetOptions + ` AS r
-			SEMI JOIN repeated USING (date, hour, trace_id, span_id))`
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+hiddenTable+" "+copies+`
-			SELECT part, file, row_no FROM copies
-			QUALIFY row_number() OVER (PARTITION BY part, trace_id, span_id, digest ORDER BY ingest_time, file, row_no) > 1`); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+conflictTable+" "+copies+`
-			SELECT part, file, row_no FROM copies
-			QUALIFY count(DISTINCT digest) OVER (PARTITION BY part, trace_id, span_id) > 1`); err != nil {
+		if err := s.groupFiles(ctx, tx, files); err != nil {
 			return err
 		}
 	}
@@ -187,9 +259,44 @@ func prefixed(prefix string, cols []string) []string {
 	return out
 }
 
-// duplicates reports whether the trail holds copies to hide and ids in conflict.
-func (s *store) duplicates() (hidden, conflicts bool) {
+// dedupedSource is the trail's files that may hold rows of w, each span once: the files
+// holding a copy to leave out or a copy in conflict are read apart, with DuckDB's file
+// name and row number joined to the duplicate tables; every other file is read as it
+// is, so that the joins cost only what those few files hold.
+func (s *store) dedupedSource(files []string, w window) string {
 	s.dupMu.Lock()
-	defer s.dupMu.Unlock()
-	return s.dup.hidden > 0, s.dup.conflicts > 0
+	touched := s.dup.touched
+	s.dupMu.Unlock()
+	var plain, copies []string
+	for _, f := range files {
+		switch {
+		case !w.covers(ledger.PartitionOfPath(f)):
+		case touched[f]:
+			copies = append(copies, f)
+		default:
+			plain = append(plain, f)
+		}
+	}
+	if len(copies) == 0 {
+		return s.sourceOf(files, w)
+	}
+	cols := make([]string, 0, len(auditschema.Columns)+2)
+	for _, c := range auditschema.Columns {
+		if c == "flags" {
+			c = "CASE WHEN conflict.file IS NULL THEN t.flags ELSE list_append(t.flags, '" + flagDuplicateConflict + "') END AS flags"
+		} else {
+			c = "t." + c
+		}
+		cols = append(cols, c)
+	}
+	cols = append(cols, "t.date", "t.hour")
+	deduped := `SELECT ` + strings.Join(cols, ", ") + `
+		FROM ` + strings.Replace(s.sourceOf(copies, w), readParquetOptions, ", filename = true, file_row_number = true"+readParquetOptions, 1) + ` AS t
+		ANTI JOIN ` + hiddenTable + ` AS copy ON copy.file = t.filename AND copy.row_no = t.file_row_number
+		LEFT JOIN ` + conflictTable + ` AS conflict ON conflict.file = t.filename AND conflict.row_no = t.file_row_number`
+	if len(plain) == 0 {
+		return "(" + deduped + ")"
+	}
+	return "(SELECT " + strings.Join(append(slices.Clone(auditschema.Columns), "date", "hour"), ", ") + " FROM " + s.sourceOf(plain, w) + `
+		UNION ALL ` + deduped + ")"
 }

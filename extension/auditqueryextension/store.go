@@ -112,25 +112,17 @@ func (s *store) sourceOf(files []string, w window) string {
 		// No file yet: DuckDB's "No files found" answers an empty trail.
 		return "read_parquet(" + sqlString(s.glob) + readParquetOptions
 	}
-	var b strings.Builder
-	n := 0
-	b.WriteString("read_parquet([")
+	var in []string
 	for _, f := range files {
-		if !w.covers(ledger.PartitionOfPath(f)) {
-			continue
+		if w.covers(ledger.PartitionOfPath(f)) {
+			in = append(in, f)
 		}
-		if n > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
-		n++
 	}
-	if n == 0 {
+	if len(in) == 0 {
 		// Nothing in the window: an empty scan with the trail's columns.
 		return "(SELECT * FROM read_parquet(" + sqlString(filepath.Join(s.abs, filepath.FromSlash(files[len(files)-1]))) + readParquetOptions + " LIMIT 0)"
 	}
-	b.WriteString("]" + readParquetOptions)
-	return b.String()
+	return "read_parquet(" + s.fileList(in) + readParquetOptions
 }
 
 // decisionColumns are the trail columns a later approval decision overrides, and the
@@ -369,31 +361,13 @@ var resultColumnTypes = func() map[string]reflect.Type {
 // span); the trail itself only from the partitions the outer filter selects.
 func (s *store) spansView(w window) string {
 	files := s.files()
-	source := s.sourceOf(files, w)
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
 		s.logDecisionErr(err)
 	}
 	if err := s.refreshDuplicates(context.Background(), files); err != nil && s.logDuplicateErr != nil {
 		s.logDuplicateErr(err)
 	}
-	// Copies of a redelivered span are left out, and the ids delivered with differing
-	// content flagged (dedup.go); both joins are to small tables, and only while they
-	// hold rows.
-	hidden, conflicts := s.duplicates()
-	var dedup string
-	flags := "trail.flags"
-	if hidden || conflicts {
-		source = strings.Replace(source, readParquetOptions, ", filename = true, file_row_number = true"+readParquetOptions, -1)
-	}
-	if hidden {
-		dedup += `
-	ANTI JOIN ` + hiddenTable + ` AS copy ON copy.file = trail.filename AND copy.row_no = trail.file_row_number`
-	}
-	if conflicts {
-		dedup += `
-	LEFT JOIN ` + conflictTable + ` AS conflict ON conflict.file = trail.filename AND conflict.row_no = trail.file_row_number`
-		flags = "CASE WHEN conflict.file IS NULL THEN trail.flags ELSE list_append(trail.flags, '" + flagDuplicateConflict + "') END"
-	}
+	source := s.dedupedSource(files, w)
 	// The joins are on equalities only (hash joins against the small decisions table);
 	// a decision row itself (record_type approval) takes nothing from them. A record-type
 	// test inside ON made DuckDB fall back to a nested-loop join.
@@ -407,8 +381,6 @@ func (s *store) spansView(w window) string {
 	for _, c := range auditschema.Columns {
 		from := decisionColumns[c]
 		switch {
-		case c == "flags":
-			cols = append(cols, flags+" AS flags")
 		case decided && from != "":
 			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
 		case c == "cost_usd":
@@ -422,11 +394,11 @@ func (s *store) spansView(w window) string {
 	if !decided {
 		// No decision anywhere: nothing to join, the trail's own columns stand.
 		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", "trail.date", "trail.hour")
-		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail` + dedup + `)`
+		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail)`
 	}
 	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
 	return `(SELECT ` + strings.Join(cols, ", ") + `
-	FROM ` + source + ` AS trail` + dedup + `
+	FROM ` + source + ` AS trail
 	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_span IS NOT NULL
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_received DESC, d_time DESC) = 1) AS by_span
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
