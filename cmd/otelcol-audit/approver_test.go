@@ -1,73 +1,15 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"go.opentelemetry.io/otel/trace"
 )
-
-// oidcIssuer signs tokens for the collector's oidc authenticator, which reads its keys
-// from a JWKS file (no identity provider on the network).
-type oidcIssuer struct {
-	key      *rsa.PrivateKey
-	jwksPath string
-}
-
-const (
-	testIssuer   = "https://issuer.example.test"
-	testAudience = "otelcol-audit"
-)
-
-func newOIDCIssuer(t *testing.T) *oidcIssuer {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &oidcIssuer{key: key, jwksPath: path}
-}
-
-func (o *oidcIssuer) token(t *testing.T, subject string) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: o.key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(map[string]any{"iss": testIssuer, "aud": testAudience, "sub": subject,
-		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
 
 // decide posts one decision about span to /v1/approvals and returns the status.
 func decide(t *testing.T, c *collector, token string, span trace.SpanContext, fields string) int {
@@ -81,7 +23,7 @@ func decide(t *testing.T, c *collector, token string, span trace.SpanContext, fi
 // approver named in the request that differs is kept as its claim. Without a valid
 // token the decision is refused.
 func TestEndToEndAuthenticatedApprover(t *testing.T) {
-	iss := newOIDCIssuer(t)
+	iss := newTokenIssuer(t)
 	c := startCollector(t, gatedPolicy, fmt.Sprintf(`
 extensions:
   oidc:
