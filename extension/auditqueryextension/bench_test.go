@@ -249,6 +249,7 @@ func BenchmarkQueryVsDuckDB(b *testing.B) {
 		// memory_limit 1GB, as the README's export figures were measured: it is what
 		// bounds DuckDB's share of an export's peak (its sort spills to disk past it).
 		c.MemoryLimit = "1GB"
+		c.SQLProcessMemory = "2GB"
 		c.Exports.MaxDirectRows = 1 << 40
 	})
 	db, err := sql.Open("duckdb", "")
@@ -364,7 +365,7 @@ func BenchmarkRedeliveries(b *testing.B) {
 	n := benchSpans(b)
 	clean, redelivered := benchTrail(b, n, secondControl), benchTrail(b, n, secondRedelivered)
 	start := func(dir string) string {
-		return startExtension(b, dir, func(c *Config) { c.RecordAccess = false; c.MemoryLimit = "1GB" })
+		return startExtension(b, dir, func(c *Config) { c.RecordAccess = false })
 	}
 	baseClean, baseRedelivered := start(clean), start(redelivered)
 	reads := []struct{ name, path string }{
@@ -391,7 +392,8 @@ func BenchmarkRedeliveries(b *testing.B) {
 	}
 	b.Run("first_read", func(b *testing.B) {
 		first := func(dir string) int64 {
-			st, err := openStore(dir, engineLimits{memory: "1GB", threads: 2, maxTemp: "1GB"})
+			cfg := createDefaultConfig().(*Config)
+			st, err := openStore(dir, engineLimits{memory: cfg.MemoryLimit, threads: cfg.Threads, maxTemp: cfg.MaxTempDirectorySize})
 			require.NoError(b, err)
 			defer st.close()
 			_, err = st.count(context.Background(), spanFilter{})
