@@ -162,6 +162,27 @@ func TestEndToEndForgedApprovalSpan(t *testing.T) {
 	}
 }
 
+// A decision posted by approval id alone belongs to the first span delivered with that
+// id: a later span that reuses the id (it is the runtime's, so a sender knows it) is not
+// shown as approved by the decision's approver.
+func TestEndToEndReusedApprovalIDGetsNoDecision(t *testing.T) {
+	c := startCollector(t, gatedPolicy)
+	gated := sendSpan(t, c, "refund", trace.SpanContext{}, append(refundCall(), attribute.String("audit.approval.id", "apr-7"))...)
+	waitForSpans(t, c.queryURL, url.Values{"trace_id": {gated.TraceID().String()}}, 1, 10*time.Second)
+	var out map[string]any
+	if status := post(t, "http://"+c.eventsAddr+"/v1/approvals", "", `{"approval_id":"apr-7","status":"approved","approver":"cfo@example.com"}`, &out); status != http.StatusAccepted {
+		t.Fatalf("POST /v1/approvals: %d %v", status, out)
+	}
+	reused := sendSpan(t, c, "refund", trace.SpanContext{}, append(refundCall(), attribute.String("audit.approval.id", "apr-7"))...)
+	waitForSpans(t, c.queryURL, url.Values{"trace_id": {reused.TraceID().String()}}, 1, 10*time.Second)
+	approved := waitForSpans(t, c.queryURL, url.Values{"approval": {"approved"}, "record_type": {"span"}}, 1, 10*time.Second).Spans
+	if approved[0]["span_id"] != gated.SpanID().String() {
+		t.Errorf("the approved call is %v, want the first with the id, %s", approved[0]["span_id"], gated.SpanID())
+	}
+	row := getSpans(t, c.queryURL, url.Values{"trace_id": {reused.TraceID().String()}}).Spans[0]
+	assertFields(t, row, map[string]any{"approval_status": "pending", "approver": nil})
+}
+
 // A span that claims to be an access record stays in the default search as a plain
 // span, flagged, and is not an access record in anyone's name.
 func TestEndToEndForgedAccessSpan(t *testing.T) {

@@ -143,7 +143,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 	defer s.decMu.Unlock()
 	if s.decRead == nil {
 		if _, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+decisionsTable+
-			" (file VARCHAR, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ, d_received TIMESTAMPTZ)"); err != nil {
+			" (file VARCHAR, d_gated BOOLEAN, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ, d_received TIMESTAMPTZ)"); err != nil {
 			return err
 		}
 		s.decRead = map[string]bool{}
@@ -179,9 +179,16 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 			}
 			list.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
 		}
+		// Decisions (approval rows, naming the gated span as their parent or by approval
+		// id) and the gated spans that carry an approval id (d_gated): a decision posted
+		// by approval id alone belongs to the first span delivered with that id.
 		_, err := s.db.ExecContext(ctx, "INSERT INTO "+decisionsTable+
-			" SELECT substr(filename, "+strconv.Itoa(len(s.abs)+2)+"), trace_id, parent_span_id, approval_id, approval_status, approver, approval_reason, start_time, ingest_time"+
-			" FROM read_parquet(["+list.String()+"], filename = true"+readParquetOptions+" WHERE record_type = 'approval'")
+			" SELECT substr(filename, "+strconv.Itoa(len(s.abs)+2)+"), record_type <> 'approval',"+
+			" trace_id, CASE WHEN record_type = 'approval' THEN parent_span_id ELSE span_id END, approval_id,"+
+			" CASE WHEN record_type = 'approval' THEN approval_status END, CASE WHEN record_type = 'approval' THEN approver END,"+
+			" CASE WHEN record_type = 'approval' THEN approval_reason END, start_time, ingest_time"+
+			" FROM read_parquet(["+list.String()+"], filename = true"+readParquetOptions+
+			" WHERE record_type = 'approval' OR approval_id IS NOT NULL")
 		return err
 	}
 	var errs []error
@@ -205,7 +212,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 		}
 	}
 	if changed := len(gone) > 0 || len(errs) > 0 || freshCount > 0; changed {
-		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+decisionsTable).Scan(&s.decRows); err != nil {
+		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+decisionsTable+" WHERE NOT d_gated").Scan(&s.decRows); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -399,12 +406,16 @@ func (s *store) spansView(w window) string {
 	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
 	return `(SELECT ` + strings.Join(cols, ", ") + `
 	FROM ` + source + ` AS trail
-	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_span IS NOT NULL
+	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE NOT d_gated AND d_span IS NOT NULL
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_received DESC, d_time DESC) = 1) AS by_span
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
-	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_id IS NOT NULL
-		QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received DESC, d_time DESC) = 1) AS by_id
-		ON by_id.d_id = trail.approval_id)`
+	LEFT JOIN (SELECT decision.*, gated.d_trace AS g_trace, gated.d_span AS g_span
+		FROM (SELECT * FROM ` + decisionsTable + ` WHERE NOT d_gated AND d_id IS NOT NULL
+			QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received DESC, d_time DESC) = 1) AS decision
+		JOIN (SELECT d_id, d_trace, d_span FROM ` + decisionsTable + ` WHERE d_gated
+			QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received, d_trace, d_span) = 1) AS gated
+		USING (d_id)) AS by_id
+		ON by_id.g_trace = trail.trace_id AND by_id.g_span = trail.span_id)`
 }
 
 // searchSpans returns up to f.limit rows in the filter's order, the cursor of the next
