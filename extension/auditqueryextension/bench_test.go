@@ -39,14 +39,16 @@ func benchSpans(b *testing.B) int {
 // its own and renamed into place when complete, so that two runs at once each build
 // their own and neither removes or reads the other's half-built trail.
 //
-// second adds a second file to each partition, as the exporter seals a retried request:
-// a copy of every 500th span delivered a second later (0.2 %), and of every 20,000th
-// with another cost (a conflict); or, for secondControl, the same rows under span ids of
-// their own, so that the trail has the files and rows of the redelivered one and no copy.
+// second adds to each partition's file, as the exporter seals retried requests among
+// the rest: a copy of every 500th span delivered a second later (0.2 %), and of every
+// 20,000th with another cost (a conflict); or, for secondControl, the same rows under
+// span ids of their own, so that the trail has the files and rows of the redelivered one
+// and no copy. Every file then holds copies, as files of a real trail with retries do.
 func benchTrail(b *testing.B, n int, second secondFile) string {
 	b.Helper()
-	// v2: files as the exporter writes them since search_text is no longer filled.
-	name := fmt.Sprintf("otelcol-audit-bench-v2-%d", n) + [...]string{"", "-redelivered", "-control"}[second]
+	// v2: files as the exporter writes them since search_text is no longer filled; v3
+	// of the trails with copies: the copies in the same file as the rest.
+	name := fmt.Sprintf("otelcol-audit-bench-v2-%d", n) + [...]string{"", "-redelivered-v3", "-control-v3"}[second]
 	final := filepath.Join(os.TempDir(), name)
 	if _, err := os.Stat(filepath.Join(final, "complete")); err == nil {
 		return final
@@ -75,7 +77,6 @@ func benchTrail(b *testing.B, n int, second secondFile) string {
 		sort.Slice(rows, func(i, j int) bool { return rows[i].StartTime.Before(rows[j].StartTime) })
 		pdir := filepath.Join(dir, auditschema.SpansDir, filepath.FromSlash(p))
 		require.NoError(b, os.MkdirAll(pdir, 0o755))
-		write(filepath.Join(pdir, "bench-000001.parquet"), rows)
 		if second != secondNone {
 			var copies []auditschema.Row
 			for i := 0; i < len(rows); i += 500 {
@@ -92,8 +93,10 @@ func benchTrail(b *testing.B, n int, second secondFile) string {
 				}
 				copies = append(copies, c)
 			}
-			write(filepath.Join(pdir, "bench-000002.parquet"), copies)
+			rows = append(rows, copies...)
+			sort.SliceStable(rows, func(i, j int) bool { return rows[i].StartTime.Before(rows[j].StartTime) })
 		}
+		write(filepath.Join(pdir, "bench-000001.parquet"), rows)
 		delete(parts, p)
 	}
 	last := ""
