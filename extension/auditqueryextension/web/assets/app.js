@@ -1,6 +1,6 @@
-// The audit trail page. Its whole state is in the URL (filters, sort, page, zone, mode, the open
-// record, the open agent run), so any view can be bookmarked or pasted into a ticket; it
-// reads everything through the API beside it.
+// The audit trail page. Its whole state is in the URL (filters, sort, page, the open
+// record, the open agent run, the zone and detailed mode), so any view can be bookmarked
+// or pasted into a ticket; it reads everything through the API beside it.
 
 import { searchParams, getJSON, defaultLast, prefParams } from './api.js';
 import { h, clear, known, dash, fmtTime, timeEl, setZone, getZone, refreshTimes, zoneInput, fromZoneInput, fmtCost, fmtMs, fmtInt, fmtRate, tokens, badge, typeBadge } from './dom.js';
