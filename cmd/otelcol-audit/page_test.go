@@ -561,7 +561,7 @@ func TestPage(t *testing.T) {
 		approval := eval[map[string]string](t, tb, `Object.fromEntries([...document.querySelectorAll('#detail section[aria-label=Approval] dt')].map(dt => [dt.textContent, dt.nextElementSibling.textContent]))`)
 		want := map[string]string{
 			"Status": "approved", "Decided by": tr.approver, "Reason": tr.reason,
-			"Decided at": parseTime(t, tr.decided).Format("2006-01-02 15:04:05.000"), "Approval id": "—",
+			"Decided at": parseTime(t, tr.decided).Format("2006-01-02 15:04:05.000 -07:00"), "Approval id": "—",
 		}
 		if id, ok := tr.approved["approval_id"].(string); ok && id != "" {
 			want["Approval id"] = id

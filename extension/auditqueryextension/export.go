@@ -75,7 +75,7 @@ func newExportSpec(format string, filters url.Values, c *caller, maxLimit int, n
 	}
 	clean := url.Values{}
 	for k, v := range filters {
-		if k != "format" && k != "limit" && k != "cursor" && k != "name" {
+		if k != "format" && k != "limit" && k != "cursor" && k != "name" && k != "wait" {
 			clean[k] = v
 		}
 	}
@@ -261,6 +261,10 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 	q := r.URL.Query()
 	format := q.Get("format")
 	c.acc.format = format
+	wait, ok := e.waitParam(w, r, c)
+	if !ok {
+		return
+	}
 	now := time.Now()
 	spec, f, err := newExportSpec(format, q, c, e.cfg.MaxLimit, now)
 	if err != nil {
@@ -283,7 +287,7 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 		w.Header().Set(headerSkipped, strconv.Itoa(n))
 	}
 	if plan.rows > e.cfg.Exports.MaxDirectRows {
-		e.startJob(w, r, c, spec, q.Get("name"), plan.rows)
+		e.startJob(w, r, c, spec, q.Get("name"), plan.rows, wait)
 		return
 	}
 

@@ -133,12 +133,13 @@ func (e *queryExtension) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/query", e.guard("query", true, e.handleQuery))
 	mux.HandleFunc("GET /api/v1/export", e.guard("export", false, e.handleExport))
 	mux.HandleFunc("POST /api/v1/exports", e.guard("export_job", false, e.handleCreateExport))
+	mux.HandleFunc("GET /api/v1/exports", e.guard("export_list", false, e.handleListJobs))
 	mux.HandleFunc("GET /api/v1/exports/{id}", e.guard("", false, e.handleJobStatus))
 	mux.HandleFunc("GET /api/v1/exports/{id}/download", e.guard("export_download", false, e.handleJobDownload))
 	mux.HandleFunc("GET /api/v1/verify", e.guard("verify", false, e.handleVerify))
 	mux.HandleFunc("GET /api/v1/openapi.json", e.handleOpenAPI)
 	registerPage(mux)
-	return mux
+	return jsonRouteErrors(mux)
 }
 
 func (e *queryExtension) handleHealth(w http.ResponseWriter, r *http.Request) {

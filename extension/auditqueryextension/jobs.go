@@ -93,6 +93,8 @@ type jobs struct {
 	queue chan *job
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	// finished is closed, and replaced, whenever a job finishes (await).
+	finished chan struct{}
 }
 
 var (
@@ -106,7 +108,7 @@ func openJobs(e *queryExtension, dir string) (*jobs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("exports::directory %s: %w", dir, err)
 	}
-	js := &jobs{dir: dir, e: e, all: map[string]*job{}, stop: make(chan struct{})}
+	js := &jobs{dir: dir, e: e, all: map[string]*job{}, stop: make(chan struct{}), finished: make(chan struct{})}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("exports::directory %s: %w", dir, err)
@@ -326,6 +328,8 @@ func (js *jobs) finish(j *job, res exportResult, err error) {
 	}
 	serr := js.save(j)
 	snap := *j
+	close(js.finished)
+	js.finished = make(chan struct{})
 	js.mu.Unlock()
 	if serr != nil {
 		js.e.set.Logger.Error("Could not save an export job's state", zap.String("job", j.ID), zap.Error(serr))
@@ -397,7 +401,9 @@ func (js *jobs) expire(now time.Time) {
 }
 
 // startJob answers 202 with a new job for an export of expected rows.
-func (e *queryExtension) startJob(w http.ResponseWriter, r *http.Request, c *caller, spec exportSpec, name string, expected int64) {
+// With a wait, it first waits up to that long for the job and sends its file when it is
+// done in time (see awaitJob).
+func (e *queryExtension) startJob(w http.ResponseWriter, r *http.Request, c *caller, spec exportSpec, name string, expected int64, wait time.Duration) {
 	j, err := e.jobs.create(spec, name, c.principal, expected)
 	if errors.Is(err, errTooManyJobs) {
 		w.Header().Set("Retry-After", "60")
@@ -417,6 +423,10 @@ func (e *queryExtension) startJob(w http.ResponseWriter, r *http.Request, c *cal
 	c.acc.setRows(expected)
 	w.Header().Set("Location", "/api/v1/exports/"+j.ID)
 	snap, _ := e.jobs.get(j.ID)
+	if wait > 0 {
+		e.sendJobWhenDone(w, r, c, snap, wait)
+		return
+	}
 	e.reply(w, r, c, http.StatusAccepted, snap.view())
 }
 
@@ -426,6 +436,10 @@ func (e *queryExtension) handleCreateExport(w http.ResponseWriter, r *http.Reque
 		Format  string                     `json:"format"`
 		Name    string                     `json:"name"`
 		Filters map[string]json.RawMessage `json:"filters"`
+	}
+	wait, ok := e.waitParam(w, r, c)
+	if !ok {
+		return
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -469,18 +483,16 @@ func (e *queryExtension) handleCreateExport(w http.ResponseWriter, r *http.Reque
 	e.noteSkipped(c, f.window(), nil)
 	// The name becomes a file name and stays in the job's state: masked like the record.
 	name, _ := e.masker.MaskString(req.Name)
-	e.startJob(w, r, c, spec, name, total)
+	e.startJob(w, r, c, spec, name, total, wait)
 }
 
-// jobFor finds the job of the request's id that the caller may see: any for an admin;
-// for a member or tenant admin, one it created with the scope it has now (so a job of
-// an unnamed bearer-token admin, or one made under another role, stays out of reach).
+// jobFor finds the job of the request's id that the caller may see (mayReadJob).
 // Another caller's job is not found, as if it did not exist.
 func (e *queryExtension) jobFor(w http.ResponseWriter, r *http.Request, c *caller) (job, bool) {
 	id := r.PathValue("id")
 	c.acc.jobID = id
 	j, ok := e.jobs.get(id)
-	if !jobIDPattern.MatchString(id) || !ok || (c.role != RoleAdmin && (j.Principal != c.principal || !j.Spec.scopeCaller().sameScope(c))) {
+	if !jobIDPattern.MatchString(id) || !ok || !c.mayReadJob(j) {
 		e.fail(w, r, c, http.StatusNotFound, fmt.Sprintf("no export job %q", id))
 		return job{}, false
 	}
@@ -503,6 +515,13 @@ func (e *queryExtension) handleJobDownload(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	c.acc.format = j.Spec.Format
+	wait, ok := e.waitParam(w, r, c)
+	if !ok {
+		return
+	}
+	if j, ok = e.awaitJob(w, r, c, j, wait); !ok {
+		return
+	}
 	switch j.Status {
 	case jobDone:
 	case jobExpired:

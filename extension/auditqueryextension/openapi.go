@@ -58,6 +58,7 @@ func openAPI() map[string]any {
 	formatParam := map[string]any{"name": "format", "in": "query", "required": true, "description": "csv, json, jsonl, xlsx or parquet",
 		"schema": map[string]any{"type": "string", "enum": formats}}
 	jobID := pathParam("id", "the job id (32 hex digits)")
+	waitParam := queryParam("wait", "when the export is (or becomes) a job: wait up to this long (a duration such as 90s or 5m, at most 10m) for it to finish and answer its file; still running then: 202 with the job and Retry-After", map[string]any{"type": "string"}, false)
 	jobShape := `{"id":...,"status":"queued|running|done|failed|expired","rows_written":n,"rows_expected":n,"sha256":...,"download_url":...}`
 	traceID := pathParam("trace_id", "32 hex digits")
 	spanID := pathParam("span_id", "16 hex digits")
@@ -67,7 +68,7 @@ func openAPI() map[string]any {
 			"title":   "otelcol-audit query API",
 			"version": "1",
 			"description": "Search, inspect, replay and verify the audit trail written by the auditparquet exporter. " +
-				"Errors are JSON {\"error\": \"...\"}.",
+				"Errors are JSON {\"error\": \"...\"}, a method a path does not take (405, with Allow) included.",
 		},
 		"paths": map[string]any{
 			"/healthz":                           op("liveness of the query engine", []any{}, `{"status":"ok"}`),
@@ -76,9 +77,10 @@ func openAPI() map[string]any {
 			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
 			"/api/v1/export": withResponse(op("every row the filters select, streamed as CSV, JSON, JSON lines, XLSX or Parquet; trailers give the row count and SHA-256",
-				append([]any{formatParam}, searchParams...), "the rows"), "202", jsonResponse("over exports::max_direct_rows: an export job (see /api/v1/exports/{id}); Location names it")),
-			"/api/v1/exports": map[string]any{"post": map[string]any{
-				"summary": "start an export job of every row the filters select",
+				append([]any{formatParam, waitParam}, searchParams...), "the rows"), "202", jsonResponse("over exports::max_direct_rows (and not done within wait): an export job (see /api/v1/exports/{id}); Location names it")),
+			"/api/v1/exports": map[string]any{"get": op("the caller's export jobs, newest first: every job for an admin, its own for a member or tenant admin", []any{}, `{"jobs":[`+jobShape+`,...]}`)["get"], "post": map[string]any{
+				"summary":    "start an export job of every row the filters select",
+				"parameters": []any{waitParam},
 				"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{
 					"schema": map[string]any{"type": "object", "required": []string{"format"},
 						"properties": map[string]any{
@@ -86,13 +88,14 @@ func openAPI() map[string]any {
 							"name":    map[string]any{"type": "string"},
 							"filters": map[string]any{"type": "object", "description": "search parameters: a string or an array of strings each"},
 						}}}}},
-				"responses": merge(errors, map[string]any{"202": jsonResponse(jobShape), "415": jsonResponse(notJSON), "429": jsonResponse("too many jobs waiting; Retry-After says when to try again"),
+				"responses": merge(errors, map[string]any{"200": map[string]any{"description": "with wait: the job's file, done in time"}, "202": jsonResponse(jobShape), "415": jsonResponse(notJSON), "429": jsonResponse("too many jobs waiting; Retry-After says when to try again"),
 					"507": jsonResponse("the files of export jobs take exports::max_bytes_per_caller or exports::max_bytes_total; the error names which")}),
 			}},
-			"/api/v1/exports/{id}":          op("an export job's status and progress", []any{jobID}, jobShape),
-			"/api/v1/exports/{id}/download": op("a finished export job's file (409 while running, 410 once expired)", []any{jobID}, "the file"),
-			"/api/v1/verify":                op("verify the trail against its signed ledger: the full report for an admin, the verdict for a member or tenant admin", []any{}, `{"intact":true,"findings":[...],...} or {"intact":true,"checked_at":"..."}`),
-			"/api/v1/openapi.json":          op("this document", []any{}, "OpenAPI 3 document"),
+			"/api/v1/exports/{id}": op("an export job's status and progress", []any{jobID}, jobShape),
+			"/api/v1/exports/{id}/download": withResponse(op("a finished export job's file (409 while running, 410 once expired)", []any{jobID, waitParam}, "the file"),
+				"202", jsonResponse("with wait: the job, still running when the wait ended; Retry-After says when to try again")),
+			"/api/v1/verify":       op("verify the trail against its signed ledger: the full report for an admin, the verdict for a member or tenant admin", []any{}, `{"intact":true,"findings":[...],...} or {"intact":true,"checked_at":"..."}`),
+			"/api/v1/openapi.json": op("this document", []any{}, "OpenAPI 3 document"),
 			"/api/v1/query": map[string]any{"post": map[string]any{
 				"summary": "one read-only SELECT over the views spans, events, approvals and access",
 				"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{

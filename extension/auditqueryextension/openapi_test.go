@@ -1,6 +1,7 @@
 package auditqueryextension
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,7 +18,7 @@ var sampleValues = map[string]string{
 	"record_type": "span", "approval": "pending", "policy": "allow",
 	"from": "2026-11-21T00:00:00Z", "to": "2026-11-23T00:00:00Z", "last": "24h",
 	"min_cost": "0", "max_cost": "100", "violation": "false", "dry_run": "true", "dlp": "clean", "flag": "start_time_far_from_ingest",
-	"id": strings.Repeat("ab", 16), "sort": "cost", "order": "asc", "limit": "5", "format": "csv",
+	"id": strings.Repeat("ab", 16), "wait": "1s", "sort": "cost", "order": "asc", "limit": "5", "format": "csv",
 }
 
 // The document describes the server as it is: every documented path answers JSON (not
@@ -45,7 +46,9 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 			require.NoError(t, err)
 			resp.Body.Close()
 			assert.Equal(t, http.StatusAccepted, resp.StatusCode, "POST %s", path)
-			continue
+			if _, ok := ops["get"]; !ok {
+				continue
+			}
 		} else if ok {
 			status, body := postSQL(t, base, "SELECT count(*) FROM spans", "")
 			assert.Equal(t, http.StatusOK, status, "POST %s: %s", path, body)
@@ -90,8 +93,11 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 			}
 			resp, err := http.Get(base + u)
 			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
 			resp.Body.Close()
 			assert.NotContains(t, resp.Header.Get("Content-Type"), "text/plain", "GET %s is not routed (status %d)", u, resp.StatusCode)
+			assert.NotContains(t, string(body), "no API route", "GET %s is not routed", u)
 			// 404 (no such span) and 503 (no ledger) are answers; 400 would be a refusal.
 			assert.NotEqual(t, http.StatusBadRequest, resp.StatusCode, "GET %s: a documented parameter was refused", u)
 		}

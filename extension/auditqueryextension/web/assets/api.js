@@ -6,12 +6,20 @@ export const filterParams = ['q', 'agent', 'user', 'model', 'category', 'action'
   'last', 'from', 'to'];
 
 // Parameters of the page that are not filters.
-export const viewParams = ['sort', 'order', 'limit', 'cursor', 'span', 'trace'];
+export const viewParams = ['sort', 'order', 'limit', 'cursor', 'span', 'trace', 'tz', 'detailed'];
+
+// Preferences of the page's reader, kept across changes of filters: the zone times are
+// shown in (tz=utc, else local) and detailed mode (detailed=true).
+export const prefParams = ['tz', 'detailed'];
+
+// The record types of the trail; in detailed mode a search names them all, access reads
+// included, which the API leaves out unless record_type asks for them.
+const allRecordTypes = ['span', 'event', 'approval', 'access'];
 
 export const defaultLast = '24h';
 
 // searchParams returns the API parameters of the page's URL: the filters, sort and order
-// ("last=all" on the page means no time bound).
+// ("last=all" on the page means no time bound; detailed mode asks for every record type).
 export function searchParams(page) {
   const p = new URLSearchParams();
   for (const k of filterParams) {
@@ -19,6 +27,9 @@ export function searchParams(page) {
       if (v === '' || (k === 'last' && v === 'all')) continue;
       p.append(k, v);
     }
+  }
+  if (page.get('detailed') === 'true' && !p.has('record_type')) {
+    for (const t of allRecordTypes) p.append('record_type', t);
   }
   for (const k of ['sort', 'order']) {
     if (page.get(k)) p.set(k, page.get(k));

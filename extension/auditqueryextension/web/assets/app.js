@@ -1,9 +1,9 @@
 // The audit trail page. Its whole state is in the URL (filters, sort, page, the open
-// record, the open agent run), so any view can be bookmarked or pasted into a ticket; it
-// reads everything through the API beside it.
+// record, the open agent run, the zone and detailed mode), so any view can be bookmarked
+// or pasted into a ticket; it reads everything through the API beside it.
 
-import { searchParams, getJSON, defaultLast } from './api.js';
-import { h, clear, known, dash, fmtTime, fmtCost, fmtMs, fmtInt, fmtRate, tokens, badge, typeBadge } from './dom.js';
+import { searchParams, getJSON, defaultLast, prefParams } from './api.js';
+import { h, clear, known, dash, fmtTime, timeEl, setZone, getZone, refreshTimes, zoneInput, fromZoneInput, fmtCost, fmtMs, fmtInt, fmtRate, tokens, badge, typeBadge } from './dom.js';
 import { renderDetail } from './detail.js';
 import { renderTrace } from './trace.js';
 import { renderCostChart } from './chart.js';
@@ -22,6 +22,7 @@ let detailKey = null;
 let rowsAbort = null;
 let summaryAbort = null;
 let detailOpener = null;
+let lastStats = null; // the stats the chart shows, to draw it again in another zone
 
 function pageParams() {
   return new URLSearchParams(location.search);
@@ -39,11 +40,11 @@ function stack() {
 
 // --- filters form <-> URL ---------------------------------------------------------------
 
-function toLocalInput(iso) {
-  const d = new Date(iso);
-  if (isNaN(d)) return '';
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+// keepPrefs copies the reader's preferences (zone, detailed mode) from the URL into p.
+function keepPrefs(p) {
+  const cur = pageParams();
+  for (const k of prefParams) if (cur.get(k)) p.set(k, cur.get(k));
+  return p;
 }
 
 function fillForm(p) {
@@ -57,8 +58,9 @@ function fillForm(p) {
     time.value = last;
   }
   document.body.classList.toggle('custom-range', custom);
-  $('f-from').value = p.get('from') ? toLocalInput(p.get('from')) : '';
-  $('f-to').value = p.get('to') ? toLocalInput(p.get('to')) : '';
+  // The custom range is entered in the zone times are shown in.
+  $('f-from').value = p.get('from') ? zoneInput(p.get('from')) : '';
+  $('f-to').value = p.get('to') ? zoneInput(p.get('to')) : '';
   for (const f of multiFields) $('f-' + f).value = p.getAll(f).join(', ');
   for (const f of singleFields) $('f-' + f).value = p.get(f) || '';
   $('f-violation').checked = p.get('violation') === 'true';
@@ -88,11 +90,11 @@ function formParams() {
     if (!from && !to) {
       // Switching to a custom range starts from the range shown so far.
       const now = new Date();
-      from = toLocalInput(new Date(now - 24 * 3600e3));
-      to = toLocalInput(now);
+      from = zoneInput(new Date(now - 24 * 3600e3));
+      to = zoneInput(now);
     }
-    if (from) p.set('from', new Date(from).toISOString());
-    if (to) p.set('to', new Date(to).toISOString());
+    if (from) p.set('from', fromZoneInput(from));
+    if (to) p.set('to', fromZoneInput(to));
   } else {
     p.set('last', time);
   }
@@ -107,7 +109,7 @@ function formParams() {
   for (const f of ['min_cost', 'max_cost']) {
     if ($('f-' + f).value !== '') p.set(f, $('f-' + f).value);
   }
-  for (const k of ['sort', 'order', 'limit']) {
+  for (const k of ['sort', 'order', 'limit', ...prefParams]) {
     if (cur.get(k)) p.set(k, cur.get(k));
   }
   return p;
@@ -145,10 +147,10 @@ function resultCell(r) {
 function rowElement(r) {
   const tok = tokens(r);
   const tr = h('tr', {
-    tabindex: 0, class: 'row', dataset: { trace: r.trace_id, span: r.span_id },
+    tabindex: 0, class: r.record_type === 'access' ? 'row access-read' : 'row', dataset: { trace: r.trace_id, span: r.span_id },
     'aria-label': `${r.record_type || 'span'} ${r.name || r.action || ''} at ${fmtTime(r.start_time)}; press Enter for the detail`,
   },
-  h('td', { class: 'time' }, h('time', { datetime: r.start_time, title: r.start_time }, fmtTime(r.start_time))),
+  h('td', { class: 'time' }, timeEl(r.start_time)),
   h('td', {}, typeBadge(r.record_type)),
   h('td', {}, actor(r)),
   h('td', {}, r.agent_name || dash),
@@ -290,6 +292,7 @@ async function loadSummary(p) {
   remember('users', st.by_user);
   remember('models', st.by_model);
   figures.dataset.query = key;
+  lastStats = st;
   const chart = $('chart');
   chart.dataset.state = 'loading';
   clear(chart).append(h('p', { class: 'empty' }, 'Loading…'));
@@ -383,10 +386,45 @@ async function loadTrace(traceId) {
   }
 }
 
+// --- reader's preferences ---------------------------------------------------------------
+
+// showPrefs sets the zone and detailed mode of p on the page; a change of zone shows every
+// time already on it, and the chart, in the new zone.
+function showPrefs(p) {
+  const before = getZone();
+  setZone(p.get('tz'));
+  const zone = getZone();
+  $('tz-utc').setAttribute('aria-pressed', String(zone === 'utc'));
+  $('tz-local').setAttribute('aria-pressed', String(zone === 'local'));
+  const localName = fmtTime(new Date().toISOString()).split(' ').pop();
+  $('tz-local').textContent = zone === 'local' ? `Local (${localName})` : 'Local';
+  for (const el of document.querySelectorAll('.zone-name')) el.textContent = `(${zone === 'utc' ? 'UTC' : localName})`;
+  document.body.dataset.zone = zone;
+  $('detailed').checked = p.get('detailed') === 'true';
+  if (zone !== before) {
+    refreshTimes();
+    if (lastStats && $('chart').dataset.state === 'ready') renderCostChart($('chart'), lastStats);
+  }
+}
+
+function setPref(name, value) {
+  const p = pageParams();
+  if (value) p.set(name, value);
+  else p.delete(name);
+  if (name === 'detailed') {
+    // Other rows match: back to the first page.
+    p.delete('cursor');
+    go(p);
+  } else {
+    go(p, { state: history.state || {} });
+  }
+}
+
 // --- routing ----------------------------------------------------------------------------
 
 function render() {
   const p = pageParams();
+  showPrefs(p);
   if (!p.has('last') && !p.has('from') && !p.has('to')) {
     p.set('last', defaultLast);
     history.replaceState(history.state, '', '?' + p);
@@ -424,7 +462,7 @@ function init() {
   });
   $('clear').addEventListener('click', () => {
     const cur = pageParams();
-    const p = new URLSearchParams();
+    const p = keepPrefs(new URLSearchParams());
     for (const k of ['sort', 'order', 'limit']) if (cur.get(k)) p.set(k, cur.get(k));
     go(p);
   });
@@ -467,6 +505,9 @@ function init() {
   });
   tbody.addEventListener('keydown', onTableKey);
   $('detail-close').addEventListener('click', closeDetail);
+  $('tz-utc').addEventListener('click', () => setPref('tz', 'utc'));
+  $('tz-local').addEventListener('click', () => setPref('tz', ''));
+  $('detailed').addEventListener('change', (ev) => setPref('detailed', ev.target.checked ? 'true' : ''));
   $('export').addEventListener('click', () => {
     const p = searchParams(pageParams());
     runExport(p, $('export-format').value, $('export-status'));
@@ -494,7 +535,11 @@ function init() {
     if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
     ev.preventDefault();
     const url = new URL(a.href);
-    go(new URLSearchParams(url.search));
+    // The reader's zone and mode stay; everything else is the link's.
+    const p = new URLSearchParams(url.search);
+    const cur = pageParams();
+    for (const k of prefParams) if (!p.has(k) && cur.get(k)) p.set(k, cur.get(k));
+    go(p);
   });
   window.addEventListener('popstate', render);
   checkIntegrity(integrity, panel);

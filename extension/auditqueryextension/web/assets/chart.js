@@ -2,7 +2,7 @@
 // series of the same /api/v1/stats answer the summary strip shows (hourly buckets for a
 // window of two days or less, daily beyond): no request of its own.
 
-import { h, svg, clear, fmtCost } from './dom.js';
+import { h, svg, clear, fmtCost, axisLabel as label } from './dom.js';
 
 const topModels = 6;
 const maxFilledBars = 120;
@@ -81,12 +81,4 @@ function draw(el, slices, names) {
   el.append(chart, legend);
   // Swatch colours are set from script: the style policy refuses inline style attributes.
   legend.querySelectorAll('.swatch').forEach((sw) => { sw.style.background = palette[Number(sw.dataset.color) % palette.length]; });
-}
-
-function label(ms, spanMs) {
-  const d = new Date(ms);
-  const pad = (n) => String(n).padStart(2, '0');
-  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-  if (spanMs <= 86400e3) return hm;
-  return `${d.getMonth() + 1}/${d.getDate()}${spanMs <= 7 * 86400e3 ? ' ' + hm : ''}`;
 }

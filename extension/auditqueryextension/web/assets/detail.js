@@ -1,6 +1,6 @@
 // The detail of one record: everything the trail holds about it, laid out for a reviewer.
 
-import { h, known, dash, fmtTime, fmtCost, fmtMs, fmtInt, badge, typeBadge, parseJSON, pretty } from './dom.js';
+import { h, known, dash, timeEl, fmtCost, fmtMs, fmtInt, badge, typeBadge, parseJSON, pretty } from './dom.js';
 
 function val(v) {
   return known(v) ? String(v) : dash;
@@ -105,7 +105,7 @@ export function renderDetail(row, traceHref) {
       fields([
         ['Status', known(row.approval_status) ? badge(row.approval_status) : dash],
         ['Decided by', row.approver],
-        ['Decided at', known(row.approval_decided_at) ? fmtTime(row.approval_decided_at) : (row.record_type === 'approval' ? fmtTime(row.start_time) : dash)],
+        ['Decided at', known(row.approval_decided_at) ? timeEl(row.approval_decided_at) : (row.record_type === 'approval' ? timeEl(row.start_time) : dash)],
         ['Reason', row.approval_reason],
         ['Approval id', row.approval_id],
       ])));
@@ -122,11 +122,11 @@ export function renderDetail(row, traceHref) {
   }
 
   body.push(section('Timing', fields([
-    ['Start', fmtTime(row.start_time)],
-    ['End', fmtTime(row.end_time)],
+    ['Start', timeEl(row.start_time)],
+    ['End', timeEl(row.end_time)],
     ['Total', row.record_type === 'event' || row.record_type === 'approval' ? 'an instant' : fmtMs(row.duration_ms)],
     ['Time to first token', fmtMs(row.ttft_ms)],
-    ['Recorded', fmtTime(row.ingest_time)],
+    ['Recorded', timeEl(row.ingest_time)],
   ])));
 
   if (row.category === 'llm' || known(row.model) || known(row.input_tokens) || known(row.cost_usd)) {

@@ -42,13 +42,77 @@ export function known(v) {
   return v !== undefined && v !== null && v !== '';
 }
 
+// The zone times are shown and entered in: 'local' (the browser's) or 'utc'. Every time
+// shown names its zone, so a screenshot or a pasted value is never ambiguous.
+let zone = 'local';
+
+export function setZone(z) {
+  zone = z === 'utc' ? 'utc' : 'local';
+}
+
+export function getZone() {
+  return zone;
+}
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+// parts are the wall-clock fields of d in the chosen zone, and the zone's name there:
+// "UTC", or the local offset such as "+01:00".
+function parts(d) {
+  if (zone === 'utc') {
+    return { y: d.getUTCFullYear(), mo: d.getUTCMonth() + 1, d: d.getUTCDate(), h: d.getUTCHours(),
+      mi: d.getUTCMinutes(), s: d.getUTCSeconds(), ms: d.getUTCMilliseconds(), zone: 'UTC', offset: 'Z' };
+  }
+  const off = -d.getTimezoneOffset();
+  const offset = (off < 0 ? '-' : '+') + pad(Math.floor(Math.abs(off) / 60)) + ':' + pad(Math.abs(off) % 60);
+  return { y: d.getFullYear(), mo: d.getMonth() + 1, d: d.getDate(), h: d.getHours(),
+    mi: d.getMinutes(), s: d.getSeconds(), ms: d.getMilliseconds(), zone: offset, offset };
+}
+
 export function fmtTime(s) {
   if (!s) return dash;
   const d = new Date(s);
   if (isNaN(d)) return s;
-  const pad = (n, w = 2) => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  const p = parts(d);
+  return `${p.y}-${pad(p.mo)}-${pad(p.d)} ${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}.${pad(p.ms, 3)} ${p.zone}`;
+}
+
+// timeEl is a time for the page, re-shown in the other zone when the zone changes
+// (refreshTimes).
+export function timeEl(s) {
+  if (!s) return dash;
+  return h('time', { class: 'ts', datetime: s, title: s }, fmtTime(s));
+}
+
+export function refreshTimes(root = document) {
+  for (const el of root.querySelectorAll('time.ts[datetime]')) el.textContent = fmtTime(el.getAttribute('datetime'));
+}
+
+// zoneInput is an instant as a datetime-local input shows it in the chosen zone.
+export function zoneInput(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return '';
+  const p = parts(d);
+  return `${p.y}-${pad(p.mo)}-${pad(p.d)}T${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}`;
+}
+
+// fromZoneInput reads a datetime-local value in the chosen zone and returns it as
+// RFC 3339 with that zone's offset ("Z" in UTC), as the URL and the API carry it.
+export function fromZoneInput(v) {
+  const full = v.length === 16 ? v + ':00' : v;
+  const d = new Date(zone === 'utc' ? full + 'Z' : full);
+  if (isNaN(d)) return '';
+  const p = parts(d);
+  return `${p.y}-${pad(p.mo)}-${pad(p.d)}T${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}${p.offset}`;
+}
+
+// axisLabel is a short label of an instant on a chart axis, in the chosen zone: the
+// hour and minute, with the day unless all of them are within a day.
+export function axisLabel(ms, spanMs) {
+  const p = parts(new Date(ms));
+  const hm = `${pad(p.h)}:${pad(p.mi)}`;
+  if (spanMs <= 86400e3) return hm;
+  return `${p.mo}/${p.d}${spanMs <= 7 * 86400e3 ? ' ' + hm : ''}`;
 }
 
 export function fmtCost(v) {
@@ -97,7 +161,7 @@ export function badge(value, label) {
 }
 
 export function typeBadge(t) {
-  return h('span', { class: 'badge type type-' + (t || 'span') }, t || 'span');
+  return h('span', { class: 'badge type type-' + (t || 'span') }, t === 'access' ? 'access read' : t || 'span');
 }
 
 // parseJSON returns the value of a JSON text, or undefined when it is not JSON.

@@ -1,7 +1,7 @@
 // Export of every row the filters select. A small export comes back at once (200) and is
 // saved; a large one becomes a job (202) whose progress is polled until its file is ready.
 
-import { h, clear, fmtInt } from './dom.js';
+import { h, clear, fmtInt, fmtTime } from './dom.js';
 
 const pollMs = 1000;
 // run counts exports started; a newer one takes over the status line from an older one.
@@ -83,7 +83,7 @@ async function followJob(job, statusEl, current) {
       statusEl.dataset.state = 'done';
       clear(link).append(h('a', { href: job.download_url, download: `${job.name || job.id}.${job.format || 'export'}`, class: 'primary-link', id: 'job-download' },
         'Download'), job.sha256 ? h('span', { class: 'sha' }, ` SHA-256 ${job.sha256}`) : null,
-      job.expires ? h('span', { class: 'muted' }, ` · available until ${new Date(job.expires).toLocaleString()}`) : null);
+      job.expires ? h('span', { class: 'muted' }, ` · available until ${fmtTime(job.expires)}`) : null);
       return;
     }
     if (job.status === 'failed' || job.status === 'expired') {

@@ -1,7 +1,7 @@
 // The agent-run view: every row of a trace as a waterfall, parents above their children,
 // with approvals and policy blocks marked, and the run's totals.
 
-import { h, known, fmtTime, fmtCost, fmtMs, fmtInt, badge, typeBadge } from './dom.js';
+import { h, known, timeEl, fmtCost, fmtMs, fmtInt, badge, typeBadge } from './dom.js';
 
 // treeOrder lists rows depth first, children in start order; a row whose parent is not in
 // the trace is a root.
@@ -67,7 +67,7 @@ export function renderTrace(data, onOpen) {
         fmtCost(tt.cost_usd), tt.costed_spans < rows.filter((r) => r.category === 'llm').length ? ' (partial)' : '')),
       h('div', {}, h('dt', {}, 'Input tokens'), h('dd', { 'data-total': 'input_tokens' }, fmtInt(tt.input_tokens))),
       h('div', {}, h('dt', {}, 'Output tokens'), h('dd', { 'data-total': 'output_tokens' }, fmtInt(tt.output_tokens))),
-      h('div', {}, h('dt', {}, 'Started'), h('dd', {}, fmtTime(tt.start_time)))));
+      h('div', {}, h('dt', {}, 'Started'), h('dd', {}, timeEl(tt.start_time)))));
 
   const list = h('ol', { class: 'waterfall', 'aria-label': 'Rows of the run, parents before their children' });
   for (const { row: r, depth } of treeOrder(rows)) {
