@@ -41,8 +41,9 @@ type Config struct {
 	Signing SigningConfig `mapstructure:"signing"`
 	// Compaction merges the small files of closed hours.
 	Compaction CompactionConfig `mapstructure:"compaction"`
-	// Retention deletes whole hour partitions that ended longer ago than this, recording
-	// each deletion in the ledger. 0 keeps everything.
+	// Retention deletes whole hour partitions that ended, and whose every row was
+	// received, longer ago than this, recording each deletion in the ledger. 0 keeps
+	// everything.
 	Retention time.Duration `mapstructure:"retention"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`

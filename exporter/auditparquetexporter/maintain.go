@@ -38,8 +38,16 @@ func (e *parquetExporter) maintain(now time.Time) error {
 			continue // not a partition this exporter writes
 		}
 		files := byPartition[p]
+		expired := false
+		if e.cfg.Retention > 0 && !end.After(now.Add(-e.cfg.Retention)) {
+			var err error
+			if expired, err = e.receivedBefore(files, now.Add(-e.cfg.Retention)); err != nil {
+				errs = append(errs, fmt.Errorf("not expiring %s: %w", p, err))
+				continue
+			}
+		}
 		switch {
-		case e.cfg.Retention > 0 && !end.After(now.Add(-e.cfg.Retention)):
+		case expired:
 			errs = append(errs, e.expire(p, files))
 		case e.cfg.Compaction.Enabled && len(files) >= 2 && !end.After(now.Add(-e.cfg.Compaction.Delay)):
 			errs = append(errs, e.compact(p, files))
@@ -95,6 +103,67 @@ func (e *parquetExporter) compact(partition string, files []ledger.FileRecord) e
 	e.logger.Info("Compacted a closed hour", zap.String("partition", partition), zap.Int("files", len(files)),
 		zap.Int64("rows", merged.Rows), zap.String("into", merged.Path))
 	return nil
+}
+
+// receivedBefore reports whether every row of files was received no later than cutoff.
+// A partition is named by its rows' start hour, and a span may arrive up to a day after
+// it started (auditschema.FarPast): retention keeps the partition until its latest row
+// was received longer ago than the retention, so no acknowledged row is deleted sooner.
+// Only the ingest_time column is read, by the bounds of its pages.
+func (e *parquetExporter) receivedBefore(files []ledger.FileRecord, cutoff time.Time) (bool, error) {
+	for _, rec := range files {
+		latest, err := latestIngest(filepath.Join(e.dataDir, filepath.FromSlash(rec.Path)))
+		if err != nil {
+			return false, err
+		}
+		if latest.After(cutoff) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// latestIngest returns the latest ingest_time of a sealed file.
+func latestIngest(path string) (time.Time, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return time.Time{}, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("open %s: %w", path, err)
+	}
+	leaf, ok := pf.Schema().Lookup("ingest_time")
+	if !ok {
+		return time.Time{}, fmt.Errorf("%s has no ingest_time column", path)
+	}
+	var latest int64
+	for _, rg := range pf.RowGroups() {
+		if err := func() error {
+			pages := rg.ColumnChunks()[leaf.ColumnIndex].Pages()
+			defer pages.Close()
+			for {
+				page, err := pages.ReadPage()
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("read ingest_time of %s: %w", path, err)
+				}
+				if _, maxV, ok := page.Bounds(); ok && maxV.Int64() > latest {
+					latest = maxV.Int64()
+				}
+			}
+		}(); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return time.UnixMicro(latest), nil
 }
 
 // expire deletes a partition older than the retention window, recording it first.

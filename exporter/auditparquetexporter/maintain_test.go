@@ -277,6 +277,45 @@ func TestLateSpanOutlivesRetention(t *testing.T) {
 	}
 }
 
+// A span received within a day of its start is filed by its start hour, even when that
+// hour is past the retention: retention keeps the partition until the span was received
+// longer ago than the retention, then deletes it.
+func TestRecentlyReceivedSpanKeptForTheRetention(t *testing.T) {
+	dir := t.TempDir()
+	e := startedExporter(t, dir, func(c *Config) { c.Retention = 12 * time.Hour })
+	ctx := context.Background()
+	late := time.Now().UTC().Add(-20 * time.Hour).Truncate(time.Hour)
+	if err := e.pushTraces(ctx, spansAt(late, 3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.seal(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.maintain(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	files := liveFiles(t, dir)
+	if len(files) != 1 || !strings.Contains(files[0], auditschema.PartitionOf(late)) {
+		t.Fatalf("after retention: %v, want the rows kept in their start hour", files)
+	}
+	if err := e.maintain(time.Now().Add(e.cfg.Retention - time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveFiles(t, dir); len(got) != 1 {
+		t.Fatalf("deleted before the rows were received %s ago: %v", e.cfg.Retention, got)
+	}
+	if err := e.maintain(time.Now().Add(e.cfg.Retention + time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveFiles(t, dir); len(got) != 0 {
+		t.Fatalf("still there once received longer ago than the retention: %v", got)
+	}
+	if err := e.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertIntact(t, dir)
+}
+
 // A crash after a compaction was recorded but before its inputs were removed leaves
 // retired files on disk; verify names them, and the next start removes them.
 func TestInterruptedCompactionFinishedOnStart(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.uber.org/zap"
 
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
@@ -224,7 +226,9 @@ func scoped(c *caller, where string, args ...any) (string, []any) {
 }
 
 // handleTrace answers one agent run: every row of the trace in start order (spans,
-// events and the approvals joined to it), with totals of cost and tokens.
+// events and the approvals joined to it), with totals of cost and tokens. A decision
+// posted by approval id alone has a trace of its own; it is in the run when it names
+// the approval id of one of the run's rows the caller sees, and the caller sees it.
 func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request, c *caller) {
 	traceID := strings.ToLower(r.PathValue("trace_id"))
 	if !traceIDPattern.MatchString(traceID) {
@@ -236,6 +240,28 @@ func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request, c *
 	where, args := scoped(c, " WHERE trace_id = ?", traceID)
 	var rows []map[string]any
 	err := e.store.tolerant(ctx, func() (err error) {
+		rows, err = e.store.selectRows(ctx, window{}, where, " ORDER BY start_time, span_id", args...)
+		if err != nil {
+			return err
+		}
+		ids := gatedApprovalIDs(rows)
+		if len(ids) == 0 {
+			return nil
+		}
+		traces, err := e.store.decisionTraces(ctx, ids, traceID)
+		if err != nil || len(traces) == 0 {
+			return err
+		}
+		cond := " WHERE (trace_id = ? OR (record_type = 'approval' AND trace_id IN (" + placeholders(len(traces)) +
+			") AND approval_id IN (" + placeholders(len(ids)) + ")))"
+		args := []any{traceID}
+		for _, t := range traces {
+			args = append(args, t)
+		}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		where, args := scoped(c, cond, args...)
 		rows, err = e.store.selectRows(ctx, window{}, where, " ORDER BY start_time, span_id", args...)
 		return err
 	})
@@ -250,6 +276,17 @@ func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request, c *
 		return
 	}
 	e.reply(w, r, c, http.StatusOK, resp)
+}
+
+// gatedApprovalIDs are the distinct approval ids of the rows that are not decisions.
+func gatedApprovalIDs(rows []map[string]any) []string {
+	var ids []string
+	for _, r := range rows {
+		if id, _ := r["approval_id"].(string); id != "" && r["record_type"] != auditschema.RecordApproval && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // traceTotals sums the cost and tokens of a trace; a cost is only as complete as its

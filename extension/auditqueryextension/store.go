@@ -219,6 +219,40 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 	return errors.Join(errs...)
 }
 
+// decisionTraces are the traces, other than exclude, of the decisions that name one of
+// ids by approval id: a decision posted without the gated span's ids has a trace of its
+// own. The decisions table is the one spansView last brought up to date.
+func (s *store) decisionTraces(ctx context.Context, ids []string, exclude string) ([]string, error) {
+	if !s.hasDecisions() {
+		return nil, nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	args = append(args, exclude)
+	rows, err := s.db.QueryContext(ctx, "SELECT DISTINCT d_trace FROM "+decisionsTable+
+		" WHERE d_id IN ("+placeholders(len(ids))+") AND d_trace <> ? ORDER BY d_trace", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var traces []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		traces = append(traces, t)
+	}
+	return traces, rows.Err()
+}
+
+// placeholders is a list of n query parameters: "?, ?, ?".
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
 // hasDecisions reports whether any approval decision is in the trail.
 func (s *store) hasDecisions() bool {
 	s.decMu.Lock()

@@ -96,6 +96,13 @@ var (
 	reasoningTokenKeys = []string{AttrReasoningTokens, "gen_ai.usage.reasoning.output_tokens",
 		"gen_ai.usage.reasoning_tokens", "llm.token_count.completion_details.reasoning"}
 
+	// Time to first token: audit.ttft_ms in milliseconds; the others in seconds (see
+	// ttftSeconds). gen_ai.response.time_to_first_chunk is the GenAI conventions' span
+	// attribute (semantic-conventions model/gen-ai registry, now in
+	// semantic-conventions-genai); gen_ai.server.time_to_first_token is their metric's
+	// name, which OpenLIT also sets on the span (openlit semcov GEN_AI_SERVER_TTFT).
+	ttftKeys = []string{AttrTTFTMs, "gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token"}
+
 	costKeys     = []string{AttrCostUSD, "gen_ai.usage.cost", "llm.cost.total"}
 	requestKeys  = []string{AttrRequest, "gen_ai.input.messages", "gen_ai.tool.call.arguments", "gen_ai.prompt", "input.value", "traceloop.entity.input"}
 	responseKeys = []string{AttrResponse, "gen_ai.output.messages", "gen_ai.tool.call.result", "gen_ai.completion", "output.value", "traceloop.entity.output"}

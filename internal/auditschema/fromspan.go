@@ -68,6 +68,7 @@ func (m *RowMapper) Row(span ptrace.Span, ingest time.Time) Row {
 	ra := new(rowArena)
 	ss := &ra.rowStrings
 	g := sp.genAI(rs, &ra.counts)
+	g.StreamTTFT(span)
 
 	// Times are kept at the microsecond precision of the Parquet columns, so a row in
 	// memory is the row read back.
@@ -107,8 +108,8 @@ func (m *RowMapper) Row(span ptrace.Span, ingest time.Time) Row {
 		CacheReadTokens:  g.CacheReadTokens,
 		CacheWriteTokens: g.CacheWriteTokens,
 		ReasoningTokens:  g.ReasoningTokens,
-		TTFTMs:           sp.rowFloat(rnTTFTMs, &ra.floats[0]),
-		CostUSD:          sp.costUSD(&ra.floats[1]),
+		TTFTMs:           g.TTFTMs,
+		CostUSD:          sp.costUSD(&ra.floats[0]),
 		CostSource:       ss.ptr(sp.rowStr(rnCostSource, nil)),
 		PriceTable:       ss.ptr(sp.rowStr(rnPriceTable, nil)),
 
@@ -188,7 +189,6 @@ const (
 	rnUserEmail
 	rnClientAddr
 	rnUserAgent
-	rnTTFTMs
 	rnCostSource
 	rnPriceTable
 	rnPolicyDecision
@@ -219,7 +219,6 @@ var rowNames = [numRowNames]string{
 	rnUserEmail:        AttrUserEmail,
 	rnClientAddr:       AttrClientAddr,
 	rnUserAgent:        AttrUserAgent,
-	rnTTFTMs:           AttrTTFTMs,
 	rnCostSource:       AttrCostSource,
 	rnPriceTable:       AttrPriceTable,
 	rnPolicyDecision:   AttrPolicyDecision,
@@ -241,7 +240,7 @@ var rowNames = [numRowNames]string{
 type rowArena struct {
 	rowStrings
 	counts [5]int64
-	floats [2]float64
+	floats [1]float64
 	bools  [3]bool
 }
 
@@ -335,18 +334,6 @@ func (rd *Reading) extraStr(i int) string {
 		return strings.TrimSpace(v.AsString())
 	}
 	return ""
-}
-
-// rowFloat is lookupFloat of the name rowNames[i], kept in f.
-func (rd *Reading) rowFloat(i int, f *float64) *float64 {
-	v, ok := rd.Extra(i)
-	if !ok || v.Type() == pcommon.ValueTypeEmpty {
-		return nil
-	}
-	if *f, ok = asFloat(v); !ok {
-		return nil
-	}
-	return f
 }
 
 // costUSD is lookupFloat(costKeys), kept in f.

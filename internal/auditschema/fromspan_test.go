@@ -216,7 +216,7 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 			assert.NotContains(t, m, "gen_ai.input.messages", "the request is stored once, in its column")
 			assert.NotContains(t, m, "gen_ai.output.messages", "the response is stored once, in its column")
 			// The audit.* attributes a column holds exactly are stored once, there.
-			held := []string{AttrCategory, AttrAction, AttrResult, AttrTTFTMs, AttrCostSource, AttrPriceTable,
+			held := []string{AttrCategory, AttrAction, AttrResult, AttrCostSource, AttrPriceTable,
 				AttrPolicyDecision, AttrPolicyRule, AttrPolicyViolation, AttrApprovalID, AttrApprovalStatus,
 				AttrApprover, AttrApprovalReason, AttrDLPResult, AttrRiskLevel, AttrDryRun}
 			for _, k := range held {
@@ -227,7 +227,7 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 			// a boolean, and attributes whose column other names or the resource can fill.
 			assert.Equal(t, []any{"dlp_partial", "late_arrival"}, m[AttrFlags])
 			assert.Equal(t, "true", m[AttrCredentialMasked])
-			for _, k := range []string{AttrTenantID, AttrRecordType, AttrAgentName, AttrInputTokens, AttrCostUSD} {
+			for _, k := range []string{AttrTenantID, AttrRecordType, AttrAgentName, AttrInputTokens, AttrTTFTMs, AttrCostUSD} {
 				assert.Contains(t, m, k, "another name can fill its column")
 			}
 			// every other span attribute is kept

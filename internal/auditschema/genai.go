@@ -3,10 +3,13 @@ package auditschema
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // GenAI is the canonical reading of the GenAI attributes of one span, whatever
@@ -20,8 +23,58 @@ type GenAI struct {
 	CacheReadTokens            *int64
 	CacheWriteTokens           *int64
 	ReasoningTokens            *int64
+	// TTFTMs is the time to first token in milliseconds, from the attributes (ttftKeys)
+	// or, with StreamTTFT, from the span's first streamed-chunk event.
+	TTFTMs *float64
 	// Flags lists values that were present but unusable, e.g. "invalid_tokens:gen_ai.usage.input_tokens".
 	Flags []string
+}
+
+// FlagInvalidTTFT prefixes the attribute or event name of a time to first token that is
+// negative, not a number, or longer than MaxTTFT.
+const FlagInvalidTTFT = "invalid_ttft:"
+
+// MaxTTFT bounds a time to first token: a first token later than this is a wrong unit or
+// clock, not a measurement.
+const MaxTTFT = time.Hour
+
+func validTTFT(ms float64) bool {
+	return ms >= 0 && ms <= float64(MaxTTFT/time.Millisecond) && !math.IsNaN(ms)
+}
+
+// firstChunkEvents are the span events instrumentations add when a streamed response's
+// chunk arrives, with no time to first token of their own: OpenInference adds "First
+// Token Stream Event" on the first chunk (openinference-instrumentation-openai
+// _stream.py, _Stream._process_chunk), OpenLLMetry "llm.content.completion.chunk" on
+// every chunk (opentelemetry-instrumentation-openai chat_wrappers, _process_chunk;
+// SpanAttributes.LLM_CONTENT_COMPLETION_CHUNK in opentelemetry-semantic-conventions-ai).
+var firstChunkEvents = []string{"First Token Stream Event", "llm.content.completion.chunk"}
+
+// StreamTTFT sets TTFTMs, when the attributes carry none, to the time from the span's
+// start to its earliest first-chunk event (firstChunkEvents). A chunk before the start
+// or later than MaxTTFT after it is flagged invalid_ttft:<event name>.
+func (g *GenAI) StreamTTFT(span ptrace.Span) {
+	if g.TTFTMs != nil {
+		return
+	}
+	var first pcommon.Timestamp
+	name := ""
+	evs := span.Events()
+	for i := range evs.Len() {
+		ev := evs.At(i)
+		if t := ev.Timestamp(); slices.Contains(firstChunkEvents, ev.Name()) && (name == "" || t < first) {
+			first, name = t, ev.Name()
+		}
+	}
+	if name == "" {
+		return
+	}
+	ms := float64(int64(first)-int64(span.StartTimestamp())) / float64(time.Millisecond)
+	if !validTTFT(ms) {
+		g.Flags = append(g.Flags, FlagInvalidTTFT+name)
+		return
+	}
+	g.TTFTMs = &ms
 }
 
 // ResolveGenAI reads the GenAI attributes of a span (falling back to its resource for

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 func attrs(kv ...any) pcommon.Map {
@@ -400,5 +402,108 @@ func TestOpenLLMetryEntityNames(t *testing.T) {
 	emb.PutStr("embedding.model_name", "text-embedding-3-small")
 	if g := ResolveGenAI(emb, pcommon.NewMap(), nil); g.Model != "text-embedding-3-small" {
 		t.Errorf("OpenInference embedding model: %+v", g)
+	}
+}
+
+// Time to first token: audit.ttft_ms in milliseconds first, then the GenAI conventions'
+// span attribute and OpenLIT's, both in seconds; a value that is no duration a first
+// token can take is flagged with its name and left NULL.
+func TestResolveGenAITTFT(t *testing.T) {
+	ms := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		name string
+		kv   []any
+		want *float64
+		flag string
+	}{
+		{"audit.ttft_ms in ms", []any{"audit.ttft_ms", 250.5}, ms(250.5), ""},
+		{"GenAI time to first chunk in s", []any{"gen_ai.response.time_to_first_chunk", 0.5}, ms(500), ""},
+		{"OpenLIT time to first token in s", []any{"gen_ai.server.time_to_first_token", 0.194}, ms(194), ""},
+		{"as a decimal string", []any{"gen_ai.server.time_to_first_token", " 2 "}, ms(2000), ""},
+		{"as an int", []any{"gen_ai.response.time_to_first_chunk", 1}, ms(1000), ""},
+		{"zero is a value", []any{"gen_ai.response.time_to_first_chunk", 0.0}, ms(0), ""},
+		{"audit.ttft_ms first", []any{"gen_ai.server.time_to_first_token", 9.0, "audit.ttft_ms", 12.0}, ms(12), ""},
+		{"the conventions' attribute before OpenLIT's",
+			[]any{"gen_ai.server.time_to_first_token", 9.0, "gen_ai.response.time_to_first_chunk", 0.25}, ms(250), ""},
+		{"negative", []any{"gen_ai.response.time_to_first_chunk", -0.5}, nil, "invalid_ttft:gen_ai.response.time_to_first_chunk"},
+		{"not a number", []any{"gen_ai.server.time_to_first_token", "NaN"}, nil, "invalid_ttft:gen_ai.server.time_to_first_token"},
+		{"infinite", []any{"audit.ttft_ms", math.Inf(1)}, nil, "invalid_ttft:audit.ttft_ms"},
+		{"text", []any{"audit.ttft_ms", "fast"}, nil, "invalid_ttft:audit.ttft_ms"},
+		{"beyond an hour", []any{"gen_ai.server.time_to_first_token", 3601.0}, nil, "invalid_ttft:gen_ai.server.time_to_first_token"},
+		{"an hour", []any{"gen_ai.server.time_to_first_token", 3600.0}, ms(3_600_000), ""},
+		{"an invalid first name hides the next", []any{"audit.ttft_ms", -1.0, "gen_ai.server.time_to_first_token", 0.1}, nil, "invalid_ttft:audit.ttft_ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := resolve(tc.kv...)
+			if tc.want == nil {
+				assert.Nil(t, g.TTFTMs)
+			} else if assert.NotNil(t, g.TTFTMs) {
+				assert.InDelta(t, *tc.want, *g.TTFTMs, 1e-9)
+			}
+			if tc.flag == "" {
+				assert.Empty(t, g.Flags)
+			} else {
+				assert.Equal(t, []string{tc.flag}, g.Flags)
+			}
+		})
+	}
+}
+
+// Without a time to first token among the attributes, it is the time from the span's
+// start to its earliest first-chunk event (OpenInference's "First Token Stream Event",
+// OpenLLMetry's per-chunk "llm.content.completion.chunk"); other events do not count.
+func TestStreamTTFT(t *testing.T) {
+	start := pcommon.Timestamp(1_800_000_000_000_000_000)
+	span := func(events ...any) ptrace.Span {
+		s := ptrace.NewSpan()
+		s.SetStartTimestamp(start)
+		s.SetEndTimestamp(start + pcommon.Timestamp(5*time.Second))
+		for i := 0; i < len(events); i += 2 {
+			ev := s.Events().AppendEmpty()
+			ev.SetName(events[i].(string))
+			ev.SetTimestamp(start + pcommon.Timestamp(events[i+1].(time.Duration)))
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name  string
+		span  ptrace.Span
+		attrs []any
+		want  float64 // -1: NULL
+		flag  string
+	}{
+		{"OpenInference", span("First Token Stream Event", 120*time.Millisecond), nil, 120, ""},
+		{"OpenLLMetry, the earliest chunk", span("llm.content.completion.chunk", 500*time.Millisecond,
+			"llm.content.completion.chunk", 300*time.Millisecond, "llm.content.completion.chunk", 900*time.Millisecond), nil, 300, ""},
+		{"other events do not count", span("exception", 10*time.Millisecond, "First Token Stream Event", 250*time.Millisecond), nil, 250, ""},
+		{"no chunk event", span("exception", 10*time.Millisecond), nil, -1, ""},
+		{"the attributes win", span("First Token Stream Event", 120*time.Millisecond),
+			[]any{"gen_ai.response.time_to_first_chunk", 0.08}, 80, ""},
+		{"a chunk before the start", span("First Token Stream Event", -time.Second), nil, -1, "invalid_ttft:First Token Stream Event"},
+		{"a chunk beyond an hour", span("llm.content.completion.chunk", 2*time.Hour), nil, -1, "invalid_ttft:llm.content.completion.chunk"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := ResolveGenAI(attrs(tc.attrs...), pcommon.NewMap(), nil)
+			g.StreamTTFT(tc.span)
+			if tc.want < 0 {
+				assert.Nil(t, g.TTFTMs)
+			} else if assert.NotNil(t, g.TTFTMs) {
+				assert.InDelta(t, tc.want, *g.TTFTMs, 1e-9)
+			}
+			if tc.flag == "" {
+				assert.Empty(t, g.Flags)
+			} else {
+				assert.Equal(t, []string{tc.flag}, g.Flags)
+			}
+			row := FromSpan(pcommon.NewResource(), func() ptrace.Span {
+				s := ptrace.NewSpan()
+				tc.span.CopyTo(s)
+				for i := 0; i < len(tc.attrs); i += 2 {
+					require.NoError(t, s.Attributes().PutEmpty(tc.attrs[i].(string)).FromRaw(tc.attrs[i+1]))
+				}
+				return s
+			}(), time.Unix(0, 0))
+			assert.Equal(t, g.TTFTMs, row.TTFTMs, "the row's ttft_ms")
+		})
 	}
 }

@@ -1,7 +1,6 @@
 package auditschema
 
 import (
-	"math"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -9,16 +8,15 @@ import (
 
 // heldColumn tells whether the span attribute k = v is an audit.* attribute that is
 // its column's only source and whose value the column holds exactly — same type, same
-// value: a string column the same string, a flag the same boolean, ttft_ms the same
-// double. Such an entry is left out of the row's attributes document, so that what the
+// value: a string column the same string, a flag the same boolean. Such an entry is left out of the row's attributes document, so that what the
 // processor and the event receiver wrote is stored once, in its column, as the request
 // and response are; since nothing else fills the column, the column being set says the
 // attribute was there, with that value. Anything else stays in the document: an
 // attribute whose column may also come from another name, the resource or a default
-// (model, provider, operation, agent, user, tool, token counts, cost_usd, tenant_id,
-// record_type), and a value the column does not hold exactly (another type, blanks the
+// (model, provider, operation, agent, user, tool, token counts, ttft_ms, cost_usd,
+// tenant_id, record_type), and a value the column does not hold exactly (another type, blanks the
 // column trims). Nothing the span carried is lost, down to which names it used. It
-// returns the column's number (1–17), different for each attribute, or 0 when the entry
+// returns the column's number (1–17, 4 unused), different for each attribute, or 0 when the entry
 // stays.
 func heldColumn(r *Row, k string, v pcommon.Value) int {
 	if !strings.HasPrefix(k, "audit.") {
@@ -33,8 +31,6 @@ func heldColumn(r *Row, k string, v pcommon.Value) int {
 		held, c = sameStr(r.Action, v), 2
 	case AttrResult:
 		held, c = sameStr(r.Result, v), 3
-	case AttrTTFTMs:
-		held, c = sameDouble(r.TTFTMs, v), 4
 	case AttrCostSource:
 		held, c = sameStr(r.CostSource, v), 5
 	case AttrPriceTable:
@@ -70,12 +66,6 @@ func heldColumn(r *Row, k string, v pcommon.Value) int {
 
 func sameStr(col *string, v pcommon.Value) bool {
 	return col != nil && v.Type() == pcommon.ValueTypeStr && v.Str() == *col
-}
-
-// sameDouble compares the bits: -0 is not 0, and a NaN is never held.
-func sameDouble(col *float64, v pcommon.Value) bool {
-	return col != nil && v.Type() == pcommon.ValueTypeDouble && !math.IsNaN(*col) &&
-		math.Float64bits(v.Double()) == math.Float64bits(*col)
 }
 
 func sameBool(col *bool, v pcommon.Value) bool {

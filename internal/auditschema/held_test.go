@@ -2,7 +2,6 @@ package auditschema
 
 import (
 	"encoding/json"
-	"math"
 	"testing"
 	"time"
 
@@ -22,7 +21,7 @@ func TestAttributesDocumentKeepsWhatNoColumnHolds(t *testing.T) {
 	a := span.Attributes()
 	a.PutStr(AttrCategory, "llm")                     // held
 	a.PutBool(AttrPolicyViolation, false)             // held
-	a.PutDouble(AttrTTFTMs, 12.5)                     // held
+	a.PutDouble(AttrTTFTMs, 12.5)                     // ttft_ms may come from other names: kept
 	a.PutStr(AttrAction, " chat ")                    // the column trims: kept
 	a.PutStr(AttrDryRun, "true")                      // the column parses: kept
 	a.PutStr(AttrModel, "gpt-4o")                     // model may come from other names: kept
@@ -40,29 +39,30 @@ func TestAttributesDocumentKeepsWhatNoColumnHolds(t *testing.T) {
 
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.Attributes), &doc))
-	for _, k := range []string{AttrCategory, AttrPolicyViolation, AttrTTFTMs} {
+	for _, k := range []string{AttrCategory, AttrPolicyViolation} {
 		assert.NotContains(t, doc, k, "held by its column")
 	}
 	assert.Equal(t, " chat ", doc[AttrAction])
 	assert.Equal(t, "true", doc[AttrDryRun])
 	assert.Equal(t, "gpt-4o", doc[AttrModel])
 	assert.EqualValues(t, 7, doc[AttrOutputTokens])
+	assert.EqualValues(t, 12.5, doc[AttrTTFTMs])
 	assert.Equal(t, "runtime", doc[AttrPolicySource])
 	assert.Equal(t, "llm", doc["audit.categoryx"])
 	assert.Equal(t, map[string]any{AttrCategory: "llm"}, doc["meta"])
-	assert.Len(t, doc, 8)
+	assert.Len(t, doc, 9)
 	assert.JSONEq(t, `{"audit.risk_level":"high"}`, r.ResourceAttributes)
 }
 
 // A column holds one value: of entries repeating its attribute (a map the OTLP rules do
 // not allow, but a client can send), one at most is left out, and only one the column
-// holds exactly — 0 is not -0.
+// holds exactly — the string "true" is not the boolean.
 func TestAttributesDocumentRepeatedKeys(t *testing.T) {
 	const otlp = `{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"s","attributes":[
 		{"key":"audit.category","value":{"stringValue":"llm"}},
 		{"key":"audit.category","value":{"stringValue":"llm"}},
-		{"key":"audit.ttft_ms","value":{"doubleValue":-0.0}},
-		{"key":"audit.ttft_ms","value":{"doubleValue":0}}]}]}]}]}`
+		{"key":"audit.policy.violation","value":{"boolValue":true}},
+		{"key":"audit.policy.violation","value":{"stringValue":"true"}}]}]}]}]}`
 	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces([]byte(otlp))
 	require.NoError(t, err)
 	span := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
@@ -70,12 +70,8 @@ func TestAttributesDocumentRepeatedKeys(t *testing.T) {
 
 	r := FromSpan(pcommon.NewResource(), span, time.Unix(0, 0))
 	require.Equal(t, "llm", *r.Category)
-	require.NotNil(t, r.TTFTMs)
+	require.True(t, *r.PolicyViolation)
 
-	assert.Equal(t, map[string]int{AttrCategory: 1, AttrTTFTMs: 1}, topLevelKeys(t, r.Attributes), r.Attributes)
-	if math.Signbit(*r.TTFTMs) {
-		assert.Contains(t, r.Attributes, `"audit.ttft_ms":0`, "the 0 the column does not hold is kept")
-	} else {
-		assert.Contains(t, r.Attributes, `"audit.ttft_ms":-0`, "the -0 the column does not hold is kept")
-	}
+	assert.Equal(t, map[string]int{AttrCategory: 1, AttrPolicyViolation: 1}, topLevelKeys(t, r.Attributes), r.Attributes)
+	assert.Contains(t, r.Attributes, `"audit.policy.violation":"true"`, "the string the column does not hold is kept")
 }

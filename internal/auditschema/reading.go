@@ -55,6 +55,7 @@ const (
 	fCacheReadTokens
 	fCacheWriteTokens
 	fReasoningTokens
+	fTTFT
 	fCost
 	fRequest
 	fResponse
@@ -77,6 +78,7 @@ var fieldNames = [numFields][]string{
 	fCacheReadTokens:  cacheReadTokenKeys,
 	fCacheWriteTokens: cacheWriteTokenKeys,
 	fReasoningTokens:  reasoningTokenKeys,
+	fTTFT:             ttftKeys,
 	fCost:             costKeys,
 	fRequest:          requestKeys,
 	fResponse:         responseKeys,
@@ -277,7 +279,27 @@ func (rd *Reading) genAI(resource *Reading, counts *[5]int64) GenAI {
 	g.CacheReadTokens = g.count(rd, fCacheReadTokens, &counts, 2)
 	g.CacheWriteTokens = g.count(rd, fCacheWriteTokens, &counts, 3)
 	g.ReasoningTokens = g.count(rd, fReasoningTokens, &counts, 4)
+	g.TTFTMs = g.ttft(rd)
 	return g
+}
+
+// ttft reads the time to first token under the names of ttftKeys, in milliseconds. A
+// value that is not a duration a first token can take (see validTTFT) is flagged
+// invalid_ttft:<name> and left NULL.
+func (g *GenAI) ttft(rd *Reading) *float64 {
+	v, key, ok := rd.first(fTTFT, nil)
+	if !ok {
+		return nil
+	}
+	ms, ok := asFloat(v)
+	if ok && key != AttrTTFTMs {
+		ms *= 1000
+	}
+	if !ok || !validTTFT(ms) {
+		g.Flags = append(g.Flags, FlagInvalidTTFT+key)
+		return nil
+	}
+	return &ms
 }
 
 // first is lookup over the names of f: the first value present that is not empty, and

@@ -51,6 +51,17 @@ func resolveByLookup(span, resource pcommon.Map, aliases Aliases) GenAI {
 	g.CacheReadTokens = count(cacheReadTokenKeys)
 	g.CacheWriteTokens = count(cacheWriteTokenKeys)
 	g.ReasoningTokens = count(reasoningTokenKeys)
+	if v, key, ok := lookup(ttftKeys, span); ok {
+		ms, ok := asFloat(v)
+		if key != AttrTTFTMs {
+			ms *= 1000
+		}
+		if ok && validTTFT(ms) {
+			g.TTFTMs = &ms
+		} else {
+			g.Flags = append(g.Flags, FlagInvalidTTFT+key)
+		}
+	}
 	return g
 }
 

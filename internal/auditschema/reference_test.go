@@ -23,6 +23,7 @@ func refFromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) 
 	attrs := span.Attributes()
 	res := resource.Attributes()
 	g := resolveByLookup(attrs, res, nil)
+	g.StreamTTFT(span)
 	ss := new(rowStrings)
 
 	// Times are kept at the microsecond precision of the Parquet columns, so a row in
@@ -66,7 +67,7 @@ func refFromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) 
 		CacheReadTokens:  g.CacheReadTokens,
 		CacheWriteTokens: g.CacheWriteTokens,
 		ReasoningTokens:  g.ReasoningTokens,
-		TTFTMs:           refLookupFloat([]string{AttrTTFTMs}, attrs),
+		TTFTMs:           g.TTFTMs,
 		CostUSD:          refLookupFloat(costKeys, attrs),
 		CostSource:       ss.ptr(lookupStr([]string{AttrCostSource}, attrs)),
 		PriceTable:       ss.ptr(lookupStr([]string{AttrPriceTable}, attrs)),
@@ -183,7 +184,7 @@ func refAppendMap(b []byte, m pcommon.Map, skip ...string) []byte {
 // the same type, looked up in a table of those attributes' columns.
 func refHeld(r *Row, k string, v pcommon.Value) bool {
 	cols := map[string]any{
-		AttrCategory: r.Category, AttrAction: r.Action, AttrResult: r.Result, AttrTTFTMs: r.TTFTMs,
+		AttrCategory: r.Category, AttrAction: r.Action, AttrResult: r.Result,
 		AttrCostSource: r.CostSource, AttrPriceTable: r.PriceTable, AttrPolicyDecision: r.PolicyDecision,
 		AttrPolicyRule: r.PolicyRule, AttrPolicyViolation: r.PolicyViolation, AttrApprovalID: r.ApprovalID,
 		AttrApprovalStatus: r.ApprovalStatus, AttrApprover: r.Approver, AttrApprovalReason: r.ApprovalReason,
@@ -193,8 +194,6 @@ func refHeld(r *Row, k string, v pcommon.Value) bool {
 	switch c := cols[k].(type) {
 	case *string:
 		return c != nil && v.Type() == pcommon.ValueTypeStr && v.Str() == *c
-	case *float64:
-		return c != nil && v.Type() == pcommon.ValueTypeDouble && math.Float64bits(v.Double()) == math.Float64bits(*c)
 	case *bool:
 		return c != nil && v.Type() == pcommon.ValueTypeBool && v.Bool() == *c
 	}

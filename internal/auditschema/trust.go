@@ -60,8 +60,8 @@ func Place(r *Row) time.Time {
 
 // PartitionTime is the time that names a row's partition: its start time, or its
 // ingest time when the start time is far from it. Such a row lies with the rows
-// received with it, so retention, which deletes whole partitions by their hour, keeps it
-// as long as them, and a scan of the recent partitions reads it.
+// received with it, so a scan of the recent partitions reads it; retention keeps any
+// partition until its rows were received longer ago than the retention.
 func PartitionTime(r *Row) time.Time {
 	if FarFromIngest(r.StartTime, r.IngestTime) {
 		return r.IngestTime

@@ -281,6 +281,7 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 		rd.Read(attrs) // what was read has moved; values masked in place are read masked
 	}
 	f := p.readFacts(rd, rc.reading)
+	f.genai.StreamTTFT(span)
 	// From here on the map changes: rd is not used again.
 
 	// The new attributes in one allocation rather than as the list grows, sized for
@@ -326,6 +327,9 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	putCount(attrs, auditschema.AttrCacheReadTokens, g.CacheReadTokens)
 	putCount(attrs, auditschema.AttrCacheWriteTokens, g.CacheWriteTokens)
 	putCount(attrs, auditschema.AttrReasoningTokens, g.ReasoningTokens)
+	if g.TTFTMs != nil {
+		attrs.PutDouble(auditschema.AttrTTFTMs, *g.TTFTMs)
+	}
 	flags = append(flags, g.Flags...)
 	flags = append(flags, p.cost(span, &g, &f)...)
 
@@ -383,6 +387,9 @@ func (p *auditProcessor) maxWrites(f *spanFacts) int {
 		if c != nil {
 			n++
 		}
+	}
+	if g.TTFTMs != nil {
+		n++
 	}
 	switch {
 	case f.hasReportedCost:
