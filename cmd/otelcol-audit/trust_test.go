@@ -181,6 +181,15 @@ func TestEndToEndReusedApprovalIDGetsNoDecision(t *testing.T) {
 	}
 	row := getSpans(t, c.queryURL, url.Values{"trace_id": {reused.TraceID().String()}}).Spans[0]
 	assertFields(t, row, map[string]any{"approval_status": "pending", "approver": nil})
+	// The decision is in the first span's run, not in the reusing one's.
+	for trace, want := range map[string]int{gated.TraceID().String(): 2, reused.TraceID().String(): 1} {
+		var run struct {
+			Spans []map[string]any `json:"spans"`
+		}
+		if status := getJSONStatus(t, c.queryURL+"/api/v1/traces/"+trace, &run); status != http.StatusOK || len(run.Spans) != want {
+			t.Errorf("the run %s: %d, %d rows, want %d", trace, status, len(run.Spans), want)
+		}
+	}
 }
 
 // A span that claims to be an access record stays in the default search as a plain

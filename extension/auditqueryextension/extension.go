@@ -278,11 +278,14 @@ func (e *queryExtension) handleTrace(w http.ResponseWriter, r *http.Request, c *
 	e.reply(w, r, c, http.StatusOK, resp)
 }
 
-// gatedApprovalIDs are the distinct approval ids of the rows that are not decisions.
+// gatedApprovalIDs are the distinct approval ids of the rows, not decisions, that a
+// decision was joined to: a span that reuses another's approval id has none joined
+// (spansView), and its run does not show that decision.
 func gatedApprovalIDs(rows []map[string]any) []string {
 	var ids []string
 	for _, r := range rows {
-		if id, _ := r["approval_id"].(string); id != "" && r["record_type"] != auditschema.RecordApproval && !slices.Contains(ids, id) {
+		if id, _ := r["approval_id"].(string); id != "" && r["record_type"] != auditschema.RecordApproval &&
+			r["approval_decided_at"] != nil && !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
