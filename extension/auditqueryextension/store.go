@@ -56,8 +56,12 @@ type store struct {
 const readParquetOptions = ", hive_partitioning = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})"
 
 // window is the time range a query reads: files of partitions wholly outside it are
-// not opened. Nil bounds are open.
-type window struct{ from, to *time.Time }
+// not opened. Nil bounds are open. A window with pinned files reads those (but files set
+// aside as unreadable), not the trail's files now.
+type window struct {
+	from, to *time.Time
+	pinned   []string
+}
 
 // covers reports whether a partition ("date=2026-11-22/hour=04") may hold rows of w.
 func (w window) covers(partition string) bool {
@@ -370,6 +374,12 @@ var resultColumnTypes = func() map[string]reflect.Type {
 func (s *store) spansView(w window) string {
 	files := s.files()
 	source := s.sourceOf(files, w)
+	// A pinned read takes the trail's rows, and the decisions on them, from its files
+	// alone; the shared tables stay those of the trail now (pinnedSource).
+	decisionsOf := ""
+	if w.pinned != nil {
+		source, decisionsOf = s.pinnedSource(w)
+	}
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
 		s.logDecisionErr(err)
 	}
@@ -427,10 +437,10 @@ func (s *store) spansView(w window) string {
 	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
 	return `(SELECT ` + strings.Join(cols, ", ") + `
 	FROM ` + source + ` AS trail` + dedup + `
-	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_span IS NOT NULL
+	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_span IS NOT NULL` + decisionsOf + `
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_received DESC, d_time DESC) = 1) AS by_span
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
-	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_id IS NOT NULL
+	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE d_id IS NOT NULL` + decisionsOf + `
 		QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received DESC, d_time DESC) = 1) AS by_id
 		ON by_id.d_id = trail.approval_id)`
 }
