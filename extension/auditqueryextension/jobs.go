@@ -269,7 +269,7 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	if err != nil {
 		return exportResult{}, err
 	}
-	state := js.e.store.pin(&f)
+	state := js.e.pinExport(&f)
 	var plan exportPlan
 	err = js.e.store.tolerant(ctx, func() (err error) {
 		plan, err = js.e.store.planExport(ctx, f)
@@ -297,12 +297,6 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 		js.mu.Unlock()
 	})
 	if err == nil {
-		prov := js.e.store.provenance(j.Spec, state, res, j.Created)
-		js.mu.Lock()
-		j.Provenance = prov
-		js.mu.Unlock()
-	}
-	if err == nil {
 		err = out.Sync()
 	}
 	if cerr := out.Close(); err == nil {
@@ -316,8 +310,13 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
+		return res, err
 	}
-	return res, err
+	prov := js.e.store.provenance(j.Spec, state, res, j.Created)
+	js.mu.Lock()
+	j.Provenance = prov
+	js.mu.Unlock()
+	return res, nil
 }
 
 // finish records the outcome of a job, in its state and in the trail.

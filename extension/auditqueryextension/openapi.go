@@ -58,7 +58,7 @@ func openAPI() map[string]any {
 	formatParam := map[string]any{"name": "format", "in": "query", "required": true, "description": "csv, json, jsonl, xlsx or parquet",
 		"schema": map[string]any{"type": "string", "enum": formats}}
 	jobID := pathParam("id", "the job id (32 hex digits)")
-	jobShape := `{"id":...,"status":"queued|running|done|failed|expired","rows_written":n,"rows_expected":n,"sha256":...,"download_url":...}`
+	jobShape := `{"id":...,"status":"queued|running|done|failed|expired","rows_written":n,"rows_expected":n,"sha256":...,"download_url":...,"provenance":{"tree_size":n,"root_hash":...,"file_count":n,"files_sha256":...,"rows":n,"sha256":...,...} once done}`
 	traceID := pathParam("trace_id", "32 hex digits")
 	spanID := pathParam("span_id", "16 hex digits")
 	return map[string]any{
@@ -75,7 +75,7 @@ func openAPI() map[string]any {
 			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record", []any{traceID, spanID}, `{"span":{...}}`),
 			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
-			"/api/v1/export": withResponse(op("every row the filters select, streamed as CSV, JSON, JSON lines, XLSX or Parquet; trailers give the row count and SHA-256",
+			"/api/v1/export": withResponse(op("every row the filters select, streamed as CSV, JSON, JSON lines, XLSX or Parquet; trailers give the row count, the SHA-256 and the trail state it was read from (X-Audit-Export-Tree-Size, X-Audit-Export-Root-Hash, X-Audit-Export-Provenance: base64 of the provenance JSON for auditctl export verify)",
 				append([]any{formatParam}, searchParams...), "the rows"), "202", jsonResponse("over exports::max_direct_rows: an export job (see /api/v1/exports/{id}); Location names it")),
 			"/api/v1/exports": map[string]any{"post": map[string]any{
 				"summary": "start an export job of every row the filters select",

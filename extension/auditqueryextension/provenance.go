@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
@@ -75,12 +77,15 @@ type trailState struct {
 	files []string // live at size, sorted
 }
 
-// pin limits f to the trail as the ledger holds it now and returns that state. Without
-// a ledger in the data directory (files copied in without it) f reads the trail as it
-// is, and nil is returned: the export has no provenance.
-func (s *store) pin(f *spanFilter) *trailState {
-	st, err := ledger.ReadState(s.abs, -1)
+// pinExport limits f to the trail as the ledger holds it now and returns that state.
+// Without a readable ledger (files copied in without it) f reads the trail as it is, and
+// nil is returned: the export has no provenance.
+func (e *queryExtension) pinExport(f *spanFilter) *trailState {
+	st, err := ledger.ReadState(e.store.abs, -1)
 	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			e.set.Logger.Warn("An export records no trail state: the ledger cannot be read; auditctl verify says why", zap.Error(err))
+		}
 		return nil
 	}
 	files := make([]string, 0, len(st.Live))
