@@ -84,7 +84,20 @@ func sendSpans(t *testing.T, c *collector, agent string, n int, start time.Time)
 // directExport runs GET /api/v1/export and saves its body and its provenance trailer.
 func directExport(t *testing.T, base string, q url.Values, dir string) (body, provenance string) {
 	t.Helper()
-	resp, err := http.Get(base + "/api/v1/export?" + q.Encode())
+	return directExportAs(t, base, "", q, dir)
+}
+
+// directExportAs is directExport with a bearer token ("" for none).
+func directExportAs(t *testing.T, base, token string, q url.Values, dir string) (body, provenance string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/api/v1/export?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,5 +414,48 @@ exporters:
 	if code != 2 || !strings.Contains(stdout, "(compaction) after the export: the state it was read from can no longer be read") ||
 		!strings.Contains(stdout, "\nCANNOT RE-READ: ") {
 		t.Errorf("after compaction: exit %d, stdout %q, stderr %q; want exit 2 saying the state cannot be read again", code, stdout, stderr)
+	}
+}
+
+// A member's export is limited to its rows; its provenance carries that scope, and the
+// export written again from it is the member's, not the whole trail's.
+func TestExportProvenanceScoped(t *testing.T) {
+	c, iss := startRolesCollector(t)
+	bin := buildAuditctl(t)
+	alice, bob := iss.token(t, "alice@example.com"), iss.token(t, "bob@acme.example")
+	sendTenantSpans(t, c.httpAddr, [][]*tenantSpan{{{tenant: "acme", user: "erin"}, {tenant: "acme", user: "bob"}}, {{tenant: "acme", user: "bob"}}})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var all struct{ Total int64 }
+		callJSON(t, http.MethodGet, c.queryURL+"/api/v1/spans", alice, "", http.StatusOK, &all)
+		if all.Total == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admin sees %d of the 3 spans sent", all.Total)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	q := url.Values{"format": {"jsonl"}, "tenant": {"acme"}}
+	memberBody, memberProv := directExportAs(t, c.queryURL, bob, q, t.TempDir())
+	adminBody, adminProv := directExportAs(t, c.queryURL, alice, q, t.TempDir())
+	b, err := os.ReadFile(memberBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := jsonLines(t, b); len(rows) != 2 {
+		t.Fatalf("the member's export holds %d rows, want its 2", len(rows))
+	}
+	for who, e := range map[string][2]string{"member": {memberBody, memberProv}, "admin": {adminBody, adminProv}} {
+		code, stdout, stderr := runAuditctl(t, bin, "export", "verify", "--dir", c.dataDir, "--provenance", e[1], "--export", e[0])
+		if code != 0 || !strings.Contains(stdout, "\nmatch: ") {
+			t.Errorf("the %s's export: exit %d, stdout %q, stderr %q; want a match", who, code, stdout, stderr)
+		}
+	}
+	// The member's provenance with the admin's rows: the admin's export is not what the
+	// member's scope returns.
+	code, stdout, _ := runAuditctl(t, bin, "export", "verify", "--dir", c.dataDir, "--provenance", memberProv, "--export", adminBody)
+	if code != 1 {
+		t.Errorf("the admin's file against the member's provenance: exit %d, stdout %q; want a mismatch", code, stdout)
 	}
 }
