@@ -163,20 +163,26 @@ func verifyExport(ctx context.Context, dir string, p *auditqueryextension.Proven
 	if st.Root != p.RootHash {
 		rep.find(fmt.Sprintf("ledger at size %d", p.TreeSize), "hashes to %s, the export recorded %s: the ledger was rewritten, or the export is not of this trail", st.Root, p.RootHash)
 	}
-	files := make([]string, 0, len(st.Live))
+	live := make([]string, 0, len(st.Live))
 	for path := range st.Live {
-		if !slices.Contains(p.Skipped, path) {
-			files = append(files, path)
-		}
+		live = append(live, path)
 	}
-	slices.Sort(files)
+	slices.Sort(live)
+	files, err := p.Files(live)
+	if err != nil {
+		return nil, err
+	}
 	rep.Files = len(files)
 	if len(files) != p.FileCount || auditqueryextension.FilesSHA256(files) != p.FilesSHA256 {
-		rep.find(fmt.Sprintf("files at ledger size %d", p.TreeSize), "%d live files (SHA-256 of their paths %s), the export recorded %d (%s): the export did not read this state",
+		rep.find(fmt.Sprintf("files at ledger size %d", p.TreeSize), "%d files of the export's window and decisions (SHA-256 of their paths %s), the export recorded %d (%s): the export did not read this state",
 			len(files), auditqueryextension.FilesSHA256(files), p.FileCount, p.FilesSHA256)
 	}
 	for _, path := range files {
-		rec := st.Live[path]
+		rec, ok := st.Live[path]
+		if !ok {
+			rep.find(path, "not in the trail at ledger size %d, where the export says it read it", p.TreeSize)
+			continue
+		}
 		n, sum, err := ledger.HashFile(filepath.Join(dir, filepath.FromSlash(path)))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

@@ -53,9 +53,9 @@ func runAuditctl(t *testing.T, bin string, args ...string) (int, string, string)
 	return 0, "", ""
 }
 
-// sendSpans sends n spans of agent, started at start, through a real OTLP/HTTP
-// exporter in one request.
-func sendSpans(t *testing.T, c *collector, agent string, n int, start time.Time) {
+// sendSpans sends n spans of agent with attrs, started at start, through a real
+// OTLP/HTTP exporter in one request, and returns their ids.
+func sendSpans(t *testing.T, c *collector, agent string, n int, start time.Time, attrs ...attribute.KeyValue) []sentSpan {
 	t.Helper()
 	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())
 	if err != nil {
@@ -67,18 +67,21 @@ func sendSpans(t *testing.T, c *collector, agent string, n int, start time.Time)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(exp, sdktrace.WithMaxExportBatchSize(n+1)))
 	tracer := tp.Tracer("provenance")
+	var sent []sentSpan
 	for i := range n {
 		at := start.Add(time.Duration(i) * time.Millisecond)
-		_, span := tracer.Start(context.Background(), "chat", trace.WithTimestamp(at), trace.WithAttributes(
+		_, span := tracer.Start(context.Background(), "chat", trace.WithTimestamp(at), trace.WithAttributes(append([]attribute.KeyValue{
 			attribute.String("gen_ai.agent.name", agent),
 			attribute.String("gen_ai.request.model", "gpt-4o"),
 			attribute.Int("gen_ai.usage.input_tokens", 10+i),
-		))
+		}, attrs...)...))
 		span.End(trace.WithTimestamp(at.Add(5 * time.Millisecond)))
+		sent = append(sent, sentSpan{traceID: span.SpanContext().TraceID().String(), spanID: span.SpanContext().SpanID().String()})
 	}
 	if err := tp.Shutdown(context.Background()); err != nil {
 		t.Fatalf("send spans: %v", err)
 	}
+	return sent
 }
 
 // directExport runs GET /api/v1/export and saves its body and its provenance trailer.
@@ -375,26 +378,59 @@ processors:
 	}
 }
 
-// Compaction after an export merges files of the state the export was read from and
+// An export reads the files of the hours its window touches, and those holding approval
+// decisions on its rows. Compaction after the export of an hour it does not read leaves
+// it verifiable; compaction of an hour it read merges its files with later ones and
 // removes them: verification says the state can no longer be read, naming the files and
 // the ledger entry, and exits 2 (it cannot run), not 1 (it proved nothing wrong).
 func TestExportProvenanceAfterCompaction(t *testing.T) {
 	c := startCollector(t, `
+processors:
+  audit:
+    policies:
+      - name: refunds-need-approval
+        condition: attributes["gen_ai.tool.name"] == "refund_payment"
+        decision: require_approval
 exporters:
   auditparquet:
     compaction: {enabled: true, delay: 0s, interval: 100ms}
 `)
 	bin := buildAuditctl(t)
-	// An hour that is over: compaction merges its files once it holds two.
-	old := time.Now().Add(-3 * time.Hour)
-	sendSpans(t, c, "old-bot", 3, old)
+	// Two hours that are over, one file each: compaction merges an hour's files once it
+	// holds two. A call of the first hour is approved now: the decision is in a file of
+	// this hour.
+	first := time.Now().Add(-3 * time.Hour).Truncate(time.Hour)
+	second := first.Add(time.Hour)
+	gated := sendSpans(t, c, "old-bot", 2, first.Add(time.Minute), attribute.String("gen_ai.tool.name", "refund_payment"))
+	sendSpans(t, c, "old-bot", 1, second.Add(time.Minute))
 	waitForSpans(t, c.queryURL, url.Values{"agent": {"old-bot"}}, 3, 15*time.Second)
-	body, prov := directExport(t, c.queryURL, url.Values{"format": {"parquet"}, "agent": {"old-bot"}}, t.TempDir())
-	if code, stdout, stderr := runAuditctl(t, bin, "export", "verify", "--dir", c.dataDir, "--provenance", prov, "--export", body); code != 0 {
-		t.Fatalf("before compaction: exit %d, stdout %q, stderr %q; want a match", code, stdout, stderr)
+	approval := `{"trace_id":"` + gated[0].traceID + `","span_id":"` + gated[0].spanID + `","status":"approved","approver":"manager@example.com"}`
+	resp, err := http.Post("http://"+c.eventsAddr+"/v1/approvals", "application/json", strings.NewReader(approval))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/approvals: %d", resp.StatusCode)
+	}
+	waitForSpans(t, c.queryURL, url.Values{"user": {"manager@example.com"}}, 1, 10*time.Second)
+
+	firstHour := url.Values{"format": {"jsonl"}, "agent": {"old-bot"}, "from": {first.Format(time.RFC3339)}, "to": {second.Format(time.RFC3339)}}
+	windowBody, windowProv := directExport(t, c.queryURL, firstHour, t.TempDir())
+	if b, _ := os.ReadFile(windowBody); bytes.Count(b, []byte("\n")) != 2 || !bytes.Contains(b, []byte(`"approval_status":"approved"`)) {
+		t.Fatalf("the export of the first hour does not hold its 2 calls, one approved: %s", b)
+	}
+	allBody, allProv := directExport(t, c.queryURL, url.Values{"format": {"parquet"}, "agent": {"old-bot"}}, t.TempDir())
+	verify := func(body, prov string) (int, string, string) {
+		return runAuditctl(t, bin, "export", "verify", "--dir", c.dataDir, "--provenance", prov, "--export", body)
+	}
+	for name, e := range map[string][2]string{"first hour": {windowBody, windowProv}, "all": {allBody, allProv}} {
+		if code, stdout, stderr := verify(e[0], e[1]); code != 0 {
+			t.Fatalf("export of %s before compaction: exit %d, stdout %q, stderr %q; want a match", name, code, stdout, stderr)
+		}
 	}
 
-	sendSpans(t, c, "old-bot", 2, old.Add(time.Second))
+	sendSpans(t, c, "old-bot", 1, second.Add(2*time.Minute))
 	entries := filepath.Join(c.dataDir, "ledger", "entries.jsonl")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -410,10 +446,13 @@ exporters:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	code, stdout, stderr := runAuditctl(t, bin, "export", "verify", "--dir", c.dataDir, "--provenance", prov, "--export", body)
+	if code, stdout, stderr := verify(windowBody, windowProv); code != 0 || !strings.Contains(stdout, "\nmatch: the export's 2 rows") {
+		t.Errorf("export of the first hour after the second was compacted: exit %d, stdout %q, stderr %q; want a match", code, stdout, stderr)
+	}
+	code, stdout, stderr := verify(allBody, allProv)
 	if code != 2 || !strings.Contains(stdout, "(compaction) after the export: the state it was read from can no longer be read") ||
 		!strings.Contains(stdout, "\nCANNOT RE-READ: ") {
-		t.Errorf("after compaction: exit %d, stdout %q, stderr %q; want exit 2 saying the state cannot be read again", code, stdout, stderr)
+		t.Errorf("export of both hours after compaction: exit %d, stdout %q, stderr %q; want exit 2 saying the state cannot be read again", code, stdout, stderr)
 	}
 }
 

@@ -268,7 +268,7 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 		e.fail(w, r, c, http.StatusBadRequest, err.Error())
 		return
 	}
-	state := e.pinExport(&f)
+	state := e.pinExport(r.Context(), &f)
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.ExportTimeout)
 	defer cancel()
 	var plan exportPlan

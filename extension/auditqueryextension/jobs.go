@@ -269,7 +269,7 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	if err != nil {
 		return exportResult{}, err
 	}
-	state := js.e.pinExport(&f)
+	state := js.e.pinExport(ctx, &f)
 	var plan exportPlan
 	err = js.e.store.tolerant(ctx, func() (err error) {
 		plan, err = js.e.store.planExport(ctx, f)

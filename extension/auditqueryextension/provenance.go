@@ -33,6 +33,10 @@ import (
 // checks each file against its ledger record, and writes the export again through
 // ReplayExport, the code the API writes it with.
 
+// An export needs the files of the hours its window touches for its rows, and the files
+// holding approval decisions on those rows for their approval status — not the rest of
+// the trail: a compaction of other hours after the export leaves it readable again.
+
 // Trailers of a direct export beside its rows and SHA-256: the ledger state it was read
 // from, and its whole provenance as base64 of the JSON document a job's status shows.
 const (
@@ -58,11 +62,14 @@ type Provenance struct {
 	// checkpoint) when the export started.
 	TreeSize int64  `json:"tree_size"`
 	RootHash string `json:"root_hash"`
-	// FileCount and FilesSHA256 identify the files read: the files live at TreeSize but
-	// those in Skipped; FilesSHA256 is the SHA-256 of their sorted paths, one per line.
+	// FileCount and FilesSHA256 identify the files read (see Files); FilesSHA256 is the
+	// SHA-256 of their sorted paths, one per line.
 	FileCount   int    `json:"file_count"`
 	FilesSHA256 string `json:"files_sha256"`
-	// Skipped are the live files the export could not read and left out.
+	// DecisionFiles are the files outside the export's window holding approval
+	// decisions on its rows: their decisions are read, not their rows.
+	DecisionFiles []string `json:"decision_files,omitempty"`
+	// Skipped are the files of the export's window it could not read and left out.
 	Skipped []string `json:"skipped_files,omitempty"`
 	Rows    int64    `json:"rows"`
 	SHA256  string   `json:"sha256"`
@@ -70,17 +77,41 @@ type Provenance struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// Files are the files an export with provenance p read, given the files live at its
+// tree size: those of the hours its window touches but the skipped ones, and its
+// decision files; sorted.
+func (p *Provenance) Files(live []string) ([]string, error) {
+	f, err := p.filter(createDefaultConfig().(*Config).MaxLimit)
+	if err != nil {
+		return nil, fmt.Errorf("filters: %w", err)
+	}
+	w := f.window()
+	var out []string
+	for _, path := range live {
+		if w.covers(ledger.PartitionOfPath(path)) && !slices.Contains(p.Skipped, path) {
+			out = append(out, path)
+		}
+	}
+	out = append(out, p.DecisionFiles...)
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
 // trailState is the ledger state a read is pinned to.
 type trailState struct {
 	size  int64
 	root  string
 	files []string // live at size, sorted
+	// window are the files of files in the export's window; decisions those outside it
+	// holding decisions on rows of window.
+	window, decisions []string
 }
 
-// pinExport limits f to the trail as the ledger holds it now and returns that state.
-// Without a readable ledger (files copied in without it) f reads the trail as it is, and
-// nil is returned: the export has no provenance.
-func (e *queryExtension) pinExport(f *spanFilter) *trailState {
+// pinExport limits f to the trail as the ledger holds it now — the files of the hours
+// its window touches, and the files holding approval decisions on their rows — and
+// returns that state. Without a readable ledger (files copied in without it) f reads
+// the trail as it is, and nil is returned: the export has no provenance.
+func (e *queryExtension) pinExport(ctx context.Context, f *spanFilter) *trailState {
 	st, err := ledger.ReadState(e.store.abs, -1)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -88,13 +119,68 @@ func (e *queryExtension) pinExport(f *spanFilter) *trailState {
 		}
 		return nil
 	}
-	files := make([]string, 0, len(st.Live))
+	state := &trailState{size: st.Size, root: st.Root, files: make([]string, 0, len(st.Live))}
 	for p := range st.Live {
-		files = append(files, p)
+		state.files = append(state.files, p)
 	}
-	slices.Sort(files)
-	f.pinned = files
-	return &trailState{size: st.Size, root: st.Root, files: files}
+	slices.Sort(state.files)
+	w := f.window()
+	var outside []string
+	for _, p := range state.files {
+		if w.covers(ledger.PartitionOfPath(p)) {
+			state.window = append(state.window, p)
+		} else {
+			outside = append(outside, p)
+		}
+	}
+	state.decisions, err = e.store.decisionFilesOf(ctx, outside, state.window)
+	if err != nil {
+		// Every file then: the export is right, and re-reading it needs the whole state.
+		e.set.Logger.Warn("Could not find which files hold the approval decisions on an export's rows; it reads every file's", zap.Error(err))
+		state.decisions = outside
+	}
+	f.pinned = append(slices.Clone(state.window), state.decisions...)
+	slices.Sort(f.pinned)
+	return state
+}
+
+// decisionFilesOf are the files of candidates holding approval decisions on rows of
+// files: by the gated span's ids or by approval id, as spansView joins them.
+func (s *store) decisionFilesOf(ctx context.Context, candidates, files []string) ([]string, error) {
+	if err := s.refreshDecisions(ctx, s.files()); err != nil {
+		return nil, err
+	}
+	rows := s.readable(files)
+	if len(candidates) == 0 || len(rows) == 0 || !s.hasDecisions() {
+		return nil, nil
+	}
+	list := make([]string, len(candidates))
+	for i, f := range candidates {
+		list[i] = sqlString(f)
+	}
+	in := " WHERE d.file IN (" + strings.Join(list, ", ") + ")"
+	src := s.sourceOf(rows, window{})
+	q := "SELECT d.file FROM " + decisionsTable + " AS d SEMI JOIN " + src + " AS t ON d.d_trace = t.trace_id AND d.d_span = t.span_id" + in +
+		" UNION SELECT d.file FROM " + decisionsTable + " AS d SEMI JOIN " + src + " AS t ON d.d_id = t.approval_id" + in
+	var out []string
+	err := s.tolerant(ctx, func() error {
+		out = out[:0]
+		r, err := s.db.QueryContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var f string
+			if err := r.Scan(&f); err != nil {
+				return err
+			}
+			out = append(out, f)
+		}
+		return r.Err()
+	})
+	slices.Sort(out)
+	return out, err
 }
 
 // pinnedSource is the read_parquet call over the pinned files of w that may hold its
@@ -118,14 +204,16 @@ func (s *store) provenance(spec exportSpec, state *trailState, res exportResult,
 	if state == nil {
 		return nil
 	}
-	read := s.readable(state.files)
-	p := &Provenance{exportSpec: spec, TreeSize: state.size, RootHash: state.root, FileCount: len(read),
-		FilesSHA256: FilesSHA256(read), Rows: res.Rows, SHA256: res.SHA256, CreatedAt: created}
-	for _, f := range state.files {
-		if _, ok := slices.BinarySearch(read, f); !ok {
+	p := &Provenance{exportSpec: spec, TreeSize: state.size, RootHash: state.root, DecisionFiles: state.decisions,
+		Rows: res.Rows, SHA256: res.SHA256, CreatedAt: created}
+	readable := s.readable(state.window)
+	for _, f := range state.window {
+		if _, ok := slices.BinarySearch(readable, f); !ok {
 			p.Skipped = append(p.Skipped, f)
 		}
 	}
+	read, _ := p.Files(state.files)
+	p.FileCount, p.FilesSHA256 = len(read), FilesSHA256(read)
 	return p
 }
 
