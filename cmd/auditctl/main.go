@@ -6,6 +6,14 @@
 // standard error. verify prints one line per finding, then "note: " lines, then a
 // summary line starting "intact:" or "NOT intact:" (or, with --json, the report alone);
 // it exits 0 when the trail is intact, 1 when it is not, and 2 when it cannot run.
+//
+//	auditctl export verify --dir DIR --provenance FILE [--export FILE] [--public-key FILE] [--json]
+//
+// export verify proves an export of the query API against the trail state its
+// provenance records: one line per finding, then "note: " lines, then a summary line
+// starting "match:", "MISMATCH:" or "CANNOT RE-READ:" (or, with --json, the report
+// alone); it exits 0 on a match, 1 on a mismatch, and 2 when it cannot run, including
+// when files of that state have since been compacted or retired.
 package main
 
 import (
@@ -20,7 +28,8 @@ import (
 const usage = `usage: auditctl <command> [flags]
 
 commands:
-  verify   check the data directory against its signed, hash-chained ledger
+  verify          check the data directory against its signed, hash-chained ledger
+  export verify   prove an export's rows are what the trail state it was read from returns
 `
 
 func main() {
@@ -35,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "verify":
 		return runVerify(args[1:], stdout, stderr)
+	case "export":
+		return runExport(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -69,6 +69,8 @@ type access struct {
 	jobID   string
 	// skipped are the sealed files the read left out (unreadable.go).
 	skipped []skippedFile
+	// provenance is the trail state an export was read from.
+	provenance *Provenance
 }
 
 func (a *access) setRows(n int64) { a.rows = &n }
@@ -363,6 +365,7 @@ func accessTraces(r *http.Request, c *caller, status int, now time.Time, m *dlp.
 	if c.acc.jobID != "" {
 		a.PutStr(attrAccessJob, c.acc.jobID)
 	}
+	putProvenance(a, c.acc.provenance)
 	found = found.Merge(m.MaskSpanOnly(span))
 	if !found.Clean() {
 		a.PutStr(auditschema.AttrDLPResult, found.String())

@@ -135,11 +135,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // writeExport streams every row f selects, in its order, to w in format, reading them
 // with the queries of windows (planExport's), calling progress after each batch of rows.
-// Rows go from DuckDB to w one by one: memory stays flat whatever the size.
-func (e *queryExtension) writeExport(ctx context.Context, format string, f spanFilter, windows []window, w io.Writer, progress func(rows int64)) (exportResult, error) {
+// Rows go from DuckDB to w one by one: memory stays flat whatever the size. A format
+// that dates its content (XLSX) is dated created, so the same rows give the same bytes.
+func (s *store) writeExport(ctx context.Context, format string, f spanFilter, windows []window, created time.Time, w io.Writer, progress func(rows int64)) (exportResult, error) {
 	cw := &countingWriter{w: w, h: sha256.New()}
 	out := bufio.NewWriterSize(cw, 64<<10)
-	enc, err := newRowEncoder(format, out)
+	enc, err := newRowEncoder(format, out, created)
 	if err != nil {
 		return exportResult{}, err
 	}
@@ -157,7 +158,7 @@ func (e *queryExtension) writeExport(ctx context.Context, format string, f spanF
 		exprs = csvPieceExprs
 	}
 	for _, w := range windows {
-		if err = e.store.eachRowOf(ctx, exprs, w, where, f.order(), args, emit); err != nil {
+		if err = s.eachRowOf(ctx, exprs, w, where, f.order(), args, emit); err != nil {
 			break
 		}
 	}
@@ -247,7 +248,7 @@ func (s *store) planExport(ctx context.Context, f spanFilter) (exportPlan, error
 			first, last = last, first
 		}
 		to := last.Add(time.Hour)
-		plan.windows = append(plan.windows, window{from: &first, to: &to})
+		plan.windows = append(plan.windows, window{from: &first, to: &to, pinned: f.pinned})
 		i = j
 	}
 	return plan, nil
@@ -271,6 +272,7 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 		e.fail(w, r, c, http.StatusBadRequest, err.Error())
 		return
 	}
+	state := e.pinExport(r.Context(), &f)
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.ExportTimeout)
 	defer cancel()
 	var plan exportPlan
@@ -294,8 +296,9 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 	extendWriteDeadline(w, e.cfg.ExportTimeout)
 	w.Header().Set("Content-Type", exportFormats[format])
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-export-%s.%s"`, now.UTC().Format("20060102T150405Z"), format))
-	w.Header().Set("Trailer", trailerRows+", "+trailerSHA256)
-	res, err := e.writeExport(ctx, format, f, plan.windows, w, nil)
+	w.Header().Set("Trailer", trailerRows+", "+trailerSHA256+", "+trailerTreeSize+", "+trailerRootHash+", "+trailerProvenance)
+	created := now.UTC()
+	res, err := e.store.writeExport(ctx, format, f, plan.windows, created, w, nil)
 	c.acc.setRows(res.Rows)
 	c.acc.bytes = &res.Bytes
 	if err != nil {
@@ -305,12 +308,15 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 		return
 	}
 	c.acc.sha256 = res.SHA256
+	prov := e.store.provenance(spec, state, res, created)
+	c.acc.provenance = prov
 	if err := e.record(r.Context(), r, c, http.StatusOK); err != nil {
 		// Withhold the trailers: the client cannot take the export as complete.
 		return
 	}
 	w.Header().Set(trailerRows, strconv.FormatInt(res.Rows, 10))
 	w.Header().Set(trailerSHA256, res.SHA256)
+	setProvenanceTrailers(w.Header(), prov)
 }
 
 // extendWriteDeadline lets a long download run for up to d: the server's write_timeout
@@ -330,7 +336,7 @@ type rowEncoder struct {
 	rows    int
 }
 
-func newRowEncoder(format string, w *bufio.Writer) (*rowEncoder, error) {
+func newRowEncoder(format string, w *bufio.Writer, created time.Time) (*rowEncoder, error) {
 	e := &rowEncoder{format: format, w: w}
 	switch format {
 	case "parquet":
@@ -350,8 +356,7 @@ func newRowEncoder(format string, w *bufio.Writer) (*rowEncoder, error) {
 		e.book = excelize.NewFile()
 		// The workbook's parts carry the time of the export; zip's default is none,
 		// which readers show as 1980-01-01.
-		now := time.Now()
-		e.book.SetZipWriter(func(w io.Writer) excelize.ZipWriter { return datedZip{zip.NewWriter(w), now} })
+		e.book.SetZipWriter(func(w io.Writer) excelize.ZipWriter { return datedZip{zip.NewWriter(w), created} })
 		sw, err := e.book.NewStreamWriter("Sheet1")
 		if err != nil {
 			return nil, err

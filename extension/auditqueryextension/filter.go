@@ -30,6 +30,9 @@ type spanFilter struct {
 	asc              bool
 	limit            int
 	after            *cursor
+	// pinned are the files of a recorded trail state the read is limited to (an
+	// export's, see provenance.go); nil reads the trail as it is now.
+	pinned []string
 }
 
 type inClause struct {
@@ -251,7 +254,7 @@ func parseWindow(v string) (time.Duration, error) {
 // page position. Time bounds also bound the hive date partitions, so DuckDB opens only
 // the files of the days asked for.
 // window is the time range the filter reads.
-func (f *spanFilter) window() window { return window{from: f.from, to: f.to} }
+func (f *spanFilter) window() window { return window{from: f.from, to: f.to, pinned: f.pinned} }
 
 func (f *spanFilter) hasIn(column string) bool {
 	for _, c := range f.in {

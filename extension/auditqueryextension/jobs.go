@@ -54,6 +54,8 @@ type job struct {
 	Expires      *time.Time `json:"expires,omitempty"`
 	// Skipped are the sealed files the export left out because they could not be read.
 	Skipped []skippedFile `json:"skipped_files,omitempty"`
+	// Provenance is the trail state the export was read from (provenance.go).
+	Provenance *Provenance `json:"provenance,omitempty"`
 	// written is how much of its file a running job wrote, counted against the quotas.
 	written int64
 }
@@ -72,6 +74,9 @@ func (j *job) view() map[string]any {
 	}
 	if len(j.Skipped) > 0 {
 		v["skipped_file_count"] = len(j.Skipped)
+	}
+	if j.Provenance != nil {
+		v["provenance"] = j.Provenance
 	}
 	if j.Finished != nil {
 		v["finished"] = j.Finished
@@ -266,6 +271,7 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	if err != nil {
 		return exportResult{}, err
 	}
+	state := js.e.pinExport(ctx, &f)
 	var plan exportPlan
 	err = js.e.store.tolerant(ctx, func() (err error) {
 		plan, err = js.e.store.planExport(ctx, f)
@@ -287,7 +293,7 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	js.mu.Lock()
 	j.written = 0
 	js.mu.Unlock()
-	res, err := js.e.writeExport(ctx, j.Spec.Format, f, plan.windows, &quotaWriter{js: js, j: j, w: out}, func(n int64) {
+	res, err := js.e.store.writeExport(ctx, j.Spec.Format, f, plan.windows, j.Created, &quotaWriter{js: js, j: j, w: out}, func(n int64) {
 		js.mu.Lock()
 		j.RowsWritten = n
 		js.mu.Unlock()
@@ -306,8 +312,13 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
+		return res, err
 	}
-	return res, err
+	prov := js.e.store.provenance(j.Spec, state, res, j.Created)
+	js.mu.Lock()
+	j.Provenance = prov
+	js.mu.Unlock()
+	return res, nil
 }
 
 // finish records the outcome of a job, in its state and in the trail.
@@ -319,6 +330,11 @@ func (js *jobs) finish(j *job, res exportResult, err error) {
 	// The filters are kept to run the job again after a restart; a finished job needs
 	// them no more, and its state keeps them masked, as its access record does.
 	j.Spec.Filters = maskValues(js.e.masker, j.Spec.Filters)
+	if j.Provenance != nil {
+		p := *j.Provenance
+		p.Filters = j.Spec.Filters
+		j.Provenance = &p
+	}
 	j.RowsWritten, j.Bytes, j.SHA256 = res.Rows, res.Bytes, res.SHA256
 	if err != nil {
 		j.Status, j.Error = jobFailed, err.Error()
@@ -347,6 +363,7 @@ func (js *jobs) finish(j *job, res exportResult, err error) {
 	c.acc.setRows(snap.RowsWritten)
 	c.acc.bytes = &snap.Bytes
 	c.acc.skipped = snap.Skipped
+	c.acc.provenance = snap.Provenance
 	if rerr := js.e.record(context.Background(), nil, c, status); rerr != nil {
 		js.e.set.Logger.Error("Could not record an export job in the trail", zap.String("job", j.ID), zap.Error(rerr))
 	}

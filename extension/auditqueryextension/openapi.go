@@ -59,7 +59,7 @@ func openAPI() map[string]any {
 		"schema": map[string]any{"type": "string", "enum": formats}}
 	jobID := pathParam("id", "the job id (32 hex digits)")
 	waitParam := queryParam("wait", "when the export is (or becomes) a job: wait up to this long (a duration such as 90s or 5m, at most 10m) for it to finish and answer its file; still running then: 202 with the job and Retry-After", map[string]any{"type": "string"}, false)
-	jobShape := `{"id":...,"status":"queued|running|done|failed|expired","rows_written":n,"rows_expected":n,"sha256":...,"download_url":...}`
+	jobShape := `{"id":...,"status":"queued|running|done|failed|expired","rows_written":n,"rows_expected":n,"sha256":...,"download_url":...,"provenance":{"tree_size":n,"root_hash":...,"file_count":n,"files_sha256":...,"rows":n,"sha256":...,...} once done}`
 	traceID := pathParam("trace_id", "32 hex digits")
 	spanID := pathParam("span_id", "16 hex digits")
 	return map[string]any{
@@ -76,7 +76,7 @@ func openAPI() map[string]any {
 			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record", []any{traceID, spanID}, `{"span":{...}}`),
 			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search", searchParams, `{"total":{...},"by_model":[...],...}`),
-			"/api/v1/export": withResponse(op("every row the filters select, streamed as CSV, JSON, JSON lines, XLSX or Parquet; trailers give the row count and SHA-256",
+			"/api/v1/export": withResponse(op("every row the filters select, streamed as CSV, JSON, JSON lines, XLSX or Parquet; trailers give the row count, the SHA-256 and the trail state it was read from (X-Audit-Export-Tree-Size, X-Audit-Export-Root-Hash, X-Audit-Export-Provenance: base64 of the provenance JSON for auditctl export verify)",
 				append([]any{formatParam, waitParam}, searchParams...), "the rows"), "202", jsonResponse("over exports::max_direct_rows (and not done within wait): an export job (see /api/v1/exports/{id}); Location names it")),
 			"/api/v1/exports": map[string]any{"get": op("the caller's export jobs, newest first: every job for an admin, its own for a member or tenant admin", []any{}, `{"jobs":[`+jobShape+`,...]}`)["get"], "post": map[string]any{
 				"summary":    "start an export job of every row the filters select",

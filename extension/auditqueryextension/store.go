@@ -56,8 +56,12 @@ type store struct {
 const readParquetOptions = ", hive_partitioning = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})"
 
 // window is the time range a query reads: files of partitions wholly outside it are
-// not opened. Nil bounds are open.
-type window struct{ from, to *time.Time }
+// not opened. Nil bounds are open. A window with pinned files reads those (but files set
+// aside as unreadable), not the trail's files now.
+type window struct {
+	from, to *time.Time
+	pinned   []string
+}
 
 // covers reports whether a partition ("date=2026-11-22/hour=04") may hold rows of w.
 func (w window) covers(partition string) bool {
@@ -409,6 +413,12 @@ func (s *store) spansView(w window) string {
 		s.logDuplicateErr(err)
 	}
 	source := s.dedupedSource(files, w)
+	// A pinned read takes the trail's rows, and the decisions on them, from its files
+	// alone; the shared tables stay those of the trail now (pinnedSource).
+	decisionsOf := ""
+	if w.pinned != nil {
+		source, decisionsOf = s.pinnedSource(w)
+	}
 	// The joins are on equalities only (hash joins against the small decisions table);
 	// a decision row itself (record_type approval) takes nothing from them. A record-type
 	// test inside ON made DuckDB fall back to a nested-loop join.
@@ -440,11 +450,11 @@ func (s *store) spansView(w window) string {
 	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
 	return `(SELECT ` + strings.Join(cols, ", ") + `
 	FROM ` + source + ` AS trail
-	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE NOT d_gated AND d_span IS NOT NULL
+	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE NOT d_gated AND d_span IS NOT NULL` + decisionsOf + `
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_received DESC, d_time DESC) = 1) AS by_span
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
 	LEFT JOIN (SELECT decision.*, gated.d_trace AS g_trace, gated.d_span AS g_span
-		FROM (SELECT * FROM ` + decisionsTable + ` WHERE NOT d_gated AND d_id IS NOT NULL
+		FROM (SELECT * FROM ` + decisionsTable + ` WHERE NOT d_gated AND d_id IS NOT NULL` + decisionsOf + `
 			QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received DESC, d_time DESC) = 1) AS decision
 		JOIN (SELECT d_id, d_trace, d_span FROM ` + decisionsTable + ` WHERE d_gated
 			QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received, d_trace, d_span) = 1) AS gated
