@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // chatCall is one OTLP request holding an LLM call of the given token counts.
@@ -162,4 +163,25 @@ func rawRows(t *testing.T, dataDir, traceID string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A gated call's result is the outcome of its approval: pending while nobody decided,
+// denied once a human rejected it; the result filter reads the same.
+func TestGatedCallResultFollowsItsApproval(t *testing.T) {
+	c := startCollector(t, gatedPolicy)
+	gated := sendSpan(t, c, "refund", trace.SpanContext{}, refundCall()...)
+	q := url.Values{"trace_id": {gated.TraceID().String()}}
+	row := waitForSpans(t, c.queryURL, q, 1, 10*time.Second).Spans[0]
+	assertFields(t, row, map[string]any{"policy_decision": "require_approval", "approval_status": "pending", "result": "pending"})
+
+	var out map[string]any
+	body := fmt.Sprintf(`{"trace_id":%q,"span_id":%q,"status":"rejected","approver":"cfo@example.com","reason":"over the limit"}`, gated.TraceID(), gated.SpanID())
+	if status := post(t, "http://"+c.eventsAddr+"/v1/approvals", "", body, &out); status != http.StatusAccepted {
+		t.Fatalf("POST /v1/approvals: %d %v", status, out)
+	}
+	denied := waitForSpans(t, c.queryURL, url.Values{"trace_id": {gated.TraceID().String()}, "result": {"denied"}}, 1, 10*time.Second).Spans[0]
+	assertFields(t, denied, map[string]any{"span_id": gated.SpanID().String(), "approval_status": "rejected", "result": "denied"})
+	if n := len(getSpans(t, c.queryURL, url.Values{"trace_id": {gated.TraceID().String()}, "result": {"success"}}).Spans); n != 0 {
+		t.Errorf("result=success finds the rejected call")
+	}
 }

@@ -428,10 +428,21 @@ func (s *store) spansView(w window) string {
 	// Columns are named one by one: through trail.* REPLACE (...) DuckDB read every
 	// column of every file whatever the outer query used.
 	decided := s.hasDecisions()
+	approval := "trail.approval_status"
+	if decided {
+		approval = "coalesce(" + joined("d_status") + ", trail.approval_status)"
+	}
 	cols := make([]string, 0, len(auditschema.Columns)+3)
 	for _, c := range auditschema.Columns {
 		from := decisionColumns[c]
 		switch {
+		case c == "result":
+			// A call the policy sent for approval has the outcome of its approval: denied
+			// when rejected, timed_out, and pending (rather than success) until decided.
+			cols = append(cols, "CASE WHEN trail.policy_decision = 'require_approval' AND trail.record_type <> 'approval' THEN CASE "+approval+
+				" WHEN 'rejected' THEN 'denied' WHEN 'timed_out' THEN 'timed_out'"+
+				" WHEN 'pending' THEN CASE WHEN trail.result = 'success' THEN 'pending' ELSE trail.result END"+
+				" ELSE trail.result END ELSE trail.result END AS result")
 		case decided && from != "":
 			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
 		case c == "cost_usd":
