@@ -1,19 +1,40 @@
-// Program auditctl works on an otelcol-audit data directory from the command line.
+// Program auditctl works on an otelcol-audit trail from the command line: it verifies a
+// data directory, and queries and exports through a running collector's query API.
+//
+// Every command writes its results to standard output and its diagnostics (bad flags, an
+// unreachable collector, a refusal, where the next page starts) to standard error, and
+// exits 0 when it ran and found nothing wrong, 1 when it ran and found a problem, and 2
+// when it cannot run.
 //
 //	auditctl verify --dir DIR [--public-key FILE] [--trusted-checkpoint FILE] [--json]
 //
-// Results go to standard output, diagnostics (bad flags, a directory it cannot read) to
-// standard error. verify prints one line per finding, then "note: " lines, then a
-// summary line starting "intact:" or "NOT intact:" (or, with --json, the report alone);
-// it exits 0 when the trail is intact, 1 when it is not, and 2 when it cannot run.
+// verify prints one line per finding, then "note: " lines, then a summary line starting
+// "intact:" or "NOT intact:" (or, with --json, the report alone); it exits 1 when the
+// trail is not intact.
+//
+//	auditctl query --url URL [--token T] [--output table|csv|json] key=value ...
+//	auditctl query --url URL [--token T] [--output table|csv|json] --sql "SELECT ..."
+//
+// query searches by the filters of GET /api/v1/spans (one page; the next page's cursor is
+// on standard error) or runs an SQL statement through POST /api/v1/query; the collector
+// records the read. It exits 1 when the API refuses the query as invalid (a bad filter,
+// a statement the SQL sandbox does not allow).
+//
+//	auditctl export --url URL [--token T] --format FORMAT [-o FILE] [--provenance FILE] key=value ...
+//
+// export writes every row the filters select (GET /api/v1/export, waiting for the job
+// when the API makes it one) to FILE or standard output, checks its SHA-256 against the
+// API's, and writes its provenance to FILE.provenance.json (or --provenance, or standard
+// error) for export verify. It exits 1 when the API refuses the export as invalid or the
+// export has no provenance (a data directory without a ledger).
 //
 //	auditctl export verify --dir DIR --provenance FILE [--export FILE] [--public-key FILE] [--json]
 //
 // export verify proves an export of the query API against the trail state its
 // provenance records: one line per finding, then "note: " lines, then a summary line
 // starting "match:", "MISMATCH:" or "CANNOT RE-READ:" (or, with --json, the report
-// alone); it exits 0 on a match, 1 on a mismatch, and 2 when it cannot run, including
-// when files of that state have since been compacted or retired.
+// alone); it exits 1 on a mismatch, and 2 when it cannot run, including when files of
+// that state have since been compacted or retired.
 package main
 
 import (
@@ -29,7 +50,14 @@ const usage = `usage: auditctl <command> [flags]
 
 commands:
   verify          check the data directory against its signed, hash-chained ledger
+  query           search by the API's filters (key=value ...) or run --sql, through --url
+  export          write every row the filters select, with its provenance, through --url
   export verify   prove an export's rows are what the trail state it was read from returns
+
+Results go to standard output, diagnostics to standard error. Exit status: 0 ok, 1 the
+command found a problem (a trail not intact, an export that does not match, a query or
+export the API refused), 2 it cannot run (bad flags, unreachable, unauthorized).
+Run auditctl <command> -h for its flags.
 `
 
 func main() {
@@ -44,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "verify":
 		return runVerify(args[1:], stdout, stderr)
+	case "query":
+		return runQuery(args[1:], stdout, stderr)
 	case "export":
 		return runExport(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
