@@ -12,6 +12,11 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/otelaudit/otelcol-audit/extension/auditqueryextension"
 )
 
 // Exit codes of every command.
@@ -25,15 +30,21 @@ const (
 	exitCannotRun = 2
 )
 
-// apiFlags are the flags naming where a query or export reads the trail.
+// apiFlags are the flags naming where a query or export reads the trail: a running
+// collector's query API, which records the read in the trail, or a data directory,
+// which cannot (the trail has one writer, the collector's exporter).
 type apiFlags struct {
 	url, token string
+	dir        string
+	unrecorded bool
 	timeout    time.Duration
 }
 
 func (a *apiFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&a.url, "url", "", "base URL of a running collector's query API, such as http://localhost:4320 (required); reads through it are recorded in the trail")
+	fs.StringVar(&a.url, "url", "", "base URL of a running collector's query API, such as http://localhost:4320; the collector records the read in the trail")
 	fs.StringVar(&a.token, "token", "", "bearer token for the query API (default: $AUDITCTL_TOKEN, which keeps it out of the process list)")
+	fs.StringVar(&a.dir, "dir", "", "data directory to read instead of --url, with no collector running; such a read is not recorded, so it needs --unrecorded")
+	fs.BoolVar(&a.unrecorded, "unrecorded", false, "with --dir: read although the read is recorded nowhere")
 	fs.DurationVar(&a.timeout, "timeout", 10*time.Minute, "give up after this long")
 }
 
@@ -42,8 +53,19 @@ func (a *apiFlags) check() error {
 	if a.token == "" {
 		a.token = os.Getenv("AUDITCTL_TOKEN")
 	}
-	if a.url == "" {
-		return errors.New("--url is required: the query API of a running collector, such as http://localhost:4320")
+	switch {
+	case a.url != "" && a.dir != "":
+		return errors.New("--url and --dir exclude each other: read through a collector or from a data directory")
+	case a.dir != "":
+		if st, err := os.Stat(a.dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("--dir %s is not a directory", a.dir)
+		}
+		if !a.unrecorded {
+			return errors.New("a read through --dir is recorded nowhere in the trail: pass --unrecorded to read anyway, or read through --url, which records it")
+		}
+		return nil
+	case a.url == "":
+		return errors.New("--url or --dir is required: the query API of a running collector, such as http://localhost:4320, or a data directory")
 	}
 	u, err := url.Parse(a.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -63,15 +85,23 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("%d %s: %s", e.status, http.StatusText(e.status), e.msg)
 }
 
-// exitCode is the exit code of a request that failed with err: a request the API
-// refused as invalid (400) is a problem with the query, anything else means the command
+// exitCode is the exit code of a read that failed with err: a read the API refused as
+// invalid (400, or ErrRefused from a data directory) is a problem with the query, anything else means the command
 // could not run.
 func exitCode(err error) int {
 	var ae *apiError
-	if errors.As(err, &ae) && ae.status == http.StatusBadRequest {
+	if errors.As(err, &ae) && ae.status == http.StatusBadRequest || errors.Is(err, auditqueryextension.ErrRefused) {
 		return exitProblem
 	}
 	return exitCannotRun
+}
+
+// openDir opens --dir for reading, with warnings on stderr.
+func (a *apiFlags) openDir(stderr io.Writer) (*auditqueryextension.DirReader, error) {
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.TimeKey = ""
+	logger := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), zapcore.WarnLevel))
+	return auditqueryextension.OpenDir(a.dir, logger)
 }
 
 // do sends a request to the API and returns the response when its status is one of ok;

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -53,7 +54,6 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 	if *provFile == "" && *out != "-" {
 		*provFile = *out + ".provenance.json"
 	}
-	filters.Set("format", *format)
 	ctx, cancel := context.WithTimeout(context.Background(), api.timeout)
 	defer cancel()
 
@@ -71,7 +71,14 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 		defer file.Close()
 		dst = file
 	}
-	prov, rows, err := api.export(ctx, filters.Encode(), dst)
+	var prov []byte
+	var rows int64
+	if api.dir != "" {
+		prov, rows, err = exportDir(ctx, &api, *format, filters, dst, stderr)
+	} else {
+		filters.Set("format", *format)
+		prov, rows, err = api.export(ctx, filters.Encode(), dst)
+	}
 	if err == nil && file != nil {
 		if err = file.Close(); err == nil {
 			err = os.Rename(file.Name(), *out)
@@ -211,4 +218,20 @@ func indentJSON(b []byte) []byte {
 		return b
 	}
 	return buf.Bytes()
+}
+
+// exportDir writes the export from the data directory to w and returns its provenance
+// (nil without a ledger) and row count.
+func exportDir(ctx context.Context, api *apiFlags, format string, filters url.Values, w io.Writer, stderr io.Writer) ([]byte, int64, error) {
+	rd, err := api.openDir(stderr)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rd.Close()
+	rows, p, err := rd.Export(ctx, format, filters, w)
+	if err != nil || p == nil {
+		return nil, rows, err
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	return b, rows, err
 }

@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 )
 
 // runQuery is `auditctl query`: an SQL statement (POST /api/v1/query) or a search by the
-// API's filters (GET /api/v1/spans, one page) through a running collector, which records
-// the read in the trail like any other.
+// API's filters (GET /api/v1/spans, one page), through a running collector, which records
+// the read in the trail like any other, or on a data directory with the same code.
 func runQuery(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -42,22 +43,15 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), api.timeout)
 	defer cancel()
-	var resp *http.Response
-	if *stmt != "" {
-		body, _ := json.Marshal(map[string]string{"sql": *stmt})
-		resp, err = api.do(ctx, http.MethodPost, "/api/v1/query", bytes.NewReader(body), http.StatusOK)
+	var raw []byte
+	if api.dir != "" {
+		raw, err = queryDir(ctx, &api, *stmt, filters, stderr)
 	} else {
-		resp, err = api.do(ctx, http.MethodGet, "/api/v1/spans?"+filters.Encode(), nil, http.StatusOK)
+		raw, err = queryURL(ctx, &api, *stmt, filters)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "auditctl query: %v\n", err)
 		return exitCode(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		fmt.Fprintf(stderr, "auditctl query: read the answer: %v\n", err)
-		return exitCannotRun
 	}
 	var ans struct {
 		// POST /api/v1/query
@@ -99,4 +93,44 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "auditctl query: %d sealed file(s) could not be read and were left out; auditctl verify says why\n", ans.Skipped)
 	}
 	return exitOK
+}
+
+// queryURL runs the query through the collector's API and returns its answer.
+func queryURL(ctx context.Context, api *apiFlags, stmt string, filters url.Values) ([]byte, error) {
+	var resp *http.Response
+	var err error
+	if stmt != "" {
+		body, _ := json.Marshal(map[string]string{"sql": stmt})
+		resp, err = api.do(ctx, http.MethodPost, "/api/v1/query", bytes.NewReader(body), http.StatusOK)
+	} else {
+		resp, err = api.do(ctx, http.MethodGet, "/api/v1/spans?"+filters.Encode(), nil, http.StatusOK)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read the answer: %w", err)
+	}
+	return raw, nil
+}
+
+// queryDir runs the query on the data directory and returns what the API would answer.
+func queryDir(ctx context.Context, api *apiFlags, stmt string, filters url.Values, stderr io.Writer) ([]byte, error) {
+	rd, err := api.openDir(stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	var ans any
+	if stmt != "" {
+		ans, err = rd.Query(ctx, stmt)
+	} else {
+		ans, err = rd.Search(ctx, filters)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(ans)
 }
