@@ -1,5 +1,6 @@
 // Program auditctl works on an otelcol-audit trail from the command line: it verifies a
-// data directory, and queries and exports through a running collector's query API.
+// data directory, and queries and exports the trail through a running collector's query
+// API or straight from a data directory.
 //
 // Every command writes its results to standard output and its diagnostics (bad flags, an
 // unreachable collector, a refusal, where the next page starts) to standard error, and
@@ -12,21 +13,24 @@
 // "intact:" or "NOT intact:" (or, with --json, the report alone); it exits 1 when the
 // trail is not intact.
 //
-//	auditctl query --url URL [--token T] [--output table|csv|json] key=value ...
-//	auditctl query --url URL [--token T] [--output table|csv|json] --sql "SELECT ..."
+//	auditctl query (--url URL [--token T] | --dir DIR --unrecorded) [--output table|csv|json] key=value ...
+//	auditctl query (--url URL [--token T] | --dir DIR --unrecorded) [--output table|csv|json] --sql "SELECT ..."
 //
 // query searches by the filters of GET /api/v1/spans (one page; the next page's cursor is
-// on standard error) or runs an SQL statement through POST /api/v1/query; the collector
-// records the read. It exits 1 when the API refuses the query as invalid (a bad filter,
-// a statement the SQL sandbox does not allow).
+// on standard error) or runs an SQL statement in the sandbox of POST /api/v1/query:
+// through a running collector, which records the read, or on a data directory with the
+// same code, a read recorded nowhere, which --unrecorded acknowledges. It exits 1 when
+// the query is refused as invalid (a bad filter, a statement the SQL sandbox does not
+// allow).
 //
-//	auditctl export --url URL [--token T] --format FORMAT [-o FILE] [--provenance FILE] key=value ...
+//	auditctl export (--url URL [--token T] | --dir DIR --unrecorded) --format FORMAT [-o FILE] [--provenance FILE] key=value ...
 //
-// export writes every row the filters select (GET /api/v1/export, waiting for the job
-// when the API makes it one) to FILE or standard output, checks its SHA-256 against the
-// API's, and writes its provenance to FILE.provenance.json (or --provenance, or standard
-// error) for export verify. It exits 1 when the API refuses the export as invalid or the
-// export has no provenance (a data directory without a ledger).
+// export writes every row the filters select, as GET /api/v1/export does (through the
+// API, following the job when it makes one, with the bytes checked against the API's
+// SHA-256), to FILE or standard output, and its provenance to FILE.provenance.json (or
+// --provenance, or standard error) for export verify. It exits 1 when the export is
+// refused as invalid, or has no provenance (a data directory without a ledger; the
+// file is written).
 //
 //	auditctl export verify --dir DIR --provenance FILE [--export FILE] [--public-key FILE] [--json]
 //
@@ -51,7 +55,8 @@ const usage = `usage: auditctl <command> [flags]
 commands:
   verify          check the data directory against its signed, hash-chained ledger
   query           search by the API's filters (key=value ...) or run --sql, through --url
-  export          write every row the filters select, with its provenance, through --url
+                  (recorded) or on --dir --unrecorded
+  export          write every row the filters select, with its provenance, likewise
   export verify   prove an export's rows are what the trail state it was read from returns
 
 Results go to standard output, diagnostics to standard error. Exit status: 0 ok, 1 the

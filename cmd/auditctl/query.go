@@ -132,5 +132,6 @@ func queryDir(ctx context.Context, api *apiFlags, stmt string, filters url.Value
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(ans)
+	b, err := json.Marshal(ans)
+	return append(b, '\n'), err
 }
