@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -71,8 +72,20 @@ func (a *apiFlags) check() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--url %q must be an http:// or https:// URL such as http://localhost:4320", a.url)
 	}
+	if a.token != "" && u.Scheme == "http" && !loopback(u.Hostname()) {
+		return fmt.Errorf("--url %s is plain http to another host: the token would cross the network readable; use https://", a.url)
+	}
 	a.url = strings.TrimSuffix(a.url, "/")
 	return nil
+}
+
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // apiError is a refusal of the query API: its status and message.

@@ -75,6 +75,7 @@ func TestQueryDir(t *testing.T) {
 		"unknown output":    {"query", "--dir", dir, "--unrecorded", "--output", "xml"},
 		"export no format":  {"export", "--dir", dir, "--unrecorded"},
 		"export unrecorded": {"export", "--dir", dir, "--format", "csv"},
+		"token over http":   {"query", "--url", "http://audit.example.com:4320", "--token", "secret"},
 	} {
 		code, stdout, stderr := cli(t, args...)
 		assert.Equal(t, 2, code, name)

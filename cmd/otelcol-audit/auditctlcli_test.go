@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -132,5 +134,66 @@ extensions:
 			t.Fatalf("access records of auditctl's reads: %v", actions)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// auditctl reads with the caller's token, from --token or AUDITCTL_TOKEN, and sees what
+// the caller's role lets it see; without a token the API's refusal exits 2.
+func TestAuditctlToken(t *testing.T) {
+	c, iss := startRolesCollector(t)
+	bin := buildAuditctl(t)
+	alice, bob := iss.token(t, "alice@example.com"), iss.token(t, "bob@acme.example")
+	sendTenantSpans(t, c.httpAddr, [][]*tenantSpan{{{tenant: "acme", user: "erin"}, {tenant: "acme", user: "bob"}}, {{tenant: "acme", user: "bob"}}})
+	total := func(stdout string) int {
+		t.Helper()
+		var page struct{ Total int }
+		if err := json.Unmarshal([]byte(stdout), &page); err != nil {
+			t.Fatalf("%v: %q", err, stdout)
+		}
+		return page.Total
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, stdout, stderr := runAuditctl(t, bin, "query", "--url", c.queryURL, "--token", alice, "--output", "json", "tenant=acme")
+		if code != 0 {
+			t.Fatalf("admin query: exit %d, %s", code, stderr)
+		}
+		if total(stdout) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admin sees %d of the 3 spans sent", total(stdout))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _, stderr := runAuditctl(t, bin, "query", "--url", c.queryURL, "tenant=acme"); code != 2 || !strings.Contains(stderr, "401") {
+		t.Fatalf("no token: exit %d, stderr %q; want 2 and the API's 401", code, stderr)
+	}
+	asBob := func(args ...string) (int, string, string) {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "AUDITCTL_TOKEN="+bob)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stdout.String(), stderr.String()
+	}
+	if code, stdout, stderr := asBob("query", "--url", c.queryURL, "--output", "json", "tenant=acme"); code != 0 || total(stdout) != 2 {
+		t.Fatalf("the member's query: exit %d, stdout %q, stderr %q; want its 2 rows", code, stdout, stderr)
+	}
+	file := filepath.Join(t.TempDir(), "bob.jsonl")
+	if code, _, stderr := asBob("export", "--url", c.queryURL, "--format", "jsonl", "-o", file, "tenant=acme"); code != 0 {
+		t.Fatalf("the member's export: exit %d, stderr %q", code, stderr)
+	}
+	code, stdout, stderr := runAuditctl(t, bin, "export", "verify", "--dir", c.dataDir, "--provenance", file+".provenance.json", "--export", file)
+	if code != 0 || !strings.Contains(stdout, "match: the export's 2 rows") {
+		t.Fatalf("the member's export verified: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
