@@ -37,11 +37,7 @@ func (r *exportReport) find(subject, format string, args ...any) {
 	r.Findings = append(r.Findings, ledger.Finding{Subject: subject, Problem: fmt.Sprintf(format, args...)})
 }
 
-func runExport(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintf(stderr, "auditctl export: the one subcommand is verify\n%s", usage)
-		return 2
-	}
+func runExportVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("export verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "data directory of the auditparquet exporter (required)")
@@ -49,7 +45,7 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 	exportFile := fs.String("export", "", "the exported file: its SHA-256 must be the one the provenance records")
 	pubKey := fs.String("public-key", "", "file with the ledger's public key, kept apart from the data (default: the copy in DIR/ledger/public.key)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *dir == "" || *provFile == "" {

@@ -13,7 +13,7 @@ import (
 )
 
 // A CSV export asks DuckDB for values and Go writes every cell, so the bytes are
-// csvCell's and encoding/csv's whatever DuckDB's own conventions. But the driver's cost
+// CSVCell's and encoding/csv's whatever DuckDB's own conventions. But the driver's cost
 // is per value, and most of a row's values are short texts: DuckDB joins the text of each
 // run of text, integer and boolean columns into one string, each value behind its length
 // in bytes, in its parallel scan before the sort, so that a row reaches Go as ten values
@@ -119,7 +119,7 @@ func (c *csvRowWriter) row(vals []any) error {
 	return c.w.WriteByte('\n')
 }
 
-// text writes the cell of a text: writeCSVField(csvCell(s)), without building the
+// text writes the cell of a text: writeCSVField(CSVCell(s)), without building the
 // escaped string.
 func (c *csvRowWriter) text(s string) {
 	if s == "" || strings.IndexByte(formulaStart, s[0]) < 0 {
@@ -137,7 +137,7 @@ func (c *csvRowWriter) text(s string) {
 	c.w.WriteByte('"')
 }
 
-// value writes the cell of a value scanned from DuckDB, as writeCSVField(csvCell(v)).
+// value writes the cell of a value scanned from DuckDB, as writeCSVField(CSVCell(v)).
 func (c *csvRowWriter) value(v any) {
 	b := c.buf[:0]
 	switch x := v.(type) {
@@ -150,11 +150,11 @@ func (c *csvRowWriter) value(v any) {
 		b = x.UTC().AppendFormat(b, time.RFC3339Nano)
 	case float64:
 		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return // json.Marshal refuses them: csvCell renders them empty
+			return // json.Marshal refuses them: CSVCell renders them empty
 		}
 		b = appendJSONFloat(b, x)
 	default:
-		writeCSVField(c.w, csvCell(v))
+		writeCSVField(c.w, CSVCell(v))
 		return
 	}
 	// Times and numbers hold no character that needs quoting.

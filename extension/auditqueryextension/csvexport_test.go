@@ -115,7 +115,7 @@ func writeAwkwardTrail(t *testing.T, dir string, now time.Time) time.Time {
 }
 
 // csvReference is what a CSV export of f holds, written the plain way: every column as
-// its own value, each through csvCell(jsonValue(…)) into encoding/csv.
+// its own value, each through CSVCell(jsonValue(…)) into encoding/csv.
 func csvReference(t *testing.T, s *store, f spanFilter) string {
 	t.Helper()
 	var buf bytes.Buffer
@@ -128,7 +128,7 @@ func csvReference(t *testing.T, s *store, f spanFilter) string {
 		require.NoError(t, s.eachRow(t.Context(), win, where, f.order(), args, func(vals []any) error {
 			rec := make([]string, len(vals))
 			for i, v := range vals {
-				rec[i] = csvCell(jsonValue(resultColumns[i], v))
+				rec[i] = CSVCell(jsonValue(resultColumns[i], v))
 			}
 			return w.Write(rec)
 		}))
@@ -139,7 +139,7 @@ func csvReference(t *testing.T, s *store, f spanFilter) string {
 }
 
 // A CSV export, whose text DuckDB joins and Go splits and writes, holds exactly the bytes
-// of every value rendered by csvCell and encoding/csv, in every order and in pieces.
+// of every value rendered by CSVCell and encoding/csv, in every order and in pieces.
 func TestCSVExportMatchesEncoder(t *testing.T) {
 	dir := t.TempDir()
 	decided := writeAwkwardTrail(t, dir, time.Now().UTC())
@@ -170,7 +170,7 @@ func TestCSVExportMatchesEncoder(t *testing.T) {
 	check("order=asc")
 }
 
-// The cell writers give encoding/csv's bytes for csvCell's text of each value.
+// The cell writers give encoding/csv's bytes for CSVCell's text of each value.
 func TestCSVCells(t *testing.T) {
 	var values []any
 	for _, s := range awkwardTexts {
@@ -191,7 +191,7 @@ func TestCSVCells(t *testing.T) {
 	for _, v := range values {
 		var want, got bytes.Buffer
 		w := csv.NewWriter(&want)
-		require.NoError(t, w.Write([]string{csvCell(jsonValue("attributes", v))}))
+		require.NoError(t, w.Write([]string{CSVCell(jsonValue("attributes", v))}))
 		w.Flush()
 		out := bufio.NewWriter(&got)
 		c := &csvRowWriter{w: out}

@@ -272,7 +272,7 @@ func (e *queryExtension) handleExport(w http.ResponseWriter, r *http.Request, c 
 		e.fail(w, r, c, http.StatusBadRequest, err.Error())
 		return
 	}
-	state := e.pinExport(r.Context(), &f)
+	state := e.store.pinExport(r.Context(), &f, e.set.Logger)
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.ExportTimeout)
 	defer cancel()
 	var plan exportPlan

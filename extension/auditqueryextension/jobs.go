@@ -271,7 +271,7 @@ func (js *jobs) write(ctx context.Context, j *job) (exportResult, error) {
 	if err != nil {
 		return exportResult{}, err
 	}
-	state := js.e.pinExport(ctx, &f)
+	state := js.e.store.pinExport(ctx, &f, js.e.set.Logger)
 	var plan exportPlan
 	err = js.e.store.tolerant(ctx, func() (err error) {
 		plan, err = js.e.store.planExport(ctx, f)

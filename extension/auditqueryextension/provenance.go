@@ -111,11 +111,11 @@ type trailState struct {
 // its window touches, and the files holding approval decisions on their rows — and
 // returns that state. Without a readable ledger (files copied in without it) f reads
 // the trail as it is, and nil is returned: the export has no provenance.
-func (e *queryExtension) pinExport(ctx context.Context, f *spanFilter) *trailState {
-	st, err := ledger.ReadState(e.store.abs, -1)
+func (s *store) pinExport(ctx context.Context, f *spanFilter, logger *zap.Logger) *trailState {
+	st, err := ledger.ReadState(s.abs, -1)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			e.set.Logger.Warn("An export records no trail state: the ledger cannot be read; auditctl verify says why", zap.Error(err))
+			logger.Warn("An export records no trail state: the ledger cannot be read; auditctl verify says why", zap.Error(err))
 		}
 		return nil
 	}
@@ -133,10 +133,10 @@ func (e *queryExtension) pinExport(ctx context.Context, f *spanFilter) *trailSta
 			outside = append(outside, p)
 		}
 	}
-	state.decisions, err = e.store.decisionFilesOf(ctx, outside, state.window)
+	state.decisions, err = s.decisionFilesOf(ctx, outside, state.window)
 	if err != nil {
 		// Every file then: the export is right, and re-reading it needs the whole state.
-		e.set.Logger.Warn("Could not find which files hold the approval decisions on an export's rows; it reads every file's", zap.Error(err))
+		logger.Warn("Could not find which files hold the approval decisions on an export's rows; it reads every file's", zap.Error(err))
 		state.decisions = outside
 	}
 	f.pinned = append(slices.Clone(state.window), state.decisions...)

@@ -194,15 +194,16 @@ func (e *queryExtension) handleQuery(w http.ResponseWriter, r *http.Request, c *
 	for _, row := range res.Rows {
 		rec := make([]string, len(row))
 		for i, v := range row {
-			rec[i] = csvCell(v)
+			rec[i] = CSVCell(v)
 		}
 		_ = cw.Write(rec)
 	}
 	cw.Flush()
 }
 
-// csvCell renders a value for CSV, escaping cells a spreadsheet would run as a formula.
-func csvCell(v any) string {
+// CSVCell renders a value for CSV, escaping cells a spreadsheet would run as a formula;
+// auditctl writes its CSV with it too.
+func CSVCell(v any) string {
 	var s string
 	switch x := v.(type) {
 	case nil:
