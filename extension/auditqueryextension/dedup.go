@@ -177,7 +177,7 @@ func (s *store) groupFiles(ctx context.Context, tx *sql.Tx, files []string) erro
 	}
 	for _, stmt := range []string{
 		`CREATE OR REPLACE TABLE ` + digestsTable + ` AS
-		SELECT c.*, hash(` + strings.Join(prefixed("r.", contentColumns), ", ") + `) AS digest
+		SELECT c.*, sha256(CAST(to_json(struct_pack(` + strings.Join(structFields("r.", contentColumns), ", ") + `)) AS VARCHAR)) AS digest
 		FROM read_parquet([` + strings.Join(holding, ", ") + `], filename = true, file_row_number = true` + readParquetOptions + ` AS r
 		JOIN ` + candidatesTable + ` AS c ON c.file = r.filename AND c.row_no = r.file_row_number`,
 		`INSERT INTO ` + hiddenTable + ` SELECT part, file, row_no FROM ` + digestsTable + `
@@ -251,10 +251,13 @@ func (s *store) groupPartitions(ctx context.Context, parts, files []string) erro
 	return tx.Commit()
 }
 
-func prefixed(prefix string, cols []string) []string {
+// structFields are the struct_pack arguments of cols, read from prefix: a row's content
+// as one JSON document, whose SHA-256 tells identical copies from different ones (a
+// 64-bit hash could be made to collide by a sender who controls the content).
+func structFields(prefix string, cols []string) []string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
-		out[i] = prefix + c
+		out[i] = c + " := " + prefix + c
 	}
 	return out
 }

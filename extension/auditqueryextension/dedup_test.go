@@ -113,3 +113,27 @@ func TestRedeliveredSpansCountOnce(t *testing.T) {
 	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats", &st))
 	assert.Equal(t, "4.625", st.Total.CostUSD.String())
 }
+
+// Copies that differ in any column but the ingest time are different records: here only
+// in the response, one byte apart.
+func TestCopiesDifferingInOneColumnConflict(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour).Add(5 * time.Minute)
+	row := func(ingest time.Duration, response string) auditschema.Row {
+		return auditschema.Row{
+			IngestTime: start.Add(ingest), StartTime: start, EndTime: start.Add(time.Second), TraceID: strings.Repeat("5", 32),
+			SpanID: strings.Repeat("6", 16), Name: "chat", Kind: "client", StatusCode: "ok", RecordType: "span",
+			Response: strp(response), Attributes: "{}", ResourceAttributes: "{}",
+		}
+	}
+	part := auditschema.PartitionOf(start)
+	writeRowsFile(t, dir, path.Join(auditschema.SpansDir, part, "w-1.parquet"), []auditschema.Row{row(time.Second, "the refund is approved")})
+	writeRowsFile(t, dir, path.Join(auditschema.SpansDir, part, "w-2.parquet"), []auditschema.Row{row(time.Minute, "the refund is approved!"), row(time.Hour, "the refund is approved")})
+	base := startExtension(t, dir, nil)
+	var page searchPage
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans", &page))
+	require.Len(t, page.Spans, 2, "the identical third copy is left out; the two contents both stay")
+	for _, s := range page.Spans {
+		assert.Contains(t, s["flags"], flagDuplicateConflict)
+	}
+}
