@@ -137,7 +137,7 @@ func checkStatement(serialized string, reserved map[string]bool) (*checkedSQL, e
 	c := &sqlChecker{ctes: map[string]bool{}, views: map[string]bool{}, reserved: reserved}
 	c.collectCTEs(tree.Statements[0])
 	for name := range c.ctes {
-		if reserved[name] {
+		if reserved[name] || engineRelationName(name) {
 			return nil, errBadSQL{fmt.Sprintf("statement refused: WITH %s: the name of an engine relation; choose another name", name)}
 		}
 	}
@@ -206,6 +206,9 @@ func (c *sqlChecker) walk(v any) {
 			}
 			c.refuse("table function %s is not allowed: read the trail through the views %s", name, strings.Join(sqlViews, ", "))
 			return
+		case str("type") == "SHOW_REF":
+			c.refuse("SHOW is not allowed: the views are %s", strings.Join(sqlViews, ", "))
+			return
 		case str("type") == "BASE_TABLE":
 			name := strings.ToLower(str("table_name"))
 			if q := qualifier(str("catalog_name"), str("schema_name")); q != "" {
@@ -241,6 +244,18 @@ func (c *sqlChecker) walk(v any) {
 			c.walk(child)
 		}
 	}
+}
+
+// engineRelationName reports whether a name is of the kind the engine and the store
+// give their own relations — the store's tables (audit_…), whether or not this database
+// has made them yet, and the engine's catalog views — which a WITH clause may not take.
+func engineRelationName(name string) bool {
+	for _, prefix := range []string{"audit_", "duckdb_", "pg_", "sqlite_", "information_schema"} {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func qualifier(catalog, schema string) string {
