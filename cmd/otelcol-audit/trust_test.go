@@ -246,3 +246,33 @@ func TestEndToEndFarTimesAreFlagged(t *testing.T) {
 		t.Errorf("the flag filter matches rows without the flag: %v", got)
 	}
 }
+
+// OTLP keeps a key given twice: a second audit.approval.status, approver or record type
+// behind an innocent first one is no way around the trust boundary.
+func TestEndToEndRepeatedKeysStayClaims(t *testing.T) {
+	c := startCollector(t, gatedPolicy)
+	now := time.Now()
+	trace, span := "7a7a0000000000000000000000000001", "7a7a000000000001"
+	kv := func(k, v string) string { return fmt.Sprintf(`{"key":%q,"value":{"stringValue":%q}}`, k, v) }
+	attrs := strings.Join([]string{
+		kv("gen_ai.operation.name", "execute_tool"), kv("gen_ai.tool.name", "refund_payment"),
+		kv("audit.record_type", "span"), kv("audit.record_type", "approval"),
+		kv("audit.approval.status", "pending"), kv("audit.approval.status", "approved"),
+		kv("audit.approval.approver", "intern@example.com"), kv("audit.approval.approver", "cfo@example.com"),
+	}, ",")
+	body := fmt.Sprintf(`{"resourceSpans":[{"resource":{"attributes":[%s]},"scopeSpans":[{"spans":[{"traceId":%q,"spanId":%q,"name":"refund","kind":3,"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":[%s]}]}]}]}`,
+		kv("service.name", "forger"), trace, span, now.UnixNano(), now.Add(time.Second).UnixNano(), attrs)
+	resp, err := http.Post("http://"+c.httpAddr+"/v1/traces", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/traces: %d", resp.StatusCode)
+	}
+	row := waitForSpans(t, c.queryURL, url.Values{"trace_id": {trace}}, 1, 10*time.Second).Spans[0]
+	assertFields(t, row, map[string]any{"record_type": "span", "approval_status": "pending", "approver": nil, "result": "pending"})
+	if got := getSpans(t, c.queryURL, url.Values{"approval": {"approved"}}).Spans; len(got) != 0 {
+		t.Errorf("approval=approved finds %d rows, want none", len(got))
+	}
+}

@@ -592,23 +592,48 @@ func untrusted(attrs pcommon.Map, f *spanFacts) []string {
 	if f.recordType != "" && f.recordType != auditschema.RecordSpan {
 		flags = append(flags, auditschema.FlagUntrustedRecordType+truncate(f.recordType, maxFlagValue))
 	}
-	if _, ok := attrs.Get(auditschema.AttrRecordType); ok {
-		attrs.Remove(auditschema.AttrRecordType)
+	// OTLP keeps a key given twice, and Map.Remove takes the first only: every
+	// occurrence goes, or a second one would stand in for the first.
+	for attrs.Remove(auditschema.AttrRecordType) {
 	}
 	f.record = false
 	own := f.approval.status == "pending" || f.approval.status == "not_required"
 	for _, n := range claimedNames {
 		if n[0] == auditschema.AttrApprovalStatus && own {
-			continue // rewritten in place by claimedApproval
+			// Rewritten in place by claimedApproval, once it is the only occurrence.
+			keepFirst(attrs, n[0])
+			continue
 		}
-		if v, ok := attrs.Get(n[0]); ok {
-			claim := pcommon.NewValueEmpty()
-			v.CopyTo(claim)
-			attrs.Remove(n[0])
-			claim.MoveTo(attrs.PutEmpty(n[1]))
+		v, ok := attrs.Get(n[0])
+		if !ok {
+			continue
 		}
+		claim := pcommon.NewValueEmpty()
+		v.CopyTo(claim)
+		for attrs.Remove(n[0]) {
+		}
+		claim.MoveTo(attrs.PutEmpty(n[1]))
 	}
 	return flags
+}
+
+// keepFirst leaves one occurrence of key, the first, when the map holds several.
+func keepFirst(attrs pcommon.Map, key string) {
+	n := 0
+	for k := range attrs.All() {
+		if k == key {
+			n++
+		}
+	}
+	if n < 2 {
+		return
+	}
+	v, _ := attrs.Get(key)
+	first := pcommon.NewValueEmpty()
+	v.CopyTo(first)
+	for attrs.Remove(key) {
+	}
+	first.MoveTo(attrs.PutEmpty(key))
 }
 
 // appendFlags adds flags to the audit.flags list, keeping what is there (a string is
