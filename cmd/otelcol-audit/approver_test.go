@@ -41,6 +41,10 @@ service:
 	if code := decide(t, c, "", gated, `"status":"approved","approver":"cfo@example.com"`); code != http.StatusUnauthorized {
 		t.Fatalf("a decision without a token: %d, want 401", code)
 	}
+	// A token the authenticator accepts but that names nobody cannot decide in anyone's name.
+	if code := decide(t, c, iss.token(t, ""), gated, `"status":"approved","approver":"cfo@example.com"`); code != http.StatusUnauthorized {
+		t.Fatalf("a decision with an empty subject: %d, want 401", code)
+	}
 	if code := decide(t, c, iss.token(t, "alice@example.com"), gated, `"status":"approved","approver":"cfo@example.com"`); code != http.StatusAccepted {
 		t.Fatalf("POST /v1/approvals: %d", code)
 	}

@@ -40,6 +40,9 @@ type decider struct {
 	// caller, "" when it names nobody.
 	authenticated bool
 	caller        string
+	// unnamed: the authenticator names its callers (it gave the request identity
+	// attributes) but named nobody under approver_attribute; such a decision is refused.
+	unnamed bool
 }
 
 // flagApproverNotAuthenticated marks a decision let in by an authenticator that names

@@ -102,7 +102,14 @@ func (r *eventReceiver) handleEvents(w http.ResponseWriter, req *http.Request) {
 
 func (r *eventReceiver) handleApprovals(w http.ResponseWriter, req *http.Request) {
 	r.accept(w, req, "approval", func(body []byte) (ptrace.Traces, []eventID, *rejection) {
-		approvals, rej := decodeApprovals(body, r.decider(req), r.cfg.MaxEvents)
+		by := r.decider(req)
+		if by.unnamed {
+			// An authenticator that names callers (oidc) and named nobody: the decision
+			// would stand in whatever approver's name the request claims.
+			return ptrace.Traces{}, nil, reject(http.StatusUnauthorized, fmt.Sprintf(
+				"the authenticator accepted the credential but named no caller under %q (approver_attribute), e.g. a token with an empty sub: a decision needs who decided", r.cfg.ApproverAttribute))
+		}
+		approvals, rej := decodeApprovals(body, by, r.cfg.MaxEvents)
 		if rej != nil {
 			return ptrace.Traces{}, nil, rej
 		}
@@ -123,6 +130,7 @@ func (r *eventReceiver) decider(req *http.Request) decider {
 		if name, ok := info.Auth.GetAttribute(r.cfg.ApproverAttribute).(string); ok {
 			d.caller = strings.TrimSpace(name)
 		}
+		d.unnamed = d.caller == ""
 	}
 	return d
 }
