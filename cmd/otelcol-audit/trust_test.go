@@ -162,33 +162,43 @@ func TestEndToEndForgedApprovalSpan(t *testing.T) {
 	}
 }
 
-// A decision posted by approval id alone belongs to the first span delivered with that
-// id: a later span that reuses the id (it is the runtime's, so a sender knows it) is not
-// shown as approved by the decision's approver.
-func TestEndToEndReusedApprovalIDGetsNoDecision(t *testing.T) {
+// A decision posted by approval id alone belongs to the one span of its tenant with that
+// id. The id is the runtime's, so any sender can put it on spans: a span of another
+// tenant carrying it, sent first, does not take the decision (nor show its approver and
+// reason to that tenant), and a second span of the same tenant carrying it makes the id
+// ambiguous, so that neither shows as decided.
+func TestEndToEndApprovalIDDecidesOneCallOfItsTenant(t *testing.T) {
 	c := startCollector(t, gatedPolicy)
-	gated := sendSpan(t, c, "refund", trace.SpanContext{}, append(refundCall(), attribute.String("audit.approval.id", "apr-7"))...)
+	tenant := func(name string) attribute.KeyValue { return attribute.String("tenant.id", name) }
+	id := attribute.String("audit.approval.id", "apr-7")
+	squatter := sendSpan(t, c, "refund", trace.SpanContext{}, append(refundCall(), id, tenant("globex"))...)
+	gated := sendSpan(t, c, "refund", trace.SpanContext{}, append(refundCall(), id, tenant("acme"))...)
 	waitForSpans(t, c.queryURL, url.Values{"trace_id": {gated.TraceID().String()}}, 1, 10*time.Second)
 	var out map[string]any
-	if status := post(t, "http://"+c.eventsAddr+"/v1/approvals", "", `{"approval_id":"apr-7","status":"approved","approver":"cfo@example.com"}`, &out); status != http.StatusAccepted {
+	if status := post(t, "http://"+c.eventsAddr+"/v1/approvals", "", `{"approval_id":"apr-7","tenant_id":"acme","status":"approved","approver":"cfo@acme.example","reason":"case 1234"}`, &out); status != http.StatusAccepted {
 		t.Fatalf("POST /v1/approvals: %d %v", status, out)
 	}
-	reused := sendSpan(t, c, "refund", trace.SpanContext{}, append(refundCall(), attribute.String("audit.approval.id", "apr-7"))...)
-	waitForSpans(t, c.queryURL, url.Values{"trace_id": {reused.TraceID().String()}}, 1, 10*time.Second)
 	approved := waitForSpans(t, c.queryURL, url.Values{"approval": {"approved"}, "record_type": {"span"}}, 1, 10*time.Second).Spans
 	if approved[0]["span_id"] != gated.SpanID().String() {
-		t.Errorf("the approved call is %v, want the first with the id, %s", approved[0]["span_id"], gated.SpanID())
+		t.Errorf("the approved call is %v, want acme's %s", approved[0]["span_id"], gated.SpanID())
 	}
-	row := getSpans(t, c.queryURL, url.Values{"trace_id": {reused.TraceID().String()}}).Spans[0]
-	assertFields(t, row, map[string]any{"approval_status": "pending", "approver": nil})
-	// The decision is in the first span's run, not in the reusing one's.
-	for trace, want := range map[string]int{gated.TraceID().String(): 2, reused.TraceID().String(): 1} {
+	row := getSpans(t, c.queryURL, url.Values{"trace_id": {squatter.TraceID().String()}}).Spans[0]
+	assertFields(t, row, map[string]any{"approval_status": "pending", "approver": nil, "approval_reason": nil})
+	// The decision is in acme's run only.
+	for trace, want := range map[string]int{gated.TraceID().String(): 2, squatter.TraceID().String(): 1} {
 		var run struct {
 			Spans []map[string]any `json:"spans"`
 		}
 		if status := getJSONStatus(t, c.queryURL+"/api/v1/traces/"+trace, &run); status != http.StatusOK || len(run.Spans) != want {
 			t.Errorf("the run %s: %d, %d rows, want %d", trace, status, len(run.Spans), want)
 		}
+	}
+
+	// A second acme call with the id: the id no longer names one call.
+	reused := sendSpan(t, c, "refund", trace.SpanContext{}, append(refundCall(), id, tenant("acme"))...)
+	waitForSpans(t, c.queryURL, url.Values{"trace_id": {reused.TraceID().String()}}, 1, 10*time.Second)
+	if got := getSpans(t, c.queryURL, url.Values{"approval": {"approved"}, "record_type": {"span"}}).Spans; len(got) != 0 {
+		t.Errorf("approval=approved finds %d calls once the id is ambiguous, want none", len(got))
 	}
 }
 

@@ -147,7 +147,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 	defer s.decMu.Unlock()
 	if s.decRead == nil {
 		if _, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+decisionsTable+
-			" (file VARCHAR, d_gated BOOLEAN, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ, d_received TIMESTAMPTZ)"); err != nil {
+			" (file VARCHAR, d_gated BOOLEAN, d_trace VARCHAR, d_span VARCHAR, d_id VARCHAR, d_status VARCHAR, d_approver VARCHAR, d_reason VARCHAR, d_time TIMESTAMPTZ, d_received TIMESTAMPTZ, d_tenant VARCHAR)"); err != nil {
 			return err
 		}
 		s.decRead = map[string]bool{}
@@ -184,13 +184,13 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 			list.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
 		}
 		// Decisions (approval rows, naming the gated span as their parent or by approval
-		// id) and the gated spans that carry an approval id (d_gated): a decision posted
-		// by approval id alone belongs to the first span delivered with that id.
+		// id) and the spans that carry an approval id (d_gated): a decision posted by
+		// approval id alone belongs to the one span of its tenant with that id.
 		_, err := s.db.ExecContext(ctx, "INSERT INTO "+decisionsTable+
 			" SELECT substr(filename, "+strconv.Itoa(len(s.abs)+2)+"), record_type <> 'approval',"+
 			" trace_id, CASE WHEN record_type = 'approval' THEN parent_span_id ELSE span_id END, approval_id,"+
 			" CASE WHEN record_type = 'approval' THEN approval_status END, CASE WHEN record_type = 'approval' THEN approver END,"+
-			" CASE WHEN record_type = 'approval' THEN approval_reason END, start_time, ingest_time"+
+			" CASE WHEN record_type = 'approval' THEN approval_reason END, start_time, ingest_time, tenant_id"+
 			" FROM read_parquet(["+list.String()+"], filename = true"+readParquetOptions+
 			" WHERE record_type = 'approval' OR approval_id IS NOT NULL")
 		return err
@@ -466,10 +466,11 @@ func (s *store) spansView(w window) string {
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
 	LEFT JOIN (SELECT decision.*, gated.d_trace AS g_trace, gated.d_span AS g_span
 		FROM (SELECT * FROM ` + decisionsTable + ` WHERE NOT d_gated AND d_id IS NOT NULL` + decisionsOf + `
-			QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received DESC, d_time DESC) = 1) AS decision
-		JOIN (SELECT d_id, d_trace, d_span FROM ` + decisionsTable + ` WHERE d_gated
-			QUALIFY row_number() OVER (PARTITION BY d_id ORDER BY d_received, d_trace, d_span) = 1) AS gated
-		USING (d_id)) AS by_id
+			QUALIFY row_number() OVER (PARTITION BY d_id, coalesce(d_tenant, '') ORDER BY d_received DESC, d_time DESC) = 1) AS decision
+		JOIN (SELECT d_id, coalesce(d_tenant, '') AS g_tenant, any_value(d_trace) AS d_trace, any_value(d_span) AS d_span
+			FROM ` + decisionsTable + ` WHERE d_gated GROUP BY ALL
+			HAVING count(DISTINCT d_trace || '/' || d_span) = 1) AS gated
+		ON gated.d_id = decision.d_id AND gated.g_tenant = coalesce(decision.d_tenant, '')) AS by_id
 		ON by_id.g_trace = trail.trace_id AND by_id.g_span = trail.span_id)`
 }
 
