@@ -406,3 +406,71 @@ func BenchmarkRedeliveries(b *testing.B) {
 		pairAs(b, "redelivered", "clean", func() int64 { return first(redelivered) }, func() int64 { return first(clean) })
 	})
 }
+
+// BenchmarkSQLOverhead measures what POST /api/v1/query adds to a statement: a trivial
+// count through runSQL (check, worker round trip, views) against the same count on a
+// plain connection over the same files, over the trail of benchTrail
+// (AUDIT_BENCH_SPANS spans, default 1 M; 10000 builds a small one in seconds). It also
+// times each step of runSQL on its own, in ms per statement: serialize (the parse tree),
+// reserved (the engine's relations), deserialize (the tree back to SQL) and worker (the
+// round trip of the checked statement) and select1 (the round trip of a statement that
+// names no view).
+func BenchmarkSQLOverhead(b *testing.B) {
+	dir := benchTrail(b, benchSpans(b), secondNone)
+	s, err := openStore(dir, engineLimits{memory: "1GB", threads: 2, maxTemp: "1GB"})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = s.close() })
+	s.enableSQL(2 << 30)
+	db, err := sql.Open("duckdb", "")
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	trail := "read_parquet(" + sqlString(filepath.Join(dir, auditschema.SpansDir, "*", "*", "*.parquet")) + readParquetOptions
+	const q = "SELECT count(*) FROM %s WHERE model = 'gpt-4o-mini'"
+	ctx := context.Background()
+
+	b.Run("total", func(b *testing.B) {
+		pairAs(b, "runsql", "plain", func() int64 {
+			_, err := s.runSQL(ctx, fmt.Sprintf(q, "spans"), "")
+			require.NoError(b, err)
+			return 0
+		}, func() int64 { return drain(b, db, fmt.Sprintf(q, trail)) })
+	})
+	b.Run("steps", func(b *testing.B) {
+		conn, err := s.db.Conn(ctx)
+		require.NoError(b, err)
+		defer conn.Close()
+		var tSer, tRes, tDes, tWork, tTrip time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			var serialized string
+			require.NoError(b, conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", fmt.Sprintf(q, "spans")).Scan(&serialized))
+			t1 := time.Now()
+			drainConn(b, conn, "SELECT lower(view_name) FROM duckdb_views() UNION SELECT lower(table_name) FROM duckdb_tables()")
+			t2 := time.Now()
+			var canonical string
+			require.NoError(b, conn.QueryRowContext(ctx, "SELECT json_deserialize_sql(?::JSON)", serialized).Scan(&canonical))
+			t3 := time.Now()
+			_, err := s.workers.run(ctx, &sqlJob{Views: []string{"spans"}, Files: s.files(), SQL: "SELECT * FROM (\n" + canonical + "\n) LIMIT 10001"})
+			require.NoError(b, err)
+			t4 := time.Now()
+			_, err = s.workers.run(ctx, &sqlJob{SQL: "SELECT 1"})
+			require.NoError(b, err)
+			t5 := time.Now()
+			tSer, tRes, tDes, tWork, tTrip = tSer+t1.Sub(t0), tRes+t2.Sub(t1), tDes+t3.Sub(t2), tWork+t4.Sub(t3), tTrip+t5.Sub(t4)
+		}
+		n := float64(b.N)
+		for name, d := range map[string]time.Duration{"serialize": tSer, "reserved": tRes, "deserialize": tDes, "worker": tWork, "select1": tTrip} {
+			b.ReportMetric(float64(d.Microseconds())/1000/n, name+"-ms/op")
+		}
+	})
+}
+
+func drainConn(b *testing.B, conn *sql.Conn, query string) {
+	rows, err := conn.QueryContext(context.Background(), query)
+	require.NoError(b, err)
+	defer rows.Close()
+	for rows.Next() {
+	}
+	require.NoError(b, rows.Err())
+}
