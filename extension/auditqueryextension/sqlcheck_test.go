@@ -173,3 +173,44 @@ func mustGlob(t *testing.T, pattern string) []string {
 	require.NotEmpty(t, m, pattern)
 	return m
 }
+
+// Every relation of the engine that is not one of the views, once the store has created
+// its tables (approval decisions, redelivered copies), is reserved, on the store's first
+// statement as on a later one: a WITH that takes a store table's name is refused even
+// before any read created the table.
+func TestSQLReservedRelationsCoverTheEngine(t *testing.T) {
+	dir := t.TempDir()
+	writeRichTrail(t, dir, time.Now().UTC())
+	s, err := openStore(dir, engineLimits{memory: "256MB", threads: 1, maxTemp: "1GB"})
+	require.NoError(t, err)
+	defer s.close()
+	s.enableSQL(1 << 30)
+	ctx := t.Context()
+	_, err = s.runSQL(ctx, "WITH audit_decisions AS (SELECT * FROM audit_decisions) SELECT * FROM audit_decisions", "")
+	assert.ErrorContains(t, err, "WITH audit_decisions")
+
+	_ = s.spansView(window{}) // creates the decisions and duplicate tables
+	conn, err := s.db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	reserved, err := s.reservedRelations(ctx, conn)
+	require.NoError(t, err)
+	rows, err := conn.QueryContext(ctx, "SELECT lower(view_name) FROM duckdb_views() UNION SELECT lower(table_name) FROM duckdb_tables()")
+	require.NoError(t, err)
+	defer rows.Close()
+	var tables int
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		if strings.HasPrefix(name, "audit_") {
+			tables++
+		}
+		assert.Truef(t, isView(name) || reserved[name], "relation %s of the engine is not reserved", name)
+	}
+	require.NoError(t, rows.Err())
+	assert.GreaterOrEqual(t, tables, 3, "the store's tables exist")
+	for _, name := range storeTables {
+		_, err := s.runSQL(ctx, "WITH "+name+" AS (SELECT 1) SELECT * FROM "+name, "")
+		assert.ErrorContains(t, err, "WITH "+name)
+	}
+}

@@ -2,13 +2,13 @@ package auditqueryextension
 
 import (
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -57,23 +57,8 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", query).Scan(&serialized); err != nil {
 		return nil, err
 	}
-	reserved := map[string]bool{}
-	rows, err := conn.QueryContext(ctx, "SELECT lower(view_name) FROM duckdb_views() UNION SELECT lower(table_name) FROM duckdb_tables()")
+	reserved, err := s.reservedRelations(ctx, conn)
 	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if !isView(name) {
-			reserved[name] = true
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	checked, err := checkStatement(serialized, reserved)
@@ -86,11 +71,11 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 	}
 	job := &sqlJob{SQL: "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1), Scope: scope}
 	if len(checked.views) > 0 {
-		hasFiles, err := filepath.Glob(s.glob)
-		if err != nil {
-			return nil, err
-		}
-		if len(hasFiles) == 0 {
+		job.Files = s.files()
+		if len(job.Files) == 0 {
+			if len(s.trailFiles()) > 0 {
+				return nil, errBadSQL{"no sealed file of the trail can be read now (the collector's log names them)"}
+			}
 			return nil, errBadSQL{"the trail holds no sealed files yet"}
 		}
 		for _, name := range sqlViews {
@@ -98,12 +83,52 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 				job.Views = append(job.Views, name)
 			}
 		}
-		job.Files = s.files()
 	}
 	if s.workers == nil {
 		return nil, errors.New("SQL is not enabled on this store")
 	}
 	return s.workers.run(ctx, job)
+}
+
+// storeTables are the tables the store creates in its engine (and the SQL worker in
+// its own): the approval decisions, the redelivered copies and their transient work
+// tables.
+var storeTables = []string{decisionsTable, hiddenTable, conflictTable, candidatesTable, digestsTable}
+
+// reservedRelations are the names of the engine's own relations, which a statement's
+// WITH clause may not take (see checkStatement): its catalog views and tables, and the
+// store's tables. The catalog's relations are listed once, on the first statement: no
+// extension can be loaded and no statement creates one, so they do not change; the
+// store's tables are named whether or not they exist yet.
+func (s *store) reservedRelations(ctx context.Context, conn *sql.Conn) (map[string]bool, error) {
+	s.engineMu.Lock()
+	defer s.engineMu.Unlock()
+	if s.engineRelations == nil {
+		names := map[string]bool{}
+		rows, err := conn.QueryContext(ctx, "SELECT lower(view_name) FROM duckdb_views() UNION SELECT lower(table_name) FROM duckdb_tables()")
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if !isView(name) {
+				names[name] = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		for _, t := range storeTables {
+			names[t] = true
+		}
+		s.engineRelations = names
+	}
+	return s.engineRelations, nil
 }
 
 // sqlViewFilters are the record types of each view: the trail but access records,

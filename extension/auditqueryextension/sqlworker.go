@@ -153,6 +153,8 @@ type sqlWorkerEngine struct {
 	st    *store
 	conn  *sql.Conn
 	files []string
+	// views maps each view the connection holds to the statement that created it.
+	views map[string]string
 }
 
 func (c *sqlWorkerConfig) open() (*sqlWorkerEngine, error) {
@@ -165,7 +167,7 @@ func (c *sqlWorkerConfig) open() (*sqlWorkerEngine, error) {
 		_ = st.close()
 		return nil, err
 	}
-	w := &sqlWorkerEngine{st: st, conn: conn}
+	w := &sqlWorkerEngine{st: st, conn: conn, views: map[string]string{}}
 	st.live = func() ([]string, bool) { return w.files, true }
 	return w, nil
 }
@@ -183,8 +185,11 @@ func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 		named[name] = true
 	}
 	for _, name := range sqlViews {
-		// Drop the views the statement does not name, which an earlier one created
-		// over older files.
+		// A view the statement names is created again only when its statement (files,
+		// scope, the store's tables it joins) differs from the one that created it:
+		// creating a view binds its whole file list. The views the statement does not
+		// name, which an earlier one created, are dropped.
+		created, exists := w.views[name]
 		stmt := "DROP VIEW IF EXISTS " + name
 		if named[name] {
 			where := sqlViewFilters[name]
@@ -192,9 +197,21 @@ func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 				where += " AND " + j.Scope
 			}
 			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansView(window{}) + where
+			if exists && created == stmt {
+				continue
+			}
+		} else if !exists {
+			continue
 		}
 		if _, err := w.conn.ExecContext(ctx, stmt); err != nil {
+			// What the view is now is unknown: the next statement drops or creates it.
+			w.views[name] = ""
 			return nil, fmt.Errorf("view %s: %w", name, err)
+		}
+		if named[name] {
+			w.views[name] = stmt
+		} else {
+			delete(w.views, name)
 		}
 	}
 	return querySQL(ctx, w.conn, j.SQL)

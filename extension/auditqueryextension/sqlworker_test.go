@@ -2,6 +2,7 @@ package auditqueryextension
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,4 +100,48 @@ func TestSQLWithoutScratchDirectory(t *testing.T) {
 	status, body := postSQL(t, base, "SELECT count(*) FROM spans", "")
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	assert.Contains(t, string(body), `"rows":[[5]]`)
+}
+
+// A worker's views follow each statement's files and scope, whether it created them for
+// an earlier statement or not, and a view the statement does not name is gone.
+func TestSQLWorkerViewsFollowFilesAndScope(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	row := func(span, name string) auditschema.Row {
+		return auditschema.Row{IngestTime: now, StartTime: now, EndTime: now, TraceID: strings.Repeat("ab", 16),
+			SpanID: span, Name: name, Kind: "client", StatusCode: "ok", RecordType: auditschema.RecordSpan,
+			Attributes: "{}", ResourceAttributes: "{}"}
+	}
+	part := auditschema.SpansDir + "/" + auditschema.PartitionOf(now) + "/"
+	writeRowsFile(t, dir, part+"a-000001.parquet", []auditschema.Row{row(strings.Repeat("01", 8), "refund"), row(strings.Repeat("02", 8), "lookup")})
+	writeRowsFile(t, dir, part+"b-000001.parquet", []auditschema.Row{row(strings.Repeat("03", 8), "refund")})
+	cfg := sqlWorkerConfig{Dir: dir, Memory: "256MB", Threads: 1, MaxTemp: "1GB", TempDir: t.TempDir()}
+	w, err := cfg.open()
+	require.NoError(t, err)
+	defer w.close()
+	a, ab := []string{part + "a-000001.parquet"}, []string{part + "a-000001.parquet", part + "b-000001.parquet"}
+	const count = "SELECT count(*) FROM spans"
+	for _, step := range []struct {
+		files []string
+		scope string
+		want  string
+	}{
+		{a, "", "2"},
+		{a, "", "2"},
+		{a, "name = 'refund'", "1"},
+		{ab, "name = 'refund'", "2"},
+		{ab, "name = 'refund'", "2"},
+		{ab, "", "3"},
+		{a, "", "2"},
+	} {
+		res, err := w.run(&sqlJob{Views: []string{"spans"}, Files: step.files, Scope: step.scope, SQL: count})
+		require.NoError(t, err, "%v %q", step.files, step.scope)
+		require.Len(t, res.Rows, 1)
+		assert.Equalf(t, step.want, fmt.Sprint(res.Rows[0][0]), "%d files, scope %q", len(step.files), step.scope)
+	}
+	_, err = w.run(&sqlJob{Files: a, SQL: count})
+	assert.ErrorContains(t, err, "spans", "a view the statement does not name is dropped")
+	res, err := w.run(&sqlJob{Views: []string{"spans"}, Files: ab, SQL: count})
+	require.NoError(t, err)
+	assert.Equal(t, "3", fmt.Sprint(res.Rows[0][0]))
 }

@@ -48,6 +48,9 @@ type store struct {
 	lim engineLimits
 	// workers runs POST /api/v1/query statements; nil until enableSQL.
 	workers *sqlWorkers
+	// engineRelations caches the engine's own relations (see reservedRelations).
+	engineMu        sync.Mutex
+	engineRelations map[string]bool
 }
 
 // readParquetOptions read the hive partition columns. Not union_by_name: it opens every
