@@ -7,10 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 // A read error that names no file still finds the damaged one: its footer does not
@@ -74,4 +78,26 @@ func TestSkippedFilesByRole(t *testing.T) {
 	member := answer(iss.token(t, "bob@example.com"))
 	assert.EqualValues(t, 1, member["skipped_file_count"])
 	assert.NotContains(t, member, "skipped_files")
+}
+
+// A statement over a trail whose every sealed file is set aside is told so, and the
+// worker reads none of them.
+func TestSQLWhenNoFileCanBeRead(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	path := writeRowsFile(t, dir, auditschema.SpansDir+"/"+auditschema.PartitionOf(now)+"/a-000001.parquet", []auditschema.Row{{
+		IngestTime: now, StartTime: now, EndTime: now, TraceID: strings.Repeat("ab", 16), SpanID: strings.Repeat("cd", 8),
+		Name: "refund", Kind: "client", StatusCode: "ok", RecordType: auditschema.RecordSpan, Attributes: "{}", ResourceAttributes: "{}"}})
+	s, err := openStore(dir, engineLimits{memory: "256MB", threads: 1, maxTemp: "1GB"})
+	require.NoError(t, err)
+	defer s.close()
+	s.enableSQL(1 << 30)
+	require.NoError(t, os.WriteFile(path, []byte("PAR1 not a parquet file"), 0o644))
+	require.True(t, s.setAside(errors.New("IO Error: something went wrong")))
+	require.Empty(t, s.files())
+
+	_, err = s.runSQL(t.Context(), "SELECT count(*) FROM spans", "")
+	var bad errBadSQL
+	require.ErrorAs(t, err, &bad)
+	assert.Contains(t, bad.msg, "no sealed file of the trail can be read")
 }
