@@ -119,9 +119,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
+		writeJSON(stdout, rep)
 	} else {
 		for _, f := range rep.Findings {
 			fmt.Fprintln(stdout, f.String())
@@ -154,4 +152,11 @@ func readOptional(path, what string) ([]byte, error) {
 		return nil, errors.New(what + ": file is empty")
 	}
 	return b, nil
+}
+
+// writeJSON writes a report as indented JSON, the --json output of the verify commands.
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }

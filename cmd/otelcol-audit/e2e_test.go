@@ -646,14 +646,7 @@ processors:
 
 	body := fmt.Sprintf(`{"trace_id":%q,"span_id":%q,"status":"approved","approver":"manager@example.com","reason":"within policy"}`,
 		gated.traceID, gated.spanID)
-	resp, err := http.Post("http://"+c.eventsAddr+"/v1/approvals", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /v1/approvals: %d", resp.StatusCode)
-	}
+	postJSON(t, "http://"+c.eventsAddr+"/v1/approvals", body)
 	waitForSpans(t, c.queryURL, url.Values{"user": {"manager@example.com"}}, 1, 10*time.Second)
 	row = findSpan(t, getSpans(t, c.queryURL, url.Values{}).Spans, gated.spanID)
 	assertFields(t, row, map[string]any{

@@ -357,14 +357,7 @@ processors:
 	}
 
 	body := `{"trace_id":"` + sent[0].traceID + `","span_id":"` + sent[0].spanID + `","status":"approved","approver":"manager@example.com"}`
-	resp, err := http.Post("http://"+c.eventsAddr+"/v1/approvals", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /v1/approvals: %d", resp.StatusCode)
-	}
+	postJSON(t, "http://"+c.eventsAddr+"/v1/approvals", body)
 	waitForSpans(t, c.queryURL, url.Values{"user": {"manager@example.com"}}, 1, 10*time.Second)
 	after, afterProv := directExport(t, c.queryURL, q, t.TempDir())
 	if b, _ := os.ReadFile(after); !bytes.Contains(b, []byte(`"approval_status":"approved"`)) {
@@ -405,14 +398,7 @@ exporters:
 	sendSpans(t, c, "old-bot", 1, second.Add(time.Minute))
 	waitForSpans(t, c.queryURL, url.Values{"agent": {"old-bot"}}, 3, 15*time.Second)
 	approval := `{"trace_id":"` + gated[0].traceID + `","span_id":"` + gated[0].spanID + `","status":"approved","approver":"manager@example.com"}`
-	resp, err := http.Post("http://"+c.eventsAddr+"/v1/approvals", "application/json", strings.NewReader(approval))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /v1/approvals: %d", resp.StatusCode)
-	}
+	postJSON(t, "http://"+c.eventsAddr+"/v1/approvals", approval)
 	waitForSpans(t, c.queryURL, url.Values{"user": {"manager@example.com"}}, 1, 10*time.Second)
 
 	firstHour := url.Values{"format": {"jsonl"}, "agent": {"old-bot"}, "from": {first.Format(time.RFC3339)}, "to": {second.Format(time.RFC3339)}}
