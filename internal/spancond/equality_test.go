@@ -377,3 +377,17 @@ func BenchmarkEval(b *testing.B) {
 		})
 	}
 }
+
+func TestDeepNestingRefused(t *testing.T) {
+	deep := strings.Repeat("(", maxNesting+1) + `attributes["k"] == "v"` + strings.Repeat(")", maxNesting+1)
+	want := fmt.Sprintf("deep: parentheses nested %d deep, at most %d", maxNesting+1, maxNesting)
+	if _, err := Compile([]Named{{"deep", deep}}, nop); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Compile: %v, want %q", err, want)
+	}
+	// At the bound, with parentheses inside a string literal (not counted), a condition
+	// compiles like any other.
+	ok := strings.Repeat("(", maxNesting) + `attributes["k"] == "((\"(("` + strings.Repeat(")", maxNesting)
+	if _, err := Compile([]Named{{"ok", ok}}, nop); err != nil {
+		t.Errorf("Compile(%s): %v", ok, err)
+	}
+}

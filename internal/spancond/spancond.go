@@ -59,6 +59,9 @@ func Compile(rules []Named, set component.TelemetrySettings) (*Set, error) {
 	}
 	s := &Set{}
 	for _, r := range rules {
+		if d := nesting(r.Condition); d > maxNesting {
+			return nil, fmt.Errorf("%s: parentheses nested %d deep, at most %d: write the condition with fewer", r.Name, d, maxNesting)
+		}
 		c, err := p.ParseCondition(r.Condition)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Name, err)
@@ -69,6 +72,30 @@ func Compile(rules []Named, set component.TelemetrySettings) (*Set, error) {
 		s.fast = append(s.fast, fast)
 	}
 	return s, nil
+}
+
+// maxNesting bounds how deep a condition's parentheses nest: OTTL's parser takes seconds
+// on a few thousand levels, and a collector with such a condition would not start in time.
+const maxNesting = 32
+
+// nesting is the depth of the parentheses of a condition, outside string literals.
+func nesting(cond string) int {
+	depth, deepest, quoted := 0, 0, false
+	for i := 0; i < len(cond); i++ {
+		switch c := cond[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ')':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // Len is the number of conditions.
