@@ -19,6 +19,8 @@ const (
 	KindRetention   = "retention"
 	KindKeyRotation = "key_rotation"
 	KindRecovery    = "recovery"
+	// KindTally records refusals when no file was sealed to carry them (see Tally).
+	KindTally = "tally"
 )
 
 // Paths inside the data directory.
@@ -61,7 +63,10 @@ type Entry struct {
 	Source string `json:"source,omitempty"`
 	// PublicKey is the new verifier key of a key rotation.
 	PublicKey string `json:"public_key,omitempty"`
-	Note      string `json:"note,omitempty"`
+	// Tally counts what the writer accepted and refused (see Tally): on a seal or
+	// recovery entry the accepted rows of its file, and refusals since the last tally.
+	Tally []Tally `json:"tally,omitempty"`
+	Note  string  `json:"note,omitempty"`
 	// Prev is the hex SHA-256 of the previous entry's line ("" for the first entry).
 	Prev string `json:"prev"`
 }
