@@ -1,6 +1,8 @@
 // Package ledger is the tamper-evident record of the audit trail: an append-only,
 // hash-chained list of entries (one per sealed file, compaction, retention deletion, key
-// rotation or recovery), a Merkle tree over them, and a signed checkpoint of that tree.
+// rotation, recovery or tally of refusals), a Merkle tree over them, and a signed
+// checkpoint of that tree. Seal and recovery entries also tally what the trail accepted
+// and refused per hour (Tally), so its completeness is signed evidence too.
 // The exporter appends to it; the query extension and auditctl verify it.
 package ledger
 

@@ -31,7 +31,8 @@ type Tally struct {
 	RecordType string    `json:"record_type"`
 	Accepted   int64     `json:"accepted,omitempty"`
 	// Refused counts refused records by reason (back_pressure, sealing_failed,
-	// write_failed, unauthenticated, forbidden, invalid, too_large, unreadable).
+	// write_failed from the exporter; invalid, too_large, unauthenticated, forbidden from
+	// the auditevent receiver).
 	Refused map[string]int64 `json:"refused,omitempty"`
 }
 
