@@ -9,9 +9,11 @@
 //
 //	auditctl verify --dir DIR [--public-key FILE] [--trusted-checkpoint FILE] [--json]
 //
-// verify prints one line per finding, then "note: " lines, then a summary line starting
-// "intact:" or "NOT intact:" (or, with --json, the report alone); it exits 1 when the
-// trail is not intact.
+// verify prints one line per finding, then "note: " lines, then a "completeness:" line
+// (what the ledger's tallies say the trail accepted, refused and stores; an hour whose
+// files hold another number of rows than it accepted is a finding), then a summary line
+// starting "intact:" or "NOT intact:" (or, with --json, the report alone, completeness
+// per hour included); it exits 1 when the trail is not intact.
 //
 //	auditctl query (--url URL [--token T] | --dir DIR --unrecorded) [--output table|csv|json] key=value ...
 //	auditctl query (--url URL [--token T] | --dir DIR --unrecorded) [--output table|csv|json] --sql "SELECT ..."
@@ -127,6 +129,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		for _, n := range rep.Notes {
 			fmt.Fprintln(stdout, "note: "+n)
 		}
+		fmt.Fprintln(stdout, completenessLine(rep.Completeness))
 		status := "intact"
 		if !rep.Intact {
 			status = fmt.Sprintf("NOT intact: %d finding(s)", len(rep.Findings))

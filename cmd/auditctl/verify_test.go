@@ -282,7 +282,7 @@ func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func findingLines(stdout string) []string {
 	var out []string
 	for _, l := range strings.Split(stdout, "\n") {
-		if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "note: ") &&
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "note: ") && !strings.HasPrefix(l, "completeness: ") &&
 			!strings.HasPrefix(l, "intact: ") && !strings.HasPrefix(l, "NOT intact: ") {
 			out = append(out, l)
 		}
@@ -481,7 +481,11 @@ func TestVerifyDeletedFile(t *testing.T) {
 	code, stdout, _ := cli(t, "verify", "--dir", dir)
 	assert.Equal(t, 1, code)
 	requireFinding(t, stdout, rec.Path, "missing")
-	assert.Len(t, findingLines(stdout), 1)
+	// Its hour accepted rows its remaining files do not hold: the gap is named too.
+	hour, ok := ledger.HourOfPartition(ledger.PartitionOfPath(rec.Path))
+	require.True(t, ok)
+	requireFinding(t, stdout, "hour "+hour.Format("2006-01-02T15Z"), fmt.Sprintf("%d acknowledged rows are missing", rec.Rows))
+	assert.Len(t, findingLines(stdout), 2)
 }
 
 func TestVerifyInjectedFile(t *testing.T) {
@@ -648,8 +652,9 @@ func TestVerifyEditedEntry(t *testing.T) {
 }
 
 // An attacker who edits an entry and recomputes every later Prev gets a valid chain; only
-// the signed checkpoint (whose key the attacker lacks) still catches it. The edit is to
-// the row count, which no file check can see.
+// the signed checkpoint (whose key the attacker lacks) still catches it, and the hour's
+// tally, which still counts the rows it accepted. The edit is to the row count, which no
+// file check can see.
 func TestVerifyEditedEntryRechained(t *testing.T) {
 	t.Parallel()
 	dir := copyTrail(t)
@@ -675,7 +680,8 @@ func TestVerifyEditedEntryRechained(t *testing.T) {
 	assert.Equal(t, 1, code)
 	requireNoFindingContaining(t, stdout, "breaks the hash chain")
 	requireFinding(t, stdout, checkpointRel, fmt.Sprintf("the first %d entries do not hash to the signed root", len(lines)))
-	assert.Len(t, findingLines(stdout), 1, "only the checkpoint root catches a re-chained edit")
+	requireFinding(t, stdout, "hour "+entries[1].Tally[0].Hour.Format("2006-01-02T15Z"), "1000 rows were never acknowledged")
+	assert.Len(t, findingLines(stdout), 2, "only the checkpoint root and the hour's tally catch a re-chained edit")
 
 	code, stdout, _ = cli(t, "verify", "--dir", dir, "--public-key", pub, "--trusted-checkpoint", trusted)
 	assert.Equal(t, 1, code)
@@ -803,6 +809,9 @@ func TestVerifyReplacedPublicKey(t *testing.T) {
 		entries[i] = entryOf(t, l)
 	}
 	entries[0].File.Rows = 0
+	for i := range entries[0].Tally {
+		entries[0].Tally[i].Accepted = 0 // a consistent forgery: its hour accepted nothing
+	}
 	writeLines(t, dir, rechain(t, lines, entries, 0))
 
 	skey, vkey, err := note.GenerateKey(rand.Reader, ledger.KeyName)
@@ -1017,9 +1026,12 @@ func TestVerifyJSON(t *testing.T) {
 	assert.JSONEq(t, "false", string(rep["intact"]))
 	var findings []ledger.Finding
 	require.NoError(t, json.Unmarshal(rep["findings"], &findings))
-	require.Len(t, findings, 1)
+	require.Len(t, findings, 2, "the missing file and its hour's gap")
 	assert.Equal(t, rec.Path, findings[0].Subject)
 	assert.Contains(t, findings[0].Problem, "missing")
+	var hours []ledger.HourCompleteness
+	require.NoError(t, json.Unmarshal(rep["completeness"], &hours))
+	assert.NotEmpty(t, hours)
 }
 
 func TestUsageErrors(t *testing.T) {

@@ -55,6 +55,9 @@ type parquetExporter struct {
 	// until sealed, and what back-pressure bounds.
 	queuedRows int
 	sealErr    error // last sealing failure; pushes are refused while set
+	// refused counts the records refused since the last ledger entry that recorded
+	// refusals.
+	refused refusals
 
 	sealMu  sync.Mutex // one seal pass at a time
 	kick    chan struct{}
@@ -89,16 +92,20 @@ type pendingBatch struct {
 	parts map[string][][]auditschema.Row
 	rows  int
 	first time.Time
+	// accepted counts the batch's rows by partition and record type: the tallies of
+	// the seal entries of its files.
+	accepted accepted
 	// sealed are files of this batch already sealed but not yet in the ledger.
 	sealed map[string]ledger.FileRecord
 }
 
 func newBatch(segPath string) *pendingBatch {
 	return &pendingBatch{
-		source:  walDir + "/" + filepath.Base(segPath),
-		segPath: segPath,
-		files:   map[string]*openFile{},
-		sealed:  map[string]ledger.FileRecord{},
+		source:   walDir + "/" + filepath.Base(segPath),
+		segPath:  segPath,
+		files:    map[string]*openFile{},
+		sealed:   map[string]ledger.FileRecord{},
+		accepted: accepted{},
 	}
 }
 
@@ -113,6 +120,7 @@ func (b *pendingBatch) add(parts map[string][]auditschema.Row, n int, now time.T
 	for p, rows := range parts {
 		b.parts[p] = append(b.parts[p], rows)
 	}
+	b.accepted.add(parts)
 	b.rows += n
 }
 
@@ -124,6 +132,7 @@ func (e *parquetExporter) writeLocked(b *pendingBatch, parts map[string][]audits
 		b.first = now
 	}
 	b.rows += n
+	b.accepted.add(parts)
 	if b.broken != nil {
 		return
 	}
@@ -332,6 +341,7 @@ func (e *parquetExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 // to the open files.
 func (e *parquetExporter) push(ctx context.Context, td ptrace.Traces, from source) error {
 	if td.SpanCount() == 0 {
+		e.noteRefusal(ctx, from)
 		return nil
 	}
 	ingest := e.now()
@@ -355,10 +365,12 @@ func (e *parquetExporter) push(ctx context.Context, td ptrace.Traces, from sourc
 	e.mu.Lock()
 	if e.sealErr != nil {
 		err := e.sealErr
+		e.refused.addRows(parts, refusedSealingFailed, ingest)
 		e.mu.Unlock()
 		return fmt.Errorf("%w: sealing failed: %v", errBackPressure, err)
 	}
 	if pending := e.buf.rows + e.queuedRows; pending >= maxPendingFiles*e.cfg.MaxFileRows {
+		e.refused.addRows(parts, refusedBackPressure, ingest)
 		e.mu.Unlock()
 		e.kickSeal()
 		return fmt.Errorf("%w: %d rows wait to be sealed", errBackPressure, pending)
@@ -366,6 +378,7 @@ func (e *parquetExporter) push(ctx context.Context, td ptrace.Traces, from sourc
 	seg := e.wal
 	frame, err := seg.write(ingest.UnixNano(), payload)
 	if err != nil {
+		e.refused.addRows(parts, refusedWriteFailed, ingest)
 		// The frame may be torn: start a new segment so that later frames stay readable.
 		rotErr := e.rotateLocked()
 		e.mu.Unlock()
@@ -379,6 +392,19 @@ func (e *parquetExporter) push(ctx context.Context, td ptrace.Traces, from sourc
 		e.kickSeal()
 	}
 	return seg.sync(frame)
+}
+
+// noteRefusal counts the refusal a trusted writer (the auditevent receiver) sends down
+// its pipeline as an empty batch (see origin.Refusal). From anyone else an empty batch
+// counts nothing: an OTLP sender cannot set a context.
+func (e *parquetExporter) noteRefusal(ctx context.Context, from source) {
+	r, ok := origin.RefusalOf(ctx)
+	if _, trusted := origin.TrustedWriter(ctx); !ok || !trusted || from != fromPipeline {
+		return
+	}
+	e.mu.Lock()
+	e.refused.add(r.At, r.RecordType, r.Reason, int64(r.Records), e.now())
+	e.mu.Unlock()
 }
 
 // batchBufs hold the encoding of a batch for the write-ahead log, about the size of
@@ -506,16 +532,39 @@ func (e *parquetExporter) seal(force bool) error {
 			e.mu.Lock()
 			e.sealErr = err
 			e.mu.Unlock()
-			return err
+			// The refusals sealing causes are evidence too: the ledger may still take them.
+			return errors.Join(err, e.recordRefusals(force))
 		}
 		e.mu.Lock()
 		e.queued = e.queued[1:]
 		e.queuedRows -= b.rows
 		e.mu.Unlock()
 	}
+	if err := e.recordRefusals(force); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	e.sealErr = nil
 	e.mu.Unlock()
+	return nil
+}
+
+// recordRefusals records, in a tally entry, the refusals no seal entry carried: those
+// older than max_file_age, or all of them with force (at shutdown).
+func (e *parquetExporter) recordRefusals(force bool) error {
+	e.mu.Lock()
+	if e.refused.counts == nil || !force && e.now().Sub(e.refused.since) < e.cfg.MaxFileAge {
+		e.mu.Unlock()
+		return nil
+	}
+	tallies := e.refused.take()
+	e.mu.Unlock()
+	if _, err := e.ledger.Append(ledger.Entry{Kind: ledger.KindTally, Writer: e.writer, Tally: tallies}); err != nil {
+		e.mu.Lock()
+		e.refused.restore(tallies, e.now())
+		e.mu.Unlock()
+		return fmt.Errorf("record refusals in the ledger: %w", err)
+	}
 	return nil
 }
 
@@ -569,10 +618,22 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 	var entries []ledger.Entry
 	for _, p := range sortedKeys(b.sealed) {
 		rec := b.sealed[p]
-		entries = append(entries, ledger.Entry{Kind: ledger.KindSeal, Writer: e.writer, File: &rec, Source: b.source})
+		if n := b.accepted.rows(p); n != rec.Rows {
+			e.logger.Error("A sealed file holds another number of rows than its batch accepted; verify reports the hour",
+				zap.String("path", rec.Path), zap.Int64("rows", rec.Rows), zap.Int64("accepted", n))
+		}
+		entries = append(entries, ledger.Entry{Kind: ledger.KindSeal, Writer: e.writer, File: &rec, Source: b.source, Tally: b.accepted.tallies(p)})
 	}
 	if len(entries) > 0 {
+		e.mu.Lock()
+		refused := e.refused.take()
+		e.mu.Unlock()
+		last := &entries[len(entries)-1]
+		last.Tally = append(last.Tally, refused...)
 		if _, err := e.ledger.Append(entries...); err != nil {
+			e.mu.Lock()
+			e.refused.restore(refused, e.now())
+			e.mu.Unlock()
 			return errors.Join(sealErr, fmt.Errorf("record sealed files in the ledger: %w", err))
 		}
 		for _, en := range entries {

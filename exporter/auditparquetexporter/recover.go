@@ -105,9 +105,14 @@ func (e *parquetExporter) recordOrphan(rel, stamp string) error {
 		return err
 	}
 	rec.Path = rel
+	// Its rows were acknowledged through the write-ahead log segment it was sealed
+	// from, whose replay skips this partition: they are accepted here.
+	tally := accepted{}
+	tally.add(map[string][]auditschema.Row{ledger.PartitionOfPath(rel): rows})
 	if _, err := e.ledger.Append(ledger.Entry{
 		Kind: ledger.KindRecovery, Writer: e.writer, File: &rec, Source: meta[auditschema.MetadataSource],
-		Note: "sealed file had no ledger entry (interrupted between seal and ledger append); re-hashed and recorded",
+		Tally: tally.tallies(ledger.PartitionOfPath(rel)),
+		Note:  "sealed file had no ledger entry (interrupted between seal and ledger append); re-hashed and recorded",
 	}); err != nil {
 		return err
 	}

@@ -35,7 +35,9 @@ type queryExtension struct {
 	// publicKey is the ledger verifier key of public_key_file ("" = the data directory's).
 	publicKey string
 	// masker masks what access records quote from requests (dlp).
-	masker   *dlp.Masker
+	masker *dlp.Masker
+	// tallies follows the ledger's tallies for the stats' completeness.
+	tallies  *ledger.Tallies
 	serverWG sync.WaitGroup
 }
 
@@ -56,6 +58,7 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("auditquery: %w", err)
 	}
 	e.masker = m
+	e.tallies = ledger.NewTallies(e.cfg.Directory)
 	st, err := openStore(e.cfg.Directory, engineLimits{memory: e.cfg.MemoryLimit, threads: e.cfg.Threads, maxTemp: e.cfg.MaxTempDirectorySize})
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)

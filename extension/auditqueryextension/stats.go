@@ -3,9 +3,15 @@ package auditqueryextension
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
 // groupStats is one group of a breakdown. Calls are the LLM and tool calls (spans of
@@ -229,8 +235,64 @@ func (e *queryExtension) handleStats(w http.ResponseWriter, r *http.Request, c *
 		return
 	}
 	e.noteSkipped(c, f.window(), st)
+	if c.role == RoleAdmin {
+		// Trail-wide counts, not narrowed by row filters: for those who see every row.
+		st["completeness"] = e.completeness(f, time.Now())
+	}
 	if t, ok := st["total"].(groupStats); ok {
 		c.acc.setRows(t.Calls)
 	}
 	e.reply(w, r, c, http.StatusOK, st)
+}
+
+// completenessHours is how many hours the completeness of a window without from covers,
+// back from its end.
+const completenessHours = 48
+
+// completenessSummary is the stats' completeness: per filing hour of the window, the
+// records the trail accepted and refused and the rows its live files hold, as the
+// ledger's tallies record them (see ledger.Tally), with their totals.
+type completenessSummary struct {
+	From     time.Time                 `json:"from"`
+	To       time.Time                 `json:"to"`
+	Accepted int64                     `json:"accepted"`
+	Refused  map[string]int64          `json:"refused"`
+	Stored   int64                     `json:"stored"`
+	Expected int64                     `json:"expected"`
+	Hours    []ledger.HourCompleteness `json:"hours"`
+	// Error says why the ledger could not be read; the figures are then empty.
+	Error string `json:"error,omitempty"`
+}
+
+// completeness reads the window's hours from the ledger. Rows acknowledged but not yet
+// sealed (at most max_file_age) are counted once sealed.
+func (e *queryExtension) completeness(f spanFilter, now time.Time) completenessSummary {
+	to := now.UTC().Truncate(time.Hour).Add(time.Hour)
+	if f.to != nil {
+		to = f.to.UTC()
+	}
+	from := to.Add(-completenessHours * time.Hour).Truncate(time.Hour)
+	if f.from != nil {
+		from = f.from.UTC()
+	}
+	out := completenessSummary{From: from, To: to, Refused: map[string]int64{}, Hours: []ledger.HourCompleteness{}}
+	hours, err := e.tallies.Hours(from, to)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out // no writer has started yet
+	}
+	if err != nil {
+		e.set.Logger.Warn("Reading the ledger's tallies failed", zap.Error(err))
+		out.Error = err.Error()
+		return out
+	}
+	out.Hours = hours
+	for _, h := range hours {
+		out.Accepted += h.TotalAccepted()
+		out.Stored += h.Stored
+		out.Expected += h.Expected
+		for reason, n := range h.Refused {
+			out.Refused[reason] += n
+		}
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 // Package ledger is the tamper-evident record of the audit trail: an append-only,
 // hash-chained list of entries (one per sealed file, compaction, retention deletion, key
-// rotation or recovery), a Merkle tree over them, and a signed checkpoint of that tree.
+// rotation, recovery or tally of refusals), a Merkle tree over them, and a signed
+// checkpoint of that tree. Seal and recovery entries also tally what the trail accepted
+// and refused per hour (Tally), so its completeness is signed evidence too.
 // The exporter appends to it; the query extension and auditctl verify it.
 package ledger
 
@@ -19,6 +21,8 @@ const (
 	KindRetention   = "retention"
 	KindKeyRotation = "key_rotation"
 	KindRecovery    = "recovery"
+	// KindTally records refusals when no file was sealed to carry them (see Tally).
+	KindTally = "tally"
 )
 
 // Paths inside the data directory.
@@ -61,7 +65,10 @@ type Entry struct {
 	Source string `json:"source,omitempty"`
 	// PublicKey is the new verifier key of a key rotation.
 	PublicKey string `json:"public_key,omitempty"`
-	Note      string `json:"note,omitempty"`
+	// Tally counts what the writer accepted and refused (see Tally): on a seal or
+	// recovery entry the accepted rows of its file, and refusals since the last tally.
+	Tally []Tally `json:"tally,omitempty"`
+	Note  string  `json:"note,omitempty"`
 	// Prev is the hex SHA-256 of the previous entry's line ("" for the first entry).
 	Prev string `json:"prev"`
 }

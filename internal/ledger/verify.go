@@ -48,6 +48,11 @@ type Report struct {
 	Files    int       `json:"files"`
 	Bytes    int64     `json:"bytes"`
 	Findings []Finding `json:"findings"`
+	// Completeness is, per filing hour, what the ledger's tallies say was accepted and
+	// refused, and the rows the hour's live files hold (a file missing from disk holds
+	// none; a changed file is a finding of its own and counts as recorded); an hour whose
+	// rows differ from what it accepted is a finding.
+	Completeness []HourCompleteness `json:"completeness"`
 	// Notes are observations that are not integrity problems, e.g. entries a running
 	// exporter appended after the last checkpoint was read.
 	Notes []string `json:"notes"`
@@ -92,7 +97,7 @@ func Verify(dataDir string, opts VerifyOptions) (*Report, error) {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
 	defer f.Close()
-	st := &verifyState{live: map[string]FileRecord{}, retired: map[string]bool{}, r: bufio.NewReaderSize(f, 1<<20)}
+	st := &verifyState{live: map[string]FileRecord{}, retired: map[string]bool{}, comp: newCompleteness(), r: bufio.NewReaderSize(f, 1<<20)}
 	st.readEntries(rep)
 	rep.Entries = st.tree.size()
 
@@ -115,7 +120,8 @@ func Verify(dataDir string, opts VerifyOptions) (*Report, error) {
 		}
 	}
 
-	injected, strays := checkFiles(dataDir, st.live, rep)
+	missing := map[string]bool{}
+	injected, strays := checkFiles(dataDir, st.live, missing, rep)
 	if len(injected) > 0 || len(strays) > 0 {
 		// A running exporter seals a file before appending its entry, and replaces the
 		// checkpoint through a temporary file beside it: read entries that arrived
@@ -129,7 +135,9 @@ func Verify(dataDir string, opts VerifyOptions) (*Report, error) {
 		rep.Entries = st.tree.size()
 		for _, p := range injected {
 			if rec, ok := st.live[p]; ok {
-				checkFile(dataDir, rec, rep)
+				if !checkFile(dataDir, rec, rep) {
+					missing[p] = true
+				}
 				continue
 			}
 			if st.retired[p] {
@@ -145,6 +153,10 @@ func Verify(dataDir string, opts VerifyOptions) (*Report, error) {
 			rep.Findings = append(rep.Findings, s)
 		}
 	}
+	// Files of entries read during the second look were not hashed: they count as
+	// stored, as the ledger records them.
+	rep.Completeness = st.comp.result(st.live, time.Time{}, time.Time{}, func(rec FileRecord) bool { return !missing[rec.Path] })
+	findGaps(rep.Completeness, rep)
 	rep.Intact = len(rep.Findings) == 0
 	return rep, nil
 }
@@ -159,6 +171,7 @@ type verifyState struct {
 	retired map[string]bool
 	// broken is set after a chain break, so that one break is reported once.
 	broken bool
+	comp   *completeness
 }
 
 // readEntries reads the entries not read yet, checking numbering, chain and compactions.
@@ -185,6 +198,7 @@ func (st *verifyState) readEntries(rep *Report) {
 			}
 			checkEntry(&e, st.live, subject, rep)
 			applyEntry(st.live, &e)
+			st.comp.add(&e)
 			for _, r := range append(e.Replaces, e.Deleted...) {
 				st.retired[r.Path] = true
 			}
@@ -248,14 +262,16 @@ func checkAgainst(rep *Report, tree *merkle, cp Checkpoint, subject string) {
 // trail's at all (other files, links, devices, unknown ledger files), both for a second
 // look. Empty directories are no finding: they hold nothing, and a crash between
 // creating a partition directory and sealing into it leaves one.
-func checkFiles(dataDir string, live map[string]FileRecord, rep *Report) (unknown []string, strays []Finding) {
+func checkFiles(dataDir string, live map[string]FileRecord, missing map[string]bool, rep *Report) (unknown []string, strays []Finding) {
 	paths := make([]string, 0, len(live))
 	for p := range live {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
 	for _, p := range paths {
-		checkFile(dataDir, live[p], rep)
+		if !checkFile(dataDir, live[p], rep) {
+			missing[p] = true
+		}
 	}
 	stray := func(rel, format string, args ...any) {
 		strays = append(strays, Finding{Subject: rel, Problem: fmt.Sprintf(format, args...)})
@@ -342,22 +358,24 @@ func HashFile(path string) (int64, string, error) {
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
-// checkFile compares one file on disk with its record.
-func checkFile(dataDir string, rec FileRecord, rep *Report) {
+// checkFile compares one file on disk with its record, and reports whether it is on
+// disk.
+func checkFile(dataDir string, rec FileRecord, rep *Report) bool {
 	n, sum, err := HashFile(filepath.Join(dataDir, filepath.FromSlash(rec.Path)))
 	if errors.Is(err, fs.ErrNotExist) {
 		rep.find(rec.Path, "missing: the ledger records it but it is not on disk (deleted)")
-		return
+		return false
 	}
 	if err != nil {
 		rep.find(rec.Path, "unreadable: %v", err)
-		return
+		return true
 	}
 	rep.Files++
 	rep.Bytes += n
 	if n != rec.Size || sum != rec.SHA256 {
 		rep.find(rec.Path, "content changed: %d bytes with SHA-256 %.16s…, the ledger recorded %d bytes with %.16s… (modified or truncated)", n, sum, rec.Size, rec.SHA256)
 	}
+	return true
 }
 
 func relPath(dataDir, path string) string {

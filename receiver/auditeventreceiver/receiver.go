@@ -69,6 +69,8 @@ func (r *eventReceiver) Start(ctx context.Context, host component.Host) error {
 		_ = ln.Close()
 		return err
 	}
+	// Outermost, so that it sees the authenticator's and the browser guard's refusals.
+	r.server.Handler = r.reportRefusals(r.server.Handler)
 	r.set.Logger.Info("Accepting audit events", zap.String("endpoint", ln.Addr().String()), zap.String("path", eventsPath))
 	r.serverWG.Add(1)
 	go func() {
@@ -168,6 +170,9 @@ func (r *eventReceiver) accept(w http.ResponseWriter, req *http.Request, what st
 	}
 	td, ids, rej := decode(body)
 	if rej != nil {
+		if rc, ok := req.Context().Value(refusalCountKey{}).(*refusalCount); ok {
+			rc.records = rej.records
+		}
 		// Refused records count in the standard receiver telemetry like any refusal.
 		ctx := r.obsrecv.StartTracesOp(req.Context())
 		r.obsrecv.EndTracesOp(ctx, "json", max(rej.records, 1), errInvalidRecord)
@@ -195,3 +200,73 @@ func (r *eventReceiver) accept(w http.ResponseWriter, req *http.Request, what st
 	}
 	httpjson.Write(w, http.StatusAccepted, map[string]any{"accepted": len(ids), what + "s": ids})
 }
+
+// refusalCount is where accept leaves how many records a refused request held, for
+// reportRefusals.
+type refusalCount struct{ records int }
+
+type refusalCountKey struct{}
+
+// refusalReasons name, for the ledger's tallies, the statuses that refuse records.
+// Refusals by the pipeline (503, 500) are counted by the exporter that refused them.
+var refusalReasons = map[int]string{
+	http.StatusBadRequest:            "invalid",
+	http.StatusUnauthorized:          "unauthenticated",
+	http.StatusForbidden:             "forbidden",
+	http.StatusRequestEntityTooLarge: "too_large",
+}
+
+// reportRefusals sends, for each refused post of events or approvals, a refusal notice
+// down the pipeline (origin.Refusal, on an empty batch): the audit trail it leads to
+// counts it in the ledger's tallies of the hour it happened. A request whose records
+// could not be counted (unauthenticated, unreadable) counts as one record.
+func (r *eventReceiver) reportRefusals(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var recordType string
+		switch req.URL.Path {
+		case eventsPath:
+			recordType = auditschema.RecordEvent
+		case approvalsPath:
+			recordType = auditschema.RecordApproval
+		}
+		if recordType == "" || req.Method != http.MethodPost {
+			next.ServeHTTP(w, req)
+			return
+		}
+		rc := &refusalCount{}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, req.WithContext(context.WithValue(req.Context(), refusalCountKey{}, rc)))
+		reason, refused := refusalReasons[sw.status]
+		if !refused {
+			return
+		}
+		notice := origin.Refusal{RecordType: recordType, Reason: reason, Records: max(rc.records, 1), At: time.Now().UTC()}
+		ctx := origin.WithRefusal(origin.WithTrustedWriter(context.WithoutCancel(req.Context()), r.set.ID.String()), notice)
+		if err := r.next.ConsumeTraces(ctx, ptrace.NewTraces()); err != nil {
+			r.set.Logger.Warn("Refused audit records could not be counted in the trail", zap.String("kind", recordType),
+				zap.String("reason", reason), zap.Int("records", notice.Records), zap.Error(err))
+		}
+	})
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

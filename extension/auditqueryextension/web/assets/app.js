@@ -253,6 +253,26 @@ function remember(listId, groups) {
   }
 }
 
+// completenessFigure says what the trail took in, refused and holds over the window's
+// hours, as the ledger's tallies record them; the title lists the hours.
+function completenessFigure(c) {
+  const reasons = Object.entries(c.refused).sort(([a], [b]) => a.localeCompare(b));
+  const refusedSum = reasons.reduce((n, [, v]) => n + v, 0);
+  const why = reasons.length ? ` (${reasons.map(([k, v]) => `${k.replaceAll('_', '-')} ${fmtInt(v)}`).join(', ')})` : '';
+  let text = `accepted ${fmtInt(c.accepted)} · refused ${fmtInt(refusedSum)}${why} · stored ${fmtInt(c.stored)}`;
+  if (c.error) text = 'unavailable: ' + c.error;
+  const hours = c.hours.map((hr) => {
+    const refused = Object.values(hr.refused).reduce((n, v) => n + v, 0);
+    const gap = hr.stored !== hr.expected ? ` — GAP: ${fmtInt(hr.expected)} expected` : '';
+    return `${hr.hour}: accepted ${fmtInt(Object.values(hr.accepted).reduce((n, v) => n + v, 0))}, refused ${fmtInt(refused)}, stored ${fmtInt(hr.stored)}${gap}`;
+  });
+  const gaps = c.hours.filter((hr) => hr.stored !== hr.expected).length;
+  const div = figure('Completeness', text, 'completeness',
+    ['Per filing hour, from the signed ledger (auditctl verify checks the files on disk):', ...hours].join('\n'));
+  if (gaps) div.dataset.gaps = String(gaps);
+  return div;
+}
+
 async function loadSummary(p) {
   const api = searchParams(p);
   api.delete('sort');
@@ -288,6 +308,7 @@ async function loadSummary(p) {
     figure('Violations', fmtInt(st.violations), 'violations'),
     figure('Awaiting approval', fmtInt(pending), 'pending'),
     figure('Tokens', fmtInt(t.input_tokens + t.output_tokens), 'tokens', `${fmtInt(t.input_tokens)} in, ${fmtInt(t.output_tokens)} out`));
+  if (st.completeness) figures.append(completenessFigure(st.completeness));
   remember('agents', st.by_agent);
   remember('users', st.by_user);
   remember('models', st.by_model);

@@ -1,0 +1,56 @@
+package auditparquetexporter
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelaudit/otelcol-audit/internal/ledger"
+	"github.com/otelaudit/otelcol-audit/internal/origin"
+)
+
+// The ledger's tallies count every row sealed as accepted in its filing hour, every row
+// refused under back-pressure, and the refusals a trusted writer reports down its
+// pipeline (never an untrusted sender's); the trail then verifies complete.
+func TestTalliesCountAcceptedAndRefused(t *testing.T) {
+	dir := t.TempDir()
+	e := startedExporter(t, dir, func(c *Config) {
+		c.MaxFileRows = 10
+		c.MaxFileAge = time.Hour
+		c.Compaction.Enabled = false
+	})
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+	e.sealMu.Lock() // sealing lags: nothing is sealed while held
+	require.NoError(t, e.pushTraces(ctx, spansAt(now, 10, 1)))
+	e.mu.Lock()
+	require.NoError(t, e.rotateLocked())
+	e.mu.Unlock()
+	require.NoError(t, e.pushTraces(ctx, spansAt(now, 10, 2)))
+	err := e.pushTraces(ctx, spansAt(now, 3, 3))
+	require.True(t, errors.Is(err, errBackPressure), "push with 20 rows waiting = %v", err)
+	e.sealMu.Unlock()
+
+	refusedAt := time.Date(2026, 11, 22, 4, 30, 0, 0, time.UTC)
+	notice := origin.WithRefusal(context.Background(), origin.Refusal{RecordType: "event", Reason: "invalid", Records: 2, At: refusedAt})
+	require.NoError(t, e.pushTraces(notice, ptrace.NewTraces()), "an untrusted notice is ignored")
+	require.NoError(t, e.pushTraces(origin.WithTrustedWriter(notice, "auditevent"), ptrace.NewTraces()))
+	require.NoError(t, e.shutdown(ctx))
+
+	rep, err := ledger.Verify(dir, ledger.VerifyOptions{})
+	require.NoError(t, err)
+	require.True(t, rep.Intact, "findings: %v", rep.Findings)
+	byHour := map[time.Time]ledger.HourCompleteness{}
+	for _, h := range rep.Completeness {
+		byHour[h.Hour] = h
+	}
+	assert.Equal(t, map[string]int64{"span": 20}, byHour[now].Accepted)
+	assert.Equal(t, map[string]int64{refusedBackPressure: 3}, byHour[now].Refused)
+	assert.Equal(t, int64(20), byHour[now].Stored)
+	assert.Equal(t, map[string]int64{"invalid": 2}, byHour[refusedAt.Truncate(time.Hour)].Refused)
+}
