@@ -32,6 +32,8 @@ type RowMapper struct {
 	nr int
 	// resDoc is the resource's attributes document, shared by every row.
 	resDoc string
+	// untrusted: the spans come from an untrusted sender (see NewUntrustedRowMapper).
+	untrusted bool
 }
 
 // NewRowMapper reads resource for the rows of its spans.
@@ -42,6 +44,19 @@ func NewRowMapper(resource pcommon.Resource) RowMapper {
 	b := sc.enc.appendEntries(sc.buf[:0], 0, nr, "", "", nil)
 	sc.buf = b
 	return RowMapper{sc: sc, nr: nr, resDoc: string(b)}
+}
+
+// NewUntrustedRowMapper is NewRowMapper for the spans of an untrusted sender (any OTLP
+// client, whether or not the audit processor ran): what such a span says about a human
+// decision is a claim. Its audit.approval.approver and audit.approval.reason, and an
+// audit.approval.status other than pending or not_required (which name no decision, and
+// which the audit processor itself writes), fill no column: they are kept in the
+// attributes document as audit.approval.claimed_*, as the processor keeps them. Only
+// the auditevent receiver's decisions fill the approval columns.
+func NewUntrustedRowMapper(resource pcommon.Resource) RowMapper {
+	m := NewRowMapper(resource)
+	m.untrusted = true
+	return m
 }
 
 // Release returns the mapper's scratch; the mapper is not to be used again.
@@ -64,6 +79,9 @@ func (m *RowMapper) Row(span ptrace.Span, ingest time.Time) Row {
 	sc.read(sp, attrs)
 	nr, na := m.nr, len(sc.enc.kvs)
 	defer sc.dropSpan(nr)
+	if m.untrusted {
+		sc.claimApprovals(nr, na)
+	}
 	// The values a row points to share one allocation, the strings it makes another.
 	ra := new(rowArena)
 	ss := &ra.rowStrings
@@ -234,6 +252,39 @@ var rowNames = [numRowNames]string{
 	rnDryRun:           AttrDryRun,
 	rnRecordType:       AttrRecordType,
 	rnFlags:            AttrFlags,
+}
+
+// claimApprovals renames, in the span's entries sc.enc.kvs[nr:na], the approval
+// attributes of an untrusted sender to the names of its claims (see
+// NewUntrustedRowMapper), and forgets their values in sc.span, so that no column
+// takes them.
+func (sc *rowScratch) claimApprovals(nr, na int) {
+	claimed := false
+	for i := nr; i < na; i++ {
+		kv := &sc.enc.kvs[i]
+		switch kv.k {
+		case AttrApprovalStatus:
+			if s := strings.TrimSpace(kv.v.AsString()); s == "pending" || s == "not_required" {
+				continue
+			}
+			kv.k = AttrClaimedApprovalStatus
+		case AttrApprover:
+			kv.k = AttrClaimedApprover
+		case AttrApprovalReason:
+			kv.k = AttrClaimedApprovalReason
+		default:
+			continue
+		}
+		claimed = true
+	}
+	if !claimed {
+		return
+	}
+	// The span's Reading is read again from the renamed entries.
+	sc.span.Reset()
+	for _, kv := range sc.enc.kvs[nr:na] {
+		sc.span.Observe(kv.k, kv.v)
+	}
 }
 
 // rowArena holds what a row's pointers point to.
