@@ -182,10 +182,7 @@ func decodeBatch(batch []byte, ingest time.Time) (map[string][]auditschema.Row, 
 				return nil, 0, fmt.Errorf("row %d: cut short", n)
 			}
 			enc := rest[4 : 4+binary.LittleEndian.Uint32(rest)]
-			row, left, err := auditschema.DecodeRow(enc)
-			if err == nil && len(left) > 0 {
-				err = fmt.Errorf("%d bytes after the row", len(left))
-			}
+			row, err := auditschema.DecodeRow(enc)
 			if err != nil {
 				return nil, 0, fmt.Errorf("row %d: %w", n, err)
 			}

@@ -142,6 +142,12 @@ func (m *RowMapper) Row(span ptrace.Span, ingest time.Time) Row {
 		CredentialMasked: sp.rowBool(rnCredentialMasked, &ra.bools[1]),
 		RiskLevel:        ss.ptr(sp.rowStr(rnRiskLevel, nil)),
 		DryRun:           sp.rowBool(rnDryRun, &ra.bools[2]),
+
+		SessionID:      ss.ptr(sp.rowStrN(rnSessionID, rnLangfuseSession, rs)),
+		ExecutionID:    ss.ptr(sp.rowStrN(rnExecutionID, rnExecutionStd, rs)),
+		IdempotencyKey: ss.ptr(sp.idempotencyKey()),
+		ResourceType:   ss.ptr(sp.rowStr(rnResourceType, nil)),
+		ResourceID:     ss.ptr(sp.rowStr(rnResourceID, nil)),
 	}
 	if rt := sp.rowStr(rnRecordType, nil); rt != "" {
 		r.RecordType = rt
@@ -222,6 +228,19 @@ const (
 	rnDryRun
 	rnRecordType
 	rnFlags
+	// sessionKeys, executionKeys and idempotencyKeys, each in precedence order.
+	rnSessionID
+	rnConversationID
+	rnSessionStd
+	rnTraceloopSession
+	rnLangfuseSession
+	rnExecutionID
+	rnExecutionStd
+	rnIdempotencyKey
+	rnIdempotencyStd
+	rnIdempotencyHeader
+	rnResourceType
+	rnResourceID
 	numRowNames
 )
 
@@ -252,6 +271,19 @@ var rowNames = [numRowNames]string{
 	rnDryRun:           AttrDryRun,
 	rnRecordType:       AttrRecordType,
 	rnFlags:            AttrFlags,
+
+	rnSessionID:         sessionKeys[0],
+	rnConversationID:    sessionKeys[1],
+	rnSessionStd:        sessionKeys[2],
+	rnTraceloopSession:  sessionKeys[3],
+	rnLangfuseSession:   sessionKeys[4],
+	rnExecutionID:       executionKeys[0],
+	rnExecutionStd:      executionKeys[1],
+	rnIdempotencyKey:    idempotencyKeys[0],
+	rnIdempotencyStd:    idempotencyKeys[1],
+	rnIdempotencyHeader: idempotencyKeys[2],
+	rnResourceType:      AttrResourceType,
+	rnResourceID:        AttrResourceID,
 }
 
 // claimApprovals renames, in the span's entries sc.enc.kvs[nr:na], the approval
@@ -379,6 +411,36 @@ func (rd *Reading) rowStr2(i, j int, fallback *Reading) string {
 	return rd.rowStr(j, fallback)
 }
 
+// rowStrN is lookupStr of the names rowNames[first..last], each searched in rd, then
+// in fallback.
+func (rd *Reading) rowStrN(first, last int, fallback *Reading) string {
+	for i := first; i <= last; i++ {
+		if s := rd.rowStr(i, fallback); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// idempotencyKey is the idempotency_key column: the first of idempotencyKeys present,
+// the captured header being a list of the header's values, of which the first counts.
+func (rd *Reading) idempotencyKey() string {
+	if s := rd.rowStrN(rnIdempotencyKey, rnIdempotencyStd, nil); s != "" {
+		return s
+	}
+	v, ok := rd.Extra(rnIdempotencyHeader)
+	if !ok {
+		return ""
+	}
+	if v.Type() == pcommon.ValueTypeSlice {
+		if v.Slice().Len() == 0 {
+			return ""
+		}
+		v = v.Slice().At(0)
+	}
+	return strings.TrimSpace(v.AsString())
+}
+
 // extraStr is the trimmed text of the value under the i-th extra name, "" if none.
 func (rd *Reading) extraStr(i int) string {
 	if v, ok := rd.Extra(i); ok {
@@ -476,7 +538,7 @@ func dedupe(in []string) []string {
 // rowStrings holds the values of a row's optional string columns, so that a row costs
 // one allocation for them rather than one per column.
 type rowStrings struct {
-	vals [32]string
+	vals [40]string
 	n    int
 }
 
