@@ -31,6 +31,8 @@ type store struct {
 	// live lists the files the writer's ledger holds in the trail now (relative paths),
 	// when a writer runs in this collector; ok is false otherwise.
 	live func() (files []string, ok bool)
+	// newer knows which files have the columns of the latest schema version.
+	newer newerColumns
 	// decRead are the files whose approval decisions are in decisionsTable.
 	decMu   sync.Mutex
 	decRead map[string]bool
@@ -53,10 +55,15 @@ type store struct {
 	engineRelations map[string]bool
 }
 
-// readParquetOptions read the hive partition columns. Not union_by_name: it opens every
-// file to unify schemas before any filter applies, defeating partition pruning; every
-// file of the trail has the one schema of internal/auditschema.
-const readParquetOptions = ", hive_partitioning = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})"
+// readParquetOptions read the hive partition columns, and the columns by name
+// (union_by_name): a trail holds files of every schema version it was written with, and
+// a column a file lacks (one added since: see auditschema.SchemaVersion) reads as NULL
+// in its rows. Without it DuckDB binds the columns of the first file and refuses a
+// later file that lacks one. union_by_name reads every listed file's footer before the
+// scan; the list is already the files of the query's window (sourceOf), so partition
+// pruning is kept, and reading those footers did not measurably slow the page and
+// stats reads (BenchmarkQueryVsDuckDB, see the README).
+const readParquetOptions = ", hive_partitioning = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'}, union_by_name = true)"
 
 // window is the time range a query reads: files of partitions wholly outside it are
 // not opened. Nil bounds are open. A window with pinned files reads those (but files set
@@ -127,9 +134,10 @@ func (s *store) sourceOf(files []string, w window) string {
 	}
 	if len(in) == 0 {
 		// Nothing in the window: an empty scan with the trail's columns.
-		return "(SELECT * FROM read_parquet(" + sqlString(filepath.Join(s.abs, filepath.FromSlash(files[len(files)-1]))) + readParquetOptions + " LIMIT 0)"
+		last := files[len(files)-1:]
+		return "(SELECT * FROM " + s.withNewerColumns("read_parquet("+sqlString(filepath.Join(s.abs, filepath.FromSlash(last[0])))+readParquetOptions, last) + " LIMIT 0)"
 	}
-	return "read_parquet(" + s.fileList(in) + readParquetOptions
+	return s.withNewerColumns("read_parquet("+s.fileList(in)+readParquetOptions, in)
 }
 
 // decisionColumns are the trail columns a later approval decision overrides, and the

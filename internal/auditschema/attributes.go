@@ -110,7 +110,7 @@ var (
 	requestKeys  = []string{AttrRequest, "gen_ai.input.messages", "gen_ai.tool.call.arguments", "gen_ai.prompt", "input.value", "traceloop.entity.input"}
 	responseKeys = []string{AttrResponse, "gen_ai.output.messages", "gen_ai.tool.call.result", "gen_ai.completion", "output.value", "traceloop.entity.output"}
 
-	tenantKeys      = []string{AttrTenantID, AttrTenantStd}
+	tenantKeys = []string{AttrTenantID, AttrTenantStd}
 
 	// The conversation or session a call belongs to: the GenAI conventions'
 	// gen_ai.conversation.id, OpenInference's session.id, the session_id association
