@@ -322,6 +322,31 @@ func BenchmarkQueryVsDuckDB(b *testing.B) {
 				return drain(b, db, "SELECT "+cols+" FROM "+trail+where+" ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT 101")
 			})
 	})
+	// What reading the files by column name costs (readParquetOptionsByName, for a trail
+	// mixing schema versions, which reads every listed file's footer first): the page's
+	// and the stats' reads on DuckDB directly, by name and by position, alternating, with
+	// the store's Parquet metadata cache (which keeps the footers read for the union for
+	// the scan).
+	cached, err := sql.Open("duckdb", "")
+	require.NoError(b, err)
+	b.Cleanup(func() { cached.Close() })
+	cached.SetMaxOpenConns(1)
+	_, err = cached.Exec("SET parquet_metadata_cache = true")
+	require.NoError(b, err)
+	byName := "read_parquet(" + sqlString(filepath.Join(dir, auditschema.SpansDir, "*", "*", "*.parquet")) + readParquetOptionsByName
+	pageOf := func(src string) func() int64 {
+		return func() int64 {
+			drain(b, cached, "SELECT count(*) FROM "+src+" WHERE model = '"+model+"'")
+			return drain(b, cached, "SELECT "+cols+" FROM "+src+" WHERE model = '"+model+"' ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT 101")
+		}
+	}
+	statsOf := func(src string) func() int64 {
+		return func() int64 {
+			return drain(b, cached, "SELECT model, count(*), sum(cost_usd), sum(input_tokens), sum(output_tokens), count(*) FILTER (WHERE status_code = 'error') FROM "+src+" GROUP BY model")
+		}
+	}
+	b.Run("union_by_name_page", func(b *testing.B) { pairAs(b, "by_name", "by_position", pageOf(byName), pageOf(trail)) })
+	b.Run("union_by_name_stats", func(b *testing.B) { pairAs(b, "by_name", "by_position", statsOf(byName), statsOf(trail)) })
 	b.Run("export_csv", func(b *testing.B) {
 		out := filepath.Join(b.TempDir(), "copy.csv")
 		var apiRows, copyRows int64

@@ -11,50 +11,93 @@ import (
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
-// A trail holds files of every schema version it was written with. read_parquet reads
-// their columns by name (union_by_name, see readParquetOptions), a column a file lacks
-// reading as NULL in its rows; a column no listed file has would not exist at all, so a
-// read of older files only has the newer columns added as NULL (withNewerColumns).
+// A trail holds files of every schema version it was written with, and a read_parquet
+// call binds the columns of the first file it lists: a later file that lacks one is
+// refused. readFiles reads a list as it is: files of one schema by position (the
+// cheapest read), a mix by column name (union_by_name, a column a file lacks reading as
+// NULL in its rows), and files that all predate the latest columns with those columns
+// added as NULL, so that every read sees the columns of auditschema.Columns.
+
+// readParquetOptionsByName is readParquetOptions for files of different schemas. It
+// reads every listed file's footer before the scan, which the Parquet metadata cache
+// keeps for the scan; BenchmarkQueryVsDuckDB/union_by_name_* measures what it costs.
+const readParquetOptionsByName = ", union_by_name = true" + readParquetOptions
+
+// readFiles is the read_parquet call over files (absolute paths) with the further
+// options extra (", filename = true"), read as their schemas need.
+func (s *store) readFiles(files []string, extra string) string {
+	list := make([]string, len(files))
+	for i, f := range files {
+		list[i] = sqlString(f)
+	}
+	call := "read_parquet([" + strings.Join(list, ", ") + "]" + extra
+	has, lacks := s.newer.count(files)
+	switch {
+	case lacks == 0:
+		return call + readParquetOptions
+	case has == 0:
+		nulls := make([]string, len(auditschema.ColumnsV3))
+		for i, c := range auditschema.ColumnsV3 {
+			nulls[i] = "NULL::VARCHAR AS " + c
+		}
+		return "(SELECT *, " + strings.Join(nulls, ", ") + " FROM " + call + readParquetOptions + ")"
+	default:
+		return call + readParquetOptionsByName
+	}
+}
+
+// absPaths are the absolute paths of files relative to the data directory.
+func (s *store) absPaths(files []string) []string {
+	abs := make([]string, len(files))
+	for i, f := range files {
+		abs[i] = filepath.Join(s.abs, filepath.FromSlash(f))
+	}
+	return abs
+}
 
 // newerColumns tells, per sealed file (absolute path), whether it has the columns of
-// schema version 3. Sealed files never change, so each file's footer is read once.
+// the latest schema version (auditschema.ColumnsV3). Sealed files never change, so each
+// file's footer is read once.
 type newerColumns struct {
 	mu  sync.Mutex
 	has map[string]bool
 }
 
-// any reports whether one of files (absolute paths) has the columns of schema version
-// 3. The newest files, listed last, are looked at first: one footer read at most, once
-// the trail has a file written since.
-func (n *newerColumns) any(files []string) bool {
-	for i := len(files) - 1; i >= 0; i-- {
-		if n.of(files[i]) {
-			return true
+// count returns how many of files have the latest columns and how many lack them. A
+// file whose footer cannot be read counts as having them: it is read as the others are,
+// and DuckDB reports what it cannot read.
+func (n *newerColumns) count(files []string) (has, lacks int) {
+	var unknown []string
+	n.mu.Lock()
+	for _, f := range files {
+		switch h, ok := n.has[f]; {
+		case !ok:
+			unknown = append(unknown, f)
+		case h:
+			has++
+		default:
+			lacks++
 		}
 	}
-	return false
-}
-
-func (n *newerColumns) of(path string) bool {
-	n.mu.Lock()
-	has, ok := n.has[path]
 	n.mu.Unlock()
-	if ok {
-		return has
+	for _, f := range unknown {
+		h, err := fileHasNewerColumns(f)
+		if err != nil || h {
+			has++
+		} else {
+			lacks++
+		}
+		if err != nil {
+			continue // not cached: a file set aside may be read again
+		}
+		n.mu.Lock()
+		if n.has == nil {
+			n.has = map[string]bool{}
+		}
+		n.has[f] = h
+		n.mu.Unlock()
 	}
-	has, err := fileHasNewerColumns(path)
-	if err != nil {
-		// Not known: the file is read as the others are, and DuckDB reports what it
-		// cannot read. Not cached, for a file being set aside may be read again.
-		return true
-	}
-	n.mu.Lock()
-	if n.has == nil {
-		n.has = map[string]bool{}
-	}
-	n.has[path] = has
-	n.mu.Unlock()
-	return has
+	return has, lacks
 }
 
 func fileHasNewerColumns(path string) (bool, error) {
@@ -77,21 +120,4 @@ func fileHasNewerColumns(path string) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// withNewerColumns is source, a read_parquet call over files (relative paths), with the
-// columns of schema version 3 added as NULL when none of files has them.
-func (s *store) withNewerColumns(source string, files []string) string {
-	abs := make([]string, len(files))
-	for i, f := range files {
-		abs[i] = filepath.Join(s.abs, filepath.FromSlash(f))
-	}
-	if s.newer.any(abs) {
-		return source
-	}
-	nulls := make([]string, len(auditschema.ColumnsV3))
-	for i, c := range auditschema.ColumnsV3 {
-		nulls[i] = "NULL::VARCHAR AS " + c
-	}
-	return "(SELECT *, " + strings.Join(nulls, ", ") + " FROM " + source + ")"
 }

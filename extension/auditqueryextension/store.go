@@ -55,15 +55,9 @@ type store struct {
 	engineRelations map[string]bool
 }
 
-// readParquetOptions read the hive partition columns, and the columns by name
-// (union_by_name): a trail holds files of every schema version it was written with, and
-// a column a file lacks (one added since: see auditschema.SchemaVersion) reads as NULL
-// in its rows. Without it DuckDB binds the columns of the first file and refuses a
-// later file that lacks one. union_by_name reads every listed file's footer before the
-// scan; the list is already the files of the query's window (sourceOf), so partition
-// pruning is kept, and reading those footers did not measurably slow the page and
-// stats reads (BenchmarkQueryVsDuckDB, see the README).
-const readParquetOptions = ", hive_partitioning = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'}, union_by_name = true)"
+// readParquetOptions read the hive partition columns. Files of different schema
+// versions are read by readFiles.
+const readParquetOptions = ", hive_partitioning = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})"
 
 // window is the time range a query reads: files of partitions wholly outside it are
 // not opened. Nil bounds are open. A window with pinned files reads those (but files set
@@ -122,9 +116,14 @@ func (s *store) trailFiles() []string {
 }
 
 func (s *store) sourceOf(files []string, w window) string {
+	return s.sourceWith(files, w, "")
+}
+
+// sourceWith is sourceOf with the further read_parquet options extra.
+func (s *store) sourceWith(files []string, w window, extra string) string {
 	if len(files) == 0 {
 		// No file yet: DuckDB's "No files found" answers an empty trail.
-		return "read_parquet(" + sqlString(s.glob) + readParquetOptions
+		return "read_parquet(" + sqlString(s.glob) + extra + readParquetOptions
 	}
 	var in []string
 	for _, f := range files {
@@ -134,10 +133,9 @@ func (s *store) sourceOf(files []string, w window) string {
 	}
 	if len(in) == 0 {
 		// Nothing in the window: an empty scan with the trail's columns.
-		last := files[len(files)-1:]
-		return "(SELECT * FROM " + s.withNewerColumns("read_parquet("+sqlString(filepath.Join(s.abs, filepath.FromSlash(last[0])))+readParquetOptions, last) + " LIMIT 0)"
+		return "(SELECT * FROM " + s.readFiles(s.absPaths(files[len(files)-1:]), extra) + " LIMIT 0)"
 	}
-	return s.withNewerColumns("read_parquet("+s.fileList(in)+readParquetOptions, in)
+	return s.readFiles(s.absPaths(in), extra)
 }
 
 // decisionColumns are the trail columns a later approval decision overrides, and the
@@ -187,13 +185,6 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 		}
 	}
 	insert := func(batch []string) error {
-		var list strings.Builder
-		for i, f := range batch {
-			if i > 0 {
-				list.WriteString(", ")
-			}
-			list.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
-		}
 		// Decisions (approval rows, naming the gated span as their parent or by approval
 		// id) and the spans that carry an approval id (d_gated): a decision posted by
 		// approval id alone belongs to the one span of its tenant with that id.
@@ -202,7 +193,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 			" trace_id, CASE WHEN record_type = 'approval' THEN parent_span_id ELSE span_id END, approval_id,"+
 			" CASE WHEN record_type = 'approval' THEN approval_status END, CASE WHEN record_type = 'approval' THEN approver END,"+
 			" CASE WHEN record_type = 'approval' THEN approval_reason END, start_time, ingest_time, tenant_id"+
-			" FROM read_parquet(["+list.String()+"], filename = true"+readParquetOptions+
+			" FROM "+s.readFiles(s.absPaths(batch), ", filename = true")+
 			" WHERE record_type = 'approval' OR approval_id IS NOT NULL")
 		return err
 	}
