@@ -262,3 +262,43 @@ func TestEndToEndLookupFilters(t *testing.T) {
 		}
 	}
 }
+
+// The page's detail of a record shows its lookup columns: an event's resource, a span's
+// session, execution and idempotency key.
+func TestPageDetailShowsLookupColumns(t *testing.T) {
+	c := startCollector(t)
+	tb := openTab(t, c.queryURL)
+	sent := sendSpans(t, c, "detail-bot", 1, time.Now().Add(-time.Minute),
+		attribute.String("session.id", "sess-9"), attribute.String("execution.id", "exec-9"), attribute.String("idempotency.key", "idem-9"))
+	var accepted struct {
+		Events []struct {
+			TraceID string `json:"trace_id"`
+			SpanID  string `json:"span_id"`
+		} `json:"events"`
+	}
+	if code := post(t, "http://"+c.eventsAddr+"/v1/events", "", `{"category": "data", "action": "document.delete", "actor": {"id": "alice"},
+		"resource": {"type": "document", "id": "doc-9"}, "result": "success"}`, &accepted); code != http.StatusAccepted || len(accepted.Events) != 1 {
+		t.Fatalf("POST /v1/events: %d %v", code, accepted)
+	}
+	waitForSpans(t, c.queryURL, url.Values{"agent": {"detail-bot"}}, 1, 15*time.Second)
+	waitForSpans(t, c.queryURL, url.Values{"record_type": {"event"}}, 1, 15*time.Second)
+
+	context := func(traceID, spanID string) map[string]string {
+		tb.open(t, url.Values{"span": {traceID + "/" + spanID}})
+		tb.waitFor(t, "the detail", `document.getElementById('detail').dataset.state === 'ready' && document.getElementById('detail').dataset.span === `+jsString(spanID))
+		return eval[map[string]string](t, tb, `Object.fromEntries([...document.querySelectorAll('#detail section[aria-label=Context] dt')].map(dt => [dt.textContent, dt.nextElementSibling.textContent]))`)
+	}
+	got := context(sent[0].traceID, sent[0].spanID)
+	for k, want := range map[string]string{"Session": "sess-9", "Execution": "exec-9", "Idempotency key": "idem-9"} {
+		if got[k] != want {
+			t.Errorf("the span's detail shows %s = %q, want %q (%v)", k, got[k], want, got)
+		}
+	}
+	if _, ok := got["Resource"]; ok {
+		t.Errorf("the span's detail shows a resource: %v", got)
+	}
+	got = context(accepted.Events[0].TraceID, accepted.Events[0].SpanID)
+	if got["Resource"] != "document / doc-9" {
+		t.Errorf("the event's detail shows Resource = %q, want document / doc-9 (%v)", got["Resource"], got)
+	}
+}
