@@ -46,9 +46,10 @@ func benchSpans(b *testing.B) int {
 // and no copy. Every file then holds copies, as files of a real trail with retries do.
 func benchTrail(b *testing.B, n int, second secondFile) string {
 	b.Helper()
-	// v2: files as the exporter writes them since search_text is no longer filled; v3
+	// v2: files as the exporter writes them since search_text is no longer filled, of the
+	// row schema version of the code (a trail cached by older code lacks its columns); v3
 	// of the trails with copies: the copies in the same file as the rest.
-	name := fmt.Sprintf("otelcol-audit-bench-v2-%d", n) + [...]string{"", "-redelivered-v3", "-control-v3"}[second]
+	name := fmt.Sprintf("otelcol-audit-bench-v2-schema%s-%d", auditschema.SchemaVersion, n) + [...]string{"", "-redelivered-v3", "-control-v3"}[second]
 	final := filepath.Join(os.TempDir(), name)
 	if _, err := os.Stat(filepath.Join(final, "complete")); err == nil {
 		return final
