@@ -177,7 +177,8 @@ func TestEndToEndLookupFilters(t *testing.T) {
 	sendSpans(t, c, "lookup-bot", 1, now.Add(-time.Minute), attribute.String("session.id", "sess-2"))
 	for _, e := range []string{
 		`{"category": "data", "action": "document.delete", "actor": {"id": "alice"}, "resource": {"type": "document", "id": "doc-1"}, "result": "success"}`,
-		`{"category": "team", "action": "role.change", "actor": {"id": "alice"}, "resource": {"type": "member", "id": "bob"}, "result": "success"}`,
+		`{"category": "team", "action": "role.change", "actor": {"id": "alice"}, "resource": {"type": "member", "id": "bob"}, "result": "success",
+		  "attributes": {"session.id": "sess-3", "idempotency.key": "idem-3"}}`,
 		`{"category": "data", "action": "document.undelete", "actor": {"id": "alice"}, "resource": {"type": "document", "id": "doc-2"}, "result": "success"}`,
 	} {
 		postEvent(t, c, e)
@@ -208,6 +209,7 @@ func TestEndToEndLookupFilters(t *testing.T) {
 		{url.Values{"resource_type": {"document"}}, []string{"document.delete", "document.undelete"}},
 		{url.Values{"resource_type": {"document"}, "resource_id": {"doc-1"}}, []string{"document.delete"}},
 		{url.Values{"resource_id": {"bob"}}, []string{"role.change"}},
+		{url.Values{"session": {"sess-3"}, "idempotency_key": {"idem-3"}}, []string{"role.change"}},
 		// verb: a whole word of the action or of the tool name.
 		{url.Values{"verb": {"delete"}}, []string{"document.delete", "sess-1/exec-2"}},
 		{url.Values{"verb": {"DELETE"}, "record_type": {"event"}}, []string{"document.delete"}},
