@@ -100,6 +100,26 @@ func (n *newerColumns) count(files []string) (has, lacks int) {
 	return has, lacks
 }
 
+// forgetGone lets go of the files no longer in the trail (files: the trail's files,
+// relative to the data directory), once they are as many as those in it: compaction and
+// retention remove files all the time, and a long-running collector would otherwise
+// keep an entry for each file it ever read.
+func (s *store) forgetGone(files []string) {
+	n := &s.newer
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.has) <= 2*len(files)+64 {
+		return
+	}
+	kept := make(map[string]bool, len(files))
+	for _, f := range s.absPaths(files) {
+		if h, ok := n.has[f]; ok {
+			kept[f] = h
+		}
+	}
+	n.has = kept
+}
+
 func fileHasNewerColumns(path string) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {

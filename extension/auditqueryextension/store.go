@@ -408,6 +408,7 @@ var resultColumnTypes = func() map[string]reflect.Type {
 // span); the trail itself only from the partitions the outer filter selects.
 func (s *store) spansView(w window) string {
 	files := s.files()
+	s.forgetGone(files)
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
 		s.logDecisionErr(err)
 	}
