@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -84,18 +85,30 @@ var verbWord = regexp.MustCompile(`^[\p{L}\p{N}]{1,64}$`)
 
 // verbSeparators split an action or tool name into words: document.delete,
 // delete_document, documents:delete, delete-document and "delete document" all hold the
-// word delete.
+// word delete, as do the camel-case deleteDocument, DeleteDocument and bulkDeleteDocuments.
 const verbSeparators = `._:/ -`
 
-// verbPattern is the regular expression of a row whose action or tool name holds one of
-// verbs as a whole word, case-insensitively (matched with the 'i' option).
+// verbPattern is the regular expression (RE2, as DuckDB's regexp_matches) of an action or
+// tool name that holds one of verbs as a whole word: between separators or the ends, in
+// any case (DELETE_DOCUMENT); or as a word of a camel-case name, lower case at the start
+// (deleteDocument), capitalised at the start or after a lower-case letter
+// (DeleteDocument, bulkDeleteDocuments), and followed by an upper-case letter or where a
+// separator may stand. undelete and DELETED hold no word delete.
 func verbPattern(verbs []string) string {
-	quoted := make([]string, len(verbs))
-	for i, v := range verbs {
-		quoted[i] = regexp.QuoteMeta(v)
-	}
 	sep := "[" + regexp.QuoteMeta(verbSeparators) + "]"
-	return "(^|" + sep + ")(" + strings.Join(quoted, "|") + ")($|" + sep + ")"
+	start, end := "(?:^|"+sep+")", "(?:$|"+sep+")"
+	var alts []string
+	for _, v := range verbs {
+		lower := strings.ToLower(v)
+		r, n := utf8.DecodeRuneInString(lower)
+		capital := string(unicode.ToUpper(r)) + lower[n:]
+		alts = append(alts,
+			start+"(?i:"+regexp.QuoteMeta(v)+")"+end,
+			start+regexp.QuoteMeta(lower)+`\p{Lu}`,
+			start+regexp.QuoteMeta(capital)+`(?:\p{Lu}|$|`+sep+")",
+			`\p{Ll}`+regexp.QuoteMeta(capital)+`(?:\p{Lu}|$|`+sep+")")
+	}
+	return strings.Join(alts, "|")
 }
 
 // cursor is the position after the last row of a page: the keys of that row for the time
@@ -375,7 +388,7 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 	}
 	if len(f.verbs) > 0 {
 		pattern := verbPattern(f.verbs)
-		conds = append(conds, "(regexp_matches(action, ?, 'i') OR regexp_matches(tool_name, ?, 'i'))")
+		conds = append(conds, "(regexp_matches(action, ?) OR regexp_matches(tool_name, ?))")
 		args = append(args, pattern, pattern)
 	}
 	switch f.dlp {
