@@ -55,8 +55,14 @@ func mustFreePort(tb testing.TB) string {
 // overlays are further YAML configurations merged over it, as a second --config would be.
 func startCollector(t *testing.T, overlays ...string) *collector {
 	t.Helper()
+	return startCollectorIn(t, t.TempDir(), overlays...)
+}
+
+// startCollectorIn is startCollector on the data directory dataDir, which may hold a trail.
+func startCollectorIn(t *testing.T, dataDir string, overlays ...string) *collector {
+	t.Helper()
 	c := &collector{
-		dataDir:    t.TempDir(),
+		dataDir:    dataDir,
 		grpcAddr:   freePort(t),
 		httpAddr:   freePort(t),
 		eventsAddr: freePort(t),

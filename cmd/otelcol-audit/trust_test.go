@@ -139,6 +139,51 @@ func TestEndToEndRuntimeApprovalIsAClaim(t *testing.T) {
 	}
 }
 
+// noProcessor runs the traces pipeline without the audit processor: the exporter alone.
+const noProcessor = `
+service:
+  pipelines:
+    traces:
+      processors: []
+`
+
+// Without the audit processor, what a runtime says about a human decision is still a
+// claim: the exporter keeps its approval status, approver and reason as
+// audit.approval.claimed_*, fills none of the approval columns with them, and a search
+// for approved calls does not find the call. A status that names no
+// decision (pending) stays in its column.
+func TestEndToEndRuntimeApprovalIsAClaimWithoutProcessor(t *testing.T) {
+	c := startCollector(t, noProcessor)
+	sc := sendSpan(t, c, "refund", trace.SpanContext{}, append(refundCall(),
+		attribute.String("audit.approval.status", "approved"),
+		attribute.String("audit.approval.approver", "cfo@example.com"),
+		attribute.String("audit.approval.reason", "within budget"))...)
+	pending := sendSpan(t, c, "refund", trace.SpanContext{}, append(refundCall(),
+		attribute.String("audit.approval.status", "pending"))...)
+	row := waitForSpans(t, c.queryURL, url.Values{"trace_id": {sc.TraceID().String()}}, 1, 10*time.Second).Spans[0]
+	assertFields(t, row, map[string]any{"approval_status": nil, "approver": nil, "approval_reason": nil})
+	attrs, _ := row["attributes"].(map[string]any)
+	for k, v := range map[string]any{
+		"audit.approval.claimed_status":   "approved",
+		"audit.approval.claimed_approver": "cfo@example.com",
+		"audit.approval.claimed_reason":   "within budget",
+	} {
+		if attrs[k] != v {
+			t.Errorf("attributes %v: want the claim %s=%v", attrs, k, v)
+		}
+	}
+	for _, k := range []string{"audit.approval.status", "audit.approval.approver", "audit.approval.reason"} {
+		if _, ok := attrs[k]; ok {
+			t.Errorf("attributes %v: %s is kept under the trail's own name", attrs, k)
+		}
+	}
+	if got := getSpans(t, c.queryURL, url.Values{"approval": {"approved"}}).Spans; len(got) != 0 {
+		t.Errorf("approval=approved finds %d rows, want none", len(got))
+	}
+	row = waitForSpans(t, c.queryURL, url.Values{"trace_id": {pending.TraceID().String()}}, 1, 10*time.Second).Spans[0]
+	assertFields(t, row, map[string]any{"approval_status": "pending"})
+}
+
 // A span that claims to be an approval decision about a gated call, sent over OTLP,
 // neither approves the call nor shows as a decision: it is a plain span, flagged.
 func TestEndToEndForgedApprovalSpan(t *testing.T) {

@@ -37,7 +37,7 @@ func BenchmarkSeal(b *testing.B) {
 	}
 	ingest := time.Now()
 	baseRows := make([]auditschema.Row, 0, spans)
-	for _, rows := range must(rowsByPartition(td, ingest)) {
+	for _, rows := range must(rowsByPartition(td, ingest, false)) {
 		baseRows = append(baseRows, rows...)
 	}
 	opts := auditschema.WriterOptions{Compression: "zstd", RowGroupRows: 100_000, Fast: true}
@@ -48,7 +48,7 @@ func BenchmarkSeal(b *testing.B) {
 	var sealed []ledger.FileRecord
 	for i := 0; b.Loop(); i++ {
 		t0, c0 := time.Now(), processCPU(b)
-		parts, _ := rowsByPartition(td, ingest)
+		parts, _ := rowsByPartition(td, ingest, false)
 		sealed = sealed[:0]
 		for p, rows := range parts {
 			rows = sortedByStart([][]auditschema.Row{rows})

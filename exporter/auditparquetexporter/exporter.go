@@ -345,9 +345,12 @@ func (e *parquetExporter) push(ctx context.Context, td ptrace.Traces, from sourc
 		return nil
 	}
 	ingest := e.now()
-	parts, n := rowsByPartition(td, ingest)
+	trusted := from == fromSink
+	if !trusted {
+		_, trusted = origin.TrustedWriter(ctx)
+	}
+	parts, n := rowsByPartition(td, ingest, trusted)
 	if from == fromPipeline {
-		_, trusted := origin.TrustedWriter(ctx)
 		demoteUntrusted(parts, trusted)
 	}
 	for p, rows := range parts {
@@ -413,7 +416,9 @@ var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return 
 
 // rowsByPartition maps a batch to rows grouped by hour partition (of their start time,
 // or of their ingest time, flagged, when the start time is far from it: auditschema.Place).
-func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditschema.Row, int) {
+// A batch not from a trusted writer keeps what its spans say about approvals as claims
+// (auditschema.NewUntrustedRowMapper), whatever the audit processor did or whether it ran.
+func rowsByPartition(td ptrace.Traces, ingest time.Time, trusted bool) (map[string][]auditschema.Row, int) {
 	parts := map[string][]auditschema.Row{}
 	total := td.SpanCount()
 	n := 0
@@ -423,7 +428,11 @@ func rowsByPartition(td ptrace.Traces, ingest time.Time) (map[string][]auditsche
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		m := auditschema.NewRowMapper(rs.Resource())
+		newMapper := auditschema.NewRowMapper
+		if !trusted {
+			newMapper = auditschema.NewUntrustedRowMapper
+		}
+		m := newMapper(rs.Resource())
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()

@@ -130,7 +130,7 @@ func TestReplayOfAnEarlierVersionsSegment(t *testing.T) {
 	require.Equal(t, byte(walOTLP), otlp[0])
 	_, err = seg.write(ingest.UnixNano(), otlp)
 	require.NoError(t, err)
-	parts, _ := rowsByPartition(spansAt(now, 5, 2), ingest)
+	parts, _ := rowsByPartition(spansAt(now, 5, 2), ingest, false)
 	rows, _ := encodeBatch(nil, parts)
 	_, err = seg.write(ingest.UnixNano(), rows)
 	require.NoError(t, err)
@@ -215,7 +215,7 @@ func TestRecoveryQuarantinesAndRecords(t *testing.T) {
 	part := filepath.Join(dir, "spans", auditschema.PartitionOf(hour))
 	// A sealed file whose ledger append a crash interrupted (same writer, other rows).
 	orphan := spansAt(hour, 4, 2)
-	parts, _ := rowsByPartition(orphan, time.Now())
+	parts, _ := rowsByPartition(orphan, time.Now(), false)
 	rows := parts[auditschema.PartitionOf(hour)]
 	orphanRel := "spans/" + auditschema.PartitionOf(hour) + "/orphan-000001.parquet"
 	if _, err := sealFile(dir, orphanRel, auditschema.WriterOptions{Compression: "zstd", Metadata: map[string]string{auditschema.MetadataSource: "wal/gone.wal"}}, writeSorted(rows)); err != nil {

@@ -161,7 +161,7 @@ func encodeBatch(buf []byte, parts map[string][]auditschema.Row) ([]byte, map[st
 
 // decodeBatch returns the rows of a log batch by hour partition, and their number. A
 // batch as OTLP protobuf (an earlier version's) is mapped to rows with its frame's
-// ingest time, as it was then.
+// ingest time, as it was then (with the approval columns it mapped then).
 func decodeBatch(batch []byte, ingest time.Time) (map[string][]auditschema.Row, int, error) {
 	if len(batch) == 0 {
 		return nil, 0, errors.New("empty batch")
@@ -172,7 +172,7 @@ func decodeBatch(batch []byte, ingest time.Time) (map[string][]auditschema.Row, 
 		if err != nil {
 			return nil, 0, err
 		}
-		parts, n := rowsByPartition(td, ingest)
+		parts, n := rowsByPartition(td, ingest, true)
 		return parts, n, nil
 	case walRows:
 		parts := map[string][]auditschema.Row{}
@@ -182,10 +182,7 @@ func decodeBatch(batch []byte, ingest time.Time) (map[string][]auditschema.Row, 
 				return nil, 0, fmt.Errorf("row %d: cut short", n)
 			}
 			enc := rest[4 : 4+binary.LittleEndian.Uint32(rest)]
-			row, left, err := auditschema.DecodeRow(enc)
-			if err == nil && len(left) > 0 {
-				err = fmt.Errorf("%d bytes after the row", len(left))
-			}
+			row, err := auditschema.DecodeRow(enc)
 			if err != nil {
 				return nil, 0, fmt.Errorf("row %d: %w", n, err)
 			}

@@ -142,14 +142,14 @@ const (
 // every row are grouped by partition (narrow columns only); the rows of repeated ids are
 // then digested whole, reading only the files that hold one.
 func (s *store) groupFiles(ctx context.Context, tx *sql.Tx, files []string) error {
-	src := s.fileList(files)
+	abs := s.absPaths(files)
 	part := `'date=' || strftime(r.date, '%Y-%m-%d') || '/hour=' || lpad(CAST(r.hour AS VARCHAR), 2, '0')`
 	if _, err := tx.ExecContext(ctx, `CREATE OR REPLACE TABLE `+candidatesTable+` AS
 		WITH repeated AS (
-			SELECT date, hour, trace_id, span_id FROM read_parquet(`+src+readParquetOptions+`
+			SELECT date, hour, trace_id, span_id FROM `+s.readFiles(abs, "")+`
 			GROUP BY ALL HAVING count(*) > 1)
 		SELECT `+part+` AS part, r.trace_id, r.span_id, r.ingest_time, r.filename AS file, r.file_row_number AS row_no
-		FROM read_parquet(`+src+`, filename = true, file_row_number = true`+readParquetOptions+` AS r
+		FROM `+s.readFiles(abs, ", filename = true, file_row_number = true")+` AS r
 		SEMI JOIN repeated USING (date, hour, trace_id, span_id)`); err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (s *store) groupFiles(ctx context.Context, tx *sql.Tx, files []string) erro
 			rows.Close()
 			return err
 		}
-		holding = append(holding, sqlString(f))
+		holding = append(holding, f)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil || len(holding) == 0 {
@@ -178,7 +178,7 @@ func (s *store) groupFiles(ctx context.Context, tx *sql.Tx, files []string) erro
 	for _, stmt := range []string{
 		`CREATE OR REPLACE TABLE ` + digestsTable + ` AS
 		SELECT c.*, sha256(CAST(to_json(struct_pack(` + strings.Join(structFields("r.", contentColumns), ", ") + `)) AS VARCHAR)) AS digest
-		FROM read_parquet([` + strings.Join(holding, ", ") + `], filename = true, file_row_number = true` + readParquetOptions + ` AS r
+		FROM ` + s.readFiles(holding, ", filename = true, file_row_number = true") + ` AS r
 		JOIN ` + candidatesTable + ` AS c ON c.file = r.filename AND c.row_no = r.file_row_number`,
 		`INSERT INTO ` + hiddenTable + ` SELECT part, file, row_no FROM ` + digestsTable + `
 		QUALIFY row_number() OVER (PARTITION BY part, trace_id, span_id, digest ORDER BY ingest_time, file, row_no) > 1`,
@@ -190,15 +190,6 @@ func (s *store) groupFiles(ctx context.Context, tx *sql.Tx, files []string) erro
 		}
 	}
 	return nil
-}
-
-// fileList is the DuckDB list of the files' paths.
-func (s *store) fileList(files []string) string {
-	list := make([]string, len(files))
-	for i, f := range files {
-		list[i] = sqlString(filepath.Join(s.abs, filepath.FromSlash(f)))
-	}
-	return "[" + strings.Join(list, ", ") + "]"
 }
 
 // touchedFiles lists the files named in the duplicate tables.
@@ -294,7 +285,7 @@ func (s *store) dedupedSource(files []string, w window) string {
 	}
 	cols = append(cols, "t.date", "t.hour")
 	deduped := `SELECT ` + strings.Join(cols, ", ") + `
-		FROM ` + strings.Replace(s.sourceOf(copies, w), readParquetOptions, ", filename = true, file_row_number = true"+readParquetOptions, 1) + ` AS t
+		FROM ` + s.sourceWith(copies, w, ", filename = true, file_row_number = true") + ` AS t
 		ANTI JOIN ` + hiddenTable + ` AS copy ON copy.file = t.filename AND copy.row_no = t.file_row_number
 		LEFT JOIN ` + conflictTable + ` AS conflict ON conflict.file = t.filename AND conflict.row_no = t.file_row_number`
 	if len(plain) == 0 {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -25,6 +26,7 @@ type spanFilter struct {
 	violation        *bool
 	dryRun           *bool
 	flags            []string // flag: a flag of the row, by name ("unknown_model") or in full ("x:y")
+	verbs            []string // verb: a word of the action or tool name (see verbPattern)
 	dlp              string   // clean | flagged
 	sort             string   // time | cost | latency | tokens
 	asc              bool
@@ -61,6 +63,11 @@ var equalityParams = []struct {
 	{"tenant", "tenant_id", nil},
 	{"policy_rule", "policy_rule", nil},
 	{"risk_level", "risk_level", nil},
+	{"session", "session_id", nil},
+	{"execution_id", "execution_id", nil},
+	{"idempotency_key", "idempotency_key", nil},
+	{"resource_type", "resource_type", nil},
+	{"resource_id", "resource_id", nil},
 }
 
 // sortKeys are the sort orders and the expression each sorts by.
@@ -71,7 +78,38 @@ var sortKeys = map[string]string{
 	"tokens":  "(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))",
 }
 
-var otherParams = []string{"q", "from", "to", "last", "min_cost", "max_cost", "violation", "dry_run", "dlp", "flag", "sort", "order", "limit", "cursor"}
+var otherParams = []string{"q", "from", "to", "last", "min_cost", "max_cost", "violation", "dry_run", "dlp", "flag", "verb", "sort", "order", "limit", "cursor"}
+
+// A verb is one word of letters and digits (delete, change, login).
+var verbWord = regexp.MustCompile(`^[\p{L}\p{N}]{1,64}$`)
+
+// verbSeparators split an action or tool name into words: document.delete,
+// delete_document, documents:delete, delete-document and "delete document" all hold the
+// word delete, as do the camel-case deleteDocument, DeleteDocument and bulkDeleteDocuments.
+const verbSeparators = `._:/ -`
+
+// verbPattern is the regular expression (RE2, as DuckDB's regexp_matches) of an action or
+// tool name that holds one of verbs as a whole word: between separators or the ends, in
+// any case (DELETE_DOCUMENT); or as a word of a camel-case name, lower case at the start
+// (deleteDocument), capitalised at the start or after a lower-case letter
+// (DeleteDocument, bulkDeleteDocuments), and followed by an upper-case letter or where a
+// separator may stand. undelete and DELETED hold no word delete.
+func verbPattern(verbs []string) string {
+	sep := "[" + regexp.QuoteMeta(verbSeparators) + "]"
+	start, end := "(?:^|"+sep+")", "(?:$|"+sep+")"
+	var alts []string
+	for _, v := range verbs {
+		lower := strings.ToLower(v)
+		r, n := utf8.DecodeRuneInString(lower)
+		capital := string(unicode.ToUpper(r)) + lower[n:]
+		alts = append(alts,
+			start+"(?i:"+regexp.QuoteMeta(v)+")"+end,
+			start+regexp.QuoteMeta(lower)+`\p{Lu}`,
+			start+regexp.QuoteMeta(capital)+`(?:\p{Lu}|$|`+sep+")",
+			`\p{Ll}`+regexp.QuoteMeta(capital)+`(?:\p{Lu}|$|`+sep+")")
+	}
+	return strings.Join(alts, "|")
+}
 
 // cursor is the position after the last row of a page: the keys of that row for the time
 // order, an offset for the other orders.
@@ -190,6 +228,13 @@ func parseSpanFilter(q url.Values, maxLimit int, now time.Time) (spanFilter, err
 			continue
 		}
 		f.flags = append(f.flags, v)
+	}
+	for _, v := range q["verb"] {
+		if v = strings.TrimSpace(v); !verbWord.MatchString(v) {
+			errs = append(errs, fmt.Errorf("verb: %q must be one word of letters and digits, e.g. delete", v))
+			continue
+		}
+		f.verbs = append(f.verbs, v)
 	}
 	if v := q.Get("dlp"); v != "" {
 		if v != "clean" && v != "flagged" {
@@ -341,6 +386,11 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 		}
 		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 	}
+	if len(f.verbs) > 0 {
+		pattern := verbPattern(f.verbs)
+		conds = append(conds, "(regexp_matches(action, ?) OR regexp_matches(tool_name, ?))")
+		args = append(args, pattern, pattern)
+	}
 	switch f.dlp {
 	case "clean":
 		conds = append(conds, "coalesce(dlp_result, 'clean') = 'clean'")
@@ -363,10 +413,11 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 }
 
 // textColumns are the columns free-text search (q) looks in: the span name, the status
-// message, the request and response, and the attributes and events documents.
+// message, the request and response, the attributes and events documents, and the
+// categorical and lookup columns.
 var textColumns = []string{"name", "status_message", "request", "response", "attributes", "events",
 	"category", "action", "result", "model", "tool_name", "agent_name", "user_id", "policy_rule", "approver", "approval_reason",
-	"dlp_result", "risk_level"}
+	"dlp_result", "risk_level", "session_id", "execution_id", "idempotency_key", "resource_type", "resource_id"}
 
 // order is the ORDER BY clause of the filter.
 func (f *spanFilter) order() string {

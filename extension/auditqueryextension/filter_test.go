@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -435,4 +436,28 @@ func sqlCount(t *testing.T, base, query string, n *int) error {
 	}
 	*n = int(res.Rows[0][0].(float64))
 	return nil
+}
+
+// verb matches a whole word of an action or tool name, whichever separator the name
+// uses, in any case, and a word of a camel-case name (the pattern is RE2, as DuckDB's
+// regexp_matches).
+func TestVerbPattern(t *testing.T) {
+	re := regexp.MustCompile(verbPattern([]string{"delete"}))
+	for name, want := range map[string]bool{
+		"document.delete": true, "delete_document": true, "documents:delete": true, "delete-document": true,
+		"api/v1/delete": true, "Delete Document": true, "DELETE": true, "DELETE_DOCUMENT": true,
+		"deleteDocument": true, "DeleteDocument": true, "bulkDeleteDocuments": true, "softDelete": true, "Delete": true,
+		"document.undelete": false, "deleted_document": false, "deletes": false, "document.update": false,
+		"undeleteDocument": false, "DELETED": false, "DeletedAt": false, "isDeleted": false,
+	} {
+		assert.Equal(t, want, re.MatchString(name), name)
+	}
+	assert.True(t, regexp.MustCompile(verbPattern([]string{"DELETE"})).MatchString("deleteDocument"), "the verb in any case")
+	f, err := parseSpanFilter(url.Values{"verb": {"delete", " change "}}, 1000, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"delete", "change"}, f.verbs)
+	for _, bad := range []string{"", "de lete", "delete.document", "a|b", strings.Repeat("x", 65)} {
+		_, err := parseSpanFilter(url.Values{"verb": {bad}}, 1000, time.Now())
+		assert.ErrorContains(t, err, "verb:", "%q", bad)
+	}
 }

@@ -18,7 +18,8 @@ func openAPI() map[string]any {
 		searchParams = append(searchParams, queryParam(p.param, "matches the "+p.column+" column; repeat to match any of several values", schema, true))
 	}
 	descriptions := map[string]string{
-		"q":         "free text, case-insensitive, over name, status message, request, response, attributes, events, category, action, result, model, tool_name, agent_name, user_id, policy_rule, approver, approval_reason, dlp_result and risk_level",
+		"q":         "free text, case-insensitive, over name, status message, request, response, attributes, events, category, action, result, model, tool_name, agent_name, user_id, policy_rule, approver, approval_reason, dlp_result, risk_level, session_id, execution_id, idempotency_key, resource_type and resource_id",
+		"verb":      "a word of the action or the tool name: words are separated by . _ : / - or a space, in any case, or are the words of a camel-case name, so verb=delete matches document.delete, delete_document, DELETE_DOCUMENT, deleteDocument and bulkDeleteDocuments (not undelete or DELETED); repeat to match any of several",
 		"dry_run":   "dry_run is true or false",
 		"from":      "RFC 3339 time: start_time >= from",
 		"to":        "RFC 3339 time: start_time < to",

@@ -31,6 +31,8 @@ type store struct {
 	// live lists the files the writer's ledger holds in the trail now (relative paths),
 	// when a writer runs in this collector; ok is false otherwise.
 	live func() (files []string, ok bool)
+	// newer knows which files have the columns of the latest schema version.
+	newer newerColumns
 	// decRead are the files whose approval decisions are in decisionsTable.
 	decMu   sync.Mutex
 	decRead map[string]bool
@@ -53,9 +55,8 @@ type store struct {
 	engineRelations map[string]bool
 }
 
-// readParquetOptions read the hive partition columns. Not union_by_name: it opens every
-// file to unify schemas before any filter applies, defeating partition pruning; every
-// file of the trail has the one schema of internal/auditschema.
+// readParquetOptions read the hive partition columns. Files of different schema
+// versions are read by readFiles.
 const readParquetOptions = ", hive_partitioning = true, hive_types = {'date': 'DATE', 'hour': 'INTEGER'})"
 
 // window is the time range a query reads: files of partitions wholly outside it are
@@ -115,9 +116,14 @@ func (s *store) trailFiles() []string {
 }
 
 func (s *store) sourceOf(files []string, w window) string {
+	return s.sourceWith(files, w, "")
+}
+
+// sourceWith is sourceOf with the further read_parquet options extra.
+func (s *store) sourceWith(files []string, w window, extra string) string {
 	if len(files) == 0 {
 		// No file yet: DuckDB's "No files found" answers an empty trail.
-		return "read_parquet(" + sqlString(s.glob) + readParquetOptions
+		return "read_parquet(" + sqlString(s.glob) + extra + readParquetOptions
 	}
 	var in []string
 	for _, f := range files {
@@ -127,9 +133,9 @@ func (s *store) sourceOf(files []string, w window) string {
 	}
 	if len(in) == 0 {
 		// Nothing in the window: an empty scan with the trail's columns.
-		return "(SELECT * FROM read_parquet(" + sqlString(filepath.Join(s.abs, filepath.FromSlash(files[len(files)-1]))) + readParquetOptions + " LIMIT 0)"
+		return "(SELECT * FROM " + s.readFiles(s.absPaths(files[len(files)-1:]), extra) + " LIMIT 0)"
 	}
-	return "read_parquet(" + s.fileList(in) + readParquetOptions
+	return s.readFiles(s.absPaths(in), extra)
 }
 
 // decisionColumns are the trail columns a later approval decision overrides, and the
@@ -179,13 +185,6 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 		}
 	}
 	insert := func(batch []string) error {
-		var list strings.Builder
-		for i, f := range batch {
-			if i > 0 {
-				list.WriteString(", ")
-			}
-			list.WriteString(sqlString(filepath.Join(s.abs, filepath.FromSlash(f))))
-		}
 		// Decisions (approval rows, naming the gated span as their parent or by approval
 		// id) and the spans that carry an approval id (d_gated): a decision posted by
 		// approval id alone belongs to the one span of its tenant with that id.
@@ -194,7 +193,7 @@ func (s *store) refreshDecisions(ctx context.Context, files []string) error {
 			" trace_id, CASE WHEN record_type = 'approval' THEN parent_span_id ELSE span_id END, approval_id,"+
 			" CASE WHEN record_type = 'approval' THEN approval_status END, CASE WHEN record_type = 'approval' THEN approver END,"+
 			" CASE WHEN record_type = 'approval' THEN approval_reason END, start_time, ingest_time, tenant_id"+
-			" FROM read_parquet(["+list.String()+"], filename = true"+readParquetOptions+
+			" FROM "+s.readFiles(s.absPaths(batch), ", filename = true")+
 			" WHERE record_type = 'approval' OR approval_id IS NOT NULL")
 		return err
 	}
@@ -409,6 +408,7 @@ var resultColumnTypes = func() map[string]reflect.Type {
 // span); the trail itself only from the partitions the outer filter selects.
 func (s *store) spansView(w window) string {
 	files := s.files()
+	s.forgetGone(files)
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
 		s.logDecisionErr(err)
 	}

@@ -42,6 +42,9 @@ const (
 	AttrResponse         = "audit.response"
 	AttrFlags            = "audit.flags"
 	AttrTenantID         = "audit.tenant_id"
+	AttrSessionID        = "audit.session.id"
+	AttrExecutionID      = "audit.execution.id"
+	AttrIdempotencyKey   = "audit.idempotency_key"
 
 	// Event-only attributes set by the auditevent receiver.
 	AttrActorType    = "audit.actor.type"
@@ -107,6 +110,19 @@ var (
 	requestKeys  = []string{AttrRequest, "gen_ai.input.messages", "gen_ai.tool.call.arguments", "gen_ai.prompt", "input.value", "traceloop.entity.input"}
 	responseKeys = []string{AttrResponse, "gen_ai.output.messages", "gen_ai.tool.call.result", "gen_ai.completion", "output.value", "traceloop.entity.output"}
 
-	tenantKeys      = []string{AttrTenantID, AttrTenantStd}
+	tenantKeys = []string{AttrTenantID, AttrTenantStd}
+
+	// The conversation or session a call belongs to: the GenAI conventions'
+	// gen_ai.conversation.id, OpenInference's session.id, the session_id association
+	// property of OpenLLMetry (Traceloop.set_association_properties) and Langfuse's.
+	sessionKeys = []string{AttrSessionID, "gen_ai.conversation.id", "session.id",
+		"traceloop.association.properties.session_id", "langfuse.session.id"}
+	// The run of a workflow or agent runtime a call was made in (execution.id: the
+	// runtime's own id of one run, which a retry of the run keeps).
+	executionKeys = []string{AttrExecutionID, "execution.id"}
+	// The idempotency key a call was made with: an agent runtime's, or the request's
+	// Idempotency-Key header as the HTTP conventions capture it (a list of the header's
+	// values, of which the first is read).
+	idempotencyKeys = []string{AttrIdempotencyKey, "idempotency.key", "http.request.header.idempotency-key"}
 	environmentKeys = []string{"deployment.environment.name", "deployment.environment"}
 )

@@ -28,10 +28,11 @@ var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return
 // in schema order; per field it writes a presence byte for pointers, then the value:
 // strings and string lists length-prefixed (uvarint), times as Unix microseconds, numbers
 // as 8 bytes (little-endian). It is what RowHash hashes and what the write-ahead log
-// stores; DecodeRow reads it back. A new column changes every hash, which is why the
-// schema has a version. The fields are written one by one, without reflection; a test
-// checks the result against a reflective walk of the struct, so a column added to Row and
-// not here fails it.
+// stores; DecodeRow reads it back. The columns schema version 3 added follow the others
+// only when one of them is set: a row without them — every row of an older file — has
+// the encoding, and so the hash, it was written with. The fields are written one by
+// one, without reflection; a test checks the result against a reflective walk of the
+// struct, so a column added to Row and not here fails it.
 func AppendRow(b []byte, r *Row) []byte {
 	b = appendTime(b, r.IngestTime)
 	b = appendTime(b, r.StartTime)
@@ -83,7 +84,14 @@ func AppendRow(b []byte, r *Row) []byte {
 	for _, f := range r.Flags {
 		b = appendStr(b, f)
 	}
-	return appendStr(b, r.SearchText)
+	b = appendStr(b, r.SearchText)
+	if r.SessionID == nil && r.ExecutionID == nil && r.IdempotencyKey == nil && r.ResourceType == nil && r.ResourceID == nil {
+		return b
+	}
+	for _, p := range [...]*string{r.SessionID, r.ExecutionID, r.IdempotencyKey, r.ResourceType, r.ResourceID} {
+		b = appendOptStr(b, p)
+	}
+	return b
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -127,10 +135,10 @@ func appendOptBool(b []byte, p *bool) []byte {
 	}
 }
 
-// DecodeRow reads one row's canonical encoding (AppendRow) from the start of b and
-// returns the row and the bytes after it. Times come back in UTC; an empty flag list
-// comes back as nil.
-func DecodeRow(b []byte) (Row, []byte, error) {
+// DecodeRow reads one row's canonical encoding (AppendRow), all of b. Times come back in
+// UTC; an empty flag list comes back as nil. b is the whole encoding, for whether the
+// columns of schema version 3 follow is told by whether bytes are left.
+func DecodeRow(b []byte) (Row, error) {
 	d := rowDecoder{b: b}
 	var r Row
 	r.IngestTime = d.time()
@@ -193,10 +201,21 @@ func DecodeRow(b []byte) (Row, []byte, error) {
 		}
 	}
 	r.SearchText = d.str()
-	if d.err != nil {
-		return Row{}, nil, d.err
+	if len(d.b) > 0 && d.err == nil {
+		for _, p := range [...]**string{&r.SessionID, &r.ExecutionID, &r.IdempotencyKey, &r.ResourceType, &r.ResourceID} {
+			*p = d.optStr()
+		}
+		if r.SessionID == nil && r.ExecutionID == nil && r.IdempotencyKey == nil && r.ResourceType == nil && r.ResourceID == nil {
+			d.fail() // AppendRow writes none of them then: a row has one encoding
+		}
 	}
-	return r, d.b, nil
+	if d.err == nil && len(d.b) > 0 {
+		d.fail()
+	}
+	if d.err != nil {
+		return Row{}, d.err
+	}
+	return r, nil
 }
 
 // errRowEncoding is returned by DecodeRow for bytes that are not a row's encoding.

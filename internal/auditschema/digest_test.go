@@ -38,7 +38,18 @@ func canonicalEncoding(b []byte, v reflect.Value) []byte {
 		}
 		return append(b, 0)
 	case v.Kind() == reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
+		// The columns of schema version 3, the last fields, follow only when one is set.
+		n := v.NumField()
+		if v.Type() == reflect.TypeFor[Row]() {
+			v3 := false
+			for i := n - len(ColumnsV3); i < n; i++ {
+				v3 = v3 || !v.Field(i).IsNil()
+			}
+			if !v3 {
+				n -= len(ColumnsV3)
+			}
+		}
+		for i := 0; i < n; i++ {
 			b = canonicalEncoding(b, v.Field(i))
 		}
 		return b
@@ -111,8 +122,8 @@ func TestRowHashIsSHA256OfCanonicalEncoding(t *testing.T) {
 	}
 }
 
-// DecodeRow reads back what AppendRow wrote, row after row, and refuses every cut-short
-// or altered encoding rather than return a different row.
+// DecodeRow reads back what AppendRow wrote, and refuses every cut-short or lengthened
+// encoding rather than return a different row.
 func TestDecodeRowRoundTrip(t *testing.T) {
 	td := genaitest.New(9, time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)).Traces(200)
 	var rows []Row
@@ -126,14 +137,10 @@ func TestDecodeRowRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	rows = append(rows, Row{}, fullRow())
-	var b []byte
+	v3only := Row{ResourceID: new(string)}
+	rows = append(rows, Row{}, fullRow(), v3only)
 	for i := range rows {
-		b = AppendRow(b, &rows[i])
-	}
-	rest := b
-	for i := range rows {
-		got, after, err := DecodeRow(rest)
+		got, err := DecodeRow(AppendRow(nil, &rows[i]))
 		if err != nil {
 			t.Fatalf("row %d: %v", i, err)
 		}
@@ -143,34 +150,62 @@ func TestDecodeRowRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(normalise(got), normalise(rows[i])) {
 			t.Fatalf("row %d decoded differently:\n got %+v\nwant %+v", i, got, rows[i])
 		}
-		rest = after
-	}
-	if len(rest) != 0 {
-		t.Fatalf("%d bytes left after the last row", len(rest))
 	}
 
-	full := fullRow()
-	enc := AppendRow(nil, &full)
-	for n := range len(enc) {
-		if _, _, err := DecodeRow(enc[:n]); err == nil {
-			t.Fatalf("an encoding cut to %d of %d bytes decoded", n, len(enc))
+	// Cut just before its version 3 columns, a row's encoding is that of the row without
+	// them (which is how an older row keeps its hash): the log's frames, length-prefixed
+	// and checksummed, tell that cut apart. Every other cut is refused.
+	for _, r := range []Row{fullRow(), {}, v3only} {
+		enc := AppendRow(nil, &r)
+		older := r
+		older.SessionID, older.ExecutionID, older.IdempotencyKey, older.ResourceType, older.ResourceID = nil, nil, nil, nil, nil
+		for n := range len(enc) {
+			if _, err := DecodeRow(enc[:n]); err == nil && n != len(AppendRow(nil, &older)) {
+				t.Fatalf("an encoding cut to %d of %d bytes decoded", n, len(enc))
+			}
 		}
+		if _, err := DecodeRow(append(enc, 0)); err == nil {
+			t.Fatalf("an encoding with a byte after it decoded")
+		}
+	}
+	// The columns of version 3 are written only when one is set: all of them NULL after
+	// the others is not an encoding.
+	if _, err := DecodeRow(append(AppendRow(nil, &Row{}), 0, 0, 0, 0, 0)); err == nil {
+		t.Fatal("a row with its version 3 columns written NULL decoded")
+	}
+}
+
+// A row without the columns of schema version 3, such as every row of an older file,
+// keeps the hash it was written with: its encoding is that of version 2.
+func TestRowHashOfOlderRowsUnchanged(t *testing.T) {
+	v2 := fullRow()
+	v2.SessionID, v2.ExecutionID, v2.IdempotencyKey, v2.ResourceType, v2.ResourceID = nil, nil, nil, nil, nil
+	enc := AppendRow(nil, &v2)
+	// The encoding of version 2 ends with the search text.
+	tail := appendStr(nil, v2.SearchText)
+	if string(enc[len(enc)-len(tail):]) != string(tail) {
+		t.Fatal("a row without the version 3 columns does not end with its search text")
+	}
+	v3 := v2
+	v3.SessionID = new(string)
+	if RowHash(&v3) == RowHash(&v2) {
+		t.Fatal("a session id, even empty, does not change the hash")
 	}
 }
 
 // FuzzDecodeRow: arbitrary bytes never panic DecodeRow, and whatever it accepts encodes
-// back to exactly the bytes it consumed.
+// back to exactly those bytes.
 func FuzzDecodeRow(f *testing.F) {
 	full := fullRow()
 	f.Add(AppendRow(nil, &full))
 	f.Add(AppendRow(nil, &Row{}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, rest, err := DecodeRow(b)
+		r, err := DecodeRow(b)
 		if err != nil {
 			return
 		}
-		if consumed := b[:len(b)-len(rest)]; string(AppendRow(nil, &r)) != string(consumed) {
+		if string(AppendRow(nil, &r)) != string(b) {
 			t.Fatalf("decoded row encodes to other bytes than those it was read from")
 		}
 	})

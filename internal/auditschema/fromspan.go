@@ -32,6 +32,8 @@ type RowMapper struct {
 	nr int
 	// resDoc is the resource's attributes document, shared by every row.
 	resDoc string
+	// untrusted: the spans come from an untrusted sender (see NewUntrustedRowMapper).
+	untrusted bool
 }
 
 // NewRowMapper reads resource for the rows of its spans.
@@ -42,6 +44,19 @@ func NewRowMapper(resource pcommon.Resource) RowMapper {
 	b := sc.enc.appendEntries(sc.buf[:0], 0, nr, "", "", nil)
 	sc.buf = b
 	return RowMapper{sc: sc, nr: nr, resDoc: string(b)}
+}
+
+// NewUntrustedRowMapper is NewRowMapper for the spans of an untrusted sender (any OTLP
+// client, whether or not the audit processor ran): what such a span says about a human
+// decision is a claim. Its audit.approval.approver and audit.approval.reason, and an
+// audit.approval.status other than pending or not_required (which name no decision, and
+// which the audit processor itself writes), fill no column: they are kept in the
+// attributes document as audit.approval.claimed_*, as the processor keeps them. Only
+// the auditevent receiver's decisions fill the approval columns.
+func NewUntrustedRowMapper(resource pcommon.Resource) RowMapper {
+	m := NewRowMapper(resource)
+	m.untrusted = true
+	return m
 }
 
 // Release returns the mapper's scratch; the mapper is not to be used again.
@@ -64,6 +79,9 @@ func (m *RowMapper) Row(span ptrace.Span, ingest time.Time) Row {
 	sc.read(sp, attrs)
 	nr, na := m.nr, len(sc.enc.kvs)
 	defer sc.dropSpan(nr)
+	if m.untrusted {
+		sc.claimApprovals(nr, na)
+	}
 	// The values a row points to share one allocation, the strings it makes another.
 	ra := new(rowArena)
 	ss := &ra.rowStrings
@@ -124,6 +142,12 @@ func (m *RowMapper) Row(span ptrace.Span, ingest time.Time) Row {
 		CredentialMasked: sp.rowBool(rnCredentialMasked, &ra.bools[1]),
 		RiskLevel:        ss.ptr(sp.rowStr(rnRiskLevel, nil)),
 		DryRun:           sp.rowBool(rnDryRun, &ra.bools[2]),
+
+		SessionID:      ss.ptr(sp.rowStrN(rnSessionID, rnLangfuseSession, rs)),
+		ExecutionID:    ss.ptr(sp.rowStrN(rnExecutionID, rnExecutionStd, rs)),
+		IdempotencyKey: ss.ptr(sp.idempotencyKey()),
+		ResourceType:   ss.ptr(sp.rowStr(rnResourceType, nil)),
+		ResourceID:     ss.ptr(sp.rowStr(rnResourceID, nil)),
 	}
 	if rt := sp.rowStr(rnRecordType, nil); rt != "" {
 		r.RecordType = rt
@@ -204,6 +228,19 @@ const (
 	rnDryRun
 	rnRecordType
 	rnFlags
+	// sessionKeys, executionKeys and idempotencyKeys, each in precedence order.
+	rnSessionID
+	rnConversationID
+	rnSessionStd
+	rnTraceloopSession
+	rnLangfuseSession
+	rnExecutionID
+	rnExecutionStd
+	rnIdempotencyKey
+	rnIdempotencyStd
+	rnIdempotencyHeader
+	rnResourceType
+	rnResourceID
 	numRowNames
 )
 
@@ -234,6 +271,52 @@ var rowNames = [numRowNames]string{
 	rnDryRun:           AttrDryRun,
 	rnRecordType:       AttrRecordType,
 	rnFlags:            AttrFlags,
+
+	rnSessionID:         sessionKeys[0],
+	rnConversationID:    sessionKeys[1],
+	rnSessionStd:        sessionKeys[2],
+	rnTraceloopSession:  sessionKeys[3],
+	rnLangfuseSession:   sessionKeys[4],
+	rnExecutionID:       executionKeys[0],
+	rnExecutionStd:      executionKeys[1],
+	rnIdempotencyKey:    idempotencyKeys[0],
+	rnIdempotencyStd:    idempotencyKeys[1],
+	rnIdempotencyHeader: idempotencyKeys[2],
+	rnResourceType:      AttrResourceType,
+	rnResourceID:        AttrResourceID,
+}
+
+// claimApprovals renames, in the span's entries sc.enc.kvs[nr:na], the approval
+// attributes of an untrusted sender to the names of its claims (see
+// NewUntrustedRowMapper), and forgets their values in sc.span, so that no column
+// takes them.
+func (sc *rowScratch) claimApprovals(nr, na int) {
+	claimed := false
+	for i := nr; i < na; i++ {
+		kv := &sc.enc.kvs[i]
+		switch kv.k {
+		case AttrApprovalStatus:
+			if s := strings.TrimSpace(kv.v.AsString()); s == "pending" || s == "not_required" {
+				continue
+			}
+			kv.k = AttrClaimedApprovalStatus
+		case AttrApprover:
+			kv.k = AttrClaimedApprover
+		case AttrApprovalReason:
+			kv.k = AttrClaimedApprovalReason
+		default:
+			continue
+		}
+		claimed = true
+	}
+	if !claimed {
+		return
+	}
+	// The span's Reading is read again from the renamed entries.
+	sc.span.Reset()
+	for _, kv := range sc.enc.kvs[nr:na] {
+		sc.span.Observe(kv.k, kv.v)
+	}
 }
 
 // rowArena holds what a row's pointers point to.
@@ -326,6 +409,36 @@ func (rd *Reading) rowStr2(i, j int, fallback *Reading) string {
 		return s
 	}
 	return rd.rowStr(j, fallback)
+}
+
+// rowStrN is lookupStr of the names rowNames[first..last], each searched in rd, then
+// in fallback.
+func (rd *Reading) rowStrN(first, last int, fallback *Reading) string {
+	for i := first; i <= last; i++ {
+		if s := rd.rowStr(i, fallback); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// idempotencyKey is the idempotency_key column: the first of idempotencyKeys present,
+// the captured header being a list of the header's values, of which the first counts.
+func (rd *Reading) idempotencyKey() string {
+	if s := rd.rowStrN(rnIdempotencyKey, rnIdempotencyStd, nil); s != "" {
+		return s
+	}
+	v, ok := rd.Extra(rnIdempotencyHeader)
+	if !ok {
+		return ""
+	}
+	if v.Type() == pcommon.ValueTypeSlice {
+		if v.Slice().Len() == 0 {
+			return ""
+		}
+		v = v.Slice().At(0)
+	}
+	return strings.TrimSpace(v.AsString())
 }
 
 // extraStr is the trimmed text of the value under the i-th extra name, "" if none.
@@ -425,7 +538,7 @@ func dedupe(in []string) []string {
 // rowStrings holds the values of a row's optional string columns, so that a row costs
 // one allocation for them rather than one per column.
 type rowStrings struct {
-	vals [32]string
+	vals [40]string
 	n    int
 }
 

@@ -102,7 +102,10 @@ func requireNothingLost(t testing.TB, span ptrace.Span, got Row) {
 		for _, list := range fieldNames {
 			require.False(t, slices.Contains(list, k) && len(list) > 1, "%q left out, but other names can fill its column", k)
 		}
-		require.NotContains(t, []string{AttrTenantID, AttrRecordType, AttrCostUSD}, k, "left out, but its column has other sources")
+		for _, list := range [][]string{tenantKeys, sessionKeys, executionKeys, idempotencyKeys} {
+			require.False(t, slices.Contains(list, k), "%q left out, but other names can fill its column", k)
+		}
+		require.NotContains(t, []string{AttrRecordType, AttrCostUSD}, k, "left out, but its column has other sources")
 		name := strings.ReplaceAll(strings.TrimPrefix(k, "audit."), ".", "_")
 		if k == AttrApprover {
 			name = "approver"
@@ -169,7 +172,10 @@ func awkwardKeys() []string {
 		AttrUserAgent, AttrTTFTMs, AttrCostSource, AttrPriceTable, AttrPolicyDecision, AttrPolicyRule,
 		AttrPolicyViolation, AttrApprovalID, AttrApprovalStatus, AttrApprover, AttrApprovalReason,
 		AttrDLPResult, AttrCredentialMasked, AttrRiskLevel, AttrDryRun, AttrRecordType, AttrFlags,
-		"traceloop.span.kind", "traceloop.entity.name"}
+		"traceloop.span.kind", "traceloop.entity.name", AttrResourceType, AttrResourceID}
+	keys = append(keys, sessionKeys...)
+	keys = append(keys, executionKeys...)
+	keys = append(keys, idempotencyKeys...)
 	for _, list := range fieldNames {
 		keys = append(keys, list...)
 	}

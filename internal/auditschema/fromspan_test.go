@@ -115,6 +115,11 @@ func fullSpan(t *testing.T) (pcommon.Resource, ptrace.Span, time.Time, time.Time
 	a.PutStr("gen_ai.input.messages", `[{"role":"user","content":"Where is ORDER 55?"}]`)
 	a.PutStr("gen_ai.output.messages", `[{"role":"assistant","content":"Shipped"}]`)
 	a.PutStr("app.ticket", "Priority-HIGH")
+	a.PutStr("session.id", "sess-7")
+	a.PutStr(AttrExecutionID, "run-3")
+	a.PutEmptySlice("http.request.header.idempotency-key").AppendEmpty().SetStr("idem-5")
+	a.PutStr(AttrResourceType, "document")
+	a.PutStr(AttrResourceID, "doc-9")
 	flags := a.PutEmptySlice(AttrFlags)
 	flags.AppendEmpty().SetStr("dlp_partial")
 	flags.AppendEmpty().SetStr("late_arrival")
@@ -218,7 +223,7 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 			// The audit.* attributes a column holds exactly are stored once, there.
 			held := []string{AttrCategory, AttrAction, AttrResult, AttrCostSource, AttrPriceTable,
 				AttrPolicyDecision, AttrPolicyRule, AttrPolicyViolation, AttrApprovalID, AttrApprovalStatus,
-				AttrApprover, AttrApprovalReason, AttrDLPResult, AttrRiskLevel, AttrDryRun}
+				AttrApprover, AttrApprovalReason, AttrDLPResult, AttrRiskLevel, AttrDryRun, AttrResourceType, AttrResourceID}
 			for _, k := range held {
 				assert.NotContains(t, m, k, "held by its column")
 			}
@@ -227,7 +232,8 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 			// a boolean, and attributes whose column other names or the resource can fill.
 			assert.Equal(t, []any{"dlp_partial", "late_arrival"}, m[AttrFlags])
 			assert.Equal(t, "true", m[AttrCredentialMasked])
-			for _, k := range []string{AttrTenantID, AttrRecordType, AttrAgentName, AttrInputTokens, AttrTTFTMs, AttrCostUSD} {
+			for _, k := range []string{AttrTenantID, AttrRecordType, AttrAgentName, AttrInputTokens, AttrTTFTMs, AttrCostUSD,
+				"session.id", AttrExecutionID, "http.request.header.idempotency-key"} {
 				assert.Contains(t, m, k, "another name can fill its column")
 			}
 			// every other span attribute is kept
@@ -238,6 +244,12 @@ func TestFromSpanCoversEveryColumn(t *testing.T) {
 		"links":               jsonEq(`[{"trace_id":"ffeeddccbbaa99887766554433221100","span_id":"0102030405060708","attributes":{"link.kind":"retry"}}]`),
 		"flags":               []string{"dlp_partial", "late_arrival"},
 		"search_text":         nil, // no longer written: free-text search reads the columns themselves
+
+		"session_id":      "sess-7",
+		"execution_id":    "run-3",
+		"idempotency_key": "idem-5",
+		"resource_type":   "document",
+		"resource_id":     "doc-9",
 	}
 
 	names, got := rowColumns(r)
@@ -600,4 +612,46 @@ func TestFromSpanUnencodableAttributeKeepsRow(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.Attributes), &m), "attributes stay valid JSON: %s", r.Attributes)
 	assert.Equal(t, "NaN", m["ratio"], "a double JSON cannot hold is written as a string")
 	assert.Equal(t, "m", m["gen_ai.request.model"], "the other attributes are kept")
+}
+
+// The columns of schema version 3 read their precedence lists: the audit.* name first,
+// then the conventions' and instrumentations' names; a session on the resource counts
+// when the span has none.
+func TestFromSpanLookupColumns(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		span, res map[string]any
+		col       func(Row) *string
+		want      string
+	}{
+		{"session: audit first", map[string]any{"gen_ai.conversation.id": "c", AttrSessionID: "a"}, nil, func(r Row) *string { return r.SessionID }, "a"},
+		{"session: GenAI conversation", map[string]any{"gen_ai.conversation.id": "c", "session.id": "s"}, nil, func(r Row) *string { return r.SessionID }, "c"},
+		{"session: OpenInference", map[string]any{"session.id": "s"}, nil, func(r Row) *string { return r.SessionID }, "s"},
+		{"session: OpenLLMetry", map[string]any{"traceloop.association.properties.session_id": "t"}, nil, func(r Row) *string { return r.SessionID }, "t"},
+		{"session: Langfuse", map[string]any{"langfuse.session.id": "l"}, nil, func(r Row) *string { return r.SessionID }, "l"},
+		{"session: from the resource", nil, map[string]any{"session.id": "r"}, func(r Row) *string { return r.SessionID }, "r"},
+		{"execution", map[string]any{"execution.id": "e", AttrExecutionID: "a"}, nil, func(r Row) *string { return r.ExecutionID }, "a"},
+		{"execution: plain", map[string]any{"execution.id": " e "}, nil, func(r Row) *string { return r.ExecutionID }, "e"},
+		{"idempotency: audit first", map[string]any{"idempotency.key": "k", AttrIdempotencyKey: "a"}, nil, func(r Row) *string { return r.IdempotencyKey }, "a"},
+		{"idempotency: header list", map[string]any{"http.request.header.idempotency-key": []any{"h1", "h2"}}, nil, func(r Row) *string { return r.IdempotencyKey }, "h1"},
+		{"idempotency: header text", map[string]any{"http.request.header.idempotency-key": "h"}, nil, func(r Row) *string { return r.IdempotencyKey }, "h"},
+		{"idempotency: empty header list", map[string]any{"http.request.header.idempotency-key": []any{}}, nil, func(r Row) *string { return r.IdempotencyKey }, ""},
+		{"resource type", map[string]any{AttrResourceType: "member"}, nil, func(r Row) *string { return r.ResourceType }, "member"},
+		{"resource id", map[string]any{AttrResourceID: "bob"}, nil, func(r Row) *string { return r.ResourceID }, "bob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := pcommon.NewResource()
+			require.NoError(t, res.Attributes().FromRaw(tc.res))
+			span := ptrace.NewSpan()
+			require.NoError(t, span.Attributes().FromRaw(tc.span))
+			r := FromSpan(res, span, time.Now())
+			got := tc.col(r)
+			if tc.want == "" {
+				assert.Nil(t, got)
+			} else if assert.NotNil(t, got) {
+				assert.Equal(t, tc.want, *got)
+			}
+			requireSameRow(t, res, span, time.Now())
+		})
+	}
 }

@@ -14,9 +14,9 @@ import (
 // attribute was there, with that value. Anything else stays in the document: an
 // attribute whose column may also come from another name, the resource or a default
 // (model, provider, operation, agent, user, tool, token counts, ttft_ms, cost_usd,
-// tenant_id, record_type), and a value the column does not hold exactly (another type, blanks the
+// tenant_id, record_type, session, execution, idempotency key), and a value the column does not hold exactly (another type, blanks the
 // column trims). Nothing the span carried is lost, down to which names it used. It
-// returns the column's number (1–17, 4 unused), different for each attribute, or 0 when the entry
+// returns the column's number (1–19, 4 unused), different for each attribute, or 0 when the entry
 // stays.
 func heldColumn(r *Row, k string, v pcommon.Value) int {
 	if !strings.HasPrefix(k, "audit.") {
@@ -57,6 +57,10 @@ func heldColumn(r *Row, k string, v pcommon.Value) int {
 		held, c = sameStr(r.RiskLevel, v), 16
 	case AttrDryRun:
 		held, c = sameBool(r.DryRun, v), 17
+	case AttrResourceType:
+		held, c = sameStr(r.ResourceType, v), 18
+	case AttrResourceID:
+		held, c = sameStr(r.ResourceID, v), 19
 	}
 	if !held {
 		return 0

@@ -83,6 +83,12 @@ func refFromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) 
 		CredentialMasked: refLookupBool(AttrCredentialMasked, attrs),
 		RiskLevel:        ss.ptr(lookupStr([]string{AttrRiskLevel}, attrs)),
 		DryRun:           refLookupBool(AttrDryRun, attrs),
+
+		SessionID:      ss.ptr(lookupStr(sessionKeys, attrs, res)),
+		ExecutionID:    ss.ptr(lookupStr(executionKeys, attrs, res)),
+		IdempotencyKey: ss.ptr(refIdempotencyKey(attrs)),
+		ResourceType:   ss.ptr(lookupStr([]string{AttrResourceType}, attrs)),
+		ResourceID:     ss.ptr(lookupStr([]string{AttrResourceID}, attrs)),
 	}
 	if rt := lookupStr([]string{AttrRecordType}, attrs); rt != "" {
 		r.RecordType = rt
@@ -122,6 +128,25 @@ func refFromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) 
 	}
 	r.Flags = dedupe(r.Flags)
 	return r
+}
+
+// refIdempotencyKey: the first of idempotencyKeys; the captured header is a list of the
+// header's values, of which the first counts.
+func refIdempotencyKey(attrs pcommon.Map) string {
+	if s := lookupStr(idempotencyKeys[:2], attrs); s != "" {
+		return s
+	}
+	v, ok := attrs.Get(idempotencyKeys[2])
+	if !ok {
+		return ""
+	}
+	if v.Type() == pcommon.ValueTypeSlice {
+		if v.Slice().Len() == 0 {
+			return ""
+		}
+		v = v.Slice().At(0)
+	}
+	return strings.TrimSpace(v.AsString())
 }
 
 func refLookupFloat(keys []string, maps ...pcommon.Map) *float64 {
@@ -189,7 +214,7 @@ func refHeld(r *Row, k string, v pcommon.Value) bool {
 		AttrPolicyRule: r.PolicyRule, AttrPolicyViolation: r.PolicyViolation, AttrApprovalID: r.ApprovalID,
 		AttrApprovalStatus: r.ApprovalStatus, AttrApprover: r.Approver, AttrApprovalReason: r.ApprovalReason,
 		AttrDLPResult: r.DLPResult, AttrCredentialMasked: r.CredentialMasked, AttrRiskLevel: r.RiskLevel,
-		AttrDryRun: r.DryRun,
+		AttrDryRun: r.DryRun, AttrResourceType: r.ResourceType, AttrResourceID: r.ResourceID,
 	}
 	switch c := cols[k].(type) {
 	case *string:

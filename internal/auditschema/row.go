@@ -8,10 +8,13 @@ import (
 // (MetadataSchemaVersion) so that readers can tell formats apart when the row changes.
 // Version 2 (2026-12-04): the attributes document leaves out the audit.* attributes a
 // column holds as their only source (see Row.Attributes); the columns are those of
-// version 1. A file compaction writes carries the version of the code that wrote it; its
-// rows keep the documents they were written with, and their hashes.
+// version 1. Version 3 (2026-12-07) adds the columns session_id, execution_id,
+// idempotency_key, resource_type and resource_id (see Row); a row read from an older
+// file has them NULL, and its hash is the one it was written with (see AppendRow). A
+// file compaction writes carries the version of the code that wrote it; its rows keep
+// the documents they were written with, and their hashes.
 const (
-	SchemaVersion         = "2"
+	SchemaVersion         = "3"
 	MetadataSchemaVersion = "otelcol_audit.schema_version"
 )
 
@@ -93,6 +96,16 @@ type Row struct {
 	// case-insensitively, as fast (see the query extension's README). The column stays so
 	// that old and new files read as one table and a row's digest is unchanged.
 	SearchText string `parquet:"search_text"`
+
+	// Schema version 3. SessionID, ExecutionID and IdempotencyKey are what a call is
+	// looked up by across traces: the conversation, the runtime's run, the key a retried
+	// call keeps (see sessionKeys, executionKeys, idempotencyKeys). ResourceType and
+	// ResourceID name what an event acted on (the auditevent receiver's resource).
+	SessionID      *string `parquet:"session_id,dict"`
+	ExecutionID    *string `parquet:"execution_id"`
+	IdempotencyKey *string `parquet:"idempotency_key"`
+	ResourceType   *string `parquet:"resource_type,dict"`
+	ResourceID     *string `parquet:"resource_id"`
 }
 
 // Columns lists the column names in schema order.
@@ -107,7 +120,11 @@ var Columns = []string{
 	"approval_status", "approver", "approval_reason", "dlp_result", "credential_masked",
 	"risk_level", "dry_run", "request", "response", "attributes", "resource_attributes",
 	"events", "links", "flags", "search_text",
+	"session_id", "execution_id", "idempotency_key", "resource_type", "resource_id",
 }
+
+// ColumnsV3 are the columns schema version 3 added: files written before lack them.
+var ColumnsV3 = Columns[len(Columns)-5:]
 
 // JSONColumns are the string columns that hold JSON documents.
 var JSONColumns = map[string]bool{

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 func TestPlace(t *testing.T) {
@@ -47,4 +48,36 @@ func TestDemoteRecordType(t *testing.T) {
 	span := Row{RecordType: RecordSpan}
 	DemoteRecordType(&span)
 	assert.Empty(t, span.Flags)
+}
+
+// An untrusted sender's approval attributes are claims: they fill no column and are
+// kept under the claimed names; a status that names no decision stays in its column.
+func TestUntrustedRowMapperKeepsApprovalsAsClaims(t *testing.T) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	claim := spans.AppendEmpty()
+	claim.Attributes().PutStr(AttrApprovalStatus, "approved")
+	claim.Attributes().PutStr(AttrApprover, "cfo@example.com")
+	claim.Attributes().PutStr(AttrApprovalReason, "fine")
+	claim.Attributes().PutStr(AttrApprovalID, "a-1")
+	pending := spans.AppendEmpty()
+	pending.Attributes().PutStr(AttrApprovalStatus, "pending")
+	ingest := time.Now()
+
+	m := NewUntrustedRowMapper(rs.Resource())
+	defer m.Release()
+	r := m.Row(claim, ingest)
+	assert.Nil(t, r.ApprovalStatus)
+	assert.Nil(t, r.Approver)
+	assert.Nil(t, r.ApprovalReason)
+	assert.Equal(t, "a-1", *r.ApprovalID, "the approval id names no decision")
+	assert.JSONEq(t, `{"audit.approval.claimed_approver":"cfo@example.com","audit.approval.claimed_reason":"fine","audit.approval.claimed_status":"approved"}`, r.Attributes)
+	r = m.Row(pending, ingest)
+	assert.Equal(t, "pending", *r.ApprovalStatus)
+	assert.JSONEq(t, `{}`, r.Attributes)
+
+	trusted := FromSpan(rs.Resource(), claim, ingest)
+	assert.Equal(t, "approved", *trusted.ApprovalStatus)
+	assert.Equal(t, "cfo@example.com", *trusted.Approver)
 }
