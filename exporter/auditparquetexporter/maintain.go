@@ -94,15 +94,17 @@ func (e *parquetExporter) compact(partition string, files []ledger.FileRecord) e
 	if err != nil {
 		return fmt.Errorf("compact %s: %w", partition, err)
 	}
-	if _, err := e.ledger.Append(ledger.Entry{Kind: ledger.KindCompaction, Writer: e.writer, File: &merged, Replaces: files}); err != nil {
-		return fmt.Errorf("record compaction of %s: %w", partition, err)
+	// Once the entry is recorded, with a checkpoint or not, the inputs are retired.
+	_, ckErr := e.ledger.Append(ledger.Entry{Kind: ledger.KindCompaction, Writer: e.writer, File: &merged, Replaces: files})
+	if ckErr != nil && !errors.Is(ckErr, ledger.ErrNotCheckpointed) {
+		return fmt.Errorf("record compaction of %s: %w", partition, ckErr)
 	}
 	if err := e.removeFiles(files); err != nil {
-		return err
+		return errors.Join(ckErr, err)
 	}
 	e.logger.Info("Compacted a closed hour", zap.String("partition", partition), zap.Int("files", len(files)),
 		zap.Int64("rows", merged.Rows), zap.String("into", merged.Path))
-	return nil
+	return ckErr
 }
 
 // receivedBefore reports whether every row of files was received no later than cutoff.
@@ -169,18 +171,20 @@ func latestIngest(path string) (time.Time, error) {
 // expire deletes a partition older than the retention window, recording it first.
 func (e *parquetExporter) expire(partition string, files []ledger.FileRecord) error {
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	if _, err := e.ledger.Append(ledger.Entry{Kind: ledger.KindRetention, Writer: e.writer, Partition: partition, Deleted: files,
-		Note: fmt.Sprintf("older than the retention of %s", e.cfg.Retention)}); err != nil {
-		return fmt.Errorf("record retention of %s: %w", partition, err)
+	// Once the entry is recorded, with a checkpoint or not, the files are retired.
+	_, ckErr := e.ledger.Append(ledger.Entry{Kind: ledger.KindRetention, Writer: e.writer, Partition: partition, Deleted: files,
+		Note: fmt.Sprintf("older than the retention of %s", e.cfg.Retention)})
+	if ckErr != nil && !errors.Is(ckErr, ledger.ErrNotCheckpointed) {
+		return fmt.Errorf("record retention of %s: %w", partition, ckErr)
 	}
 	if err := e.removeFiles(files); err != nil {
-		return err
+		return errors.Join(ckErr, err)
 	}
 	hourDir := filepath.Join(e.dataDir, auditschema.SpansDir, filepath.FromSlash(partition))
 	_ = os.Remove(hourDir) // only if empty
 	_ = os.Remove(filepath.Dir(hourDir))
 	e.logger.Info("Deleted a partition past the retention window", zap.String("partition", partition), zap.Int("files", len(files)))
-	return ledger.SyncDir(filepath.Join(e.dataDir, auditschema.SpansDir))
+	return errors.Join(ckErr, ledger.SyncDir(filepath.Join(e.dataDir, auditschema.SpansDir)))
 }
 
 // removeFiles removes files the ledger has retired and fsyncs their directories.

@@ -492,3 +492,30 @@ func TestOpenCheckpoint(t *testing.T) {
 		assert.ErrorContains(t, err, want, "%q", text)
 	}
 }
+
+// An Append whose checkpoint cannot be written keeps its entries and says so; the
+// checkpoint is written again by Checkpoint (and Close) once it can be.
+func TestAppendCheckpointFailureKeepsEntries(t *testing.T) {
+	dir := t.TempDir()
+	s, v := newKey(t)
+	l, _, err := Open(dir, s, v)
+	require.NoError(t, err)
+	cp := filepath.Join(dir, Dir, CheckpointFile)
+	require.NoError(t, os.Remove(cp))
+	require.NoError(t, os.MkdirAll(filepath.Join(cp, "x"), 0o755))
+
+	out, err := l.Append(sealed(t, dir, "date=2026-11-22/hour=04", "a-1.parquet", "wal/1.wal", []byte("one")))
+	require.ErrorIs(t, err, ErrNotCheckpointed)
+	require.Len(t, out, 1, "the entry is recorded")
+	assert.Equal(t, int64(1), l.Size())
+	assert.Len(t, readEntryLines(t, dir), 1)
+	assert.Contains(t, l.Live(), "spans/date=2026-11-22/hour=04/a-1.parquet")
+	require.ErrorIs(t, l.Checkpoint(), ErrNotCheckpointed, "still not writable")
+
+	require.NoError(t, os.RemoveAll(cp))
+	require.NoError(t, l.Checkpoint())
+	c, _ := readCheckpoint(t, dir, v)
+	assert.Equal(t, int64(1), c.Size, "the checkpoint covers the entry")
+	require.NoError(t, l.Close())
+	requireIntact(t, dir, VerifyOptions{PublicKey: v})
+}
