@@ -2,6 +2,7 @@ package auditparquetexporter
 
 import (
 	"container/heap"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -81,7 +82,11 @@ func (e *parquetExporter) compact(partition string, files []ledger.FileRecord) e
 	if err != nil {
 		return err
 	}
-	merged, err := sealFile(e.dataDir, e.newFileName(partition), e.writerOptions("compaction"), func(pw *parquet.GenericWriter[auditschema.Row]) (ledger.FileRecord, error) {
+	opts, err := e.compactionOptions(files)
+	if err != nil {
+		return err
+	}
+	merged, err := sealFile(e.dataDir, e.newFileName(partition), opts, func(pw *parquet.GenericWriter[auditschema.Row]) (ledger.FileRecord, error) {
 		rec, err := e.mergeInto(pw, files)
 		if err != nil {
 			return rec, err
@@ -105,6 +110,30 @@ func (e *parquetExporter) compact(partition string, files []ledger.FileRecord) e
 	e.logger.Info("Compacted a closed hour", zap.String("partition", partition), zap.Int("files", len(files)),
 		zap.Int64("rows", merged.Rows), zap.String("into", merged.Path))
 	return ckErr
+}
+
+// compactionSource is the source (auditschema.MetadataSource) of a compaction's merged
+// file, and metadataReplaces the file metadata key listing, as a JSON array, the paths
+// of the files it merges: a crash before the compaction is recorded leaves recovery
+// what it needs to record it (recordCompactionOrphan).
+const (
+	compactionSource = "compaction"
+	metadataReplaces = "otelcol_audit.replaces"
+)
+
+// compactionOptions are the writer options of the file merging files.
+func (e *parquetExporter) compactionOptions(files []ledger.FileRecord) (auditschema.WriterOptions, error) {
+	paths := make([]string, len(files))
+	for i, rec := range files {
+		paths[i] = rec.Path
+	}
+	replaces, err := json.Marshal(paths)
+	if err != nil {
+		return auditschema.WriterOptions{}, err
+	}
+	o := e.writerOptions(compactionSource)
+	o.Metadata[metadataReplaces] = string(replaces)
+	return o, nil
 }
 
 // receivedBefore reports whether every row of files was received no later than cutoff.
