@@ -31,6 +31,8 @@ type Ledger struct {
 	retired map[string]bool // files a compaction or retention removed from the trail
 	sources map[string]bool
 	now     func() time.Time
+	// rotatedTo is the public key of the last key rotation entry.
+	rotatedTo string
 	// unsigned is true while the checkpoint on disk covers fewer entries than the ledger
 	// holds: its last write failed.
 	unsigned bool
@@ -97,7 +99,9 @@ func Open(dataDir string, signer note.Signer, vkey string) (*Ledger, OpenResult,
 	case err != nil:
 		f.Close()
 		return nil, res, err
-	case strings.TrimSpace(string(old)) != vkey:
+	case strings.TrimSpace(string(old)) != vkey && l.rotatedTo != vkey:
+		// A rotation to vkey already recorded is one whose public key file was not
+		// written (a failed start): it is written below, not recorded again.
 		if _, err := l.append(Entry{Kind: KindKeyRotation, PublicKey: vkey,
 			Note: "signing key changed; previous public key: " + strings.TrimSpace(string(old))}); err != nil {
 			f.Close()
@@ -179,6 +183,9 @@ func (l *Ledger) record(e *Entry, line []byte) error {
 	}
 	for _, r := range e.Deleted {
 		l.retired[r.Path] = true
+	}
+	if e.Kind == KindKeyRotation {
+		l.rotatedTo = e.PublicKey
 	}
 	if e.Source != "" && e.File != nil {
 		l.sources[sourceKey(e.Source, PartitionOfPath(e.File.Path))] = true

@@ -307,6 +307,26 @@ func TestKeyRotation(t *testing.T) {
 	assert.False(t, res.KeyRotated)
 	assert.Equal(t, int64(2), res.Entries)
 	require.NoError(t, l.Close())
+
+	// A start that recorded the rotation but failed to write the public key file: the
+	// next one writes the file and records no second rotation.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, Dir, PublicKeyFile), []byte(va+"\n"), 0o644))
+	l, res, err = Open(dir, sb, vb)
+	require.NoError(t, err)
+	assert.False(t, res.KeyRotated)
+	assert.Equal(t, int64(2), res.Entries)
+	require.NoError(t, l.Close())
+	pub, err = os.ReadFile(filepath.Join(dir, Dir, PublicKeyFile))
+	require.NoError(t, err)
+	assert.Equal(t, vb+"\n", string(pub))
+	requireIntact(t, dir, VerifyOptions{PublicKey: vb})
+
+	// Back to the first key: a rotation again.
+	l, res, err = Open(dir, sa, va)
+	require.NoError(t, err)
+	assert.True(t, res.KeyRotated)
+	assert.Equal(t, int64(3), res.Entries)
+	require.NoError(t, l.Close())
 }
 
 func TestLoadOrCreateKey(t *testing.T) {
