@@ -552,6 +552,14 @@ func (e *parquetExporter) seal(force bool) error {
 	if err := e.recordRefusals(force); err != nil {
 		return err
 	}
+	// Pushes are taken again only once the checkpoint covers every entry: the trail's
+	// evidence is signed.
+	if err := e.ledger.Checkpoint(); err != nil {
+		e.mu.Lock()
+		e.sealErr = err
+		e.mu.Unlock()
+		return err
+	}
 	e.mu.Lock()
 	e.sealErr = nil
 	e.mu.Unlock()
@@ -569,9 +577,11 @@ func (e *parquetExporter) recordRefusals(force bool) error {
 	tallies := e.refused.take()
 	e.mu.Unlock()
 	if _, err := e.ledger.Append(ledger.Entry{Kind: ledger.KindTally, Writer: e.writer, Tally: tallies}); err != nil {
-		e.mu.Lock()
-		e.refused.restore(tallies, e.now())
-		e.mu.Unlock()
+		if !errors.Is(err, ledger.ErrNotCheckpointed) {
+			e.mu.Lock()
+			e.refused.restore(tallies, e.now())
+			e.mu.Unlock()
+		}
 		return fmt.Errorf("record refusals in the ledger: %w", err)
 	}
 	return nil
@@ -625,6 +635,7 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 		b.sealed[p] = rec
 	}
 	var entries []ledger.Entry
+	var ckErr error
 	for _, p := range sortedKeys(b.sealed) {
 		rec := b.sealed[p]
 		if n := b.accepted.rows(p); n != rec.Rows {
@@ -639,11 +650,17 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 		e.mu.Unlock()
 		last := &entries[len(entries)-1]
 		last.Tally = append(last.Tally, refused...)
-		if _, err := e.ledger.Append(entries...); err != nil {
+		_, err := e.ledger.Append(entries...)
+		if err != nil && !errors.Is(err, ledger.ErrNotCheckpointed) {
 			e.mu.Lock()
 			e.refused.restore(refused, e.now())
 			e.mu.Unlock()
 			return errors.Join(sealErr, fmt.Errorf("record sealed files in the ledger: %w", err))
+		}
+		// The entries are recorded, even when the checkpoint was not written (seal
+		// writes it again): the files and refusals are never recorded twice.
+		if err != nil {
+			ckErr = fmt.Errorf("record sealed files in the ledger: %w", err)
 		}
 		for _, en := range entries {
 			e.rowsWritten.Add(context.Background(), en.File.Rows)
@@ -655,12 +672,12 @@ func (e *parquetExporter) sealBatch(b *pendingBatch) error {
 		clear(b.sealed)
 	}
 	if sealErr != nil {
-		return sealErr
+		return errors.Join(sealErr, ckErr)
 	}
 	if err := os.Remove(b.segPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove sealed write-ahead log segment: %w", err)
+		return errors.Join(ckErr, fmt.Errorf("remove sealed write-ahead log segment: %w", err))
 	}
-	return ledger.SyncDir(filepath.Dir(b.segPath))
+	return errors.Join(ckErr, ledger.SyncDir(filepath.Dir(b.segPath)))
 }
 
 // readBack fills b.parts with the rows of b's segment, leaving out partitions already

@@ -2,6 +2,7 @@ package auditparquetexporter
 
 import (
 	"container/heap"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -81,7 +82,11 @@ func (e *parquetExporter) compact(partition string, files []ledger.FileRecord) e
 	if err != nil {
 		return err
 	}
-	merged, err := sealFile(e.dataDir, e.newFileName(partition), e.writerOptions("compaction"), func(pw *parquet.GenericWriter[auditschema.Row]) (ledger.FileRecord, error) {
+	opts, err := e.compactionOptions(files)
+	if err != nil {
+		return err
+	}
+	merged, err := sealFile(e.dataDir, e.newFileName(partition), opts, func(pw *parquet.GenericWriter[auditschema.Row]) (ledger.FileRecord, error) {
 		rec, err := e.mergeInto(pw, files)
 		if err != nil {
 			return rec, err
@@ -94,15 +99,41 @@ func (e *parquetExporter) compact(partition string, files []ledger.FileRecord) e
 	if err != nil {
 		return fmt.Errorf("compact %s: %w", partition, err)
 	}
-	if _, err := e.ledger.Append(ledger.Entry{Kind: ledger.KindCompaction, Writer: e.writer, File: &merged, Replaces: files}); err != nil {
-		return fmt.Errorf("record compaction of %s: %w", partition, err)
+	// Once the entry is recorded, with a checkpoint or not, the inputs are retired.
+	_, ckErr := e.ledger.Append(ledger.Entry{Kind: ledger.KindCompaction, Writer: e.writer, File: &merged, Replaces: files})
+	if ckErr != nil && !errors.Is(ckErr, ledger.ErrNotCheckpointed) {
+		return fmt.Errorf("record compaction of %s: %w", partition, ckErr)
 	}
 	if err := e.removeFiles(files); err != nil {
-		return err
+		return errors.Join(ckErr, err)
 	}
 	e.logger.Info("Compacted a closed hour", zap.String("partition", partition), zap.Int("files", len(files)),
 		zap.Int64("rows", merged.Rows), zap.String("into", merged.Path))
-	return nil
+	return ckErr
+}
+
+// compactionSource is the source (auditschema.MetadataSource) of a compaction's merged
+// file, and metadataReplaces the file metadata key listing, as a JSON array, the paths
+// of the files it merges: a crash before the compaction is recorded leaves recovery
+// what it needs to record it (recordCompactionOrphan).
+const (
+	compactionSource = "compaction"
+	metadataReplaces = "otelcol_audit.replaces"
+)
+
+// compactionOptions are the writer options of the file merging files.
+func (e *parquetExporter) compactionOptions(files []ledger.FileRecord) (auditschema.WriterOptions, error) {
+	paths := make([]string, len(files))
+	for i, rec := range files {
+		paths[i] = rec.Path
+	}
+	replaces, err := json.Marshal(paths)
+	if err != nil {
+		return auditschema.WriterOptions{}, err
+	}
+	o := e.writerOptions(compactionSource)
+	o.Metadata[metadataReplaces] = string(replaces)
+	return o, nil
 }
 
 // receivedBefore reports whether every row of files was received no later than cutoff.
@@ -169,18 +200,20 @@ func latestIngest(path string) (time.Time, error) {
 // expire deletes a partition older than the retention window, recording it first.
 func (e *parquetExporter) expire(partition string, files []ledger.FileRecord) error {
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	if _, err := e.ledger.Append(ledger.Entry{Kind: ledger.KindRetention, Writer: e.writer, Partition: partition, Deleted: files,
-		Note: fmt.Sprintf("older than the retention of %s", e.cfg.Retention)}); err != nil {
-		return fmt.Errorf("record retention of %s: %w", partition, err)
+	// Once the entry is recorded, with a checkpoint or not, the files are retired.
+	_, ckErr := e.ledger.Append(ledger.Entry{Kind: ledger.KindRetention, Writer: e.writer, Partition: partition, Deleted: files,
+		Note: fmt.Sprintf("older than the retention of %s", e.cfg.Retention)})
+	if ckErr != nil && !errors.Is(ckErr, ledger.ErrNotCheckpointed) {
+		return fmt.Errorf("record retention of %s: %w", partition, ckErr)
 	}
 	if err := e.removeFiles(files); err != nil {
-		return err
+		return errors.Join(ckErr, err)
 	}
 	hourDir := filepath.Join(e.dataDir, auditschema.SpansDir, filepath.FromSlash(partition))
 	_ = os.Remove(hourDir) // only if empty
 	_ = os.Remove(filepath.Dir(hourDir))
 	e.logger.Info("Deleted a partition past the retention window", zap.String("partition", partition), zap.Int("files", len(files)))
-	return ledger.SyncDir(filepath.Join(e.dataDir, auditschema.SpansDir))
+	return errors.Join(ckErr, ledger.SyncDir(filepath.Join(e.dataDir, auditschema.SpansDir)))
 }
 
 // removeFiles removes files the ledger has retired and fsyncs their directories.

@@ -2,6 +2,7 @@ package auditparquetexporter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,7 +28,9 @@ const quarantineDir = "quarantine"
 //     came back under another writer_id (a rescheduled pod with a new host name) leaves
 //     nothing behind;
 //  2. sealed files without a ledger entry (a crash between seal and ledger append) are
-//     re-hashed and recorded with a recovery note, or quarantined if unreadable;
+//     re-hashed and recorded with a recovery note, or quarantined if unreadable; the
+//     merged file of a compaction is recorded as the compaction of the files it merges
+//     (recordCompactionOrphan);
 //  3. files the ledger retired (compaction, retention) but a crash left are removed;
 //  4. write-ahead log segments are replayed into sealed files, skipping partitions whose
 //     rows a crash interrupted after sealing.
@@ -105,6 +108,9 @@ func (e *parquetExporter) recordOrphan(rel, stamp string) error {
 		return err
 	}
 	rec.Path = rel
+	if meta[auditschema.MetadataSource] == compactionSource {
+		return e.recordCompactionOrphan(rec, meta[metadataReplaces], stamp)
+	}
 	// Its rows were acknowledged through the write-ahead log segment it was sealed
 	// from, whose replay skips this partition: they are accepted here.
 	tally := accepted{}
@@ -118,6 +124,67 @@ func (e *parquetExporter) recordOrphan(rel, stamp string) error {
 	}
 	e.logger.Warn("Recorded a sealed file that had no ledger entry", zap.String("path", rel), zap.Int64("rows", rec.Rows))
 	return nil
+}
+
+// recordCompactionOrphan records the merged file of a compaction a crash interrupted
+// before recording it. Its rows were accepted once already, into the files it merges,
+// which are still live: it is recorded as their compaction, with no tally, when every
+// one of them is live, unmodified and the sum of their content digests equals its own;
+// they are then removed. Otherwise it is quarantined. Either way no row is counted
+// twice or stays twice in the trail.
+func (e *parquetExporter) recordCompactionOrphan(rec ledger.FileRecord, replaces, stamp string) error {
+	inputs, why := e.compactionInputs(rec, replaces)
+	if why != "" {
+		return e.quarantine(rec.Path, stamp, "merged file of a compaction in no ledger entry: "+why)
+	}
+	_, ckErr := e.ledger.Append(ledger.Entry{
+		Kind: ledger.KindCompaction, Writer: e.writer, File: &rec, Replaces: inputs,
+		Note: "merged file had no ledger entry (interrupted between seal and ledger append); its inputs were live and sum to its content digest; recorded as their compaction",
+	})
+	if ckErr != nil && !errors.Is(ckErr, ledger.ErrNotCheckpointed) {
+		return ckErr
+	}
+	if err := e.removeFiles(inputs); err != nil {
+		return errors.Join(ckErr, err)
+	}
+	e.logger.Warn("Recorded the merged file of an interrupted compaction and removed the files it merges",
+		zap.String("path", rec.Path), zap.Int("files", len(inputs)), zap.Int64("rows", rec.Rows))
+	return ckErr
+}
+
+// compactionInputs returns the ledger records of the files a merged file names in its
+// metadata (replaces), or why it cannot be recorded as their compaction.
+func (e *parquetExporter) compactionInputs(merged ledger.FileRecord, replaces string) ([]ledger.FileRecord, string) {
+	var paths []string
+	if err := json.Unmarshal([]byte(replaces), &paths); err != nil || len(paths) == 0 {
+		return nil, "it does not name the files it merges"
+	}
+	live := e.ledger.Live()
+	seen := map[string]bool{}
+	inputs := make([]ledger.FileRecord, len(paths))
+	digests := make([]string, len(paths))
+	for i, p := range paths {
+		if seen[p] {
+			return nil, fmt.Sprintf("it names %s twice", p)
+		}
+		seen[p] = true
+		rec, ok := live[p]
+		if !ok || ledger.PartitionOfPath(p) != ledger.PartitionOfPath(merged.Path) {
+			return nil, fmt.Sprintf("%s, a file it merges, is not live in its partition", p)
+		}
+		if err := e.checkRecorded(rec); err != nil {
+			return nil, err.Error()
+		}
+		inputs[i], digests[i] = rec, rec.Digest
+	}
+	sum, err := ledger.SumDigests(digests)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if sum.String() != merged.Digest {
+		return nil, fmt.Sprintf("its content digest %s differs from the sum %s of the files it names", merged.Digest, sum)
+	}
+	return inputs, ""
 }
 
 // recordOf builds the ledger record of an existing file from its bytes and rows.

@@ -31,6 +31,11 @@ type Ledger struct {
 	retired map[string]bool // files a compaction or retention removed from the trail
 	sources map[string]bool
 	now     func() time.Time
+	// rotatedTo is the public key of the last key rotation entry.
+	rotatedTo string
+	// unsigned is true while the checkpoint on disk covers fewer entries than the ledger
+	// holds: its last write failed.
+	unsigned bool
 }
 
 // OpenResult tells what Open found and repaired.
@@ -94,7 +99,9 @@ func Open(dataDir string, signer note.Signer, vkey string) (*Ledger, OpenResult,
 	case err != nil:
 		f.Close()
 		return nil, res, err
-	case strings.TrimSpace(string(old)) != vkey:
+	case strings.TrimSpace(string(old)) != vkey && l.rotatedTo != vkey:
+		// A rotation to vkey already recorded is one whose public key file was not
+		// written (a failed start): it is written below, not recorded again.
 		if _, err := l.append(Entry{Kind: KindKeyRotation, PublicKey: vkey,
 			Note: "signing key changed; previous public key: " + strings.TrimSpace(string(old))}); err != nil {
 			f.Close()
@@ -177,14 +184,25 @@ func (l *Ledger) record(e *Entry, line []byte) error {
 	for _, r := range e.Deleted {
 		l.retired[r.Path] = true
 	}
+	if e.Kind == KindKeyRotation {
+		l.rotatedTo = e.PublicKey
+	}
 	if e.Source != "" && e.File != nil {
 		l.sources[sourceKey(e.Source, PartitionOfPath(e.File.Path))] = true
 	}
 	return nil
 }
 
+// ErrNotCheckpointed is wrapped by the error of Append when its entries are durably in
+// the ledger but the new checkpoint could not be written: the entries are recorded and
+// must not be appended again. Every later Append, Checkpoint and Close writes the
+// checkpoint again.
+var ErrNotCheckpointed = errors.New("entries recorded, checkpoint not written")
+
 // Append adds entries (their Seq, Prev and, when zero, Time are filled in), fsyncs the
-// ledger and signs a new checkpoint. On error nothing of the batch stays in the ledger.
+// ledger and signs a new checkpoint. On an error that does not wrap ErrNotCheckpointed
+// nothing of the batch stays in the ledger; on one that does, the returned entries are
+// recorded.
 func (l *Ledger) Append(entries ...Entry) ([]Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -192,7 +210,29 @@ func (l *Ledger) Append(entries ...Entry) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return out, l.writeCheckpoint()
+	return out, l.checkpoint()
+}
+
+// Checkpoint writes the checkpoint when its last write failed; the checkpoint is then
+// current.
+func (l *Ledger) Checkpoint() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.unsigned {
+		return nil
+	}
+	return l.checkpoint()
+}
+
+// checkpoint writes the checkpoint of every entry appended, remembering a failure for
+// Checkpoint and Close. l.mu held.
+func (l *Ledger) checkpoint() error {
+	if err := l.writeCheckpoint(); err != nil {
+		l.unsigned = true
+		return fmt.Errorf("%w: %w", ErrNotCheckpointed, err)
+	}
+	l.unsigned = false
+	return nil
 }
 
 func (l *Ledger) append(entries ...Entry) ([]Entry, error) {
@@ -291,11 +331,15 @@ func (l *Ledger) HasSealed(source, partition string) bool {
 	return l.sources[sourceKey(source, partition)]
 }
 
-// Close closes the ledger file.
+// Close writes the checkpoint if its last write failed, and closes the ledger file.
 func (l *Ledger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.f.Close()
+	var err error
+	if l.unsigned {
+		err = l.checkpoint()
+	}
+	return errors.Join(err, l.f.Close())
 }
 
 func sourceKey(source, partition string) string { return source + "\x00" + partition }

@@ -307,6 +307,26 @@ func TestKeyRotation(t *testing.T) {
 	assert.False(t, res.KeyRotated)
 	assert.Equal(t, int64(2), res.Entries)
 	require.NoError(t, l.Close())
+
+	// A start that recorded the rotation but failed to write the public key file: the
+	// next one writes the file and records no second rotation.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, Dir, PublicKeyFile), []byte(va+"\n"), 0o644))
+	l, res, err = Open(dir, sb, vb)
+	require.NoError(t, err)
+	assert.False(t, res.KeyRotated)
+	assert.Equal(t, int64(2), res.Entries)
+	require.NoError(t, l.Close())
+	pub, err = os.ReadFile(filepath.Join(dir, Dir, PublicKeyFile))
+	require.NoError(t, err)
+	assert.Equal(t, vb+"\n", string(pub))
+	requireIntact(t, dir, VerifyOptions{PublicKey: vb})
+
+	// Back to the first key: a rotation again.
+	l, res, err = Open(dir, sa, va)
+	require.NoError(t, err)
+	assert.True(t, res.KeyRotated)
+	assert.Equal(t, int64(3), res.Entries)
+	require.NoError(t, l.Close())
 }
 
 func TestLoadOrCreateKey(t *testing.T) {
@@ -491,4 +511,31 @@ func TestOpenCheckpoint(t *testing.T) {
 		_, err = OpenCheckpoint(m, v)
 		assert.ErrorContains(t, err, want, "%q", text)
 	}
+}
+
+// An Append whose checkpoint cannot be written keeps its entries and says so; the
+// checkpoint is written again by Checkpoint (and Close) once it can be.
+func TestAppendCheckpointFailureKeepsEntries(t *testing.T) {
+	dir := t.TempDir()
+	s, v := newKey(t)
+	l, _, err := Open(dir, s, v)
+	require.NoError(t, err)
+	cp := filepath.Join(dir, Dir, CheckpointFile)
+	require.NoError(t, os.Remove(cp))
+	require.NoError(t, os.MkdirAll(filepath.Join(cp, "x"), 0o755))
+
+	out, err := l.Append(sealed(t, dir, "date=2026-11-22/hour=04", "a-1.parquet", "wal/1.wal", []byte("one")))
+	require.ErrorIs(t, err, ErrNotCheckpointed)
+	require.Len(t, out, 1, "the entry is recorded")
+	assert.Equal(t, int64(1), l.Size())
+	assert.Len(t, readEntryLines(t, dir), 1)
+	assert.Contains(t, l.Live(), "spans/date=2026-11-22/hour=04/a-1.parquet")
+	require.ErrorIs(t, l.Checkpoint(), ErrNotCheckpointed, "still not writable")
+
+	require.NoError(t, os.RemoveAll(cp))
+	require.NoError(t, l.Checkpoint())
+	c, _ := readCheckpoint(t, dir, v)
+	assert.Equal(t, int64(1), c.Size, "the checkpoint covers the entry")
+	require.NoError(t, l.Close())
+	requireIntact(t, dir, VerifyOptions{PublicKey: v})
 }
