@@ -137,3 +137,66 @@ func TestCopiesDifferingInOneColumnConflict(t *testing.T) {
 		assert.Contains(t, s["flags"], flagDuplicateConflict)
 	}
 }
+
+// Copies are found across partitions: a copy with the same ids and another start time
+// lies in another hour and is a conflict; a retry filed by its arrival hour
+// (start_time_far_from_ingest) is the same record as a first delivery filed by its
+// start time, and counts once. A window that reads the retry's partition but not the
+// first delivery's answers the retry.
+func TestCopiesAcrossPartitions(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour).Add(20 * time.Minute)
+	row := func(trace, span string, st, ingest time.Time, cost float64) auditschema.Row {
+		return auditschema.Row{
+			IngestTime: ingest, StartTime: st, EndTime: st.Add(time.Second), DurationMs: 1000,
+			TraceID: trace, SpanID: span, Name: "chat", Kind: "client", StatusCode: "ok", RecordType: "span",
+			Category: strp("llm"), Model: strp("gpt-4o"), CostUSD: &cost, Attributes: "{}", ResourceAttributes: "{}",
+		}
+	}
+	write := func(name string, r auditschema.Row) {
+		writeRowsFile(t, dir, path.Join(auditschema.SpansDir, auditschema.PartitionOf(auditschema.PartitionTime(&r)), name), []auditschema.Row{r})
+	}
+	forgedTrace, retriedTrace := strings.Repeat("1", 32), strings.Repeat("2", 32)
+	// The same ids an hour later with another cost: a forged record.
+	write("w-1.parquet", row(forgedTrace, "000000000000000f", start, start.Add(time.Second), 0.5))
+	write("w-2.parquet", row(forgedTrace, "000000000000000f", start.Add(-time.Hour), start.Add(time.Minute), 7))
+	// A first delivery two days before its start time (a wrong clock: filed by its
+	// arrival hour, flagged), and its retry a minute after (filed by its start time).
+	first := row(retriedTrace, "000000000000000e", start, start.Add(-48*time.Hour), 0.25)
+	first.Flags = []string{auditschema.FlagFarFromIngest}
+	write("w-3.parquet", first)
+	write("w-4.parquet", row(retriedTrace, "000000000000000e", start, start.Add(time.Minute), 0.25))
+	base := startExtension(t, dir, nil)
+
+	pageOf := func(q url.Values) searchPage {
+		t.Helper()
+		var page searchPage
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans?"+q.Encode(), &page))
+		return page
+	}
+	forged := pageOf(url.Values{"trace_id": {forgedTrace}})
+	require.Len(t, forged.Spans, 2, "both contents stay")
+	for _, s := range forged.Spans {
+		assert.Contains(t, s["flags"], flagDuplicateConflict, "copy of %v", s["start_time"])
+	}
+	assert.Len(t, pageOf(url.Values{"flag": {flagDuplicateConflict}}).Spans, 2)
+
+	retried := pageOf(url.Values{"trace_id": {retriedTrace}})
+	require.Len(t, retried.Spans, 1, "the retry counts once")
+	assert.Equal(t, first.IngestTime.Format(time.RFC3339Nano), retried.Spans[0]["ingest_time"], "the first delivery is answered")
+	assert.NotContains(t, retried.Spans[0]["flags"], flagDuplicateConflict)
+
+	var st struct {
+		Total struct {
+			CostUSD *json.Number `json:"cost_usd"`
+		} `json:"total"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats", &st))
+	require.NotNil(t, st.Total.CostUSD)
+	assert.Equal(t, "7.75", st.Total.CostUSD.String(), "0.5 + 7 + 0.25")
+
+	around := pageOf(url.Values{"trace_id": {retriedTrace}, "from": {start.Add(-10 * time.Minute).Format(time.RFC3339)},
+		"to": {start.Add(10 * time.Minute).Format(time.RFC3339)}})
+	require.Len(t, around.Spans, 1, "the first delivery's partition is outside the window: the retry is answered")
+	assert.Equal(t, start.Add(time.Minute).Format(time.RFC3339Nano), around.Spans[0]["ingest_time"])
+}
