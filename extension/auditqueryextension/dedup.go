@@ -69,6 +69,12 @@ func partitionHour(partition string) (int64, bool) {
 
 // dedupState is what the duplicate tables were computed from.
 type dedupState struct {
+	// given is set in a SQL worker, whose tables are the collector's (loadDuplicates):
+	// it groups nothing itself.
+	given bool
+	// gen counts the changes of the tables; marks are their rows at marksGen.
+	gen, marksGen int64
+	marks         []duplicateMark
 	// files is the trail's file list the tables were last brought in line with, when
 	// that succeeded: a read with the same list has nothing to do.
 	files []string
@@ -86,19 +92,17 @@ type dedupState struct {
 func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 	s.dupMu.Lock()
 	defer s.dupMu.Unlock()
-	if s.dup.parts != nil && slices.Equal(s.dup.files, files) {
+	if s.dup.given || s.dup.parts != nil && slices.Equal(s.dup.files, files) {
 		return nil
 	}
 	if s.dup.parts == nil {
-		for _, stmt := range []string{
-			"CREATE TABLE IF NOT EXISTS " + duplicatesTable + " (grp UBIGINT, file VARCHAR, row_no BIGINT, hidden BOOLEAN, conflict BOOLEAN, kept_part INTEGER)",
-			"CREATE TABLE IF NOT EXISTS " + spanIDsTable + " (part INTEGER, grp UBIGINT, n BIGINT)",
-		} {
+		for _, stmt := range []string{duplicatesDDL, "CREATE TABLE IF NOT EXISTS " + spanIDsTable + " (part INTEGER, grp UBIGINT, n BIGINT)"} {
 			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 				return err
 			}
 		}
 		s.dup.parts = map[int64]string{}
+		s.dup.gen++
 	}
 	byPart := map[int64][]string{}
 	for _, f := range files {
@@ -138,8 +142,103 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 			return err
 		}
 		s.dup.touched = touched
+		s.dup.gen++
 	}
 	s.dup.files = slices.Clone(files)
+	return nil
+}
+
+// duplicatesDDL creates the duplicates table.
+const duplicatesDDL = "CREATE TABLE IF NOT EXISTS " + duplicatesTable + " (grp UBIGINT, file VARCHAR, row_no BIGINT, hidden BOOLEAN, conflict BOOLEAN, kept_part INTEGER)"
+
+// duplicateMark is a row of the duplicates table as the collector hands it to a SQL
+// worker, its file relative to the data directory.
+type duplicateMark struct {
+	File     string `json:"f"`
+	Row      int64  `json:"r"`
+	Hidden   bool   `json:"h,omitempty"`
+	Conflict bool   `json:"c,omitempty"`
+	Kept     int32  `json:"k"`
+}
+
+// sqlDuplicates are the collector's duplicate tables for a SQL worker, which then reads
+// the trail as the collector does without grouping every id again (a new worker would
+// otherwise read the whole trail on its first statement, and each worker the newest
+// hour again after each seal). Marks are left out when the worker has Gen already.
+type sqlDuplicates struct {
+	Gen   int64           `json:"gen"`
+	Marks []duplicateMark `json:"marks,omitempty"`
+}
+
+// duplicates brings the duplicate tables in line with files and returns their rows,
+// kept until the tables change. An error reports partitions that could not be grouped;
+// the rows are then those of the tables as they are, which the collector's reads use too.
+func (s *store) duplicates(ctx context.Context, files []string) (*sqlDuplicates, error) {
+	err := s.refreshDuplicates(ctx, files)
+	s.dupMu.Lock()
+	defer s.dupMu.Unlock()
+	if s.dup.parts == nil {
+		return nil, err
+	}
+	if s.dup.marksGen != s.dup.gen {
+		rows, qerr := s.db.QueryContext(ctx, "SELECT file, row_no, hidden, conflict, kept_part FROM "+duplicatesTable+" ORDER BY file, row_no")
+		if qerr != nil {
+			return nil, qerr
+		}
+		defer rows.Close()
+		var marks []duplicateMark
+		for rows.Next() {
+			var m duplicateMark
+			if qerr := rows.Scan(&m.File, &m.Row, &m.Hidden, &m.Conflict, &m.Kept); qerr != nil {
+				return nil, qerr
+			}
+			rel, rerr := filepath.Rel(s.abs, m.File)
+			if rerr != nil {
+				return nil, rerr
+			}
+			m.File = filepath.ToSlash(rel)
+			marks = append(marks, m)
+		}
+		if qerr := rows.Err(); qerr != nil {
+			return nil, qerr
+		}
+		s.dup.marks, s.dup.marksGen = marks, s.dup.gen
+	}
+	return &sqlDuplicates{Gen: s.dup.gen, Marks: s.dup.marks}, err
+}
+
+// loadDuplicates replaces the duplicates table by marks, the collector's: from then on
+// the store groups nothing itself.
+func (s *store) loadDuplicates(ctx context.Context, marks []duplicateMark) error {
+	s.dupMu.Lock()
+	defer s.dupMu.Unlock()
+	if _, err := s.db.ExecContext(ctx, duplicatesDDL); err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+duplicatesTable); err != nil {
+		return err
+	}
+	touched := map[string]bool{}
+	for batch := range slices.Chunk(marks, 1000) {
+		args := make([]any, 0, 5*len(batch))
+		for _, m := range batch {
+			touched[m.File] = true
+			args = append(args, filepath.Join(s.abs, filepath.FromSlash(m.File)), m.Row, m.Hidden, m.Conflict, m.Kept)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+duplicatesTable+" (file, row_no, hidden, conflict, kept_part) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(batch)), ", "), args...); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.dup.given, s.dup.touched = true, touched
 	return nil
 }
 

@@ -102,6 +102,17 @@ func TestRedeliveredSpansCountOnce(t *testing.T) {
 	// A third delivery sealed later, in a file of its own: the partition is grouped again.
 	writeRowsFile(t, dir, path.Join(auditschema.SpansDir, part, "w-3.parquet"), []auditschema.Row{row(retried, time.Hour, 0.5, "chat")})
 	assert.Len(t, spanIDs(url.Values{}), 5)
+	// The SQL worker reads with the collector's copies as they are now.
+	sqlCount := func() string {
+		t.Helper()
+		status, out := postSQL(t, base, "SELECT count(*) AS n, count(*) FILTER (list_contains(flags, 'duplicate_conflict')) AS conflicts FROM spans", "")
+		require.Equal(t, http.StatusOK, status, "%s", out)
+		var res sqlResult
+		require.NoError(t, json.Unmarshal(out, &res))
+		b, _ := json.Marshal(res.Rows)
+		return string(b)
+	}
+	assert.Equal(t, "[[5,2]]", sqlCount())
 	// A file of another partition with nothing repeated changes nothing.
 	other := start.Add(-24 * time.Hour)
 	writeRowsFile(t, dir, path.Join(auditschema.SpansDir, auditschema.PartitionOf(other), "w-4.parquet"), []auditschema.Row{func() auditschema.Row {
@@ -112,6 +123,14 @@ func TestRedeliveredSpansCountOnce(t *testing.T) {
 	assert.Len(t, spanIDs(url.Values{}), 6)
 	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/stats", &st))
 	assert.Equal(t, "4.625", st.Total.CostUSD.String())
+	assert.Equal(t, "[[6,2]]", sqlCount())
+	// A conflicting copy of that span, in another partition: both are flagged.
+	writeRowsFile(t, dir, path.Join(auditschema.SpansDir, part, "w-5.parquet"), []auditschema.Row{func() auditschema.Row {
+		r := row("00000000000000ee", time.Minute, 0.75, "chat")
+		r.StartTime, r.EndTime = other.Add(time.Minute), other.Add(time.Minute+time.Second)
+		return r
+	}()})
+	assert.Equal(t, "[[7,4]]", sqlCount())
 }
 
 // Copies that differ in any column but the ingest time are different records: here only

@@ -83,6 +83,11 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 				job.Views = append(job.Views, name)
 			}
 		}
+		dup, err := s.duplicates(ctx, job.Files)
+		if err != nil && s.logDuplicateErr != nil {
+			s.logDuplicateErr(err)
+		}
+		job.Duplicates = dup
 	}
 	if s.workers == nil {
 		return nil, errors.New("SQL is not enabled on this store")
