@@ -168,6 +168,25 @@ func TestForgedCopyInAnotherHourConflicts(t *testing.T) {
 	if len(flagged.Spans) != 2 {
 		t.Errorf("flag=duplicate_conflict finds %d rows, want the 2 copies", len(flagged.Spans))
 	}
+	if got := sqlRows(t, c, fmt.Sprintf("SELECT count(*) FILTER (list_contains(flags, 'duplicate_conflict')) FROM spans WHERE trace_id = '%s'", traceID)); got != "[[2]]" {
+		t.Errorf("SQL: %s copies flagged, want [[2]]", got)
+	}
+}
+
+// sqlRows runs a statement through POST /api/v1/query and returns its rows as JSON.
+func sqlRows(t *testing.T, c *collector, statement string) string {
+	t.Helper()
+	status, body := send(t, http.MethodPost, c.queryURL+"/api/v1/query", "", "application/json", toJSON(t, map[string]string{"sql": statement}))
+	if status != http.StatusOK {
+		t.Fatalf("POST /api/v1/query %q: %d %s", statement, status, body)
+	}
+	var res struct {
+		Rows json.RawMessage `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); err != nil {
+		t.Fatal(err)
+	}
+	return string(res.Rows)
 }
 
 // A retry that arrives when the span's start time has become far from its ingest time
@@ -237,6 +256,9 @@ func TestRetryFiledByArrivalHourCountsOnce(t *testing.T) {
 	}
 	if n := strings.Count(string(getRaw(t, c.queryURL+"/api/v1/export?format=jsonl&"+q.Encode())), "\n"); n != 1 {
 		t.Errorf("the export holds %d rows, want 1", n)
+	}
+	if got := sqlRows(t, c, fmt.Sprintf("SELECT count(*) FROM spans WHERE trace_id = '%s'", trace)); got != "[[1]]" {
+		t.Errorf("SQL: %s rows, want [[1]]", got)
 	}
 }
 
