@@ -246,8 +246,14 @@ func (s *store) loadDuplicates(ctx context.Context, marks []duplicateMark) error
 const (
 	affectedTable = "audit_copy_affected"
 	repeatedTable = "audit_copy_candidates"
-	digestsTable  = "audit_copy_digests"
 )
+
+// digestsTable holds the content digest of each row whose id hash is carried by more
+// than one row of the trail, with its partition (hours since 1970): a row is digested
+// once, when its id first repeats or its partition's files change, so that a span id
+// sent again and again, in hour after hour, costs each seal the reading of its own
+// partition only.
+const digestsTable = "audit_copy_digests"
 
 // maxGroupFiles bounds the files one query hashing ids reads.
 const maxGroupFiles = 512
@@ -255,8 +261,8 @@ const maxGroupFiles = 512
 // groupPartitions replaces, in one transaction, the ids of parts by those of their
 // files now (byPart; none for partitions gone), and the duplicate rows of every id hash
 // those partitions held before or hold now by the copies of those hashes across the
-// trail: the hashes carried by more than one row are read whole, from the partitions
-// holding them, and each copy's content digested.
+// trail: the rows of hashes carried by more than one row are digested (those not
+// digested yet, from the partitions holding them) and grouped by id and digest.
 func (s *store) groupPartitions(ctx context.Context, parts []int64, byPart map[int64][]string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -276,17 +282,11 @@ func (s *store) groupPartitions(ctx context.Context, parts []int64, byPart map[i
 		}
 		return nil
 	}
-	commit := func() error {
-		for _, t := range []string{affectedTable, repeatedTable, digestsTable} {
-			if err := exec("DROP TABLE IF EXISTS " + t); err != nil {
-				return err
-			}
-		}
-		return tx.Commit()
-	}
 	if err := exec(
+		"CREATE TABLE IF NOT EXISTS "+digestsTable+" (grp UBIGINT, part INTEGER, trace_id VARCHAR, span_id VARCHAR, ingest_time TIMESTAMPTZ, file VARCHAR, row_no BIGINT, digest VARCHAR)",
 		"CREATE OR REPLACE TABLE "+affectedTable+" AS SELECT DISTINCT grp FROM "+spanIDsTable+" WHERE"+inParts,
 		"DELETE FROM "+spanIDsTable+" WHERE"+inParts,
+		"DELETE FROM "+digestsTable+" WHERE"+inParts,
 	); err != nil {
 		return err
 	}
@@ -317,11 +317,15 @@ func (s *store) groupPartitions(ctx context.Context, parts []int64, byPart map[i
 		"INSERT INTO "+affectedTable+" SELECT DISTINCT grp FROM "+spanIDsTable+" WHERE"+inParts,
 		"DELETE FROM "+duplicatesTable+" WHERE grp IN (SELECT grp FROM "+affectedTable+")",
 		"CREATE OR REPLACE TABLE "+repeatedTable+" AS SELECT grp FROM "+spanIDsTable+" SEMI JOIN "+affectedTable+" USING (grp) GROUP BY grp HAVING sum(n) > 1",
+		// Digests of ids no longer repeated (a copy compacted away or retired) go.
+		"DELETE FROM "+digestsTable+" WHERE grp IN (SELECT grp FROM "+affectedTable+") AND grp NOT IN (SELECT grp FROM "+repeatedTable+")",
 	); err != nil {
 		return err
 	}
+	// The partitions holding a repeated id whose rows there are not digested yet.
 	var holding []string
-	rows, err := tx.QueryContext(ctx, "SELECT DISTINCT part FROM "+spanIDsTable+" SEMI JOIN "+repeatedTable+" USING (grp) ORDER BY part")
+	rows, err := tx.QueryContext(ctx, "SELECT DISTINCT part FROM (SELECT part, grp FROM "+spanIDsTable+" SEMI JOIN "+repeatedTable+" USING (grp)"+
+		" ANTI JOIN (SELECT DISTINCT part, grp FROM "+digestsTable+") USING (part, grp)) ORDER BY part")
 	if err != nil {
 		return err
 	}
@@ -337,34 +341,38 @@ func (s *store) groupPartitions(ctx context.Context, parts []int64, byPart map[i
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(holding) == 0 {
-		return commit()
-	}
-	// The flag start_time_far_from_ingest follows from the ingest time, which copies do
-	// not share: a retry filed by its arrival hour is the same record as a first delivery
-	// that was not.
-	fields := structFields("r.", contentColumns)
-	for i, c := range contentColumns {
-		if c == "flags" {
-			fields[i] = "flags := list_filter(r.flags, lambda f: f <> '" + auditschema.FlagFarFromIngest + "')"
+	if len(holding) > 0 {
+		// The flag start_time_far_from_ingest follows from the ingest time, which copies
+		// do not share: a retry filed by its arrival hour is the same record as a first
+		// delivery that was not.
+		fields := structFields("r.", contentColumns)
+		for i, c := range contentColumns {
+			if c == "flags" {
+				fields[i] = "flags := list_filter(r.flags, lambda f: f <> '" + auditschema.FlagFarFromIngest + "')"
+			}
+		}
+		if err := exec(`INSERT INTO ` + digestsTable + ` SELECT * FROM (
+			SELECT hash(r.trace_id, r.span_id) AS grp, ` + partHours + ` AS part, r.trace_id, r.span_id, r.ingest_time, r.filename AS file, r.file_row_number AS row_no,
+				sha256(CAST(to_json(struct_pack(` + strings.Join(fields, ", ") + `)) AS VARCHAR)) AS digest
+			FROM read_parquet(` + s.fileList(holding) + `, filename = true, file_row_number = true` + readParquetOptions + ` AS r
+			WHERE hash(r.trace_id, r.span_id) IN (SELECT grp FROM ` + repeatedTable + `)) AS fresh
+			ANTI JOIN (SELECT DISTINCT part, grp FROM ` + digestsTable + `) USING (part, grp)`); err != nil {
+			return err
 		}
 	}
 	if err := exec(
-		`CREATE OR REPLACE TABLE `+digestsTable+` AS
-		SELECT hash(r.trace_id, r.span_id) AS grp, r.trace_id, r.span_id, r.ingest_time, r.filename AS file, r.file_row_number AS row_no,
-			`+partHours+` AS part, sha256(CAST(to_json(struct_pack(`+strings.Join(fields, ", ")+`)) AS VARCHAR)) AS digest
-		FROM read_parquet(`+s.fileList(holding)+`, filename = true, file_row_number = true`+readParquetOptions+` AS r
-		WHERE hash(r.trace_id, r.span_id) IN (SELECT grp FROM `+repeatedTable+`)`,
 		`INSERT INTO `+duplicatesTable+` SELECT grp, file, row_no, hidden, conflict, kept_part FROM (
 			SELECT grp, file, row_no, row_number() OVER copy > 1 AS hidden, first_value(part) OVER copy AS kept_part,
 				count(DISTINCT digest) OVER (PARTITION BY trace_id, span_id) > 1 AS conflict
-			FROM `+digestsTable+`
+			FROM `+digestsTable+` WHERE grp IN (SELECT grp FROM `+repeatedTable+`)
 			WINDOW copy AS (PARTITION BY trace_id, span_id, digest ORDER BY ingest_time, file, row_no))
 		WHERE hidden OR conflict`,
+		"DROP TABLE "+affectedTable,
+		"DROP TABLE "+repeatedTable,
 	); err != nil {
 		return err
 	}
-	return commit()
+	return tx.Commit()
 }
 
 // fileList is the DuckDB list of the files' paths.

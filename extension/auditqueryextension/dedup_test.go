@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strings"
 	"testing"
@@ -218,4 +219,45 @@ func TestCopiesAcrossPartitions(t *testing.T) {
 		"to": {start.Add(10 * time.Minute).Format(time.RFC3339)}})
 	require.Len(t, around.Spans, 1, "the first delivery's partition is outside the window: the retry is answered")
 	assert.Equal(t, start.Add(time.Minute).Format(time.RFC3339Nano), around.Spans[0]["ingest_time"])
+}
+
+// A row is digested once: a copy sealed later is grouped with the copies digested
+// before without reading their partitions again. Here the first copy's file is broken
+// after it was digested, and a window that does not read it still sees the later copy
+// flagged.
+func TestCopiesDigestedOnce(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Hour).Add(15 * time.Minute)
+	trace, span := strings.Repeat("3", 32), "000000000000000c"
+	row := func(st time.Time, cost float64) auditschema.Row {
+		return auditschema.Row{
+			IngestTime: st.Add(time.Second), StartTime: st, EndTime: st.Add(time.Second), DurationMs: 1000,
+			TraceID: trace, SpanID: span, Name: "chat", Kind: "client", StatusCode: "ok", RecordType: "span",
+			CostUSD: &cost, Attributes: "{}", ResourceAttributes: "{}",
+		}
+	}
+	write := func(r auditschema.Row) string {
+		return writeRowsFile(t, dir, path.Join(auditschema.SpansDir, auditschema.PartitionOf(r.StartTime), "w-1.parquet"), []auditschema.Row{r})
+	}
+	first := write(row(start, 0.5))
+	write(row(start.Add(time.Hour), 2))
+	base := startExtension(t, dir, nil)
+	flagged := func(q url.Values) int {
+		t.Helper()
+		var page searchPage
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans?"+q.Encode(), &page))
+		n := 0
+		for _, s := range page.Spans {
+			if assert.Contains(t, s["flags"], flagDuplicateConflict) {
+				n++
+			}
+		}
+		return n
+	}
+	require.Equal(t, 2, flagged(url.Values{"trace_id": {trace}}))
+
+	require.NoError(t, os.WriteFile(first, []byte("not a parquet file any more"), 0o644))
+	third := start.Add(3 * time.Hour)
+	write(row(third, 7))
+	assert.Equal(t, 1, flagged(url.Values{"trace_id": {trace}, "from": {third.Add(-time.Minute).Format(time.RFC3339)}, "to": {third.Add(time.Minute).Format(time.RFC3339)}}))
 }
