@@ -33,8 +33,8 @@ import (
 // file as it is.
 const (
 	// duplicatesTable names the copies to leave out (hidden) and those in conflict, by
-	// file and row number, with the hash of their ids (grp) and the partition of the
-	// copy answered in their place (kept_part, in hours since 1970).
+	// file, partition (part, in hours since 1970) and row number, with the hash of their
+	// ids (grp) and the partition of the copy answered in their place (kept_part).
 	duplicatesTable = "audit_redeliveries"
 	// spanIDsTable holds, per partition (hours since 1970), the hash of each of its span
 	// ids and how many rows carry it.
@@ -56,7 +56,12 @@ var contentColumns = func() []string {
 }()
 
 // partHours is the partition of a row read with the hive columns, in hours since 1970.
-const partHours = "CAST((r.date - DATE '1970-01-01') * 24 + r.hour AS INTEGER)"
+var partHours = partHoursOf("r")
+
+// partHoursOf is partHours for the rows of alias.
+func partHoursOf(alias string) string {
+	return "CAST((" + alias + ".date - DATE '1970-01-01') * 24 + " + alias + ".hour AS INTEGER)"
+}
 
 // partitionHour is a partition ("date=2026-11-22/hour=04") in hours since 1970.
 func partitionHour(partition string) (int64, bool) {
@@ -149,12 +154,13 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 }
 
 // duplicatesDDL creates the duplicates table.
-const duplicatesDDL = "CREATE TABLE IF NOT EXISTS " + duplicatesTable + " (grp UBIGINT, file VARCHAR, row_no BIGINT, hidden BOOLEAN, conflict BOOLEAN, kept_part INTEGER)"
+const duplicatesDDL = "CREATE TABLE IF NOT EXISTS " + duplicatesTable + " (grp UBIGINT, file VARCHAR, part INTEGER, row_no BIGINT, hidden BOOLEAN, conflict BOOLEAN, kept_part INTEGER)"
 
 // duplicateMark is a row of the duplicates table as the collector hands it to a SQL
 // worker, its file relative to the data directory.
 type duplicateMark struct {
 	File     string `json:"f"`
+	Part     int32  `json:"p"`
 	Row      int64  `json:"r"`
 	Hidden   bool   `json:"h,omitempty"`
 	Conflict bool   `json:"c,omitempty"`
@@ -181,7 +187,7 @@ func (s *store) duplicates(ctx context.Context, files []string) (*sqlDuplicates,
 		return nil, err
 	}
 	if s.dup.marksGen != s.dup.gen {
-		rows, qerr := s.db.QueryContext(ctx, "SELECT file, row_no, hidden, conflict, kept_part FROM "+duplicatesTable+" ORDER BY file, row_no")
+		rows, qerr := s.db.QueryContext(ctx, "SELECT file, part, row_no, hidden, conflict, kept_part FROM "+duplicatesTable+" ORDER BY file, row_no")
 		if qerr != nil {
 			return nil, qerr
 		}
@@ -189,7 +195,7 @@ func (s *store) duplicates(ctx context.Context, files []string) (*sqlDuplicates,
 		var marks []duplicateMark
 		for rows.Next() {
 			var m duplicateMark
-			if qerr := rows.Scan(&m.File, &m.Row, &m.Hidden, &m.Conflict, &m.Kept); qerr != nil {
+			if qerr := rows.Scan(&m.File, &m.Part, &m.Row, &m.Hidden, &m.Conflict, &m.Kept); qerr != nil {
 				return nil, qerr
 			}
 			rel, rerr := filepath.Rel(s.abs, m.File)
@@ -225,13 +231,13 @@ func (s *store) loadDuplicates(ctx context.Context, marks []duplicateMark) error
 	}
 	touched := map[string]bool{}
 	for batch := range slices.Chunk(marks, 1000) {
-		args := make([]any, 0, 5*len(batch))
+		args := make([]any, 0, 6*len(batch))
 		for _, m := range batch {
 			touched[m.File] = true
-			args = append(args, filepath.Join(s.abs, filepath.FromSlash(m.File)), m.Row, m.Hidden, m.Conflict, m.Kept)
+			args = append(args, filepath.Join(s.abs, filepath.FromSlash(m.File)), m.Part, m.Row, m.Hidden, m.Conflict, m.Kept)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+duplicatesTable+" (file, row_no, hidden, conflict, kept_part) VALUES "+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(batch)), ", "), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+duplicatesTable+" (file, part, row_no, hidden, conflict, kept_part) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(batch)), ", "), args...); err != nil {
 			return err
 		}
 	}
@@ -361,8 +367,8 @@ func (s *store) groupPartitions(ctx context.Context, parts []int64, byPart map[i
 		}
 	}
 	if err := exec(
-		`INSERT INTO `+duplicatesTable+` SELECT grp, file, row_no, hidden, conflict, kept_part FROM (
-			SELECT grp, file, row_no, row_number() OVER copy > 1 AS hidden, first_value(part) OVER copy AS kept_part,
+		`INSERT INTO `+duplicatesTable+` SELECT grp, file, part, row_no, hidden, conflict, kept_part FROM (
+			SELECT grp, file, part, row_no, row_number() OVER copy > 1 AS hidden, first_value(part) OVER copy AS kept_part,
 				count(DISTINCT digest) OVER (PARTITION BY trace_id, span_id) > 1 AS conflict
 			FROM `+digestsTable+` WHERE grp IN (SELECT grp FROM `+repeatedTable+`)
 			WINDOW copy AS (PARTITION BY trace_id, span_id, digest ORDER BY ingest_time, file, row_no))
@@ -416,27 +422,41 @@ func structFields(prefix string, cols []string) []string {
 }
 
 // dedupedSource is the trail's files that may hold rows of w, each span once: the files
-// holding a copy to leave out or a copy in conflict are read apart, with DuckDB's file
-// name and row number joined to the duplicates table; every other file is read as it
-// is, so that the join costs only what those few files hold. A copy is left out only
-// when the copy answered in its place is in a partition w reads: a window never loses
-// a span because its first delivery lies outside it.
+// holding a copy to leave out or a copy in conflict are read apart, each row joined by
+// its place in its file to the duplicates table; every other file is read as it is, so
+// that the join costs only what those few files hold. A copy is left out only when the
+// copy answered in its place is in a partition w reads: a window never loses a span
+// because its first delivery lies outside it.
 func (s *store) dedupedSource(files []string, w window) string {
 	s.dupMu.Lock()
 	touched := s.dup.touched
 	s.dupMu.Unlock()
 	var plain, copies []string
+	perPart := map[string]int{}
 	for _, f := range files {
 		switch {
 		case !w.covers(ledger.PartitionOfPath(f)):
 		case touched[f]:
 			copies = append(copies, f)
+			perPart[ledger.PartitionOfPath(f)]++
 		default:
 			plain = append(plain, f)
 		}
 	}
 	if len(copies) == 0 {
 		return s.sourceOf(files, w)
+	}
+	// A row of the only file of its partition holding copies is named by its partition
+	// and row number, integers the join hashes cheaply, with the marks of that file
+	// alone; the files of a partition holding several need their names (long strings)
+	// in the join.
+	var alone, shared []string
+	for _, f := range copies {
+		if perPart[ledger.PartitionOfPath(f)] == 1 {
+			alone = append(alone, f)
+		} else {
+			shared = append(shared, f)
+		}
 	}
 	cols := make([]string, 0, len(auditschema.Columns)+2)
 	for _, c := range auditschema.Columns {
@@ -448,19 +468,28 @@ func (s *store) dedupedSource(files []string, w window) string {
 		cols = append(cols, c)
 	}
 	cols = append(cols, "t.date", "t.hour")
-	marks := duplicatesTable
+	hidden := "hidden"
 	if kept := w.keptPartitions(); kept != "" {
-		marks = "(SELECT file, row_no, hidden AND " + kept + " AS hidden, conflict FROM " + duplicatesTable + ")"
+		hidden += " AND " + kept
 	}
-	deduped := `SELECT ` + strings.Join(cols, ", ") + `
-		FROM ` + strings.Replace(s.sourceOf(copies, w), readParquetOptions, ", filename = true, file_row_number = true"+readParquetOptions, 1) + ` AS t
-		LEFT JOIN ` + marks + ` AS dup ON dup.file = t.filename AND dup.row_no = t.file_row_number
+	branch := func(files []string, virtual, on string) string {
+		return `SELECT ` + strings.Join(cols, ", ") + `
+		FROM read_parquet(` + s.fileList(files) + virtual + readParquetOptions + ` AS t
+		LEFT JOIN (SELECT file, part, row_no, ` + hidden + ` AS hidden, conflict FROM ` + duplicatesTable + ` WHERE file IN (` +
+			strings.Trim(s.fileList(files), "[]") + `)) AS dup ON ` + on + `
 		WHERE dup.hidden IS NOT TRUE`
-	if len(plain) == 0 {
-		return "(" + deduped + ")"
 	}
-	return "(SELECT " + strings.Join(append(slices.Clone(auditschema.Columns), "date", "hour"), ", ") + " FROM " + s.sourceOf(plain, w) + `
-		UNION ALL ` + deduped + ")"
+	var branches []string
+	if len(plain) > 0 {
+		branches = append(branches, "SELECT "+strings.Join(append(slices.Clone(auditschema.Columns), "date", "hour"), ", ")+" FROM "+s.sourceOf(plain, w))
+	}
+	if len(alone) > 0 {
+		branches = append(branches, branch(alone, ", file_row_number = true", "dup.part = "+partHoursOf("t")+" AND dup.row_no = t.file_row_number"))
+	}
+	if len(shared) > 0 {
+		branches = append(branches, branch(shared, ", filename = true, file_row_number = true", "dup.file = t.filename AND dup.row_no = t.file_row_number"))
+	}
+	return "(" + strings.Join(branches, "\n\t\tUNION ALL ") + ")"
 }
 
 // keptPartitions is the condition, on the duplicates table's kept_part, that the
