@@ -27,10 +27,10 @@ import (
 // compacted or retired); the hashes delivered more than once in the trail are the
 // candidates, and only their rows are read whole, from the partitions holding them,
 // grouped by their real ids (a hash collision costs a read, never a wrong answer). The
-// copies to leave out and every copy of the ids in conflict are named by file and row
-// number in one small table; reads join it (on the file name and row number DuckDB gives
-// each row, never reading the ids) for the files it names only, and read every other
-// file as it is.
+// copies to leave out and every copy of the ids in conflict are named by file,
+// partition and row number in one small table; reads join it (on the row number DuckDB
+// gives each row, never reading the ids) for the files it names only, and read every
+// other file as it is.
 const (
 	// duplicatesTable names the copies to leave out (hidden) and those in conflict, by
 	// file, partition (part, in hours since 1970) and row number, with the hash of their
@@ -85,15 +85,17 @@ type dedupState struct {
 	files []string
 	// parts maps each partition read (hours since 1970) to the files it had then.
 	parts map[int64]string
-	// touched are the files (relative paths) holding a copy to leave out or in conflict.
+	// touched are the files (relative paths) holding a copy to leave out or in conflict;
+	// stale when the tables changed since it was read.
 	touched map[string]bool
+	stale   bool
 }
 
 // refreshDuplicates brings the duplicate tables in line with files: the ids of
 // partitions whose file set changed are hashed again, those of partitions gone dropped,
 // and the copies of every id those partitions hold (or held) found again across the
-// trail. A partition that cannot be read is reported and tried again on the next read;
-// reads then show its copies as they are.
+// trail. A file that cannot be read fails the refresh, which is reported and tried again
+// on the next read; reads meanwhile use the tables as they were.
 func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 	s.dupMu.Lock()
 	defer s.dupMu.Unlock()
@@ -142,12 +144,15 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 				delete(s.dup.parts, p)
 			}
 		}
+		s.dup.stale = true
+		s.dup.gen++
+	}
+	if s.dup.stale {
 		touched, err := s.touchedFiles(ctx)
 		if err != nil {
 			return err
 		}
-		s.dup.touched = touched
-		s.dup.gen++
+		s.dup.touched, s.dup.stale = touched, false
 	}
 	s.dup.files = slices.Clone(files)
 	return nil
