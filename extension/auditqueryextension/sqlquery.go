@@ -83,6 +83,11 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 				job.Views = append(job.Views, name)
 			}
 		}
+		dup, err := s.duplicates(ctx, job.Files)
+		if err != nil && s.logDuplicateErr != nil {
+			s.logDuplicateErr(err)
+		}
+		job.Duplicates = dup
 	}
 	if s.workers == nil {
 		return nil, errors.New("SQL is not enabled on this store")
@@ -93,7 +98,7 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 // storeTables are the tables the store creates in its engine (and the SQL worker in
 // its own): the approval decisions, the redelivered copies and their transient work
 // tables.
-var storeTables = []string{decisionsTable, hiddenTable, conflictTable, candidatesTable, digestsTable}
+var storeTables = []string{decisionsTable, duplicatesTable, spanIDsTable, affectedTable, repeatedTable, digestsTable}
 
 // reservedRelations are the names of the engine's own relations, which a statement's
 // WITH clause may not take (see checkStatement): its catalog views and tables, and the

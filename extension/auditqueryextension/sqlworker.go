@@ -96,13 +96,16 @@ type sqlWorkerConfig struct {
 // sqlJob is one statement for a worker: the views it names, the trail's files the
 // collector's reads see now (relative to the data directory), and the checked statement.
 // The worker builds the views over those files as the collector would, with its own
-// tables of approval decisions and redelivered copies.
+// table of approval decisions and the collector's redelivered copies.
 type sqlJob struct {
 	Views []string `json:"views"`
 	Files []string `json:"files"`
 	SQL   string   `json:"sql"`
 	// Scope narrows every view (a condition over the trail's columns; "" for all rows).
 	Scope string `json:"scope,omitempty"`
+	// Duplicates are the collector's copies to leave out and in conflict over Files;
+	// without them the worker groups the trail's ids itself.
+	Duplicates *sqlDuplicates `json:"duplicates,omitempty"`
 }
 
 // sqlJobResult is a worker's answer: the result, or an error (Bad when the statement is
@@ -155,6 +158,8 @@ type sqlWorkerEngine struct {
 	files []string
 	// views maps each view the connection holds to the statement that created it.
 	views map[string]string
+	// dupGen is the generation of the collector's duplicates the store holds.
+	dupGen int64
 }
 
 func (c *sqlWorkerConfig) open() (*sqlWorkerEngine, error) {
@@ -180,6 +185,12 @@ func (w *sqlWorkerEngine) close() {
 func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 	ctx := context.Background()
 	w.files = j.Files
+	if d := j.Duplicates; d != nil && d.Gen != w.dupGen {
+		if err := w.st.loadDuplicates(ctx, d.Marks); err != nil {
+			return nil, fmt.Errorf("redelivered copies: %w", err)
+		}
+		w.dupGen = d.Gen
+	}
 	named := map[string]bool{}
 	for _, name := range j.Views {
 		named[name] = true
@@ -312,6 +323,9 @@ type workerProc struct {
 	// done ends read once the worker is stopped.
 	done    chan struct{}
 	tempDir string
+	// dupGen is the generation of the collector's duplicates the worker last answered
+	// with: later jobs of that generation are sent without the marks.
+	dupGen int64
 }
 
 type workerAnswer struct {
@@ -424,7 +438,11 @@ func (ws *sqlWorkers) run(ctx context.Context, job *sqlJob) (*sqlResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	in, err := json.Marshal(job)
+	sent := *job
+	if d := job.Duplicates; d != nil && d.Gen == p.dupGen {
+		sent.Duplicates = &sqlDuplicates{Gen: d.Gen}
+	}
+	in, err := json.Marshal(&sent)
 	if err != nil {
 		return nil, err
 	}
@@ -441,7 +459,11 @@ func (ws *sqlWorkers) run(ctx context.Context, job *sqlJob) (*sqlResult, error) 
 				ws.kill(p)
 				return nil, a.err
 			}
-			return decodeAnswer(a.line)
+			res, err := decodeAnswer(a.line)
+			if err == nil && job.Duplicates != nil {
+				p.dupGen = job.Duplicates.Gen
+			}
+			return res, err
 		case <-ctx.Done():
 			ws.kill(p)
 			return nil, ctx.Err()
