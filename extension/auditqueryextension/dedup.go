@@ -34,6 +34,10 @@ const (
 	flagDuplicateConflict = "duplicate_conflict"
 )
 
+// createConflictTable creates the table of the copies in conflict, with their ids: such
+// a span passes no context down (context.go).
+const createConflictTable = "CREATE TABLE IF NOT EXISTS " + conflictTable + " (part VARCHAR, file VARCHAR, row_no BIGINT, trace_id VARCHAR, span_id VARCHAR)"
+
 // contentColumns are the columns two deliveries of a span must agree on to be the same
 // record: all but the ingest time (and search_text, empty in the files written now).
 var contentColumns = func() []string {
@@ -64,7 +68,7 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 	if s.dup.parts == nil {
 		for _, stmt := range []string{
 			"CREATE TABLE IF NOT EXISTS " + hiddenTable + " (part VARCHAR, file VARCHAR, row_no BIGINT)",
-			"CREATE TABLE IF NOT EXISTS " + conflictTable + " (part VARCHAR, file VARCHAR, row_no BIGINT)",
+			createConflictTable,
 		} {
 			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 				return err
@@ -182,7 +186,7 @@ func (s *store) groupFiles(ctx context.Context, tx *sql.Tx, files []string) erro
 		JOIN ` + candidatesTable + ` AS c ON c.file = r.filename AND c.row_no = r.file_row_number`,
 		`INSERT INTO ` + hiddenTable + ` SELECT part, file, row_no FROM ` + digestsTable + `
 		QUALIFY row_number() OVER (PARTITION BY part, trace_id, span_id, digest ORDER BY ingest_time, file, row_no) > 1`,
-		`INSERT INTO ` + conflictTable + ` SELECT part, file, row_no FROM ` + digestsTable + `
+		`INSERT INTO ` + conflictTable + ` SELECT part, file, row_no, trace_id, span_id FROM ` + digestsTable + `
 		QUALIFY count(DISTINCT digest) OVER (PARTITION BY part, trace_id, span_id) > 1`,
 	} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {

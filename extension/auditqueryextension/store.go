@@ -42,6 +42,10 @@ type store struct {
 	dup   dedupState
 	// logDuplicateErr reports partitions whose copies could not be grouped.
 	logDuplicateErr func(error)
+	// inh is what the context tables hold (context.go).
+	inh contextState
+	// logContextErr reports files whose spans' links could not be read.
+	logContextErr func(error)
 	// unreadable are the sealed files reads leave out (see unreadable.go).
 	unreadable unreadableFiles
 	// lim are the engine's limits, which the SQL worker takes too.
@@ -367,21 +371,22 @@ func errNoFiles(err error) bool {
 }
 
 // resultColumns are the columns a search returns: every schema column but search_text,
-// which is an index, not data, and the time of the approval decision joined in.
+// which is an index, not data, the time of the approval decision joined in, and where
+// the inherited context columns come from (context.go).
 var resultColumns = func() []string {
-	cols := make([]string, 0, len(auditschema.Columns)+1)
+	cols := make([]string, 0, len(auditschema.Columns)+2)
 	for _, c := range auditschema.Columns {
 		if c != "search_text" {
 			cols = append(cols, c)
 		}
 	}
-	return append(cols, "approval_decided_at")
+	return append(cols, "approval_decided_at", contextSourceColumn)
 }()
 
 // resultColumnTypes are the Go types the schema gives the result columns (time.Time,
 // string, int64, float64, bool or []string), whether or not a column is optional.
 var resultColumnTypes = func() map[string]reflect.Type {
-	types := map[string]reflect.Type{"approval_decided_at": reflect.TypeOf(time.Time{})}
+	types := map[string]reflect.Type{"approval_decided_at": reflect.TypeOf(time.Time{}), contextSourceColumn: reflect.TypeOf("")}
 	rt := reflect.TypeOf(auditschema.Row{})
 	for i := range rt.NumField() {
 		f := rt.Field(i)
@@ -415,12 +420,20 @@ func (s *store) spansView(w window) string {
 	if err := s.refreshDuplicates(context.Background(), files); err != nil && s.logDuplicateErr != nil {
 		s.logDuplicateErr(err)
 	}
+	if err := s.refreshContext(context.Background(), files); err != nil && s.logContextErr != nil {
+		s.logContextErr(err)
+	}
 	source := s.dedupedSource(files, w)
-	// A pinned read takes the trail's rows, and the decisions on them, from its files
-	// alone; the shared tables stay those of the trail now (pinnedSource).
+	// A pinned read takes the trail's rows, the decisions on them and their context
+	// from its files alone; the shared tables stay those of the trail now (pinnedSource).
 	decisionsOf := ""
+	contextOf := ""
+	if s.hasInherited() {
+		contextOf = contextTable
+	}
 	if w.pinned != nil {
 		source, decisionsOf = s.pinnedSource(w)
+		contextOf = s.pinnedContext(w)
 	}
 	// The joins are on equalities only (hash joins against the small decisions table);
 	// a decision row itself (record_type approval) takes nothing from them. A record-type
@@ -448,6 +461,9 @@ func (s *store) spansView(w window) string {
 				" ELSE trail.result END ELSE trail.result END AS result")
 		case decided && from != "":
 			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
+		case contextOf != "" && isContextColumn[c]:
+			// A span's own value wins; a group it has none of comes from its run.
+			cols = append(cols, "CASE WHEN trail.record_type = 'span' THEN coalesce(inh."+c+", trail."+c+") ELSE trail."+c+" END AS "+c)
 		case c == "cost_usd":
 			// Costs are read at the 10⁻¹² USD they are computed to, without the binary
 			// rounding an older file's double may carry.
@@ -456,14 +472,22 @@ func (s *store) spansView(w window) string {
 			cols = append(cols, "trail."+c)
 		}
 	}
+	inherited := "NULL::VARCHAR AS " + contextSourceColumn
+	joinContext := ""
+	if contextOf != "" {
+		hi, lo := traceIDNumbers("trail.trace_id")
+		inherited = "CASE WHEN trail.record_type = 'span' THEN inh." + contextSourceColumn + " END AS " + contextSourceColumn
+		joinContext = `
+	LEFT JOIN ` + contextOf + ` AS inh ON inh.t_hi = ` + hi + ` AND inh.t_lo = ` + lo + ` AND inh.span = ` + spanIDNumber("trail.span_id")
+	}
 	if !decided {
 		// No decision anywhere: nothing to join, the trail's own columns stand.
-		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", "trail.date", "trail.hour")
-		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail)`
+		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", inherited, "trail.date", "trail.hour")
+		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail` + joinContext + `)`
 	}
-	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
+	cols = append(cols, joined("d_time")+" AS approval_decided_at", inherited, "trail.date", "trail.hour")
 	return `(SELECT ` + strings.Join(cols, ", ") + `
-	FROM ` + source + ` AS trail
+	FROM ` + source + ` AS trail` + joinContext + `
 	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE NOT d_gated AND d_span IS NOT NULL` + decisionsOf + `
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_received DESC, d_time DESC) = 1) AS by_span
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
@@ -568,7 +592,7 @@ func jsonValue(col string, v any) any {
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano)
 	case string:
-		if auditschema.JSONColumns[col] && json.Valid([]byte(x)) {
+		if (auditschema.JSONColumns[col] || col == contextSourceColumn) && json.Valid([]byte(x)) {
 			return json.RawMessage(x)
 		}
 		return x

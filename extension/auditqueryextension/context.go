@@ -1,0 +1,390 @@
+package auditqueryextension
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Instrumentations (OpenLLMetry, OpenInference) put the run's agent, user and tenant on
+// the agent's root span; its chat and tool spans carry only the model call. A span's
+// effective context is its own, else that of its nearest ancestor in its trace that has
+// it, group by group (contextGroups). The root ends last, so it usually arrives after
+// its children, in a later file: the context is resolved on the read side, from two
+// tables read once per sealed file — every span's ids and parent (linksTable) and the
+// context values of the spans that carry any (carriersTable) — into contextTable, the
+// effective context of the spans that inherit some. Reads join contextTable; no sealed
+// file is rewritten. When files arrive or leave, only the traces they hold are resolved
+// again: their spans may be ancestors of older rows, or descendants of older carriers.
+//
+// Only OTLP spans (record_type span) pass or take context: events, approvals and access
+// records carry their own. A span id delivered with differing contents (a parent, a
+// context value, or any column, see dedup.go) neither passes nor takes context, and
+// stops the walk above it: a forged copy of an ancestor cannot hand its values down.
+// A walk that is still going after maxContextDepth ancestors (a parent cycle, or a
+// chain no instrumentation builds) gives nothing.
+const (
+	linksTable    = "audit_links"
+	carriersTable = "audit_context_carriers"
+	contextTable  = "audit_context"
+	touchedTable  = "audit_context_touched"
+	// contextReadTable holds the spans of the files being read, for both tables.
+	contextReadTable = "audit_context_read"
+	// maxContextDepth bounds the ancestors a span's walk visits.
+	maxContextDepth = 32
+	// contextSourceColumn is the result column naming, for each inherited column, the
+	// span it comes from.
+	contextSourceColumn = "context_source"
+)
+
+// contextGroup is columns inherited as a unit: a span takes the group from an ancestor
+// only when it has none of the group's columns itself, so a user id never pairs with
+// another user's email.
+type contextGroup struct {
+	name    string
+	columns []string
+}
+
+// contextGroups are the groups a span inherits.
+var contextGroups = []contextGroup{
+	{"agent", []string{"agent_name", "agent_id"}},
+	{"user", []string{"user_id", "user_email"}},
+	{"tenant", []string{"tenant_id"}},
+}
+
+// contextColumns are the columns of every group.
+var contextColumns, isContextColumn = func() ([]string, map[string]bool) {
+	var cols []string
+	is := map[string]bool{}
+	for _, g := range contextGroups {
+		for _, c := range g.columns {
+			cols = append(cols, c)
+			is[c] = true
+		}
+	}
+	return cols, is
+}()
+
+// Span and trace ids are stored as numbers (a span id as one UBIGINT, a trace id as two:
+// DuckDB casts 16 hex digits losslessly, not 32), half the size of their hex text and
+// cheaper to join. An id that is not hex of the right length takes no part.
+func spanIDNumber(col string) string {
+	return "CASE WHEN length(" + col + ") = 16 THEN TRY_CAST('0x' || " + col + " AS UBIGINT) END"
+}
+
+func traceIDNumbers(col string) (hi, lo string) {
+	return "CASE WHEN length(" + col + ") = 32 THEN TRY_CAST('0x' || substr(" + col + ", 1, 16) AS UBIGINT) END",
+		"CASE WHEN length(" + col + ") = 32 THEN TRY_CAST('0x' || substr(" + col + ", 17, 16) AS UBIGINT) END"
+}
+
+// contextState is what the context tables were computed from.
+type contextState struct {
+	mu sync.Mutex
+	// fileNo numbers the files whose spans are in the links and carriers tables.
+	fileNo map[string]uint32
+	next   uint32
+	// inherited counts the rows of contextTable.
+	inherited int64
+}
+
+// refreshContext brings the context tables in line with files: the spans of files not
+// read yet are added, those of files no longer in the trail dropped, and the effective
+// context of the traces either holds resolved again. A file that cannot be read is
+// reported and tried again on the next read.
+func (s *store) refreshContext(ctx context.Context, files []string) error {
+	st := &s.inh
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.fileNo == nil {
+		key := "t_hi UBIGINT, t_lo UBIGINT, span UBIGINT"
+		var values []string
+		for _, c := range contextColumns {
+			values = append(values, c+" VARCHAR")
+		}
+		for _, stmt := range []string{
+			"CREATE TABLE IF NOT EXISTS " + linksTable + " (file_no UINTEGER, " + key + ", parent UBIGINT, has UTINYINT)",
+			"CREATE TABLE IF NOT EXISTS " + carriersTable + " (file_no UINTEGER, " + key + ", " + strings.Join(values, ", ") + ")",
+			"CREATE TABLE IF NOT EXISTS " + contextTable + " (" + key + ", " + strings.Join(values, ", ") + ", " + contextSourceColumn + " VARCHAR)",
+			"CREATE TABLE IF NOT EXISTS " + touchedTable + " (t_hi UBIGINT, t_lo UBIGINT)",
+			createConflictTable,
+		} {
+			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		st.fileNo = map[string]uint32{}
+	}
+	current := make(map[string]bool, len(files))
+	var fresh []string
+	for _, f := range files {
+		current[f] = true
+		if _, ok := st.fileNo[f]; !ok {
+			fresh = append(fresh, f)
+		}
+	}
+	var gone []string
+	for f := range st.fileNo {
+		if !current[f] {
+			gone = append(gone, f)
+		}
+	}
+	if len(fresh) == 0 && len(gone) == 0 {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+touchedTable); err != nil {
+		return err
+	}
+	if len(gone) > 0 {
+		nos := make([]string, len(gone))
+		for i, f := range gone {
+			nos[i] = strconv.FormatUint(uint64(st.fileNo[f]), 10)
+		}
+		in := " WHERE file_no IN (" + strings.Join(nos, ", ") + ")"
+		for _, stmt := range []string{
+			"INSERT INTO " + touchedTable + " SELECT DISTINCT t_hi, t_lo FROM " + linksTable + in,
+			"DELETE FROM " + linksTable + in,
+			"DELETE FROM " + carriersTable + in,
+		} {
+			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		for _, f := range gone {
+			delete(st.fileNo, f)
+		}
+	}
+	var errs []error
+	for len(fresh) > 0 {
+		batch := fresh[:min(len(fresh), 256)]
+		fresh = fresh[len(batch):]
+		if err := s.readLinks(ctx, batch); err != nil {
+			// One unreadable file must not hide the others' spans: read one by one.
+			for _, f := range batch {
+				if err := s.readLinks(ctx, []string{f}); err != nil {
+					errs = append(errs, fmt.Errorf("span links of %s: %w", f, err))
+				}
+			}
+		}
+	}
+	for _, stmt := range []string{
+		"DELETE FROM " + contextTable + " AS e USING " + touchedTable + " AS t WHERE e.t_hi = t.t_hi AND e.t_lo = t.t_lo",
+		"INSERT INTO " + contextTable + " " + resolveContext(" SEMI JOIN "+touchedTable+" USING (t_hi, t_lo)"),
+		"DELETE FROM " + touchedTable,
+	} {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+contextTable).Scan(&st.inherited); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// readLinks adds the spans of files to the links and carriers tables, and their traces
+// to the touched ones, in one transaction; the caller holds s.inh.mu.
+func (s *store) readLinks(ctx context.Context, files []string) error {
+	st := &s.inh
+	nos := make(map[string]uint32, len(files))
+	names := make([]string, len(files))
+	for i, f := range files {
+		nos[f] = st.next + uint32(i)
+		names[i] = "(" + sqlString(filepath.Join(s.abs, filepath.FromSlash(f))) + ", " + strconv.FormatUint(uint64(nos[f]), 10) + ")"
+	}
+	hi, lo := traceIDNumbers("r.trace_id")
+	has := make([]string, len(contextGroups))
+	for i, g := range contextGroups {
+		present := make([]string, len(g.columns))
+		for j, c := range g.columns {
+			present[j] = "nullif(r." + c + ", '') IS NOT NULL"
+		}
+		has[i] = "CASE WHEN " + strings.Join(present, " OR ") + " THEN " + strconv.Itoa(1<<i) + " ELSE 0 END"
+	}
+	values := make([]string, len(contextColumns))
+	for i, c := range contextColumns {
+		values[i] = "nullif(r." + c + ", '') AS " + c
+	}
+	work := contextReadTable
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, stmt := range []string{
+		"CREATE OR REPLACE TEMP TABLE " + work + " AS SELECT f.no AS file_no, " + hi + " AS t_hi, " + lo + " AS t_lo, " +
+			spanIDNumber("r.span_id") + " AS span, " + spanIDNumber("r.parent_span_id") + " AS parent, " +
+			"CAST(" + strings.Join(has, " + ") + " AS UTINYINT) AS has, " + strings.Join(values, ", ") +
+			" FROM read_parquet(" + s.fileList(files) + ", filename = true" + readParquetOptions + " AS r" +
+			" JOIN (VALUES " + strings.Join(names, ", ") + ") AS f(name, no) ON f.name = r.filename" +
+			" WHERE r.record_type = 'span'",
+		"DELETE FROM " + work + " WHERE t_hi IS NULL OR t_lo IS NULL OR span IS NULL",
+		"INSERT INTO " + linksTable + " SELECT file_no, t_hi, t_lo, span, parent, has FROM " + work,
+		"INSERT INTO " + carriersTable + " SELECT file_no, t_hi, t_lo, span, " + strings.Join(contextColumns, ", ") + " FROM " + work + " WHERE has <> 0",
+		"INSERT INTO " + touchedTable + " SELECT DISTINCT t_hi, t_lo FROM " + work,
+		"DROP TABLE " + work,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for f, no := range nos {
+		st.fileNo[f] = no
+	}
+	st.next += uint32(len(files))
+	return nil
+}
+
+// resolveContext is the query giving the effective context of the spans of the links
+// and carriers rows that cond (a join or WHERE clause after the table) selects, one row per
+// span that inherits a group: the group's values, and contextSourceColumn.
+func resolveContext(cond string) string {
+	full := strconv.Itoa(1<<len(contextGroups) - 1)
+	conflictHi, conflictLo := traceIDNumbers("trace_id")
+	trace := func(a, b string) string { return a + ".t_hi = " + b + ".t_hi AND " + a + ".t_lo = " + b + ".t_lo" }
+	var q strings.Builder
+	q.WriteString(`WITH RECURSIVE
+	l AS (SELECT t_hi, t_lo, span, any_value(parent) AS parent, any_value(has) AS has,
+			count(DISTINCT (coalesce(parent, 0), has)) AS variants
+		FROM ` + linksTable + cond + ` GROUP BY ALL),
+	c AS (SELECT t_hi, t_lo, span, ` + aggregated("any_value", contextColumns) + `,
+			count(DISTINCT (` + strings.Join(contextColumns, ", ") + `)) AS variants
+		FROM ` + carriersTable + cond + ` GROUP BY ALL),
+	conflict AS (SELECT ` + conflictHi + ` AS t_hi, ` + conflictLo + ` AS t_lo, ` + spanIDNumber("span_id") + ` AS span
+		FROM ` + conflictTable + `),
+	good AS (SELECT l.t_hi, l.t_lo, l.span, l.parent, l.has FROM l
+		LEFT JOIN c ON ` + trace("c", "l") + ` AND c.span = l.span
+		WHERE l.variants = 1 AND coalesce(c.variants, 1) = 1
+			AND NOT EXISTS (SELECT 1 FROM conflict WHERE ` + trace("conflict", "l") + ` AND conflict.span = l.span)),
+	walk AS (SELECT t_hi, t_lo, span, has AS own, parent AS cur, 1 AS depth FROM good
+			WHERE has <> ` + full + ` AND parent IS NOT NULL
+		UNION ALL
+		SELECT w.t_hi, w.t_lo, w.span, w.own, g.parent, w.depth + 1 FROM walk AS w
+			JOIN good AS g ON ` + trace("g", "w") + ` AND g.span = w.cur
+			WHERE w.depth <= ` + strconv.Itoa(maxContextDepth) + ` AND g.parent IS NOT NULL),
+	bounded AS (SELECT * FROM walk ANTI JOIN
+		(SELECT t_hi, t_lo, span FROM walk WHERE depth > ` + strconv.Itoa(maxContextDepth) + `) USING (t_hi, t_lo, span)),
+	found AS (SELECT w.t_hi, w.t_lo, w.span, w.own, w.cur, w.depth, g.has AS passes FROM bounded AS w
+		JOIN good AS g ON ` + trace("g", "w") + ` AND g.span = w.cur WHERE g.has <> 0)`)
+	for i := range contextGroups {
+		bit := strconv.Itoa(1 << i)
+		fmt.Fprintf(&q, `,
+	pick%d AS (SELECT t_hi, t_lo, span, arg_min(cur, depth) AS src FROM found
+		WHERE own & %s = 0 AND passes & %s <> 0 GROUP BY ALL)`, i, bit, bit)
+	}
+	var keys, cols, sources, joins []string
+	for i, g := range contextGroups {
+		p := "p" + strconv.Itoa(i)
+		keys = append(keys, "SELECT t_hi, t_lo, span FROM pick"+strconv.Itoa(i))
+		for _, c := range g.columns {
+			cols = append(cols, "c"+strconv.Itoa(i)+"."+c)
+			sources = append(sources, "{'k': '"+c+"', 'v': CASE WHEN c"+strconv.Itoa(i)+"."+c+" IS NOT NULL THEN lower(lpad(to_hex("+p+".src), 16, '0')) END}")
+		}
+		joins = append(joins, "LEFT JOIN pick"+strconv.Itoa(i)+" AS "+p+" ON "+trace(p, "k")+" AND "+p+".span = k.span",
+			"LEFT JOIN c AS c"+strconv.Itoa(i)+" ON "+trace("c"+strconv.Itoa(i), p)+" AND c"+strconv.Itoa(i)+".span = "+p+".src")
+	}
+	q.WriteString(`
+	SELECT k.t_hi, k.t_lo, k.span, ` + strings.Join(cols, ", ") + `,
+		CAST(to_json(map_from_entries(list_filter([` + strings.Join(sources, ", ") + `], x -> x.v IS NOT NULL))) AS VARCHAR) AS ` + contextSourceColumn + `
+	FROM (` + strings.Join(keys, " UNION ") + `) AS k
+	` + strings.Join(joins, "\n\t"))
+	return q.String()
+}
+
+// aggregated applies fn to each of cols, keeping its name.
+func aggregated(fn string, cols []string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = fn + "(" + c + ") AS " + c
+	}
+	return strings.Join(out, ", ")
+}
+
+// hasInherited reports whether any span of the trail inherits context.
+func (s *store) hasInherited() bool {
+	s.inh.mu.Lock()
+	defer s.inh.mu.Unlock()
+	return s.inh.inherited > 0
+}
+
+// pinnedContext is the effective context of a pinned read: resolved from the spans of
+// its files alone, so that a read of a recorded trail state gives the same values
+// later, whatever arrived since (the copies in conflict are those the trail holds now,
+// as in dedupedSource; a replay over the pinned files alone finds the same ones). ""
+// when none of its spans inherits.
+func (s *store) pinnedContext(w window) string {
+	files := s.readable(w.pinned)
+	s.inh.mu.Lock()
+	defer s.inh.mu.Unlock()
+	if s.inh.fileNo == nil {
+		return ""
+	}
+	nos := make([]string, 0, len(files))
+	for _, f := range files {
+		if no, ok := s.inh.fileNo[f]; ok {
+			nos = append(nos, strconv.FormatUint(uint64(no), 10))
+		}
+	}
+	if len(nos) == len(s.inh.fileNo) {
+		// The pinned files are those the table was resolved from.
+		if s.inh.inherited == 0 {
+			return ""
+		}
+		return contextTable
+	}
+	if len(nos) == 0 {
+		return ""
+	}
+	return "(" + resolveContext(" WHERE file_no IN ("+strings.Join(nos, ", ")+")") + ")"
+}
+
+// contextFilesOf are the files of candidates holding spans of the traces of files' spans:
+// the ancestors a row of files may inherit from, wherever they are.
+func (s *store) contextFilesOf(ctx context.Context, candidates, files []string) ([]string, error) {
+	if err := s.refreshContext(ctx, s.files()); err != nil {
+		return nil, err
+	}
+	s.inh.mu.Lock()
+	defer s.inh.mu.Unlock()
+	numbers := func(paths []string) []string {
+		var out []string
+		for _, f := range paths {
+			if no, ok := s.inh.fileNo[f]; ok {
+				out = append(out, strconv.FormatUint(uint64(no), 10))
+			}
+		}
+		return out
+	}
+	from, of := numbers(candidates), numbers(files)
+	if len(from) == 0 || len(of) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT DISTINCT l.file_no FROM "+linksTable+" AS l"+
+		" SEMI JOIN (SELECT t_hi, t_lo FROM "+linksTable+" WHERE file_no IN ("+strings.Join(of, ", ")+")) AS w ON l.t_hi = w.t_hi AND l.t_lo = w.t_lo"+
+		" WHERE l.file_no IN ("+strings.Join(from, ", ")+")")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	byNo := make(map[uint32]string, len(s.inh.fileNo))
+	for f, no := range s.inh.fileNo {
+		byNo[no] = f
+	}
+	var out []string
+	for rows.Next() {
+		var no uint32
+		if err := rows.Scan(&no); err != nil {
+			return nil, err
+		}
+		out = append(out, byNo[no])
+	}
+	slices.Sort(out)
+	return out, rows.Err()
+}
