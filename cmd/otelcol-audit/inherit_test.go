@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -290,4 +291,41 @@ func mapsEqual(a, b map[string]any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return a != nil && string(x) == string(y)
+}
+
+// The detail of a call that inherits its run's context says so on the page, and links
+// to the span it comes from; a span's own values show without a source.
+func TestPageShowsInheritedContext(t *testing.T) {
+	c := startCollector(t)
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The root (agent support-bot, user alice) is exported after its chat span.
+	sent := sendAgentRun(t, exp, "node-agent", [][]attribute.KeyValue{{
+		attribute.String("gen_ai.operation.name", "chat"),
+		attribute.String("gen_ai.request.model", "gpt-4o"),
+	}})
+	chat, root := sent[0], sent[1]
+	waitForSpans(t, c.queryURL, url.Values{"trace_id": {root.traceID}}, 2, 20*time.Second)
+
+	tb := openTab(t, c.queryURL)
+	tb.open(t, url.Values{"span": {chat.traceID + "/" + chat.spanID}})
+	tb.waitFor(t, "the chat span's detail", `document.getElementById('detail').dataset.state === 'ready' && document.getElementById('detail').dataset.span === `+jsString(chat.spanID))
+	context := eval[map[string]string](t, tb, `Object.fromEntries([...document.querySelectorAll('#detail section[aria-label=Context] dt')].map(dt => [dt.textContent, dt.nextElementSibling.textContent]))`)
+	for label, want := range map[string]string{
+		"Agent": "support-bot (inherited from span " + root.spanID + ")",
+		"User":  "alice (inherited from span " + root.spanID + ")",
+	} {
+		if context[label] != want {
+			t.Errorf("the detail's %s reads %q, want %q", label, context[label], want)
+		}
+	}
+	tb.screenshot(t, "detail-inherited.png")
+	// The source links to the root's detail.
+	tb.do(t, chromedp.Click(chromedp.CSS(`#detail .inherited a`)))
+	tb.waitFor(t, "the root's detail", `document.getElementById('detail').dataset.state === 'ready' && document.getElementById('detail').dataset.span === `+jsString(root.spanID))
+	if n := eval[int](t, tb, `document.querySelectorAll('#detail .inherited').length`); n != 0 {
+		t.Errorf("the root's own values show %d inherited sources", n)
+	}
 }
