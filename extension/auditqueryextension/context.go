@@ -15,11 +15,12 @@ import (
 // the agent's root span; its chat and tool spans carry only the model call. A span's
 // effective context is its own, else that of its nearest ancestor in its trace that has
 // it, group by group (contextGroups). The root ends last, so it usually arrives after
-// its children, in a later file: the context is resolved on the read side, from two
-// tables read once per sealed file — every span's ids and parent (linksTable) and the
-// context values of the spans that carry any (carriersTable) — into contextTable, the
-// effective context of the spans that inherit some. Reads join contextTable; no sealed
-// file is rewritten. When files arrive or leave, only the traces they hold are resolved
+// its children, in a later file: the context is resolved on the read side, from a table
+// read once per sealed file — every span's ids, parent and own context (linksTable) —
+// into contextTable, the effective context of the spans that inherit some, and the span
+// each group comes from. Reads join contextTable; no sealed file is rewritten. Both name
+// a span's context by the number of its values in valuesTable, where each distinct set
+// of values is once: a run's values are few, its spans many. When files arrive or leave, only the traces they hold are resolved
 // again: their spans may be ancestors of older rows, or descendants of older carriers.
 //
 // Only OTLP spans (record_type span) pass or take context: events, approvals and access
@@ -29,12 +30,14 @@ import (
 // A walk that is still going after maxContextDepth ancestors (a parent cycle, or a
 // chain no instrumentation builds) gives nothing.
 const (
-	linksTable    = "audit_links"
-	carriersTable = "audit_context_carriers"
-	contextTable  = "audit_context"
-	touchedTable  = "audit_context_touched"
-	// contextReadTable holds the spans of the files being read, for both tables.
+	linksTable   = "audit_links"
+	valuesTable  = "audit_context_values"
+	contextTable = "audit_context"
+	touchedTable = "audit_context_touched"
+	// contextReadTable holds the spans of the files being read; resolvedTable the
+	// effective context of the traces being resolved.
 	contextReadTable = "audit_context_read"
+	resolvedTable    = "audit_context_resolved"
 	// maxContextDepth bounds the ancestors a span's walk visits.
 	maxContextDepth = 32
 	// contextSourceColumn is the result column naming, for each inherited column, the
@@ -85,7 +88,7 @@ func traceIDNumbers(col string) (hi, lo string) {
 // contextState is what the context tables were computed from.
 type contextState struct {
 	mu sync.Mutex
-	// fileNo numbers the files whose spans are in the links and carriers tables.
+	// fileNo numbers the files whose spans are in the links table.
 	fileNo map[string]uint32
 	next   uint32
 	// inherited counts the rows of contextTable.
@@ -102,14 +105,17 @@ func (s *store) refreshContext(ctx context.Context, files []string) error {
 	defer st.mu.Unlock()
 	if st.fileNo == nil {
 		key := "t_hi UBIGINT, t_lo UBIGINT, span UBIGINT"
-		var values []string
+		var values, sources []string
 		for _, c := range contextColumns {
 			values = append(values, c+" VARCHAR")
 		}
+		for i := range contextGroups {
+			sources = append(sources, "src"+strconv.Itoa(i)+" UBIGINT")
+		}
 		for _, stmt := range []string{
-			"CREATE TABLE IF NOT EXISTS " + linksTable + " (file_no UINTEGER, " + key + ", parent UBIGINT, has UTINYINT)",
-			"CREATE TABLE IF NOT EXISTS " + carriersTable + " (file_no UINTEGER, " + key + ", " + strings.Join(values, ", ") + ")",
-			"CREATE TABLE IF NOT EXISTS " + contextTable + " (" + key + ", " + strings.Join(values, ", ") + ", " + contextSourceColumn + " VARCHAR)",
+			"CREATE TABLE IF NOT EXISTS " + linksTable + " (file_no UINTEGER, " + key + ", parent UBIGINT, has UTINYINT, val UINTEGER)",
+			"CREATE TABLE IF NOT EXISTS " + valuesTable + " (id UINTEGER, " + strings.Join(values, ", ") + ")",
+			"CREATE TABLE IF NOT EXISTS " + contextTable + " (" + key + ", val UINTEGER, " + strings.Join(sources, ", ") + ")",
 			"CREATE TABLE IF NOT EXISTS " + touchedTable + " (t_hi UBIGINT, t_lo UBIGINT)",
 			createConflictTable,
 		} {
@@ -148,7 +154,6 @@ func (s *store) refreshContext(ctx context.Context, files []string) error {
 		for _, stmt := range []string{
 			"INSERT INTO " + touchedTable + " SELECT DISTINCT t_hi, t_lo FROM " + linksTable + in,
 			"DELETE FROM " + linksTable + in,
-			"DELETE FROM " + carriersTable + in,
 		} {
 			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 				return err
@@ -171,9 +176,17 @@ func (s *store) refreshContext(ctx context.Context, files []string) error {
 			}
 		}
 	}
+	var sources []string
+	for i := range contextGroups {
+		sources = append(sources, "r.src"+strconv.Itoa(i))
+	}
 	for _, stmt := range []string{
 		"DELETE FROM " + contextTable + " AS e USING " + touchedTable + " AS t WHERE e.t_hi = t.t_hi AND e.t_lo = t.t_lo",
-		"INSERT INTO " + contextTable + " " + resolveContext(" SEMI JOIN "+touchedTable+" USING (t_hi, t_lo)"),
+		"CREATE OR REPLACE TEMP TABLE " + resolvedTable + " AS " + resolveContext(" SEMI JOIN "+touchedTable+" USING (t_hi, t_lo)"),
+		addValues(resolvedTable),
+		"INSERT INTO " + contextTable + " SELECT r.t_hi, r.t_lo, r.span, v.id, " + strings.Join(sources, ", ") +
+			" FROM " + resolvedTable + " AS r JOIN " + valuesTable + " AS v ON " + sameValues("v", "r"),
+		"DROP TABLE " + resolvedTable,
 		"DELETE FROM " + touchedTable,
 	} {
 		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
@@ -186,8 +199,9 @@ func (s *store) refreshContext(ctx context.Context, files []string) error {
 	return errors.Join(errs...)
 }
 
-// readLinks adds the spans of files to the links and carriers tables, and their traces
-// to the touched ones, in one transaction; the caller holds s.inh.mu.
+// readLinks adds the spans of files to the links table, their values to the values
+// table, and their traces to the touched ones, in one transaction; the caller holds
+// s.inh.mu.
 func (s *store) readLinks(ctx context.Context, files []string) error {
 	st := &s.inh
 	nos := make(map[string]uint32, len(files))
@@ -223,8 +237,10 @@ func (s *store) readLinks(ctx context.Context, files []string) error {
 			" JOIN (VALUES " + strings.Join(names, ", ") + ") AS f(name, no) ON f.name = r.filename" +
 			" WHERE r.record_type = 'span'",
 		"DELETE FROM " + work + " WHERE t_hi IS NULL OR t_lo IS NULL OR span IS NULL",
-		"INSERT INTO " + linksTable + " SELECT file_no, t_hi, t_lo, span, parent, has FROM " + work,
-		"INSERT INTO " + carriersTable + " SELECT file_no, t_hi, t_lo, span, " + strings.Join(contextColumns, ", ") + " FROM " + work + " WHERE has <> 0",
+		addValues(work),
+		// A span without context (has 0) matches no values: the table has no empty set.
+		"INSERT INTO " + linksTable + " SELECT w.file_no, w.t_hi, w.t_lo, w.span, w.parent, w.has, v.id FROM " + work + " AS w" +
+			" LEFT JOIN " + valuesTable + " AS v ON " + sameValues("v", "w"),
 		"INSERT INTO " + touchedTable + " SELECT DISTINCT t_hi, t_lo FROM " + work,
 		"DROP TABLE " + work,
 	} {
@@ -243,25 +259,22 @@ func (s *store) readLinks(ctx context.Context, files []string) error {
 }
 
 // resolveContext is the query giving the effective context of the spans of the links
-// and carriers rows that cond (a join or WHERE clause after the table) selects, one row per
-// span that inherits a group: the group's values, and contextSourceColumn.
+// rows that cond (a join or WHERE clause after the table) selects, one row per span that
+// inherits a group: its ids, the values of each group it inherits (NULL for the others)
+// and, per group, the span it inherits it from (srcN).
 func resolveContext(cond string) string {
 	full := strconv.Itoa(1<<len(contextGroups) - 1)
 	conflictHi, conflictLo := traceIDNumbers("trace_id")
 	trace := func(a, b string) string { return a + ".t_hi = " + b + ".t_hi AND " + a + ".t_lo = " + b + ".t_lo" }
 	var q strings.Builder
 	q.WriteString(`WITH RECURSIVE
-	l AS (SELECT t_hi, t_lo, span, any_value(parent) AS parent, any_value(has) AS has,
-			count(DISTINCT (coalesce(parent, 0), has)) AS variants
+	l AS (SELECT t_hi, t_lo, span, any_value(parent) AS parent, any_value(has) AS has, any_value(val) AS val,
+			count(DISTINCT (coalesce(parent, 0), has, coalesce(val, 0))) AS variants
 		FROM ` + linksTable + cond + ` GROUP BY ALL),
-	c AS (SELECT t_hi, t_lo, span, ` + aggregated("any_value", contextColumns) + `,
-			count(DISTINCT (` + strings.Join(contextColumns, ", ") + `)) AS variants
-		FROM ` + carriersTable + cond + ` GROUP BY ALL),
 	conflict AS (SELECT ` + conflictHi + ` AS t_hi, ` + conflictLo + ` AS t_lo, ` + spanIDNumber("span_id") + ` AS span
 		FROM ` + conflictTable + `),
-	good AS (SELECT l.t_hi, l.t_lo, l.span, l.parent, l.has FROM l
-		LEFT JOIN c ON ` + trace("c", "l") + ` AND c.span = l.span
-		WHERE l.variants = 1 AND coalesce(c.variants, 1) = 1
+	good AS (SELECT l.t_hi, l.t_lo, l.span, l.parent, l.has, l.val FROM l
+		WHERE l.variants = 1
 			AND NOT EXISTS (SELECT 1 FROM conflict WHERE ` + trace("conflict", "l") + ` AND conflict.span = l.span)),
 	walk AS (SELECT t_hi, t_lo, span, has AS own, parent AS cur, 1 AS depth FROM good
 			WHERE has <> ` + full + ` AND parent IS NOT NULL
@@ -271,31 +284,74 @@ func resolveContext(cond string) string {
 			WHERE w.depth <= ` + strconv.Itoa(maxContextDepth) + ` AND g.parent IS NOT NULL),
 	bounded AS (SELECT * FROM walk ANTI JOIN
 		(SELECT t_hi, t_lo, span FROM walk WHERE depth > ` + strconv.Itoa(maxContextDepth) + `) USING (t_hi, t_lo, span)),
-	found AS (SELECT w.t_hi, w.t_lo, w.span, w.own, w.cur, w.depth, g.has AS passes FROM bounded AS w
+	found AS (SELECT w.t_hi, w.t_lo, w.span, w.own, w.cur, w.depth, g.has AS passes, g.val FROM bounded AS w
 		JOIN good AS g ON ` + trace("g", "w") + ` AND g.span = w.cur WHERE g.has <> 0)`)
 	for i := range contextGroups {
 		bit := strconv.Itoa(1 << i)
 		fmt.Fprintf(&q, `,
-	pick%d AS (SELECT t_hi, t_lo, span, arg_min(cur, depth) AS src FROM found
+	pick%d AS (SELECT t_hi, t_lo, span, arg_min(cur, depth) AS src, arg_min(val, depth) AS val FROM found
 		WHERE own & %s = 0 AND passes & %s <> 0 GROUP BY ALL)`, i, bit, bit)
 	}
-	var keys, cols, sources, joins []string
+	var keys, cols, joins []string
 	for i, g := range contextGroups {
-		p := "p" + strconv.Itoa(i)
+		p, v := "p"+strconv.Itoa(i), "v"+strconv.Itoa(i)
 		keys = append(keys, "SELECT t_hi, t_lo, span FROM pick"+strconv.Itoa(i))
+		cols = append(cols, p+".src AS src"+strconv.Itoa(i))
 		for _, c := range g.columns {
-			cols = append(cols, "c"+strconv.Itoa(i)+"."+c)
-			sources = append(sources, "{'k': '"+c+"', 'v': CASE WHEN c"+strconv.Itoa(i)+"."+c+" IS NOT NULL THEN lower(lpad(to_hex("+p+".src), 16, '0')) END}")
+			cols = append(cols, v+"."+c)
 		}
 		joins = append(joins, "LEFT JOIN pick"+strconv.Itoa(i)+" AS "+p+" ON "+trace(p, "k")+" AND "+p+".span = k.span",
-			"LEFT JOIN c AS c"+strconv.Itoa(i)+" ON "+trace("c"+strconv.Itoa(i), p)+" AND c"+strconv.Itoa(i)+".span = "+p+".src")
+			"LEFT JOIN "+valuesTable+" AS "+v+" ON "+v+".id = "+p+".val")
 	}
 	q.WriteString(`
-	SELECT k.t_hi, k.t_lo, k.span, ` + strings.Join(cols, ", ") + `,
-		CAST(to_json(map_from_entries(list_filter([` + strings.Join(sources, ", ") + `], x -> x.v IS NOT NULL))) AS VARCHAR) AS ` + contextSourceColumn + `
+	SELECT k.t_hi, k.t_lo, k.span, ` + strings.Join(cols, ", ") + `
 	FROM (` + strings.Join(keys, " UNION ") + `) AS k
 	` + strings.Join(joins, "\n\t"))
 	return q.String()
+}
+
+// sameValues is the join condition of two relations holding the same context values.
+func sameValues(a, b string) string {
+	conds := make([]string, len(contextColumns))
+	for i, c := range contextColumns {
+		conds[i] = a + "." + c + " IS NOT DISTINCT FROM " + b + "." + c
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// addValues is the statement adding to the values table the sets of context values of
+// from not in it yet, numbered after the last.
+func addValues(from string) string {
+	return "INSERT INTO " + valuesTable + " SELECT (SELECT coalesce(max(id), 0) FROM " + valuesTable + ") + row_number() OVER (), d.*" +
+		" FROM (SELECT DISTINCT " + strings.Join(contextColumns, ", ") + " FROM " + from +
+		" WHERE " + strings.Join(contextColumns, " IS NOT NULL OR ") + " IS NOT NULL) AS d" +
+		" ANTI JOIN " + valuesTable + " AS v ON " + sameValues("v", "d")
+}
+
+// contextSource is the expression of contextSourceColumn over inh, the effective
+// context joined to a row: for each column inherited, the span it comes from (16 hex
+// digits), as a JSON object; NULL when the row inherits nothing.
+func contextSource(inh string) string {
+	var entries []string
+	for i, g := range contextGroups {
+		src := "lower(lpad(to_hex(" + inh + ".src" + strconv.Itoa(i) + "), 16, '0'))"
+		for _, c := range g.columns {
+			entries = append(entries, "{'k': '"+c+"', 'v': CASE WHEN "+inh+"."+c+" IS NOT NULL THEN "+src+" END}")
+		}
+	}
+	return "CASE WHEN " + inh + ".span IS NOT NULL THEN CAST(to_json(map_from_entries(list_filter([" +
+		strings.Join(entries, ", ") + "], x -> x.v IS NOT NULL))) AS VARCHAR) END"
+}
+
+// effectiveContext is the relation reads join for the trail's effective context: the
+// context table with its values.
+func effectiveContext() string {
+	var sources []string
+	for i := range contextGroups {
+		sources = append(sources, "c.src"+strconv.Itoa(i))
+	}
+	return "(SELECT c.t_hi, c.t_lo, c.span, " + strings.Join(sources, ", ") + ", v." + strings.Join(contextColumns, ", v.") +
+		" FROM " + contextTable + " AS c JOIN " + valuesTable + " AS v ON v.id = c.val)"
 }
 
 // aggregated applies fn to each of cols, keeping its name.
@@ -337,7 +393,7 @@ func (s *store) pinnedContext(w window) string {
 		if s.inh.inherited == 0 {
 			return ""
 		}
-		return contextTable
+		return effectiveContext()
 	}
 	if len(nos) == 0 {
 		return ""

@@ -129,6 +129,6 @@ func TestContextFollowsTheTrailFiles(t *testing.T) {
 	got = read()
 	assert.Equal(t, bare, got[chat], "the root retired: nothing inherited")
 	var n int64
-	require.NoError(t, st.db.QueryRow("SELECT (SELECT count(*) FROM "+contextTable+") + (SELECT count(*) FROM "+carriersTable+" WHERE user_id = 'user-4711')").Scan(&n))
+	require.NoError(t, st.db.QueryRow("SELECT (SELECT count(*) FROM "+contextTable+") + (SELECT count(*) FROM "+linksTable+" WHERE span = "+spanIDNumber("'"+root+"'")+")").Scan(&n))
 	assert.Zero(t, n, "the retired files' rows are gone from the tables")
 }

@@ -220,7 +220,7 @@ func (s *store) provenance(spec exportSpec, state *trailState, res exportResult,
 	}
 	p := &Provenance{exportSpec: spec, TreeSize: state.size, RootHash: state.root, DecisionFiles: state.decisions,
 		ContextFiles: state.context,
-		Rows: res.Rows, SHA256: res.SHA256, CreatedAt: created}
+		Rows:         res.Rows, SHA256: res.SHA256, CreatedAt: created}
 	readable := s.readable(state.window)
 	for _, f := range state.window {
 		if _, ok := slices.BinarySearch(readable, f); !ok {

@@ -94,7 +94,7 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 // its own): the approval decisions, the redelivered copies, the spans' context and their
 // transient work tables.
 var storeTables = []string{decisionsTable, hiddenTable, conflictTable, candidatesTable, digestsTable,
-	linksTable, carriersTable, contextTable, touchedTable, contextReadTable}
+	linksTable, valuesTable, contextTable, touchedTable, contextReadTable, resolvedTable}
 
 // reservedRelations are the names of the engine's own relations, which a statement's
 // WITH clause may not take (see checkStatement): its catalog views and tables, and the

@@ -429,7 +429,7 @@ func (s *store) spansView(w window) string {
 	decisionsOf := ""
 	contextOf := ""
 	if s.hasInherited() {
-		contextOf = contextTable
+		contextOf = effectiveContext()
 	}
 	if w.pinned != nil {
 		source, decisionsOf = s.pinnedSource(w)
@@ -476,7 +476,7 @@ func (s *store) spansView(w window) string {
 	joinContext := ""
 	if contextOf != "" {
 		hi, lo := traceIDNumbers("trail.trace_id")
-		inherited = "CASE WHEN trail.record_type = 'span' THEN inh." + contextSourceColumn + " END AS " + contextSourceColumn
+		inherited = "CASE WHEN trail.record_type = 'span' THEN " + contextSource("inh") + " END AS " + contextSourceColumn
 		joinContext = `
 	LEFT JOIN ` + contextOf + ` AS inh ON inh.t_hi = ` + hi + ` AND inh.t_lo = ` + lo + ` AND inh.span = ` + spanIDNumber("trail.span_id")
 	}
