@@ -176,6 +176,11 @@ func (s *store) refreshContext(ctx context.Context, files []string) error {
 			}
 		}
 	}
+	var touched int64
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+touchedTable).Scan(&touched); err != nil || touched == 0 {
+		// Files without spans (access records, events) change no one's context.
+		return errors.Join(append(errs, err)...)
+	}
 	var sources []string
 	for i := range contextGroups {
 		sources = append(sources, "r.src"+strconv.Itoa(i))
