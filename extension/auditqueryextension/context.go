@@ -40,6 +40,8 @@ const (
 	resolvedTable    = "audit_context_resolved"
 	// maxContextDepth bounds the ancestors a span's walk visits.
 	maxContextDepth = 32
+	// maxResolveSpans bounds the spans one resolution query walks.
+	maxResolveSpans = 200_000
 	// contextSourceColumn is the result column naming, for each inherited column, the
 	// span it comes from.
 	contextSourceColumn = "context_source"
@@ -176,8 +178,8 @@ func (s *store) refreshContext(ctx context.Context, files []string) error {
 			}
 		}
 	}
-	var touched int64
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+touchedTable).Scan(&touched); err != nil || touched == 0 {
+	var spans int64
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+linksTable+" SEMI JOIN "+touchedTable+" USING (t_hi, t_lo)").Scan(&spans); err != nil || spans == 0 {
 		// Files without spans (access records, events) change no one's context.
 		return errors.Join(append(errs, err)...)
 	}
@@ -185,16 +187,22 @@ func (s *store) refreshContext(ctx context.Context, files []string) error {
 	for i := range contextGroups {
 		sources = append(sources, "r.src"+strconv.Itoa(i))
 	}
-	for _, stmt := range []string{
-		"DELETE FROM " + contextTable + " AS e USING " + touchedTable + " AS t WHERE e.t_hi = t.t_hi AND e.t_lo = t.t_lo",
-		"CREATE OR REPLACE TEMP TABLE " + resolvedTable + " AS " + resolveContext(" SEMI JOIN "+touchedTable+" USING (t_hi, t_lo)"),
-		addValues(resolvedTable),
-		"INSERT INTO " + contextTable + " SELECT r.t_hi, r.t_lo, r.span, v.id, " + strings.Join(sources, ", ") +
-			" FROM " + resolvedTable + " AS r JOIN " + valuesTable + " AS v ON " + sameValues("v", "r"),
-		"DROP TABLE " + resolvedTable,
-		"DELETE FROM " + touchedTable,
-	} {
+	stmts := []string{"DELETE FROM " + contextTable + " AS e USING " + touchedTable + " AS t WHERE e.t_hi = t.t_hi AND e.t_lo = t.t_lo"}
+	// The traces are resolved a bounded number of spans at a time (by trace id, so a
+	// trace is resolved whole): the walk's memory is that of the spans it reads.
+	chunks := (spans + maxResolveSpans - 1) / maxResolveSpans
+	for i := range chunks {
+		stmts = append(stmts,
+			"CREATE OR REPLACE TEMP TABLE "+resolvedTable+" AS "+resolveContext(" SEMI JOIN "+touchedTable+" USING (t_hi, t_lo)"+
+				" WHERE t_lo % "+strconv.FormatInt(chunks, 10)+" = "+strconv.FormatInt(i, 10)),
+			addValues(resolvedTable),
+			"INSERT INTO "+contextTable+" SELECT r.t_hi, r.t_lo, r.span, v.id, "+strings.Join(sources, ", ")+
+				" FROM "+resolvedTable+" AS r JOIN "+valuesTable+" AS v ON "+sameValues("v", "r"))
+	}
+	stmts = append(stmts, "DROP TABLE IF EXISTS "+resolvedTable, "DELETE FROM "+touchedTable)
+	for _, stmt := range stmts {
 		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			_, _ = s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+resolvedTable)
 			return errors.Join(append(errs, err)...)
 		}
 	}
@@ -274,12 +282,13 @@ func resolveContext(cond string) string {
 	var q strings.Builder
 	q.WriteString(`WITH RECURSIVE
 	l AS (SELECT t_hi, t_lo, span, any_value(parent) AS parent, any_value(has) AS has, any_value(val) AS val,
-			count(DISTINCT (coalesce(parent, 0), has, coalesce(val, 0))) AS variants
+			min(coalesce(parent, 0)) <> max(coalesce(parent, 0)) OR min(has) <> max(has)
+				OR min(coalesce(val, 0)) <> max(coalesce(val, 0)) AS varies
 		FROM ` + linksTable + cond + ` GROUP BY ALL),
 	conflict AS (SELECT ` + conflictHi + ` AS t_hi, ` + conflictLo + ` AS t_lo, ` + spanIDNumber("span_id") + ` AS span
 		FROM ` + conflictTable + `),
 	good AS (SELECT l.t_hi, l.t_lo, l.span, l.parent, l.has, l.val FROM l
-		WHERE l.variants = 1
+		WHERE NOT l.varies
 			AND NOT EXISTS (SELECT 1 FROM conflict WHERE ` + trace("conflict", "l") + ` AND conflict.span = l.span)),
 	walk AS (SELECT t_hi, t_lo, span, has AS own, parent AS cur, 1 AS depth FROM good
 			WHERE has <> ` + full + ` AND parent IS NOT NULL
