@@ -343,29 +343,41 @@ func addValues(from string) string {
 }
 
 // contextSource is the expression of contextSourceColumn over inh, the effective
-// context joined to a row: for each column inherited, the span it comes from (16 hex
-// digits), as a JSON object; NULL when the row inherits nothing.
-func contextSource(inh string) string {
+// context joined to a row, and values, the relation holding its values: for each column
+// inherited, the span it comes from (16 hex digits), as a JSON object; NULL when the row
+// inherits nothing.
+func contextSource(inh, values string) string {
 	var entries []string
 	for i, g := range contextGroups {
 		src := "lower(lpad(to_hex(" + inh + ".src" + strconv.Itoa(i) + "), 16, '0'))"
 		for _, c := range g.columns {
-			entries = append(entries, "{'k': '"+c+"', 'v': CASE WHEN "+inh+"."+c+" IS NOT NULL THEN "+src+" END}")
+			entries = append(entries, "{'k': '"+c+"', 'v': CASE WHEN "+values+"."+c+" IS NOT NULL THEN "+src+" END}")
 		}
 	}
 	return "CASE WHEN " + inh + ".span IS NOT NULL THEN CAST(to_json(map_from_entries(list_filter([" +
 		strings.Join(entries, ", ") + "], x -> x.v IS NOT NULL))) AS VARCHAR) END"
 }
 
-// effectiveContext is the relation reads join for the trail's effective context: the
-// context table with its values.
-func effectiveContext() string {
-	var sources []string
-	for i := range contextGroups {
-		sources = append(sources, "c.src"+strconv.Itoa(i))
+// contextJoin is the join giving each row of trail (a relation of the trail's columns)
+// its effective context, as inh, and the relation holding the values, for the read of w;
+// "" when no row of it inherits. The trail's rows probe a table of numbers only (ids,
+// the number of the values, the source spans); the values are joined from their small
+// table after.
+func (s *store) contextJoin(trail string, w window) (join, values string) {
+	hi, lo := traceIDNumbers(trail + ".trace_id")
+	on := " AS inh ON inh.t_hi = " + hi + " AND inh.t_lo = " + lo + " AND inh.span = " + spanIDNumber(trail+".span_id")
+	if w.pinned != nil {
+		if inline := s.pinnedContext(w); inline != "" {
+			return "\n\tLEFT JOIN (" + inline + ")" + on, "inh"
+		}
+		if !s.pinnedIsTrail(w) {
+			return "", ""
+		}
 	}
-	return "(SELECT c.t_hi, c.t_lo, c.span, " + strings.Join(sources, ", ") + ", v." + strings.Join(contextColumns, ", v.") +
-		" FROM " + contextTable + " AS c JOIN " + valuesTable + " AS v ON v.id = c.val)"
+	if !s.hasInherited() {
+		return "", ""
+	}
+	return "\n\tLEFT JOIN " + contextTable + on + "\n\tLEFT JOIN " + valuesTable + " AS ctxv ON ctxv.id = inh.val", "ctxv"
 }
 
 // aggregated applies fn to each of cols, keeping its name.
@@ -384,35 +396,39 @@ func (s *store) hasInherited() bool {
 	return s.inh.inherited > 0
 }
 
-// pinnedContext is the effective context of a pinned read: resolved from the spans of
-// its files alone, so that a read of a recorded trail state gives the same values
-// later, whatever arrived since (the copies in conflict are those the trail holds now,
-// as in dedupedSource; a replay over the pinned files alone finds the same ones). ""
-// when none of its spans inherits.
+// pinnedContext is the effective context of a pinned read whose files are not those the
+// context table was resolved from: resolved from the spans of its files alone, so that a
+// read of a recorded trail state gives the same values later, whatever arrived since
+// (the copies in conflict are those the trail holds now, as in dedupedSource; a replay
+// over the pinned files alone finds the same ones). "" when its files are the table's,
+// or none of them holds spans.
 func (s *store) pinnedContext(w window) string {
+	nos, all := s.pinnedFileNumbers(w)
+	if all || len(nos) == 0 {
+		return ""
+	}
+	return resolveContext(" WHERE file_no IN (" + strings.Join(nos, ", ") + ")")
+}
+
+// pinnedIsTrail reports whether the files of a pinned read are those the context table
+// was resolved from.
+func (s *store) pinnedIsTrail(w window) bool {
+	_, all := s.pinnedFileNumbers(w)
+	return all
+}
+
+// pinnedFileNumbers are the numbers of the pinned files of w in the links table, and
+// whether they are all its files.
+func (s *store) pinnedFileNumbers(w window) (nos []string, all bool) {
 	files := s.readable(w.pinned)
 	s.inh.mu.Lock()
 	defer s.inh.mu.Unlock()
-	if s.inh.fileNo == nil {
-		return ""
-	}
-	nos := make([]string, 0, len(files))
 	for _, f := range files {
 		if no, ok := s.inh.fileNo[f]; ok {
 			nos = append(nos, strconv.FormatUint(uint64(no), 10))
 		}
 	}
-	if len(nos) == len(s.inh.fileNo) {
-		// The pinned files are those the table was resolved from.
-		if s.inh.inherited == 0 {
-			return ""
-		}
-		return effectiveContext()
-	}
-	if len(nos) == 0 {
-		return ""
-	}
-	return "(" + resolveContext(" WHERE file_no IN ("+strings.Join(nos, ", ")+")") + ")"
+	return nos, s.inh.fileNo != nil && len(nos) == len(s.inh.fileNo)
 }
 
 // contextFilesOf are the files of candidates holding spans of the traces of files' spans:

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -300,6 +301,10 @@ func openStore(dir string, lim engineLimits) (*store, error) {
 	if tempDir == "" {
 		tempDir = filepath.Join(abs, filepath.FromSlash(scratchDir))
 	}
+	// DuckDB creates the spill directory when it first spills, but not its parents: a
+	// query that spills would fail. A read-only data directory cannot have it; a query
+	// that spills there fails as before.
+	_ = os.MkdirAll(tempDir, 0o700)
 	var once sync.Once
 	var lockErr error
 	lockdown := []string{
@@ -427,14 +432,10 @@ func (s *store) spansView(w window) string {
 	// A pinned read takes the trail's rows, the decisions on them and their context
 	// from its files alone; the shared tables stay those of the trail now (pinnedSource).
 	decisionsOf := ""
-	contextOf := ""
-	if s.hasInherited() {
-		contextOf = effectiveContext()
-	}
 	if w.pinned != nil {
 		source, decisionsOf = s.pinnedSource(w)
-		contextOf = s.pinnedContext(w)
 	}
+	joinContext, contextValues := s.contextJoin("trail", w)
 	// The joins are on equalities only (hash joins against the small decisions table);
 	// a decision row itself (record_type approval) takes nothing from them. A record-type
 	// test inside ON made DuckDB fall back to a nested-loop join.
@@ -461,9 +462,9 @@ func (s *store) spansView(w window) string {
 				" ELSE trail.result END ELSE trail.result END AS result")
 		case decided && from != "":
 			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
-		case contextOf != "" && isContextColumn[c]:
+		case joinContext != "" && isContextColumn[c]:
 			// A span's own value wins; a group it has none of comes from its run.
-			cols = append(cols, "CASE WHEN trail.record_type = 'span' THEN coalesce(inh."+c+", trail."+c+") ELSE trail."+c+" END AS "+c)
+			cols = append(cols, "CASE WHEN trail.record_type = 'span' THEN coalesce("+contextValues+"."+c+", trail."+c+") ELSE trail."+c+" END AS "+c)
 		case c == "cost_usd":
 			// Costs are read at the 10⁻¹² USD they are computed to, without the binary
 			// rounding an older file's double may carry.
@@ -473,12 +474,8 @@ func (s *store) spansView(w window) string {
 		}
 	}
 	inherited := "NULL::VARCHAR AS " + contextSourceColumn
-	joinContext := ""
-	if contextOf != "" {
-		hi, lo := traceIDNumbers("trail.trace_id")
-		inherited = "CASE WHEN trail.record_type = 'span' THEN " + contextSource("inh") + " END AS " + contextSourceColumn
-		joinContext = `
-	LEFT JOIN ` + contextOf + ` AS inh ON inh.t_hi = ` + hi + ` AND inh.t_lo = ` + lo + ` AND inh.span = ` + spanIDNumber("trail.span_id")
+	if joinContext != "" {
+		inherited = "CASE WHEN trail.record_type = 'span' THEN " + contextSource("inh", contextValues) + " END AS " + contextSourceColumn
 	}
 	if !decided {
 		// No decision anywhere: nothing to join, the trail's own columns stand.
