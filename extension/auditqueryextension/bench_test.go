@@ -512,8 +512,11 @@ func BenchmarkSQLOverhead(b *testing.B) {
 func BenchmarkContextInheritance(b *testing.B) {
 	n := benchSpans(b)
 	own, inherited := benchTrailShaped(b, n, secondNone, false), benchTrailShaped(b, n, secondNone, true)
+	// The collector's default memory limit: the context tables are held within it.
 	start := func(dir string) string {
-		return startExtension(b, dir, func(c *Config) { c.RecordAccess = false })
+		return startExtension(b, dir, func(c *Config) {
+			c.RecordAccess, c.MemoryLimit = false, createDefaultConfig().(*Config).MemoryLimit
+		})
 	}
 	baseOwn, baseInherited := start(own), start(inherited)
 	var page struct {

@@ -358,6 +358,22 @@ func contextSource(inh, values string) string {
 		strings.Join(entries, ", ") + "], x -> x.v IS NOT NULL))) AS VARCHAR) END"
 }
 
+// usesContext reports whether any of the parts of a query names a context column or
+// the context's source, or selects every column.
+func usesContext(parts []string) bool {
+	for _, p := range parts {
+		if strings.Contains(p, "*") || strings.Contains(p, contextSourceColumn) {
+			return true
+		}
+		for _, c := range contextColumns {
+			if strings.Contains(p, c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // contextJoin is the join giving each row of trail (a relation of the trail's columns)
 // its effective context, as inh, and the relation holding the values, for the read of w;
 // "" when no row of it inherits. The trail's rows probe a table of numbers only (ids,

@@ -418,6 +418,13 @@ var resultColumnTypes = func() map[string]reflect.Type {
 // read from every file once, into decisionsTable (a decision can come days after its
 // span); the trail itself only from the partitions the outer filter selects.
 func (s *store) spansView(w window) string {
+	return s.spansViewFor(w, "*")
+}
+
+// spansViewFor is spansView for a query whose other parts (select list, WHERE, GROUP
+// BY, ORDER BY) are uses: when none names a context column, the effective context is
+// not joined — a count or a total by model does not pay for it.
+func (s *store) spansViewFor(w window, uses ...string) string {
 	files := s.files()
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
 		s.logDecisionErr(err)
@@ -435,7 +442,10 @@ func (s *store) spansView(w window) string {
 	if w.pinned != nil {
 		source, decisionsOf = s.pinnedSource(w)
 	}
-	joinContext, contextValues := s.contextJoin("trail", w)
+	joinContext, contextValues := "", ""
+	if usesContext(uses) {
+		joinContext, contextValues = s.contextJoin("trail", w)
+	}
 	// The joins are on equalities only (hash joins against the small decisions table);
 	// a decision row itself (record_type approval) takes nothing from them. A record-type
 	// test inside ON made DuckDB fall back to a nested-loop join.
@@ -503,7 +513,7 @@ func (s *store) spansView(w window) string {
 func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any, *cursor, int64, error) {
 	where, args := f.where(false)
 	var total int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView(f.window())+where, args...).Scan(&total)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), where)+where, args...).Scan(&total)
 	if errNoFiles(err) {
 		return []map[string]any{}, nil, 0, nil
 	}
@@ -528,7 +538,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 func (s *store) count(ctx context.Context, f spanFilter) (int64, error) {
 	where, args := f.where(false)
 	var n int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView(f.window())+where, args...).Scan(&n)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), where)+where, args...).Scan(&n)
 	if errNoFiles(err) {
 		return 0, nil
 	}
@@ -558,7 +568,7 @@ func (s *store) eachRow(ctx context.Context, w window, where, orderBy string, ar
 // eachRowOf is eachRow with the values of exprs, expressions over the trail view's
 // columns, in their order.
 func (s *store) eachRowOf(ctx context.Context, exprs []string, w window, where, orderBy string, args []any, fn func(vals []any) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+s.spansView(w)+where+orderBy, args...)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+s.spansViewFor(w, strings.Join(exprs, ", "), where, orderBy)+where+orderBy, args...)
 	if errNoFiles(err) {
 		return nil
 	}
