@@ -202,6 +202,18 @@ func TestEndToEndContextFromTheRun(t *testing.T) {
 	if got := keys(alice, url.Values{"user": {"carol"}}); len(got) != 1 {
 		t.Errorf("user=carol finds %v, want carol's root alone: a root delivered twice passes nothing down", got)
 	}
+	// A page filtered on no context column shows the run's user on every row too.
+	var runPage page
+	callJSON(t, http.MethodGet, c.queryURL+"/api/v1/spans?trace_id="+run, alice, "", http.StatusOK, &runPage)
+	if len(runPage.Spans) != 4 {
+		t.Fatalf("the run's page holds %d rows, want 4", len(runPage.Spans))
+	}
+	for _, s := range runPage.Spans {
+		inherits := s["span_id"] != rootID
+		if s["user_id"] != "bob" || (s["context_source"] != nil) != inherits {
+			t.Errorf("the run's page: span %v has user %v, context_source %v", s["span_id"], s["user_id"], s["context_source"])
+		}
+	}
 	if got := keys(tom, inRun); !slices.Equal(got, whole) {
 		t.Errorf("acme's tenant admin sees %v of the run, want %v", got, whole)
 	}

@@ -358,6 +358,28 @@ func contextSource(inh, values string) string {
 		strings.Join(entries, ", ") + "], x -> x.v IS NOT NULL))) AS VARCHAR) END"
 }
 
+// effectiveColumn is the expression of context column c of trail joined with the
+// relation values holding its effective context: a span's own value wins; a group it
+// has none of comes from its run.
+func effectiveColumn(c, values string) string {
+	return "CASE WHEN trail.record_type = 'span' THEN coalesce(" + values + "." + c + ", trail." + c + ") ELSE trail." + c + " END AS " + c
+}
+
+// withContext is rows, a query of spansView's columns without the effective context,
+// with it.
+func (s *store) withContext(rows string, w window) string {
+	join, values := s.contextJoin("trail", w)
+	if join == "" {
+		return "(" + rows + ")"
+	}
+	replaced := make([]string, 0, len(contextColumns)+1)
+	for _, c := range contextColumns {
+		replaced = append(replaced, effectiveColumn(c, values))
+	}
+	replaced = append(replaced, "CASE WHEN trail.record_type = 'span' THEN "+contextSource("inh", values)+" END AS "+contextSourceColumn)
+	return "(SELECT trail.* REPLACE (" + strings.Join(replaced, ", ") + ") FROM (" + rows + ") AS trail" + join + ")"
+}
+
 // usesContext reports whether any of the parts of a query names a context column or
 // the context's source, or selects every column.
 func usesContext(parts []string) bool {

@@ -104,6 +104,16 @@ func TestContextFollowsTheTrailFiles(t *testing.T) {
 	assert.Equal(t, inheritedAll, got[chat], "the root arrived after its children")
 	assert.Equal(t, toolInherited, got[tool], "a grandchild takes the groups it lacks")
 	loops(got)
+	// A page filtered and sorted on no context column joins the context to its rows.
+	page, _, _, err := st.searchSpans(context.Background(), spanFilter{limit: 10, sort: "time", in: []inClause{{"trace_id", []string{trace}}}})
+	require.NoError(t, err)
+	require.Len(t, page, 5)
+	for _, r := range page {
+		if r["span_id"] == chat {
+			assert.Equal(t, "user-4711", r["user_id"])
+			assert.NotNil(t, r[contextSourceColumn])
+		}
+	}
 
 	live = []string{rel(compacted)}
 	got = read()

@@ -473,8 +473,7 @@ func (s *store) spansViewFor(w window, uses ...string) string {
 		case decided && from != "":
 			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
 		case joinContext != "" && isContextColumn[c]:
-			// A span's own value wins; a group it has none of comes from its run.
-			cols = append(cols, "CASE WHEN trail.record_type = 'span' THEN coalesce("+contextValues+"."+c+", trail."+c+") ELSE trail."+c+" END AS "+c)
+			cols = append(cols, effectiveColumn(c, contextValues))
 		case c == "cost_usd":
 			// Costs are read at the 10⁻¹² USD they are computed to, without the binary
 			// rounding an older file's double may carry.
@@ -568,7 +567,14 @@ func (s *store) eachRow(ctx context.Context, w window, where, orderBy string, ar
 // eachRowOf is eachRow with the values of exprs, expressions over the trail view's
 // columns, in their order.
 func (s *store) eachRowOf(ctx context.Context, exprs []string, w window, where, orderBy string, args []any, fn func(vals []any) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+s.spansViewFor(w, strings.Join(exprs, ", "), where, orderBy)+where+orderBy, args...)
+	query := "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.spansViewFor(w, strings.Join(exprs, ", "), where, orderBy) + where + orderBy
+	if order, limit, ok := strings.Cut(orderBy, " LIMIT "); ok && usesContext(exprs) && !usesContext([]string{where, orderBy}) {
+		// A page whose filters and order name no context column is chosen first, and
+		// only its rows are joined with their context.
+		page := "SELECT * FROM " + s.spansViewFor(w, where, orderBy) + where + order + " LIMIT " + limit
+		query = "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.withContext(page, w) + order
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if errNoFiles(err) {
 		return nil
 	}
