@@ -15,9 +15,9 @@ import (
 )
 
 // The context tables follow the trail's files: a root arriving after its children
-// gives them its agent, user and tenant; a compaction's output gives the same; a
-// retired root takes them back; a conflicting copy of the root, and a parent cycle,
-// pass nothing.
+// gives them its agent, user and tenant, once however often it is redelivered; a
+// compaction's output gives the same; a retired root takes them back; a conflicting copy
+// of the root, and a parent cycle, pass nothing; a pinned read resolves from its files.
 func TestContextFollowsTheTrailFiles(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour).Add(10 * time.Minute)
@@ -53,6 +53,10 @@ func TestContextFollowsTheTrailFiles(t *testing.T) {
 	// look; the differing parent context alone stops it.
 	forgedRow.UserID, forgedRow.StartTime = strp("mallory"), start.Add(-time.Hour)
 	forged := writeRowsFile(t, dir, path.Join(auditschema.SpansDir, auditschema.PartitionOf(forgedRow.StartTime), "f-1.parquet"), []auditschema.Row{forgedRow})
+	// The root delivered again a minute later (an SDK retry): the same record.
+	retriedRow := rootRow
+	retriedRow.IngestTime = start.Add(time.Minute)
+	retried := writeRowsFile(t, dir, path.Join(part, "r-1.parquet"), []auditschema.Row{retriedRow})
 	renamedRow := rootRow
 	renamedRow.Name = "invoke_agent b"
 	renamed := writeRowsFile(t, dir, path.Join(part, "f-2.parquet"), []auditschema.Row{renamedRow})
@@ -114,6 +118,10 @@ func TestContextFollowsTheTrailFiles(t *testing.T) {
 			assert.NotNil(t, r[contextSourceColumn])
 		}
 	}
+
+	live = []string{rel(children), rel(rootFile), rel(retried)}
+	got = read()
+	assert.Equal(t, inheritedAll, got[chat], "a root delivered twice, identical, passes its context once")
 
 	live = []string{rel(compacted)}
 	got = read()
