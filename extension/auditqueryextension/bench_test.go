@@ -45,11 +45,21 @@ func benchSpans(b *testing.B) int {
 // span ids of their own, so that the trail has the files and rows of the redelivered one
 // and no copy. Every file then holds copies, as files of a real trail with retries do.
 func benchTrail(b *testing.B, n int, second secondFile) string {
+	return benchTrailShaped(b, n, second, false)
+}
+
+// benchTrailShaped is benchTrail whose spans, with rootContext, carry their agent, user
+// and tenant on the run's root only, as the OpenLLMetry and OpenInference
+// instrumentations of a Node app send them: the children's are left out.
+func benchTrailShaped(b *testing.B, n int, second secondFile, rootContext bool) string {
 	b.Helper()
 	// v2: files as the exporter writes them since search_text is no longer filled, of the
 	// row schema version of the code (a trail cached by older code lacks its columns); v3
 	// of the trails with copies: the copies in the same file as the rest.
 	name := fmt.Sprintf("otelcol-audit-bench-v2-schema%s-%d", auditschema.SchemaVersion, n) + [...]string{"", "-redelivered-v3", "-control-v3"}[second]
+	if rootContext {
+		name += "-rootcontext"
+	}
 	final := filepath.Join(os.TempDir(), name)
 	if _, err := os.Stat(filepath.Join(final, "complete")); err == nil {
 		return final
@@ -108,6 +118,9 @@ func benchTrail(b *testing.B, n int, second secondFile) string {
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, span := range ss.Spans().All() {
 					row := auditschema.FromSpan(rs.Resource(), span, span.EndTimestamp().AsTime())
+					if rootContext && row.ParentSpanID != nil {
+						row.AgentName, row.AgentID, row.UserID, row.UserEmail, row.TenantID = nil, nil, nil, nil, nil
+					}
 					p := auditschema.PartitionOf(row.StartTime)
 					parts[p] = append(parts[p], row)
 					total++
@@ -513,5 +526,61 @@ func BenchmarkSQLOverhead(b *testing.B) {
 		for name, d := range map[string]time.Duration{"serialize": tSer, "reserved": tRes, "deserialize": tDes, "worker": tWork, "select1": tTrip} {
 			b.ReportMetric(float64(d.Microseconds())/1000/n, name+"-ms/op")
 		}
+	})
+}
+
+// BenchmarkContextInheritance measures what resolving a span's context from its run
+// costs: reads over a trail whose agent and user are on each run's root only, so that
+// every call inherits them, against the same trail with them on every span (nothing to
+// inherit, nothing joined), alternating in one run. first_read is a new store's first
+// count, which reads every file's links and resolves every trace; it reports the memory
+// of the store's tables after it (table-MiB-per-Mspans) and the spans inheriting.
+func BenchmarkContextInheritance(b *testing.B) {
+	n := benchSpans(b)
+	own, inherited := benchTrailShaped(b, n, secondNone, false), benchTrailShaped(b, n, secondNone, true)
+	// The collector's default memory limit: the context tables are held within it.
+	start := func(dir string) string {
+		return startExtension(b, dir, func(c *Config) {
+			c.RecordAccess, c.MemoryLimit = false, createDefaultConfig().(*Config).MemoryLimit
+		})
+	}
+	baseOwn, baseInherited := start(own), start(inherited)
+	var page struct {
+		Spans []map[string]any `json:"spans"`
+	}
+	resp, err := http.Get(baseInherited + "/api/v1/spans?limit=1&record_type=span")
+	require.NoError(b, err)
+	require.NoError(b, json.NewDecoder(resp.Body).Decode(&page))
+	resp.Body.Close()
+	require.NotEmpty(b, page.Spans)
+	for _, r := range []struct{ name, path string }{
+		{"page", "/api/v1/spans?limit=100"},
+		{"page_user", "/api/v1/spans?user=alice&limit=100"},
+		{"stats", "/api/v1/stats"},
+		{"trace", "/api/v1/traces/" + page.Spans[0]["trace_id"].(string)},
+	} {
+		b.Run(r.name, func(b *testing.B) {
+			pairAs(b, "inherited", "own", func() int64 { return httpGet(b, baseInherited+r.path) },
+				func() int64 { return httpGet(b, baseOwn+r.path) })
+		})
+	}
+	b.Run("first_read", func(b *testing.B) {
+		var tableBytes, inheriting int64
+		first := func(dir string, measure bool) int64 {
+			cfg := createDefaultConfig().(*Config)
+			st, err := openStore(dir, engineLimits{memory: cfg.MemoryLimit, threads: cfg.Threads, maxTemp: cfg.MaxTempDirectorySize})
+			require.NoError(b, err)
+			defer st.close()
+			_, err = st.count(context.Background(), spanFilter{})
+			require.NoError(b, err)
+			if measure {
+				require.NoError(b, st.db.QueryRow("SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'").Scan(&tableBytes))
+				require.NoError(b, st.db.QueryRow("SELECT count(*) FROM "+contextTable).Scan(&inheriting))
+			}
+			return 0
+		}
+		pairAs(b, "inherited", "own", func() int64 { return first(inherited, true) }, func() int64 { return first(own, false) })
+		b.ReportMetric(float64(tableBytes)/(1<<20)/float64(n)*1e6, "table-MiB-per-Mspans")
+		b.ReportMetric(float64(inheriting), "inheriting-spans")
 	})
 }

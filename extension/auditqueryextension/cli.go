@@ -67,6 +67,9 @@ func OpenDir(dir string, logger *zap.Logger) (*DirReader, error) {
 	st.logDuplicateErr = func(err error) {
 		logger.Warn("Some partitions could not be checked for redelivered spans; their copies are shown as stored", zap.Error(err))
 	}
+	st.logContextErr = func(err error) {
+		logger.Warn("Some sealed files could not be read for their spans' parents; spans below theirs show only their own agent, user, tenant and session", zap.Error(err))
+	}
 	st.unreadable.warn = func(path string, err error) {
 		logger.Warn("A sealed file of the trail cannot be read: reads leave it out; auditctl verify checks it against the ledger", zap.String("file", path), zap.Error(err))
 	}

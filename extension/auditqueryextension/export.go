@@ -200,7 +200,7 @@ func (s *store) planExport(ctx context.Context, f spanFilter) (exportPlan, error
 		return exportPlan{rows: n, windows: whole}, err
 	}
 	where, args := f.where(false)
-	rows, err := s.db.QueryContext(ctx, "SELECT date, hour, count(*) FROM "+s.spansView(f.window())+where+" GROUP BY ALL", args...)
+	rows, err := s.db.QueryContext(ctx, "SELECT date, hour, count(*) FROM "+s.spansViewFor(f.window(), where)+where+" GROUP BY ALL", args...)
 	if errNoFiles(err) {
 		return exportPlan{windows: whole}, nil
 	}

@@ -85,6 +85,9 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	st.logDuplicateErr = func(err error) {
 		e.set.Logger.Warn("Some partitions could not be checked for redelivered spans; their copies are shown as stored", zap.Error(err))
 	}
+	st.logContextErr = func(err error) {
+		e.set.Logger.Warn("Some sealed files could not be read for their spans' parents; spans below theirs show only their own agent, user, tenant and session", zap.Error(err))
+	}
 	st.unreadable.warn = func(path string, err error) {
 		e.set.Logger.Warn("A sealed file of the trail cannot be read: reads leave it out, and say so, until it changes; GET /api/v1/verify checks it against the ledger",
 			zap.String("file", path), zap.Error(err))

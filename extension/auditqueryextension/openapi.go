@@ -15,7 +15,11 @@ func openAPI() map[string]any {
 		if p.allowed != nil {
 			schema["enum"] = p.allowed
 		}
-		searchParams = append(searchParams, queryParam(p.param, "matches the "+p.column+" column; repeat to match any of several values", schema, true))
+		desc := "matches the " + p.column + " column; repeat to match any of several values"
+		if isContextColumn[p.column] {
+			desc = "matches the effective " + p.column + ": the span's own, else its run's (the nearest ancestor in its trace that has one, named in context_source); repeat to match any of several values"
+		}
+		searchParams = append(searchParams, queryParam(p.param, desc, schema, true))
 	}
 	descriptions := map[string]string{
 		"q":         "free text, case-insensitive, over name, status message, request, response, attributes, events, category, action, result, model, tool_name, agent_name, user_id, policy_rule, approver, approval_reason, dlp_result, risk_level, session_id, execution_id, idempotency_key, resource_type and resource_id",
@@ -73,8 +77,8 @@ func openAPI() map[string]any {
 		},
 		"paths": map[string]any{
 			"/healthz":                           op("liveness of the query engine", []any{}, `{"status":"ok"}`),
-			"/api/v1/spans":                      op("search the trail, newest first", searchParams, `{"spans":[...],"total":n,"next_cursor":...} (+ skipped_file_count, skipped_files when unreadable files were left out)`),
-			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record", []any{traceID, spanID}, `{"span":{...}}`),
+			"/api/v1/spans":                      op("search the trail, newest first; agent_name, agent_id, user_id, user_email and tenant_id are a span's effective context: its own, else its run's", searchParams, `{"spans":[...],"total":n,"next_cursor":...} (+ skipped_file_count, skipped_files when unreadable files were left out); a span inheriting context has context_source: {"user_id":"<span id it comes from>",...}, null when every value is its own`),
+			"/api/v1/spans/{trace_id}/{span_id}": op("one span in full, with its approval record and where its inherited context comes from (context_source)", []any{traceID, spanID}, `{"span":{...,"context_source":{"agent_name":"<span id>","user_id":"<span id>",...}|null}}`),
 			"/api/v1/traces/{trace_id}":          op("replay of one agent run with totals", []any{traceID}, `{"trace_id":...,"spans":[...],"totals":{...}}`),
 			"/api/v1/stats":                      op("totals, rates and breakdowns for the same filters as the search; for an admin also the trail's completeness per filing hour of from..to (default: the last 48 hours), from the ledger's signed tallies, whatever the other filters", searchParams, `{"total":{...},"by_model":[...],...,"completeness":{"from":...,"to":...,"accepted":n,"refused":{"back_pressure":n,"invalid":n,...},"stored":n,"expected":n,"hours":[{"hour":...,"accepted":{"span":n,"event":n},"refused":{...},"stored":n,"expected":n,"removed_by_retention":bool}]}}`),
 			"/api/v1/export": withResponse(op("every row the filters select, streamed as CSV, JSON, JSON lines, XLSX or Parquet; trailers give the row count, the SHA-256 and the trail state it was read from (X-Audit-Export-Tree-Size, X-Audit-Export-Root-Hash, X-Audit-Export-Provenance: base64 of the provenance JSON for auditctl export verify)",

@@ -33,9 +33,11 @@ import (
 // checks each file against its ledger record, and writes the export again through
 // ReplayExport, the code the API writes it with.
 
-// An export needs the files of the hours its window touches for its rows, and the files
-// holding approval decisions on those rows for their approval status — not the rest of
-// the trail: a compaction of other hours after the export leaves it readable again.
+// An export needs the files of the hours its window touches for its rows, the files
+// holding approval decisions on those rows for their approval status, and the files
+// holding other spans of their traces for the context they inherit (context.go) — not
+// the rest of the trail: a compaction of other hours after the export leaves it readable
+// again.
 
 // Trailers of a direct export beside its rows and SHA-256: the ledger state it was read
 // from, and its whole provenance as base64 of the JSON document a job's status shows.
@@ -69,6 +71,10 @@ type Provenance struct {
 	// DecisionFiles are the files outside the export's window holding approval
 	// decisions on its rows: their decisions are read, not their rows.
 	DecisionFiles []string `json:"decision_files,omitempty"`
+	// ContextFiles are the files outside the export's window holding spans of its rows'
+	// traces: the agent, user, tenant and session its rows inherit are read from them, not their
+	// rows.
+	ContextFiles []string `json:"context_files,omitempty"`
 	// Skipped are the files of the export's window it could not read and left out.
 	Skipped []string `json:"skipped_files,omitempty"`
 	Rows    int64    `json:"rows"`
@@ -93,6 +99,7 @@ func (p *Provenance) Files(live []string) ([]string, error) {
 		}
 	}
 	out = append(out, p.DecisionFiles...)
+	out = append(out, p.ContextFiles...)
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }
@@ -103,8 +110,8 @@ type trailState struct {
 	root  string
 	files []string // live at size, sorted
 	// window are the files of files in the export's window; decisions those outside it
-	// holding decisions on rows of window.
-	window, decisions []string
+	// holding decisions on rows of window, context those holding spans of its traces.
+	window, decisions, context []string
 }
 
 // pinExport limits f to the trail as the ledger holds it now — the files of the hours
@@ -139,8 +146,15 @@ func (s *store) pinExport(ctx context.Context, f *spanFilter, logger *zap.Logger
 		logger.Warn("Could not find which files hold the approval decisions on an export's rows; it reads every file's", zap.Error(err))
 		state.decisions = outside
 	}
+	state.context, err = s.contextFilesOf(ctx, outside, state.window)
+	if err != nil {
+		logger.Warn("Could not find which files hold the spans an export's rows inherit context from; it reads every file's", zap.Error(err))
+		state.context = outside
+	}
 	f.pinned = append(slices.Clone(state.window), state.decisions...)
+	f.pinned = append(f.pinned, state.context...)
 	slices.Sort(f.pinned)
+	f.pinned = slices.Compact(f.pinned)
 	return state
 }
 
@@ -205,7 +219,8 @@ func (s *store) provenance(spec exportSpec, state *trailState, res exportResult,
 		return nil
 	}
 	p := &Provenance{exportSpec: spec, TreeSize: state.size, RootHash: state.root, DecisionFiles: state.decisions,
-		Rows: res.Rows, SHA256: res.SHA256, CreatedAt: created}
+		ContextFiles: state.context,
+		Rows:         res.Rows, SHA256: res.SHA256, CreatedAt: created}
 	readable := s.readable(state.window)
 	for _, f := range state.window {
 		if _, ok := slices.BinarySearch(readable, f); !ok {

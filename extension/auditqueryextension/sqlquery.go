@@ -96,9 +96,10 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 }
 
 // storeTables are the tables the store creates in its engine (and the SQL worker in
-// its own): the approval decisions, the redelivered copies and their transient work
-// tables.
-var storeTables = []string{decisionsTable, duplicatesTable, spanIDsTable, affectedTable, repeatedTable, digestsTable}
+// its own): the approval decisions, the redelivered copies, the spans' context and their
+// transient work tables.
+var storeTables = []string{decisionsTable, duplicatesTable, spanIDsTable, affectedTable, repeatedTable, digestsTable,
+	linksTable, valuesTable, contextTable, touchedTable, contextReadTable, resolvedTable}
 
 // reservedRelations are the names of the engine's own relations, which a statement's
 // WITH clause may not take (see checkStatement): its catalog views and tables, and the

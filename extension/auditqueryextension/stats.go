@@ -78,7 +78,8 @@ func scanStats(row interface{ Scan(...any) error }, g *groupStats, key bool) err
 // violations, and the breakdowns by model, agent, user and tool (largest cost first).
 func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]any, error) {
 	where, args := f.where(false)
-	from := " FROM " + s.spansView(f.window()) + where
+	// The totals, rates and series name no context column (unless the filter does).
+	from := " FROM " + s.spansViewFor(f.window(), where) + where
 	var total groupStats
 	err := scanStats(s.db.QueryRowContext(ctx, "SELECT "+statsAggregates+from, args...), &total, false)
 	if errNoFiles(err) {
@@ -101,7 +102,7 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 		return nil, err
 	}
 	out["records"] = records
-	approvals, err := s.countBy(ctx, "SELECT approval_status, count(*) FROM "+s.spansView(f.window())+
+	approvals, err := s.countBy(ctx, "SELECT approval_status, count(*) FROM "+s.spansViewFor(f.window(), where)+
 		andWhere(where, "approval_status IS NOT NULL AND record_type <> 'approval'")+" GROUP BY 1", args)
 	if err != nil {
 		return nil, err
@@ -113,7 +114,8 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 	}
 	out["cost_over_time"], out["bucket"] = series, unit
 	for _, b := range breakdowns {
-		q := fmt.Sprintf("SELECT %s, %s%s GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 NULLS LAST LIMIT %d", b.column, statsAggregates, from, top)
+		q := fmt.Sprintf("SELECT %s, %s FROM %s%s GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 NULLS LAST LIMIT %d", b.column, statsAggregates,
+			s.spansViewFor(f.window(), b.column, where), where, top)
 		rows, err := s.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, err

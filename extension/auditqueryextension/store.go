@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -44,6 +45,10 @@ type store struct {
 	dup   dedupState
 	// logDuplicateErr reports partitions whose copies could not be grouped.
 	logDuplicateErr func(error)
+	// inh is what the context tables hold (context.go).
+	inh contextState
+	// logContextErr reports files whose spans' links could not be read.
+	logContextErr func(error)
 	// unreadable are the sealed files reads leave out (see unreadable.go).
 	unreadable unreadableFiles
 	// lim are the engine's limits, which the SQL worker takes too.
@@ -295,6 +300,10 @@ func openStore(dir string, lim engineLimits) (*store, error) {
 	if tempDir == "" {
 		tempDir = filepath.Join(abs, filepath.FromSlash(scratchDir))
 	}
+	// DuckDB creates the spill directory when it first spills, but not its parents: a
+	// query that spills would fail. A read-only data directory cannot have it; a query
+	// that spills there fails as before.
+	_ = os.MkdirAll(tempDir, 0o700)
 	var once sync.Once
 	var lockErr error
 	lockdown := []string{
@@ -366,21 +375,22 @@ func errNoFiles(err error) bool {
 }
 
 // resultColumns are the columns a search returns: every schema column but search_text,
-// which is an index, not data, and the time of the approval decision joined in.
+// which is an index, not data, the time of the approval decision joined in, and where
+// the inherited context columns come from (context.go).
 var resultColumns = func() []string {
-	cols := make([]string, 0, len(auditschema.Columns)+1)
+	cols := make([]string, 0, len(auditschema.Columns)+2)
 	for _, c := range auditschema.Columns {
 		if c != "search_text" {
 			cols = append(cols, c)
 		}
 	}
-	return append(cols, "approval_decided_at")
+	return append(cols, "approval_decided_at", contextSourceColumn)
 }()
 
 // resultColumnTypes are the Go types the schema gives the result columns (time.Time,
 // string, int64, float64, bool or []string), whether or not a column is optional.
 var resultColumnTypes = func() map[string]reflect.Type {
-	types := map[string]reflect.Type{"approval_decided_at": reflect.TypeOf(time.Time{})}
+	types := map[string]reflect.Type{"approval_decided_at": reflect.TypeOf(time.Time{}), contextSourceColumn: reflect.TypeOf("")}
 	rt := reflect.TypeOf(auditschema.Row{})
 	for i := range rt.NumField() {
 		f := rt.Field(i)
@@ -407,6 +417,13 @@ var resultColumnTypes = func() map[string]reflect.Type {
 // read from every file once, into decisionsTable (a decision can come days after its
 // span); the trail itself only from the partitions the outer filter selects.
 func (s *store) spansView(w window) string {
+	return s.spansViewFor(w, "*")
+}
+
+// spansViewFor is spansView for a query whose other parts (select list, WHERE, GROUP
+// BY, ORDER BY) are uses: when none names a context column, the effective context is
+// not joined — a count or a total by model does not pay for it.
+func (s *store) spansViewFor(w window, uses ...string) string {
 	files := s.files()
 	s.forgetGone(files)
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
@@ -415,12 +432,19 @@ func (s *store) spansView(w window) string {
 	if err := s.refreshDuplicates(context.Background(), files); err != nil && s.logDuplicateErr != nil {
 		s.logDuplicateErr(err)
 	}
+	if err := s.refreshContext(context.Background(), files); err != nil && s.logContextErr != nil {
+		s.logContextErr(err)
+	}
 	source := s.dedupedSource(files, w)
-	// A pinned read takes the trail's rows, and the decisions on them, from its files
-	// alone; the shared tables stay those of the trail now (pinnedSource).
+	// A pinned read takes the trail's rows, the decisions on them and their context
+	// from its files alone; the shared tables stay those of the trail now (pinnedSource).
 	decisionsOf := ""
 	if w.pinned != nil {
 		source, decisionsOf = s.pinnedSource(w)
+	}
+	joinContext, contextValues := "", ""
+	if usesContext(uses) {
+		joinContext, contextValues = s.contextJoin("trail", w)
 	}
 	// The joins are on equalities only (hash joins against the small decisions table);
 	// a decision row itself (record_type approval) takes nothing from them. A record-type
@@ -448,6 +472,8 @@ func (s *store) spansView(w window) string {
 				" ELSE trail.result END ELSE trail.result END AS result")
 		case decided && from != "":
 			cols = append(cols, "coalesce("+joined(from)+", trail."+c+") AS "+c)
+		case joinContext != "" && isContextColumn[c]:
+			cols = append(cols, effectiveColumn(c, contextValues))
 		case c == "cost_usd":
 			// Costs are read at the 10⁻¹² USD they are computed to, without the binary
 			// rounding an older file's double may carry.
@@ -456,14 +482,18 @@ func (s *store) spansView(w window) string {
 			cols = append(cols, "trail."+c)
 		}
 	}
+	inherited := "NULL::VARCHAR AS " + contextSourceColumn
+	if joinContext != "" {
+		inherited = "CASE WHEN trail.record_type = 'span' THEN " + contextSource("inh", contextValues) + " END AS " + contextSourceColumn
+	}
 	if !decided {
 		// No decision anywhere: nothing to join, the trail's own columns stand.
-		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", "trail.date", "trail.hour")
-		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail)`
+		cols = append(cols, "NULL::TIMESTAMPTZ AS approval_decided_at", inherited, "trail.date", "trail.hour")
+		return `(SELECT ` + strings.Join(cols, ", ") + ` FROM ` + source + ` AS trail` + joinContext + `)`
 	}
-	cols = append(cols, joined("d_time")+" AS approval_decided_at", "trail.date", "trail.hour")
+	cols = append(cols, joined("d_time")+" AS approval_decided_at", inherited, "trail.date", "trail.hour")
 	return `(SELECT ` + strings.Join(cols, ", ") + `
-	FROM ` + source + ` AS trail
+	FROM ` + source + ` AS trail` + joinContext + `
 	LEFT JOIN (SELECT * FROM ` + decisionsTable + ` WHERE NOT d_gated AND d_span IS NOT NULL` + decisionsOf + `
 		QUALIFY row_number() OVER (PARTITION BY d_trace, d_span ORDER BY d_received DESC, d_time DESC) = 1) AS by_span
 		ON by_span.d_trace = trail.trace_id AND by_span.d_span = trail.span_id
@@ -482,7 +512,7 @@ func (s *store) spansView(w window) string {
 func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any, *cursor, int64, error) {
 	where, args := f.where(false)
 	var total int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView(f.window())+where, args...).Scan(&total)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), where)+where, args...).Scan(&total)
 	if errNoFiles(err) {
 		return []map[string]any{}, nil, 0, nil
 	}
@@ -507,7 +537,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 func (s *store) count(ctx context.Context, f spanFilter) (int64, error) {
 	where, args := f.where(false)
 	var n int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansView(f.window())+where, args...).Scan(&n)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), where)+where, args...).Scan(&n)
 	if errNoFiles(err) {
 		return 0, nil
 	}
@@ -537,7 +567,14 @@ func (s *store) eachRow(ctx context.Context, w window, where, orderBy string, ar
 // eachRowOf is eachRow with the values of exprs, expressions over the trail view's
 // columns, in their order.
 func (s *store) eachRowOf(ctx context.Context, exprs []string, w window, where, orderBy string, args []any, fn func(vals []any) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+s.spansView(w)+where+orderBy, args...)
+	query := "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.spansViewFor(w, strings.Join(exprs, ", "), where, orderBy) + where + orderBy
+	if order, limit, ok := strings.Cut(orderBy, " LIMIT "); ok && usesContext(exprs) && !usesContext([]string{where, orderBy}) {
+		// A page whose filters and order name no context column is chosen first, and
+		// only its rows are joined with their context.
+		page := "SELECT * FROM " + s.spansViewFor(w, where, orderBy) + where + order + " LIMIT " + limit
+		query = "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.withContext(page, w) + order
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if errNoFiles(err) {
 		return nil
 	}
@@ -568,7 +605,7 @@ func jsonValue(col string, v any) any {
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano)
 	case string:
-		if auditschema.JSONColumns[col] && json.Valid([]byte(x)) {
+		if (auditschema.JSONColumns[col] || col == contextSourceColumn) && json.Valid([]byte(x)) {
 			return json.RawMessage(x)
 		}
 		return x

@@ -338,6 +338,12 @@ function traceHref(traceId) {
   return '?' + p;
 }
 
+function spanHref(traceId, spanId) {
+  const p = pageParams();
+  p.set('span', `${traceId}/${spanId}`);
+  return '?' + p;
+}
+
 async function loadDetail(spanParam) {
   const panel = $('detail');
   if (spanParam === detailKey && !panel.hidden) return;
@@ -351,7 +357,7 @@ async function loadDetail(spanParam) {
   try {
     const { span } = await getJSON(`/api/v1/spans/${encodeURIComponent(traceId)}/${encodeURIComponent(spanId || '')}`);
     if (detailKey !== spanParam) return;
-    const d = renderDetail(span, traceHref(span.trace_id));
+    const d = renderDetail(span, traceHref(span.trace_id), (id) => spanHref(span.trace_id, id));
     $('detail-title').textContent = d.title;
     body.append(...d.body);
     panel.dataset.span = span.span_id;

@@ -85,9 +85,21 @@ function attrTable(obj) {
   })));
 }
 
-// renderDetail returns the body of the detail panel for row, and its title.
-export function renderDetail(row, traceHref) {
+// fromRun shows a context value with where it comes from: a span's own value as it is,
+// one inherited from an ancestor in its run (context_source names that span for each
+// column) with a link to that span.
+function fromRun(value, cols, source, spanHref) {
+  const from = cols.map((c) => source[c]).find(known);
+  if (!from || value === dash) return value;
+  return h('span', {}, value, ' ', h('span', { class: 'inherited', 'data-from': from },
+    '(inherited from span ', h('a', { href: spanHref(from) }, h('code', {}, from)), ')'));
+}
+
+// renderDetail returns the body of the detail panel for row, and its title; spanHref
+// links to another span of its trace by id.
+export function renderDetail(row, traceHref, spanHref) {
   const attrs = objectOf(row.attributes);
+  const source = objectOf(row.context_source);
   const gated = row.record_type === 'approval' || (known(row.approval_status) && row.approval_status !== 'not_required') || known(row.approval_id);
   const body = [];
 
@@ -155,13 +167,13 @@ export function renderDetail(row, traceHref) {
   ])));
 
   body.push(section('Context', fields([
-    ['Agent', [row.agent_name, row.agent_id].filter(known).join(' · ') || dash],
-    ['User', [row.user_id, row.user_email].filter(known).join(' · ') || dash],
+    ['Agent', fromRun([row.agent_name, row.agent_id].filter(known).join(' · ') || dash, ['agent_name', 'agent_id'], source, spanHref)],
+    ['User', fromRun([row.user_id, row.user_email].filter(known).join(' · ') || dash, ['user_id', 'user_email'], source, spanHref)],
     ['IP', row.ip],
     ['User agent', row.user_agent],
     ['Service', row.service_name],
     ['Environment', row.environment],
-    ['Tenant', row.tenant_id],
+    ['Tenant', fromRun(val(row.tenant_id), ['tenant_id'], source, spanHref)],
     ['Category / action', [row.category, row.action].filter(known).join(' / ') || dash],
     known(row.resource_type) || known(row.resource_id) ? ['Resource', [row.resource_type, row.resource_id].filter(known).join(' / ')] : null,
     known(row.session_id) ? ['Session', row.session_id] : null,
