@@ -281,7 +281,10 @@ func peakRSSDuring(b *testing.B, fn func()) float64 {
 func BenchmarkQueryVsDuckDB(b *testing.B) {
 	// Access records are on, as in production: each API call appends one durably — to a
 	// copy of the cached trail (its files linked, not copied), which stays as generated.
-	dir := linkedCopy(b, benchTrail(b, benchSpans(b), secondNone))
+	// The trail has the shape real instrumentations send (agent, user and tenant on each
+	// run's root only), so the API's reads resolve the context from the run as they do
+	// in production; DuckDB reads the files as they are.
+	dir := linkedCopy(b, benchTrailShaped(b, benchSpans(b), secondNone, true))
 	startWriter(b, dir)
 	base := startExtension(b, dir, func(c *Config) {
 		c.RecordAccess = os.Getenv("AUDIT_BENCH_NO_ACCESS") == ""
