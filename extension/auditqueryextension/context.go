@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -392,6 +393,9 @@ func effectiveColumn(c, values string) string {
 // withContext is rows, a query of spansView's columns without the effective context,
 // with it.
 func (s *store) withContext(rows string, w window) string {
+	if err := s.refreshContext(context.Background(), s.files()); err != nil && s.logContextErr != nil {
+		s.logContextErr(err)
+	}
 	join, values := s.contextJoin("trail", w)
 	if join == "" {
 		return "(" + rows + ")"
@@ -405,10 +409,14 @@ func (s *store) withContext(rows string, w window) string {
 }
 
 // usesContext reports whether any of the parts of a query names a context column or
-// the context's source, or selects every column.
+// the context's source, or may select columns it does not name (a *, other than
+// count(*)'s, or DuckDB's COLUMNS(…) by pattern). It reads the parts as text: a
+// statement naming a context column only in a string or a comment is joined with the
+// context, which costs time, never a wrong answer.
 func usesContext(parts []string) bool {
 	for _, p := range parts {
-		if strings.Contains(p, "*") || strings.Contains(p, contextSourceColumn) {
+		p = countStar.ReplaceAllString(p, "")
+		if strings.Contains(p, "*") || strings.Contains(p, contextSourceColumn) || columnsByPattern.MatchString(p) {
 			return true
 		}
 		for _, c := range contextColumns {
@@ -419,6 +427,11 @@ func usesContext(parts []string) bool {
 	}
 	return false
 }
+
+var (
+	countStar        = regexp.MustCompile(`(?i)count\s*\(\s*\*\s*\)`)
+	columnsByPattern = regexp.MustCompile(`(?i)columns\s*\(`)
+)
 
 // contextJoin is the join giving each row of trail (a relation of the trail's columns)
 // its effective context, as inh, and the relation holding the values, for the read of w;

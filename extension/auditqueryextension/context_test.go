@@ -264,3 +264,22 @@ func TestContextSurvivesALongChainAboveTheRoot(t *testing.T) {
 	live = []string{rel(run), rel(forged)}
 	assert.Equal(t, 1, aliceChat(), "spans above the root leave the run's context to its calls")
 }
+
+// A statement is joined with the effective context when it may read a context column:
+// naming one, selecting every column, or picking columns by pattern; count(*) alone
+// reads none.
+func TestUsesContext(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT count(*) FROM spans WHERE model = 'gpt-4o'":             false,
+		"SELECT model, COUNT( * ), sum(cost_usd) FROM spans GROUP BY 1": false,
+		"SELECT user_id, count(*) FROM spans GROUP BY 1":                true,
+		"SELECT * FROM spans LIMIT 1":                                   true,
+		"SELECT spans.* FROM spans":                                     true,
+		"SELECT COLUMNS('user_i.') FROM spans":                          true,
+		"SELECT session_id FROM spans":                                  true,
+		"SELECT context_source FROM spans":                              true,
+		"SELECT input_tokens * 2 FROM spans":                            true,
+	} {
+		assert.Equal(t, want, usesContext([]string{sql}), sql)
+	}
+}

@@ -199,7 +199,9 @@ func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 		// A view the statement names is created again only when its statement (files,
 		// scope, the store's tables it joins) differs from the one that created it:
 		// creating a view binds its whole file list. The views the statement does not
-		// name, which an earlier one created, are dropped.
+		// name, which an earlier one created, are dropped. A view joins the spans'
+		// effective context only when the statement or the caller's scope may read a
+		// context column (usesContext): a count or a total by model does not pay for it.
 		created, exists := w.views[name]
 		stmt := "DROP VIEW IF EXISTS " + name
 		if named[name] {
@@ -207,7 +209,7 @@ func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 			if j.Scope != "" {
 				where += " AND " + j.Scope
 			}
-			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansView(window{}) + where
+			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansViewFor(window{}, j.SQL, j.Scope) + where
 			if exists && created == stmt {
 				continue
 			}

@@ -432,8 +432,11 @@ func (s *store) spansViewFor(w window, uses ...string) string {
 	if err := s.refreshDuplicates(context.Background(), files); err != nil && s.logDuplicateErr != nil {
 		s.logDuplicateErr(err)
 	}
-	if err := s.refreshContext(context.Background(), files); err != nil && s.logContextErr != nil {
-		s.logContextErr(err)
+	joinsContext := usesContext(uses)
+	if joinsContext {
+		if err := s.refreshContext(context.Background(), files); err != nil && s.logContextErr != nil {
+			s.logContextErr(err)
+		}
 	}
 	source := s.dedupedSource(files, w)
 	// A pinned read takes the trail's rows, the decisions on them and their context
@@ -443,7 +446,7 @@ func (s *store) spansViewFor(w window, uses ...string) string {
 		source, decisionsOf = s.pinnedSource(w)
 	}
 	joinContext, contextValues := "", ""
-	if usesContext(uses) {
+	if joinsContext {
 		joinContext, contextValues = s.contextJoin("trail", w)
 	}
 	// The joins are on equalities only (hash joins against the small decisions table);
