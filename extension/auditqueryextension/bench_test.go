@@ -284,7 +284,7 @@ func BenchmarkQueryVsDuckDB(b *testing.B) {
 	// The trail has the shape real instrumentations send (agent, user and tenant on each
 	// run's root only), so the API's reads resolve the context from the run as they do
 	// in production; DuckDB reads the files as they are.
-	dir := linkedCopy(b, benchTrailShaped(b, benchSpans(b), secondNone, true))
+	dir := linkedCopy(b, benchTrailShaped(b, benchSpans(b), secondNone, os.Getenv("AUDIT_BENCH_OWN_CONTEXT") == ""))
 	startWriter(b, dir)
 	base := startExtension(b, dir, func(c *Config) {
 		c.RecordAccess = os.Getenv("AUDIT_BENCH_NO_ACCESS") == ""

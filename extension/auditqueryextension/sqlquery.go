@@ -69,7 +69,8 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 	if err := conn.QueryRowContext(ctx, "SELECT json_deserialize_sql(?::JSON)", serialized).Scan(&canonical); err != nil {
 		return nil, errBadSQL{"statement refused: " + err.Error()}
 	}
-	job := &sqlJob{SQL: "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1), Scope: scope}
+	job := &sqlJob{SQL: "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1), Scope: scope,
+		Context: usesContext([]string{canonical, scope})}
 	if len(checked.views) > 0 {
 		job.Files = s.files()
 		if len(job.Files) == 0 {

@@ -103,6 +103,9 @@ type sqlJob struct {
 	SQL   string   `json:"sql"`
 	// Scope narrows every view (a condition over the trail's columns; "" for all rows).
 	Scope string `json:"scope,omitempty"`
+	// Context is set when the statement or the scope may read a context column
+	// (usesContext): the views then join the spans' effective context.
+	Context bool `json:"context,omitempty"`
 	// Duplicates are the collector's copies to leave out and in conflict over Files;
 	// without them the worker groups the trail's ids itself.
 	Duplicates *sqlDuplicates `json:"duplicates,omitempty"`
@@ -209,7 +212,7 @@ func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 			if j.Scope != "" {
 				where += " AND " + j.Scope
 			}
-			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansViewFor(window{}, j.SQL, j.Scope) + where
+			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansViewFor(window{}, map[bool]string{true: "*"}[j.Context]) + where
 			if exists && created == stmt {
 				continue
 			}
