@@ -390,22 +390,31 @@ func effectiveColumn(c, values string) string {
 	return "CASE WHEN trail.record_type = 'span' THEN coalesce(" + values + "." + c + ", trail." + c + ") ELSE trail." + c + " END AS " + c
 }
 
-// withContext is rows, a query of spansView's columns without the effective context,
-// with it.
+// withContext is rows, a query of spansView's columns without the effective context
+// (a page: few rows), with it. Only the context of the rows' traces is read: the rows
+// are materialised once, and the effective-context table is cut to their traces by a
+// semi-join whose build side is the page, before the page probes it — a join of the
+// page with the whole table would build a hash table of every span that inherits.
 func (s *store) withContext(rows string, w window) string {
 	if err := s.refreshContext(context.Background(), s.files()); err != nil && s.logContextErr != nil {
 		s.logContextErr(err)
 	}
-	join, values := s.contextJoin("trail", w)
+	join, values := s.contextJoinOf("trail", w, "page_context", "page_values")
 	if join == "" {
 		return "(" + rows + ")"
+	}
+	hi, lo := traceIDNumbers("p.trace_id")
+	ctes := "WITH page AS MATERIALIZED (" + rows + ")"
+	if values == "ctxv" { // the trail's tables, cut to the page's traces
+		ctes += ", page_context AS MATERIALIZED (SELECT * FROM " + contextTable + " SEMI JOIN (SELECT DISTINCT " + hi + " AS t_hi, " + lo + " AS t_lo FROM page AS p) USING (t_hi, t_lo))" +
+			", page_values AS (SELECT * FROM " + valuesTable + " SEMI JOIN (SELECT val AS id FROM page_context) USING (id))"
 	}
 	replaced := make([]string, 0, len(contextColumns)+1)
 	for _, c := range contextColumns {
 		replaced = append(replaced, effectiveColumn(c, values))
 	}
 	replaced = append(replaced, "CASE WHEN trail.record_type = 'span' THEN "+contextSource("inh", values)+" END AS "+contextSourceColumn)
-	return "(SELECT trail.* REPLACE (" + strings.Join(replaced, ", ") + ") FROM (" + rows + ") AS trail" + join + ")"
+	return "(" + ctes + " SELECT trail.* REPLACE (" + strings.Join(replaced, ", ") + ") FROM page AS trail" + join + ")"
 }
 
 // usesContext reports whether any of the parts of a query names a context column or
@@ -439,6 +448,13 @@ var (
 // the number of the values, the source spans); the values are joined from their small
 // table after.
 func (s *store) contextJoin(trail string, w window) (join, values string) {
+	return s.contextJoinOf(trail, w, contextTable, valuesTable)
+}
+
+// contextJoinOf is contextJoin reading the trail's effective context from the relations
+// named contextRel and valuesRel (the tables, or parts of them the caller defines); a pinned
+// read's context is its own.
+func (s *store) contextJoinOf(trail string, w window, contextRel, valuesRel string) (join, valuesAs string) {
 	hi, lo := traceIDNumbers(trail + ".trace_id")
 	on := " AS inh ON inh.t_hi = " + hi + " AND inh.t_lo = " + lo + " AND inh.span = " + spanIDNumber(trail+".span_id")
 	if w.pinned != nil {
@@ -452,7 +468,7 @@ func (s *store) contextJoin(trail string, w window) (join, values string) {
 	if !s.hasInherited() {
 		return "", ""
 	}
-	return "\n\tLEFT JOIN " + contextTable + on + "\n\tLEFT JOIN " + valuesTable + " AS ctxv ON ctxv.id = inh.val", "ctxv"
+	return "\n\tLEFT JOIN " + contextRel + on + "\n\tLEFT JOIN " + valuesRel + " AS ctxv ON ctxv.id = inh.val", "ctxv"
 }
 
 // aggregated applies fn to each of cols, keeping its name.
