@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
@@ -282,4 +284,41 @@ func TestUsesContext(t *testing.T) {
 	} {
 		assert.Equal(t, want, usesContext([]string{sql}), sql)
 	}
+}
+
+// The extension builds the tables reads join when it starts, before any read: on a
+// large trail the first reader would otherwise wait for them longer than a request may.
+func TestStartBuildsTheContextTables(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour).Add(10 * time.Minute)
+	part := path.Join(auditschema.SpansDir, auditschema.PartitionOf(start))
+	trace := strings.Repeat("5", 32)
+	row := func(id, parent, user string) auditschema.Row {
+		r := auditschema.Row{IngestTime: start, StartTime: start, EndTime: start.Add(time.Second), DurationMs: 1000,
+			TraceID: trace, SpanID: id, Name: "chat", Kind: "client", StatusCode: "ok", RecordType: "span",
+			Attributes: "{}", ResourceAttributes: "{}"}
+		if parent != "" {
+			r.ParentSpanID = strp(parent)
+		}
+		if user != "" {
+			r.UserID = strp(user)
+		}
+		return r
+	}
+	writeRowsFile(t, dir, path.Join(part, "w-1.parquet"), []auditschema.Row{row("00000000000000a1", "", "alice"), row("00000000000000a2", "00000000000000a1", "")})
+
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.ServerConfig.NetAddr.Endpoint = freeEndpoint(t)
+	cfg.Directory, cfg.MemoryLimit, cfg.RecordAccess = dir, "256MB", false
+	require.NoError(t, cfg.Validate())
+	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(componentType), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { assert.NoError(t, ext.Shutdown(context.Background())) }()
+	st := ext.(*queryExtension).store
+	// No read is made: the tables fill by themselves.
+	require.Eventually(t, func() bool {
+		var n int64
+		return st.db.QueryRow("SELECT count(*) FROM "+contextTable).Scan(&n) == nil && n == 1
+	}, 30*time.Second, 20*time.Millisecond, "the child's inherited user is resolved without a read")
 }

@@ -39,6 +39,8 @@ type queryExtension struct {
 	// tallies follows the ledger's tallies for the stats' completeness.
 	tallies  *ledger.Tallies
 	serverWG sync.WaitGroup
+	// stopWarm cancels the warm-up of the store's tables (warm).
+	stopWarm context.CancelFunc
 }
 
 func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
@@ -106,6 +108,15 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("auditquery: %w", err)
 	}
 	e.set.Logger.Info("Serving the audit trail", zap.String("endpoint", ln.Addr().String()), zap.String("directory", e.cfg.Directory))
+	// The tables every read joins (decisions, copies, the spans' context) are built now,
+	// not by the first reader: on a large trail that takes longer than a request may.
+	warmCtx, stopWarm := context.WithCancel(context.Background())
+	e.stopWarm = stopWarm
+	e.serverWG.Add(1)
+	go func() {
+		defer e.serverWG.Done()
+		st.warm(warmCtx)
+	}()
 	e.serverWG.Add(1)
 	go func() {
 		defer e.serverWG.Done()
@@ -118,6 +129,9 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 
 func (e *queryExtension) Shutdown(ctx context.Context) error {
 	var err error
+	if e.stopWarm != nil {
+		e.stopWarm()
+	}
 	if e.server != nil {
 		err = e.server.Shutdown(ctx)
 		e.serverWG.Wait()

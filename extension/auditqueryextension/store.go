@@ -409,6 +409,24 @@ var resultColumnTypes = func() map[string]reflect.Type {
 	return types
 }()
 
+// warm brings the tables every read joins up to date with the trail's files, as the
+// first read would; errors are logged as a read's are, and a cancelled warm-up leaves
+// the rest to the reads.
+func (s *store) warm(ctx context.Context) {
+	files := s.files()
+	for _, refresh := range []struct {
+		run func(context.Context, []string) error
+		log func(error)
+	}{{s.refreshDecisions, s.logDecisionErr}, {s.refreshDuplicates, s.logDuplicateErr}, {s.refreshContext, s.logContextErr}} {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := refresh.run(ctx, files); err != nil && ctx.Err() == nil && refresh.log != nil {
+			refresh.log(err)
+		}
+	}
+}
+
 // spansView is the trail with the latest human decision joined to each gated span:
 // decisions (record_type approval) name the gated span by trace and parent span id, or
 // by approval id. The gated span's approval_status, approver and approval_reason show
