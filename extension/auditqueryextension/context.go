@@ -399,13 +399,13 @@ func (s *store) withContext(rows string, w window) string {
 	if err := s.refreshContext(context.Background(), s.files()); err != nil && s.logContextErr != nil {
 		s.logContextErr(err)
 	}
-	join, values := s.contextJoinOf("trail", w, "page_context", "page_values")
+	join, values, shared := s.contextJoinOf("trail", w, "page_context", "page_values")
 	if join == "" {
 		return "(" + rows + ")"
 	}
 	hi, lo := traceIDNumbers("p.trace_id")
 	ctes := "WITH page AS MATERIALIZED (" + rows + ")"
-	if values == "ctxv" { // the trail's tables, cut to the page's traces
+	if shared { // the trail's tables, cut to the page's traces
 		ctes += ", page_context AS MATERIALIZED (SELECT * FROM " + contextTable + " SEMI JOIN (SELECT DISTINCT " + hi + " AS t_hi, " + lo + " AS t_lo FROM page AS p) USING (t_hi, t_lo))" +
 			", page_values AS (SELECT * FROM " + valuesTable + " SEMI JOIN (SELECT val AS id FROM page_context) USING (id))"
 	}
@@ -448,27 +448,28 @@ var (
 // the number of the values, the source spans); the values are joined from their small
 // table after.
 func (s *store) contextJoin(trail string, w window) (join, values string) {
-	return s.contextJoinOf(trail, w, contextTable, valuesTable)
+	join, values, _ = s.contextJoinOf(trail, w, contextTable, valuesTable)
+	return join, values
 }
 
 // contextJoinOf is contextJoin reading the trail's effective context from the relations
 // named contextRel and valuesRel (the tables, or parts of them the caller defines); a pinned
-// read's context is its own.
-func (s *store) contextJoinOf(trail string, w window, contextRel, valuesRel string) (join, valuesAs string) {
+// read's context is its own. shared reports that the join reads contextRel and valuesRel.
+func (s *store) contextJoinOf(trail string, w window, contextRel, valuesRel string) (join, valuesAs string, shared bool) {
 	hi, lo := traceIDNumbers(trail + ".trace_id")
 	on := " AS inh ON inh.t_hi = " + hi + " AND inh.t_lo = " + lo + " AND inh.span = " + spanIDNumber(trail+".span_id")
 	if w.pinned != nil {
 		if inline := s.pinnedContext(w); inline != "" {
-			return "\n\tLEFT JOIN (" + inline + ")" + on, "inh"
+			return "\n\tLEFT JOIN (" + inline + ")" + on, "inh", false
 		}
 		if !s.pinnedIsTrail(w) {
-			return "", ""
+			return "", "", false
 		}
 	}
 	if !s.hasInherited() {
-		return "", ""
+		return "", "", false
 	}
-	return "\n\tLEFT JOIN " + contextRel + on + "\n\tLEFT JOIN " + valuesRel + " AS ctxv ON ctxv.id = inh.val", "ctxv"
+	return "\n\tLEFT JOIN " + contextRel + on + "\n\tLEFT JOIN " + valuesRel + " AS ctxv ON ctxv.id = inh.val", "ctxv", true
 }
 
 // aggregated applies fn to each of cols, keeping its name.

@@ -34,15 +34,7 @@ func TestContextFollowsTheTrailFiles(t *testing.T) {
 		loopA = "00000000000000b1"
 		loopB = "00000000000000b2"
 	)
-	span := func(id, parent string) auditschema.Row {
-		r := auditschema.Row{IngestTime: start, StartTime: start, EndTime: start.Add(time.Second), DurationMs: 1000,
-			TraceID: trace, SpanID: id, Name: "chat", Kind: "client", StatusCode: "ok", RecordType: "span",
-			Attributes: "{}", ResourceAttributes: "{}"}
-		if parent != "" {
-			r.ParentSpanID = strp(parent)
-		}
-		return r
-	}
+	span := func(id, parent string) auditschema.Row { return contextSpan(start, trace, id, parent, "") }
 	rootRow := span(root, "")
 	rootRow.Name, rootRow.UserID, rootRow.UserEmail, rootRow.AgentName, rootRow.TenantID = "invoke_agent a", strp("user-4711"), strp("u@example.com"), strp("planner"), strp("acme")
 	toolRow := span(tool, chat)
@@ -162,14 +154,7 @@ func TestContextRefreshWhileOthersRead(t *testing.T) {
 	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour).Add(10 * time.Minute)
 	part := path.Join(auditschema.SpansDir, auditschema.PartitionOf(start))
 	row := func(trace, id, parent, user string) auditschema.Row {
-		r := auditschema.Row{IngestTime: start, StartTime: start, EndTime: start.Add(time.Second), DurationMs: 1000,
-			TraceID: trace, SpanID: id, Name: "chat", Kind: "client", StatusCode: "ok", RecordType: "span",
-			Attributes: "{}", ResourceAttributes: "{}"}
-		if parent != "" {
-			r.ParentSpanID = strp(parent)
-		}
-		r.UserID = strp(user)
-		return r
+		return contextSpan(start, trace, id, parent, user)
 	}
 	st, err := openStore(dir, engineLimits{memory: "256MB", threads: 1, maxTemp: "1GB"})
 	require.NoError(t, err)
@@ -233,11 +218,10 @@ func TestContextSurvivesALongChainAboveTheRoot(t *testing.T) {
 	part := path.Join(auditschema.SpansDir, auditschema.PartitionOf(start))
 	trace := strings.Repeat("4", 32)
 	row := func(id, parent, user string) auditschema.Row {
-		r := auditschema.Row{IngestTime: start, StartTime: start, EndTime: start.Add(time.Second), DurationMs: 1000,
-			TraceID: trace, SpanID: id, Name: "chat", Kind: "client", StatusCode: "ok", RecordType: "span",
-			Attributes: "{}", ResourceAttributes: "{}"}
-		r.ParentSpanID = strp(parent)
-		r.UserID, r.TenantID = strp(user), strp(map[bool]string{true: "acme"}[user != ""])
+		r := contextSpan(start, trace, id, parent, user)
+		if user != "" {
+			r.TenantID = strp("acme")
+		}
 		return r
 	}
 	const caller = "00000000000000c0" // the remote parent the caller put in traceparent
@@ -293,18 +277,7 @@ func TestStartBuildsTheContextTables(t *testing.T) {
 	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour).Add(10 * time.Minute)
 	part := path.Join(auditschema.SpansDir, auditschema.PartitionOf(start))
 	trace := strings.Repeat("5", 32)
-	row := func(id, parent, user string) auditschema.Row {
-		r := auditschema.Row{IngestTime: start, StartTime: start, EndTime: start.Add(time.Second), DurationMs: 1000,
-			TraceID: trace, SpanID: id, Name: "chat", Kind: "client", StatusCode: "ok", RecordType: "span",
-			Attributes: "{}", ResourceAttributes: "{}"}
-		if parent != "" {
-			r.ParentSpanID = strp(parent)
-		}
-		if user != "" {
-			r.UserID = strp(user)
-		}
-		return r
-	}
+	row := func(id, parent, user string) auditschema.Row { return contextSpan(start, trace, id, parent, user) }
 	writeRowsFile(t, dir, path.Join(part, "w-1.parquet"), []auditschema.Row{row("00000000000000a1", "", "alice"), row("00000000000000a2", "00000000000000a1", "")})
 
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
@@ -321,4 +294,19 @@ func TestStartBuildsTheContextTables(t *testing.T) {
 		var n int64
 		return st.db.QueryRow("SELECT count(*) FROM "+contextTable).Scan(&n) == nil && n == 1
 	}, 30*time.Second, 20*time.Millisecond, "the child's inherited user is resolved without a read")
+}
+
+// contextSpan is an OTLP span row of trace started at start, under parent ("" for a
+// root), carrying user ("" for none) as its only context.
+func contextSpan(start time.Time, trace, id, parent, user string) auditschema.Row {
+	r := auditschema.Row{IngestTime: start, StartTime: start, EndTime: start.Add(time.Second), DurationMs: 1000,
+		TraceID: trace, SpanID: id, Name: "chat", Kind: "client", StatusCode: "ok", RecordType: "span",
+		Attributes: "{}", ResourceAttributes: "{}"}
+	if parent != "" {
+		r.ParentSpanID = strp(parent)
+	}
+	if user != "" {
+		r.UserID = strp(user)
+	}
+	return r
 }
