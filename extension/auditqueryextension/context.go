@@ -39,9 +39,10 @@ const (
 	contextTable = "audit_context"
 	touchedTable = "audit_context_touched"
 	// contextReadTable holds the spans of the files being read; resolvedTable the
-	// effective context of the traces being resolved.
+	// effective context of part of the traces being resolved, nextTable that of all of them.
 	contextReadTable = "audit_context_read"
 	resolvedTable    = "audit_context_resolved"
+	nextTable        = "audit_context_next"
 	// maxContextDepth bounds the ancestors a span's walk visits.
 	maxContextDepth = 32
 	// maxResolveSpans bounds the spans one resolution query walks.
@@ -199,23 +200,34 @@ func (s *store) refreshContext(ctx context.Context, files []string) error {
 	for i := range contextGroups {
 		sources = append(sources, "r.src"+strconv.Itoa(i))
 	}
-	stmts := []string{"DELETE FROM " + contextTable + " AS e USING " + touchedTable + " AS t WHERE e.t_hi = t.t_hi AND e.t_lo = t.t_lo"}
 	// The traces are resolved a bounded number of spans at a time (by trace id, so a
-	// trace is resolved whole): the walk's memory is that of the spans it reads.
+	// trace is resolved whole), each part in a transaction of its own into nextTable: the
+	// walk's memory is that of the spans it reads, and what a part leaves behind is freed
+	// when it commits. A failed part leaves the traces in touchedTable for the next read.
+	if _, err := s.db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+nextTable+" AS FROM "+contextTable+" LIMIT 0"); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
 	chunks := (spans + maxResolveSpans - 1) / maxResolveSpans
 	for i := range chunks {
-		stmts = append(stmts,
-			"CREATE OR REPLACE TEMP TABLE "+resolvedTable+" AS "+resolveContext(" SEMI JOIN "+touchedTable+" USING (t_hi, t_lo)"+
+		if err := s.execTx(ctx, []string{
+			"CREATE OR REPLACE TEMP TABLE " + resolvedTable + " AS " + resolveContext(" SEMI JOIN "+touchedTable+" USING (t_hi, t_lo)"+
 				" WHERE t_lo % "+strconv.FormatInt(chunks, 10)+" = "+strconv.FormatInt(i, 10)),
 			addValues(resolvedTable),
-			"INSERT INTO "+contextTable+" SELECT r.t_hi, r.t_lo, r.span, v.id, "+strings.Join(sources, ", ")+
-				" FROM "+resolvedTable+" AS r JOIN "+valuesTable+" AS v ON "+sameValues("v", "r"))
+			"INSERT INTO " + nextTable + " SELECT r.t_hi, r.t_lo, r.span, v.id, " + strings.Join(sources, ", ") +
+				" FROM " + resolvedTable + " AS r JOIN " + valuesTable + " AS v ON " + sameValues("v", "r"),
+			"DROP TABLE " + resolvedTable,
+		}); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
 	}
-	stmts = append(stmts, "DROP TABLE IF EXISTS "+resolvedTable, "DELETE FROM "+touchedTable)
-	// One transaction, on one connection (the work table is a temporary one, which only
-	// its connection sees): a read meanwhile sees the context as it was, never the
-	// traces' rows deleted and not inserted yet.
-	if err := s.execTx(ctx, stmts); err != nil {
+	// The traces' old context gives way to the new in one transaction: a read meanwhile
+	// sees the context as it was, never the traces' rows deleted and not inserted yet.
+	if err := s.execTx(ctx, []string{
+		"DELETE FROM " + contextTable + " AS e USING " + touchedTable + " AS t WHERE e.t_hi = t.t_hi AND e.t_lo = t.t_lo",
+		"INSERT INTO " + contextTable + " FROM " + nextTable,
+		"DROP TABLE " + nextTable,
+		"DELETE FROM " + touchedTable,
+	}); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	st.pending = false
@@ -415,6 +427,32 @@ func (s *store) withContext(rows string, w window) string {
 	}
 	replaced = append(replaced, "CASE WHEN trail.record_type = 'span' THEN "+contextSource("inh", values)+" END AS "+contextSourceColumn)
 	return "(" + ctes + " SELECT trail.* REPLACE (" + strings.Join(replaced, ", ") + ") FROM page AS trail" + join + ")"
+}
+
+// lookUpContext has f test its conditions on context columns against each span's own
+// value or, through the context tables, its inherited one (spanFilter.inherited): a
+// span has its own value of a group or inherits the group, never both, so a span
+// matches when either does. The read then selects its rows without joining the
+// effective context of every span of the trail (a hash table of every span that
+// inherits); only the rows it returns are joined (withContext), and a condition looks up
+// only the context values that satisfy it. A pinned read keeps its own context (it is
+// resolved from its files, not the tables).
+func (s *store) lookUpContext(f *spanFilter) {
+	if f.pinned != nil {
+		return
+	}
+	if err := s.refreshContext(context.Background(), s.files()); err != nil && s.logContextErr != nil {
+		s.logContextErr(err)
+	}
+	if !s.hasInherited() {
+		return
+	}
+	hi, lo := traceIDNumbers("trace_id")
+	key := "{'h': " + hi + ", 'l': " + lo + ", 's': " + spanIDNumber("span_id") + "}"
+	f.inherited = func(pred string) string {
+		return "(record_type = 'span' AND " + key + " IN (SELECT {'h': ic.t_hi, 'l': ic.t_lo, 's': ic.span} FROM " +
+			contextTable + " AS ic JOIN " + valuesTable + " AS iv ON iv.id = ic.val WHERE " + pred + "))"
+	}
 }
 
 // usesContext reports whether any of the parts of a query names a context column or

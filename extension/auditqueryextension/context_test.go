@@ -310,3 +310,86 @@ func contextSpan(start time.Time, trace, id, parent, user string) auditschema.Ro
 	}
 	return r
 }
+
+// A search tests a context column as the span's own value or its inherited one, looked
+// up in the context tables, without the effective context of every span: it selects
+// the same rows as the trail view that joins that context, for filters, q, a member's
+// scope, counts, stats and exports; an event carrying an inheriting span's ids takes
+// nothing.
+func TestContextFiltersLookUpInheritedValues(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour).Add(10 * time.Minute)
+	part := path.Join(auditschema.SpansDir, auditschema.PartitionOf(start))
+	trace, other := strings.Repeat("4", 32), strings.Repeat("5", 32)
+	root := contextSpan(start, trace, "00000000000000c1", "", "user-4711")
+	root.Name, root.AgentName, root.TenantID = "invoke_agent planner", strp("planner"), strp("acme")
+	chat := contextSpan(start, trace, "00000000000000c2", "00000000000000c1", "")
+	tool := contextSpan(start, trace, "00000000000000c3", "00000000000000c2", "")
+	tool.AgentName = strp("tool-agent")
+	event := contextSpan(start, trace, "00000000000000c2", "", "")
+	event.RecordType, event.Name = "event", "note"
+	stranger := contextSpan(start, other, "00000000000000d1", "", "user-9")
+	stranger.Name = "invoke_agent"
+	strangerChat := contextSpan(start, other, "00000000000000d2", "00000000000000d1", "")
+	writeRowsFile(t, dir, path.Join(part, "w-1.parquet"), []auditschema.Row{chat, tool, event, strangerChat})
+	writeRowsFile(t, dir, path.Join(part, "w-2.parquet"), []auditschema.Row{root, stranger})
+
+	st, err := openStore(dir, engineLimits{memory: "256MB", threads: 1, maxTemp: "1GB"})
+	require.NoError(t, err)
+	defer st.close()
+	ctx := context.Background()
+
+	ids := func(f spanFilter) []string {
+		t.Helper()
+		f.limit, f.sort = 50, "time"
+		rows, _, total, err := st.searchSpans(ctx, f)
+		require.NoError(t, err)
+		var out []string
+		for _, r := range rows {
+			out = append(out, r["record_type"].(string)+":"+r["span_id"].(string))
+		}
+		assert.EqualValues(t, len(rows), total)
+		// The same filter over the view joining every span's effective context.
+		plain := f
+		where, args := plain.where(false)
+		var joined int64
+		require.NoError(t, st.db.QueryRow("SELECT count(*) FROM "+st.spansView(plain.window())+where, args...).Scan(&joined))
+		assert.EqualValues(t, joined, total, "the lookup and the joined view select the same rows")
+		n, err := st.count(ctx, f)
+		require.NoError(t, err)
+		assert.EqualValues(t, total, n)
+		return out
+	}
+	in := func(col string, v ...string) spanFilter { return spanFilter{in: []inClause{{col, v}}} }
+	looked := in("user_id", "user-4711")
+	st.lookUpContext(&looked)
+	require.NotNil(t, looked.inherited, "the trail has inherited context: filters look it up")
+	where, _ := looked.where(false)
+	assert.Empty(t, looked.contextUses(where), "the read needs no effective context from the view")
+	assert.Contains(t, where, contextTable)
+	assert.ElementsMatch(t, []string{"span:00000000000000c1", "span:00000000000000c2", "span:00000000000000c3"}, ids(in("user_id", "user-4711")),
+		"the run's user on every call of the run, not on the event with a span's ids")
+	assert.ElementsMatch(t, []string{"span:00000000000000c1", "span:00000000000000c2"}, ids(in("agent_name", "planner")), "a span's own agent wins")
+	assert.ElementsMatch(t, []string{"span:00000000000000c3"}, ids(in("agent_name", "tool-agent")))
+	assert.ElementsMatch(t, []string{"span:00000000000000d1", "span:00000000000000d2", "span:00000000000000c1", "span:00000000000000c2", "span:00000000000000c3"},
+		ids(in("user_id", "user-9", "user-4711")))
+	assert.ElementsMatch(t, []string{"span:00000000000000c1", "span:00000000000000c2", "span:00000000000000c3"}, ids(in("tenant_id", "acme")))
+	assert.ElementsMatch(t, []string{"span:00000000000000c1", "span:00000000000000c2", "span:00000000000000c3"}, ids(spanFilter{text: []string{"USER-4711"}}),
+		"q finds the inherited user, case-insensitively")
+	assert.ElementsMatch(t, []string{"span:00000000000000d2"}, ids(spanFilter{text: []string{"user-9"}, in: []inClause{{"name", []string{"chat"}}}}))
+	// A member sees their rows by the effective user: the run's calls, not the event.
+	member := &caller{role: RoleMember, userID: "user-4711"}
+	var f spanFilter
+	member.restrict(&f)
+	assert.ElementsMatch(t, []string{"span:00000000000000c1", "span:00000000000000c2", "span:00000000000000c3"}, ids(f))
+
+	stats, err := st.stats(ctx, in("user_id", "user-4711"), 10)
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, stats["total"].(groupStats).Records)
+	var csv strings.Builder
+	exp := in("user_id", "user-4711")
+	exp.sort = "time"
+	res, err := st.writeExport(ctx, "csv", exp, []window{{}}, time.Now(), &csv, nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, res.Rows)
+}

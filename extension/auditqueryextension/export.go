@@ -144,6 +144,7 @@ func (s *store) writeExport(ctx context.Context, format string, f spanFilter, wi
 	if err != nil {
 		return exportResult{}, err
 	}
+	s.lookUpContext(&f)
 	where, args := f.where(false)
 	var n int64
 	emit := func(vals []any) error {
@@ -158,7 +159,7 @@ func (s *store) writeExport(ctx context.Context, format string, f spanFilter, wi
 		exprs = csvPieceExprs
 	}
 	for _, w := range windows {
-		if err = s.eachRowOf(ctx, exprs, w, where, f.order(), args, emit); err != nil {
+		if err = s.eachRowOf(ctx, exprs, w, rowQuery{where: where, whereUses: f.contextUses(where), orderBy: f.order(), args: args}, emit); err != nil {
 			break
 		}
 	}
@@ -199,8 +200,9 @@ func (s *store) planExport(ctx context.Context, f spanFilter) (exportPlan, error
 		n, err := s.count(ctx, f)
 		return exportPlan{rows: n, windows: whole}, err
 	}
+	s.lookUpContext(&f)
 	where, args := f.where(false)
-	rows, err := s.db.QueryContext(ctx, "SELECT date, hour, count(*) FROM "+s.spansViewFor(f.window(), where)+where+" GROUP BY ALL", args...)
+	rows, err := s.db.QueryContext(ctx, "SELECT date, hour, count(*) FROM "+s.spansViewFor(f.window(), f.contextUses(where))+where+" GROUP BY ALL", args...)
 	if errNoFiles(err) {
 		return exportPlan{windows: whole}, nil
 	}

@@ -35,6 +35,11 @@ type spanFilter struct {
 	// pinned are the files of a recorded trail state the read is limited to (an
 	// export's, see provenance.go); nil reads the trail as it is now.
 	pinned []string
+	// inherited, when set (store.lookUpContext), renders the condition that a span's
+	// inherited context satisfies pred, a condition over the context columns of the
+	// relation iv: where then tests a context column as the span's own value or its
+	// inherited one, and the read needs no effective context from the trail view.
+	inherited func(pred string) string
 }
 
 type inClause struct {
@@ -295,9 +300,6 @@ func parseWindow(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// where renders the filter as a SQL condition and its arguments; withCursor adds the
-// page position. Time bounds also bound the hive date partitions, so DuckDB opens only
-// the files of the days asked for.
 // window is the time range the filter reads.
 func (f *spanFilter) window() window { return window{from: f.from, to: f.to, pinned: f.pinned} }
 
@@ -310,6 +312,19 @@ func (f *spanFilter) hasIn(column string) bool {
 	return false
 }
 
+// contextUses is what a read's WHERE clause (where, of the filter) needs from the trail
+// view, for spansViewFor: nothing of the effective context when the filter looks its
+// context conditions up (inherited).
+func (f *spanFilter) contextUses(where string) string {
+	if f.inherited != nil {
+		return ""
+	}
+	return where
+}
+
+// where renders the filter as a SQL condition and its arguments; withCursor adds the
+// page position. Time bounds also bound the hive date partitions, so DuckDB opens only
+// the files of the days asked for.
 func (f *spanFilter) where(withCursor bool) (string, []any) {
 	var conds []string
 	var args []any
@@ -320,9 +335,16 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 	}
 	for _, c := range f.in {
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(c.values)), ", ")
-		conds = append(conds, c.column+" IN ("+marks+")")
-		for _, v := range c.values {
-			args = append(args, v)
+		cond, times := c.column+" IN ("+marks+")", 1
+		if f.inherited != nil && isContextColumn[c.column] {
+			// A span has its own value of a group or inherits it, never both.
+			cond, times = "("+cond+" OR "+f.inherited("iv."+c.column+" IN ("+marks+")")+")", 2
+		}
+		conds = append(conds, cond)
+		for range times {
+			for _, v := range c.values {
+				args = append(args, v)
+			}
 		}
 	}
 	if len(f.text) > 0 {
@@ -336,9 +358,19 @@ func (f *spanFilter) where(withCursor bool) (string, []any) {
 		}
 		pattern := strings.Join(quoted, "|")
 		ors := make([]string, len(textColumns))
+		var inheritedOrs []string
 		for i, c := range textColumns {
 			ors[i] = "regexp_matches(" + c + ", ?, 'i')"
 			args = append(args, pattern)
+			if f.inherited != nil && isContextColumn[c] {
+				inheritedOrs = append(inheritedOrs, "regexp_matches(iv."+c+", ?, 'i')")
+			}
+		}
+		if len(inheritedOrs) > 0 {
+			ors = append(ors, f.inherited("("+strings.Join(inheritedOrs, " OR ")+")"))
+			for range inheritedOrs {
+				args = append(args, pattern)
+			}
 		}
 		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 	}

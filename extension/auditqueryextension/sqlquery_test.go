@@ -40,6 +40,11 @@ func listing(t *testing.T, dir string) map[string]string {
 		if err != nil {
 			return err
 		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), "tables-") {
+			// The database of the tables a store derives from the trail (tables.go): the
+			// server's own cache, which it refreshes as the trail changes.
+			return filepath.SkipDir
+		}
 		info, err := d.Info()
 		if err != nil {
 			return err

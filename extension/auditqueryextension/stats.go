@@ -77,9 +77,11 @@ func scanStats(row interface{ Scan(...any) error }, g *groupStats, key bool) err
 // stats aggregates the rows a filter selects: totals, rates, approval outcomes,
 // violations, and the breakdowns by model, agent, user and tool (largest cost first).
 func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]any, error) {
+	s.lookUpContext(&f)
 	where, args := f.where(false)
+	uses := f.contextUses(where)
 	// The totals, rates and series name no context column (unless the filter does).
-	from := " FROM " + s.spansViewFor(f.window(), where) + where
+	from := " FROM " + s.spansViewFor(f.window(), uses) + where
 	var total groupStats
 	err := scanStats(s.db.QueryRowContext(ctx, "SELECT "+statsAggregates+from, args...), &total, false)
 	if errNoFiles(err) {
@@ -102,7 +104,7 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 		return nil, err
 	}
 	out["records"] = records
-	approvals, err := s.countBy(ctx, "SELECT approval_status, count(*) FROM "+s.spansViewFor(f.window(), where)+
+	approvals, err := s.countBy(ctx, "SELECT approval_status, count(*) FROM "+s.spansViewFor(f.window(), uses)+
 		andWhere(where, "approval_status IS NOT NULL AND record_type <> 'approval'")+" GROUP BY 1", args)
 	if err != nil {
 		return nil, err
@@ -115,7 +117,7 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 	out["cost_over_time"], out["bucket"] = series, unit
 	for _, b := range breakdowns {
 		q := fmt.Sprintf("SELECT %s, %s FROM %s%s GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 NULLS LAST LIMIT %d", b.column, statsAggregates,
-			s.spansViewFor(f.window(), b.column, where), where, top)
+			s.spansViewFor(f.window(), b.column, uses), where, top)
 		rows, err := s.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, err

@@ -53,6 +53,9 @@ type store struct {
 	unreadable unreadableFiles
 	// lim are the engine's limits, which the SQL worker takes too.
 	lim engineLimits
+	// tables is where the database holding the tables the store derives from the trail
+	// lives (tables.go).
+	tables tablesDir
 	// workers runs POST /api/v1/query statements; nil until enableSQL.
 	workers *sqlWorkers
 	// engineRelations caches the engine's own relations (see reservedRelations).
@@ -304,6 +307,7 @@ func openStore(dir string, lim engineLimits) (*store, error) {
 	// query that spills would fail. A read-only data directory cannot have it; a query
 	// that spills there fails as before.
 	_ = os.MkdirAll(tempDir, 0o700)
+	tables := openTablesDir(tempDir)
 	var once sync.Once
 	var lockErr error
 	lockdown := []string{
@@ -321,7 +325,7 @@ func openStore(dir string, lim engineLimits) (*store, error) {
 		"SET parquet_metadata_cache = true",
 		"SET lock_configuration = true",
 	}
-	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
+	connector, err := duckdb.NewConnector(tables.database(), func(execer driver.ExecerContext) error {
 		// The settings are global to the database: apply them once, on its first connection.
 		once.Do(func() {
 			for _, stmt := range lockdown {
@@ -334,16 +338,18 @@ func openStore(dir string, lim engineLimits) (*store, error) {
 		return lockErr
 	})
 	if err != nil {
+		tables.remove()
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	db := sql.OpenDB(connector)
 	if err := db.Ping(); err != nil {
 		_ = db.Close()
 		_ = connector.Close()
+		tables.remove()
 		return nil, err
 	}
 	glob := filepath.Join(abs, auditschema.SpansDir, "*", "*", "*.parquet")
-	return &store{connector: connector, db: db, abs: abs, glob: glob, lim: lim}, nil
+	return &store{connector: connector, db: db, abs: abs, glob: glob, lim: lim, tables: tables}, nil
 }
 
 // enableSQL lets runSQL run statements, in a worker whose resident memory is bounded
@@ -361,6 +367,7 @@ func (s *store) close() error {
 	if cerr := s.connector.Close(); err == nil {
 		err = cerr
 	}
+	s.tables.remove()
 	return err
 }
 
@@ -531,9 +538,10 @@ func (s *store) spansViewFor(w window, uses ...string) string {
 // searchSpans returns up to f.limit rows in the filter's order, the cursor of the next
 // page (nil on the last page) and how many rows match in all.
 func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any, *cursor, int64, error) {
+	s.lookUpContext(&f)
 	where, args := f.where(false)
 	var total int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), where)+where, args...).Scan(&total)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), f.contextUses(where))+where, args...).Scan(&total)
 	if errNoFiles(err) {
 		return []map[string]any{}, nil, 0, nil
 	}
@@ -541,7 +549,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 		return nil, nil, 0, err
 	}
 	where, args = f.where(true)
-	out, err := s.selectRows(ctx, f.window(), where, f.orderBy(), args...)
+	out, err := s.collectRows(ctx, f.window(), where, f.contextUses(where), f.orderBy(), args)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -556,9 +564,10 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 
 // count is how many rows a filter selects.
 func (s *store) count(ctx context.Context, f spanFilter) (int64, error) {
+	s.lookUpContext(&f)
 	where, args := f.where(false)
 	var n int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), where)+where, args...).Scan(&n)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), f.contextUses(where))+where, args...).Scan(&n)
 	if errNoFiles(err) {
 		return 0, nil
 	}
@@ -567,8 +576,15 @@ func (s *store) count(ctx context.Context, f spanFilter) (int64, error) {
 
 // selectRows runs a query over the trail view and returns its rows as JSON-ready maps.
 func (s *store) selectRows(ctx context.Context, w window, where, orderBy string, args ...any) ([]map[string]any, error) {
+	return s.collectRows(ctx, w, where, where, orderBy, args)
+}
+
+// collectRows is selectRows for a WHERE clause that needs what whereUses names of the
+// trail view. The rows are few (a page, a span, a run): they are chosen first and only
+// they are joined with their context (withContext).
+func (s *store) collectRows(ctx context.Context, w window, where, whereUses, orderBy string, args []any) ([]map[string]any, error) {
 	out := []map[string]any{}
-	err := s.eachRow(ctx, w, where, orderBy, args, func(vals []any) error {
+	err := s.eachRowOf(ctx, resultColumns, w, rowQuery{where: where, whereUses: whereUses, orderBy: orderBy, args: args, few: true}, func(vals []any) error {
 		rec := make(map[string]any, len(resultColumns))
 		for i, col := range resultColumns {
 			rec[col] = jsonValue(col, vals[i])
@@ -579,23 +595,32 @@ func (s *store) selectRows(ctx context.Context, w window, where, orderBy string,
 	return out, err
 }
 
-// eachRow streams the rows of a query over the trail view to fn, one at a time, in the
-// order of resultColumns; fn must not keep vals. An empty trail has no rows.
-func (s *store) eachRow(ctx context.Context, w window, where, orderBy string, args []any, fn func(vals []any) error) error {
-	return s.eachRowOf(ctx, resultColumns, w, where, orderBy, args, fn)
+// rowQuery is what eachRowOf selects from the trail view: the rows where (with args)
+// selects, in orderBy's order. whereUses is what where needs of the view's columns (for
+// usesContext: where itself, unless the filter looks its context up). few says the rows
+// are few even without a LIMIT.
+type rowQuery struct {
+	where, whereUses, orderBy string
+	args                      []any
+	few                       bool
 }
 
-// eachRowOf is eachRow with the values of exprs, expressions over the trail view's
-// columns, in their order.
-func (s *store) eachRowOf(ctx context.Context, exprs []string, w window, where, orderBy string, args []any, fn func(vals []any) error) error {
-	query := "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.spansViewFor(w, strings.Join(exprs, ", "), where, orderBy) + where + orderBy
-	if order, limit, ok := strings.Cut(orderBy, " LIMIT "); ok && usesContext(exprs) && !usesContext([]string{where, orderBy}) {
-		// A page whose filters and order name no context column is chosen first, and
-		// only its rows are joined with their context.
-		page := "SELECT * FROM " + s.spansViewFor(w, where, orderBy) + where + order + " LIMIT " + limit
+// eachRowOf streams the values of exprs, expressions over the trail view's columns, in
+// their order, for the rows of q, one row at a time to fn; fn must not keep vals. An
+// empty trail has no rows.
+func (s *store) eachRowOf(ctx context.Context, exprs []string, w window, q rowQuery, fn func(vals []any) error) error {
+	query := "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.spansViewFor(w, strings.Join(exprs, ", "), q.whereUses, q.orderBy) + q.where + q.orderBy
+	order, limit, limited := strings.Cut(q.orderBy, " LIMIT ")
+	if (limited || q.few) && usesContext(exprs) && !usesContext([]string{q.whereUses, q.orderBy}) {
+		// Rows whose filters and order name no context column are chosen first, and
+		// only they are joined with their context.
+		page := "SELECT * FROM " + s.spansViewFor(w, q.whereUses, q.orderBy) + q.where + q.orderBy
+		if limited {
+			page = "SELECT * FROM " + s.spansViewFor(w, q.whereUses, q.orderBy) + q.where + order + " LIMIT " + limit
+		}
 		query = "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.withContext(page, w) + order
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.db.QueryContext(ctx, query, q.args...)
 	if errNoFiles(err) {
 		return nil
 	}
