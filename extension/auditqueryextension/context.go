@@ -455,18 +455,31 @@ func (s *store) lookUpContext(f *spanFilter) {
 	}
 }
 
-// usesContext reports whether any of the parts of a query names a context column or
-// the context's source, or may select columns it does not name (a *, other than
-// count(*)'s, or DuckDB's COLUMNS(…) by pattern). It reads the parts as text: a
-// statement naming a context column only in a string or a comment is joined with the
-// context, which costs time, never a wrong answer.
-func usesContext(parts []string) bool {
+// usesDecisions reports whether any of the parts of a query may read a column the
+// latest approval decision changes (decisionColumns, result and approval_decided_at),
+// as usesContext reads them: as text, a * (other than count(*)'s) or COLUMNS(…) included.
+func usesDecisions(parts []string) bool {
+	return usesAny(parts, decisionDependent)
+}
+
+// decisionDependent are the columns of the trail view a later decision changes.
+var decisionDependent = func() []string {
+	cols := []string{"result", "approval_decided_at"}
+	for c := range decisionColumns {
+		cols = append(cols, c)
+	}
+	return cols
+}()
+
+// usesAny reports whether any of the parts names one of cols, or may select columns it
+// does not name (a * other than count(*)'s, or DuckDB's COLUMNS(…) by pattern).
+func usesAny(parts, cols []string) bool {
 	for _, p := range parts {
 		p = countStar.ReplaceAllString(p, "")
-		if strings.Contains(p, "*") || strings.Contains(p, contextSourceColumn) || columnsByPattern.MatchString(p) {
+		if strings.Contains(p, "*") || columnsByPattern.MatchString(p) {
 			return true
 		}
-		for _, c := range contextColumns {
+		for _, c := range cols {
 			if strings.Contains(p, c) {
 				return true
 			}
@@ -474,6 +487,18 @@ func usesContext(parts []string) bool {
 	}
 	return false
 }
+
+// usesContext reports whether any of the parts of a query names a context column or
+// the context's source, or may select columns it does not name (a *, other than
+// count(*)'s, or DuckDB's COLUMNS(…) by pattern). It reads the parts as text: a
+// statement naming a context column only in a string or a comment is joined with the
+// context, which costs time, never a wrong answer.
+func usesContext(parts []string) bool {
+	return usesAny(parts, contextUsed)
+}
+
+// contextUsed are the columns of the trail view the effective context gives.
+var contextUsed = append(slices.Clone(contextColumns), contextSourceColumn)
 
 var (
 	countStar        = regexp.MustCompile(`(?i)count\s*\(\s*\*\s*\)`)

@@ -254,6 +254,21 @@ func TestContextSurvivesALongChainAboveTheRoot(t *testing.T) {
 // A statement is joined with the effective context when it may read a context column:
 // naming one, selecting every column, or picking columns by pattern; count(*) alone
 // reads none.
+func TestUsesDecisions(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT count(*) FROM spans WHERE model = 'gpt-4o'":      false,
+		"SELECT model, sum(cost_usd) FROM spans GROUP BY 1":      false,
+		"SELECT count(*) FROM spans WHERE result = 'denied'":     true,
+		"SELECT approver FROM spans":                             true,
+		"SELECT approval_decided_at, approval_reason FROM spans": true,
+		"SELECT * FROM spans":                                    true,
+		"SELECT COLUMNS('approv.*') FROM spans":                  true,
+		"SELECT dlp_result FROM spans":                           true, // read as text: costs time, never a wrong answer
+	} {
+		assert.Equal(t, want, usesDecisions([]string{sql}), sql)
+	}
+}
+
 func TestUsesContext(t *testing.T) {
 	for sql, want := range map[string]bool{
 		"SELECT count(*) FROM spans WHERE model = 'gpt-4o'":             false,
@@ -365,7 +380,7 @@ func TestContextFiltersLookUpInheritedValues(t *testing.T) {
 	st.lookUpContext(&looked)
 	require.NotNil(t, looked.inherited, "the trail has inherited context: filters look it up")
 	where, _ := looked.where(false)
-	assert.Empty(t, looked.contextUses(where), "the read needs no effective context from the view")
+	assert.False(t, looked.needsContext(where), "the read needs no effective context from the view")
 	assert.Contains(t, where, contextTable)
 	assert.ElementsMatch(t, []string{"span:00000000000000c1", "span:00000000000000c2", "span:00000000000000c3"}, ids(in("user_id", "user-4711")),
 		"the run's user on every call of the run, not on the event with a span's ids")

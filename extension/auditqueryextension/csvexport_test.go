@@ -125,7 +125,7 @@ func csvReference(t *testing.T, s *store, f spanFilter) string {
 	plan, err := s.planExport(t.Context(), f)
 	require.NoError(t, err)
 	for _, win := range plan.windows {
-		require.NoError(t, s.eachRowOf(t.Context(), resultColumns, win, rowQuery{where: where, whereUses: where, orderBy: f.order(), args: args}, func(vals []any) error {
+		require.NoError(t, s.eachRowOf(t.Context(), resultColumns, win, rowQuery{where: where, whereContext: usesContext([]string{where}), orderBy: f.order(), args: args}, func(vals []any) error {
 			rec := make([]string, len(vals))
 			for i, v := range vals {
 				rec[i] = CSVCell(jsonValue(resultColumns[i], v))

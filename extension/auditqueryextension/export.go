@@ -159,7 +159,7 @@ func (s *store) writeExport(ctx context.Context, format string, f spanFilter, wi
 		exprs = csvPieceExprs
 	}
 	for _, w := range windows {
-		if err = s.eachRowOf(ctx, exprs, w, rowQuery{where: where, whereUses: f.contextUses(where), orderBy: f.order(), args: args}, emit); err != nil {
+		if err = s.eachRowOf(ctx, exprs, w, rowQuery{where: where, whereContext: f.needsContext(where), orderBy: f.order(), args: args}, emit); err != nil {
 			break
 		}
 	}
@@ -202,7 +202,7 @@ func (s *store) planExport(ctx context.Context, f spanFilter) (exportPlan, error
 	}
 	s.lookUpContext(&f)
 	where, args := f.where(false)
-	rows, err := s.db.QueryContext(ctx, "SELECT date, hour, count(*) FROM "+s.spansViewFor(f.window(), f.contextUses(where))+where+" GROUP BY ALL", args...)
+	rows, err := s.db.QueryContext(ctx, "SELECT date, hour, count(*) FROM "+s.spansViewOf(f.window(), f.needsContext(where), where)+where+" GROUP BY ALL", args...)
 	if errNoFiles(err) {
 		return exportPlan{windows: whole}, nil
 	}

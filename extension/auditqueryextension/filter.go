@@ -312,14 +312,11 @@ func (f *spanFilter) hasIn(column string) bool {
 	return false
 }
 
-// contextUses is what a read's WHERE clause (where, of the filter) needs from the trail
-// view, for spansViewFor: nothing of the effective context when the filter looks its
-// context conditions up (inherited).
-func (f *spanFilter) contextUses(where string) string {
-	if f.inherited != nil {
-		return ""
-	}
-	return where
+// needsContext reports whether a read's WHERE clause (where, of the filter) needs the
+// trail view's effective context columns: not when the filter looks its context
+// conditions up (inherited).
+func (f *spanFilter) needsContext(where string) bool {
+	return f.inherited == nil && usesContext([]string{where})
 }
 
 // where renders the filter as a SQL condition and its arguments; withCursor adds the

@@ -70,7 +70,7 @@ func (s *store) runSQL(ctx context.Context, query, scope string) (*sqlResult, er
 		return nil, errBadSQL{"statement refused: " + err.Error()}
 	}
 	job := &sqlJob{SQL: "SELECT * FROM (\n" + canonical + "\n) LIMIT " + strconv.Itoa(sqlMaxRows+1), Scope: scope,
-		Context: usesContext([]string{canonical, scope})}
+		Context: usesContext([]string{canonical, scope}), Decisions: usesDecisions([]string{canonical, scope})}
 	if len(checked.views) > 0 {
 		job.Files = s.files()
 		if len(job.Files) == 0 {

@@ -106,6 +106,9 @@ type sqlJob struct {
 	// Context is set when the statement or the scope may read a context column
 	// (usesContext): the views then join the spans' effective context.
 	Context bool `json:"context,omitempty"`
+	// Decisions is set when they may read a column the latest approval decisions change
+	// (usesDecisions): the views then join the decisions.
+	Decisions bool `json:"decisions,omitempty"`
 	// Duplicates are the collector's copies to leave out and in conflict over Files;
 	// without them the worker groups the trail's ids itself.
 	Duplicates *sqlDuplicates `json:"duplicates,omitempty"`
@@ -204,7 +207,8 @@ func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 		// creating a view binds its whole file list. The views the statement does not
 		// name, which an earlier one created, are dropped. A view joins the spans'
 		// effective context only when the statement or the caller's scope may read a
-		// context column (usesContext): a count or a total by model does not pay for it.
+		// context column (usesContext), and the decisions only when they may read a column
+		// a decision changes (usesDecisions): a count or a total by model pays for neither.
 		created, exists := w.views[name]
 		stmt := "DROP VIEW IF EXISTS " + name
 		if named[name] {
@@ -212,7 +216,7 @@ func (w *sqlWorkerEngine) run(j *sqlJob) (*sqlResult, error) {
 			if j.Scope != "" {
 				where += " AND " + j.Scope
 			}
-			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansViewFor(window{}, map[bool]string{true: "*"}[j.Context]) + where
+			stmt = "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * EXCLUDE (search_text) FROM " + w.st.spansViewOf(window{}, j.Context, map[bool]string{true: "*"}[j.Decisions]) + where
 			if exists && created == stmt {
 				continue
 			}

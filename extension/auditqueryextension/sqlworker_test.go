@@ -72,22 +72,39 @@ func TestSQLWorkerJoinsDecisions(t *testing.T) {
 	decision.StartTime, decision.EndTime = now, now
 	decision.SpanID, decision.ParentSpanID = strings.Repeat("ef", 8), strp(gated.SpanID)
 	decision.RecordType, decision.ApprovalStatus, decision.Approver = auditschema.RecordApproval, strp("approved"), strp("manager@example.com")
-	writeRowsFile(t, dir, auditschema.SpansDir+"/"+auditschema.PartitionOf(gated.StartTime)+"/a-000001.parquet", []auditschema.Row{gated})
-	writeRowsFile(t, dir, auditschema.SpansDir+"/"+auditschema.PartitionOf(now)+"/b-000001.parquet", []auditschema.Row{decision})
+	// A second call, rejected: its result is denied, whatever it claimed.
+	refused := gated
+	refused.SpanID, refused.Result = strings.Repeat("c1", 8), strp("success")
+	rejection := decision
+	rejection.SpanID, rejection.ParentSpanID, rejection.ApprovalStatus = strings.Repeat("e1", 8), strp(refused.SpanID), strp("rejected")
+	writeRowsFile(t, dir, auditschema.SpansDir+"/"+auditschema.PartitionOf(gated.StartTime)+"/a-000001.parquet", []auditschema.Row{gated, refused})
+	writeRowsFile(t, dir, auditschema.SpansDir+"/"+auditschema.PartitionOf(now)+"/b-000001.parquet", []auditschema.Row{decision, rejection})
 	base := startExtension(t, dir, nil)
 
 	var page spansPage
-	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans?record_type=span", &page))
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans?record_type=span&approval=approved", &page))
 	require.Len(t, page.Spans, 1)
 	api := page.Spans[0]
 	require.Equal(t, "approved", api["approval_status"])
 
-	status, body := postSQL(t, base, "SELECT approval_status, approver, approval_decided_at FROM spans WHERE record_type = 'span'", "")
+	status, body := postSQL(t, base, "SELECT approval_status, approver, approval_decided_at FROM spans WHERE record_type = 'span' AND approval_status = 'approved'", "")
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	var res sqlResult
 	require.NoError(t, json.Unmarshal(body, &res))
 	assert.Equal(t, [][]any{{api["approval_status"], api["approver"], api["approval_decided_at"]}}, res.Rows)
 	assert.Equal(t, now.Format(time.RFC3339Nano), api["approval_decided_at"])
+	// A statement naming only result joins the decisions too; one naming none of the
+	// columns they change counts the same rows without them.
+	for sql, want := range map[string][][]any{
+		"SELECT span_id, result FROM spans WHERE record_type = 'span' ORDER BY 1": {{refused.SpanID, "denied"}, {gated.SpanID, nil}},
+		"SELECT count(*) FROM spans WHERE name = 'refund'":                        {{float64(4)}},
+	} {
+		status, body = postSQL(t, base, sql, "")
+		require.Equal(t, http.StatusOK, status, "%s", body)
+		res = sqlResult{}
+		require.NoError(t, json.Unmarshal(body, &res))
+		assert.Equal(t, want, res.Rows, sql)
+	}
 }
 
 // A data directory where the worker's scratch directory cannot be made (read-only, as a

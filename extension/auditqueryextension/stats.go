@@ -79,9 +79,9 @@ func scanStats(row interface{ Scan(...any) error }, g *groupStats, key bool) err
 func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]any, error) {
 	s.lookUpContext(&f)
 	where, args := f.where(false)
-	uses := f.contextUses(where)
+	joinsContext := f.needsContext(where)
 	// The totals, rates and series name no context column (unless the filter does).
-	from := " FROM " + s.spansViewFor(f.window(), uses) + where
+	from := " FROM " + s.spansViewOf(f.window(), joinsContext, statsAggregates, where) + where
 	var total groupStats
 	err := scanStats(s.db.QueryRowContext(ctx, "SELECT "+statsAggregates+from, args...), &total, false)
 	if errNoFiles(err) {
@@ -104,7 +104,7 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 		return nil, err
 	}
 	out["records"] = records
-	approvals, err := s.countBy(ctx, "SELECT approval_status, count(*) FROM "+s.spansViewFor(f.window(), uses)+
+	approvals, err := s.countBy(ctx, "SELECT approval_status, count(*) FROM "+s.spansViewOf(f.window(), joinsContext, "approval_status", where)+
 		andWhere(where, "approval_status IS NOT NULL AND record_type <> 'approval'")+" GROUP BY 1", args)
 	if err != nil {
 		return nil, err
@@ -117,7 +117,7 @@ func (s *store) stats(ctx context.Context, f spanFilter, top int) (map[string]an
 	out["cost_over_time"], out["bucket"] = series, unit
 	for _, b := range breakdowns {
 		q := fmt.Sprintf("SELECT %s, %s FROM %s%s GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 NULLS LAST LIMIT %d", b.column, statsAggregates,
-			s.spansViewFor(f.window(), b.column, uses), where, top)
+			s.spansViewOf(f.window(), joinsContext || usesContext([]string{b.column}), b.column, statsAggregates, where), where, top)
 		rows, err := s.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, err

@@ -449,6 +449,14 @@ func (s *store) spansView(w window) string {
 // BY, ORDER BY) are uses: when none names a context column, the effective context is
 // not joined — a count or a total by model does not pay for it.
 func (s *store) spansViewFor(w window, uses ...string) string {
+	return s.spansViewOf(w, usesContext(uses), uses...)
+}
+
+// spansViewOf is spansViewFor for a query that needs the effective context when
+// joinsContext, whatever its parts name (a filter that looks its context up names
+// context columns and needs none). The latest decisions are joined only when a part may
+// read a column they change (usesDecisions): a count by model does not probe them.
+func (s *store) spansViewOf(w window, joinsContext bool, uses ...string) string {
 	files := s.files()
 	s.forgetGone(files)
 	if err := s.refreshDecisions(context.Background(), files); err != nil && s.logDecisionErr != nil {
@@ -457,7 +465,6 @@ func (s *store) spansViewFor(w window, uses ...string) string {
 	if err := s.refreshDuplicates(context.Background(), files); err != nil && s.logDuplicateErr != nil {
 		s.logDuplicateErr(err)
 	}
-	joinsContext := usesContext(uses)
 	if joinsContext {
 		if err := s.refreshContext(context.Background(), files); err != nil && s.logContextErr != nil {
 			s.logContextErr(err)
@@ -482,7 +489,7 @@ func (s *store) spansViewFor(w window, uses ...string) string {
 	}
 	// Columns are named one by one: through trail.* REPLACE (...) DuckDB read every
 	// column of every file whatever the outer query used.
-	decided := s.hasDecisions()
+	decided := s.hasDecisions() && usesDecisions(uses)
 	approval := "trail.approval_status"
 	if decided {
 		approval = "coalesce(" + joined("d_status") + ", trail.approval_status)"
@@ -541,7 +548,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 	s.lookUpContext(&f)
 	where, args := f.where(false)
 	var total int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), f.contextUses(where))+where, args...).Scan(&total)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewOf(f.window(), f.needsContext(where), where)+where, args...).Scan(&total)
 	if errNoFiles(err) {
 		return []map[string]any{}, nil, 0, nil
 	}
@@ -549,7 +556,7 @@ func (s *store) searchSpans(ctx context.Context, f spanFilter) ([]map[string]any
 		return nil, nil, 0, err
 	}
 	where, args = f.where(true)
-	out, err := s.collectRows(ctx, f.window(), where, f.contextUses(where), f.orderBy(), args)
+	out, err := s.collectRows(ctx, f.window(), where, f.needsContext(where), f.orderBy(), args)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -567,7 +574,7 @@ func (s *store) count(ctx context.Context, f spanFilter) (int64, error) {
 	s.lookUpContext(&f)
 	where, args := f.where(false)
 	var n int64
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewFor(f.window(), f.contextUses(where))+where, args...).Scan(&n)
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.spansViewOf(f.window(), f.needsContext(where), where)+where, args...).Scan(&n)
 	if errNoFiles(err) {
 		return 0, nil
 	}
@@ -576,15 +583,15 @@ func (s *store) count(ctx context.Context, f spanFilter) (int64, error) {
 
 // selectRows runs a query over the trail view and returns its rows as JSON-ready maps.
 func (s *store) selectRows(ctx context.Context, w window, where, orderBy string, args ...any) ([]map[string]any, error) {
-	return s.collectRows(ctx, w, where, where, orderBy, args)
+	return s.collectRows(ctx, w, where, usesContext([]string{where}), orderBy, args)
 }
 
-// collectRows is selectRows for a WHERE clause that needs what whereUses names of the
-// trail view. The rows are few (a page, a span, a run): they are chosen first and only
-// they are joined with their context (withContext).
-func (s *store) collectRows(ctx context.Context, w window, where, whereUses, orderBy string, args []any) ([]map[string]any, error) {
+// collectRows is selectRows for a WHERE clause that needs the trail view's effective
+// context when whereContext. The rows are few (a page, a span, a run): they are chosen
+// first and only they are joined with their context (withContext).
+func (s *store) collectRows(ctx context.Context, w window, where string, whereContext bool, orderBy string, args []any) ([]map[string]any, error) {
 	out := []map[string]any{}
-	err := s.eachRowOf(ctx, resultColumns, w, rowQuery{where: where, whereUses: whereUses, orderBy: orderBy, args: args, few: true}, func(vals []any) error {
+	err := s.eachRowOf(ctx, resultColumns, w, rowQuery{where: where, whereContext: whereContext, orderBy: orderBy, args: args, few: true}, func(vals []any) error {
 		rec := make(map[string]any, len(resultColumns))
 		for i, col := range resultColumns {
 			rec[col] = jsonValue(col, vals[i])
@@ -596,27 +603,30 @@ func (s *store) collectRows(ctx context.Context, w window, where, whereUses, ord
 }
 
 // rowQuery is what eachRowOf selects from the trail view: the rows where (with args)
-// selects, in orderBy's order. whereUses is what where needs of the view's columns (for
-// usesContext: where itself, unless the filter looks its context up). few says the rows
-// are few even without a LIMIT.
+// selects, in orderBy's order. whereContext says where needs the view's effective
+// context (usesContext of where, unless the filter looks its context up). few says the
+// rows are few even without a LIMIT.
 type rowQuery struct {
-	where, whereUses, orderBy string
-	args                      []any
-	few                       bool
+	where, orderBy string
+	whereContext   bool
+	args           []any
+	few            bool
 }
 
 // eachRowOf streams the values of exprs, expressions over the trail view's columns, in
 // their order, for the rows of q, one row at a time to fn; fn must not keep vals. An
 // empty trail has no rows.
 func (s *store) eachRowOf(ctx context.Context, exprs []string, w window, q rowQuery, fn func(vals []any) error) error {
-	query := "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.spansViewFor(w, strings.Join(exprs, ", "), q.whereUses, q.orderBy) + q.where + q.orderBy
+	chooses := q.whereContext || usesContext([]string{q.orderBy})
+	query := "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.spansViewOf(w, chooses || usesContext(exprs), strings.Join(exprs, ", "), q.where, q.orderBy) + q.where + q.orderBy
 	order, limit, limited := strings.Cut(q.orderBy, " LIMIT ")
-	if (limited || q.few) && usesContext(exprs) && !usesContext([]string{q.whereUses, q.orderBy}) {
-		// Rows whose filters and order name no context column are chosen first, and
-		// only they are joined with their context.
-		page := "SELECT * FROM " + s.spansViewFor(w, q.whereUses, q.orderBy) + q.where + q.orderBy
+	if (limited || q.few) && usesContext(exprs) && !chooses {
+		// Rows whose filters and order need no context are chosen first, and only they
+		// are joined with their context. The page has every column (withContext reads
+		// them), so every decision.
+		page := "SELECT * FROM " + s.spansViewOf(w, false, "*") + q.where + q.orderBy
 		if limited {
-			page = "SELECT * FROM " + s.spansViewFor(w, q.whereUses, q.orderBy) + q.where + order + " LIMIT " + limit
+			page = "SELECT * FROM " + s.spansViewOf(w, false, "*") + q.where + order + " LIMIT " + limit
 		}
 		query = "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.withContext(page, w) + order
 	}
