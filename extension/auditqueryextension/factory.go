@@ -37,7 +37,7 @@ func createDefaultConfig() component.Config {
 		ExportTimeout:        30 * time.Minute,
 		MemoryLimit:          "512MB",
 		Threads:              2,
-		MaxTempDirectorySize: "1GB",
+		MaxTempDirectorySize: "10GB",
 		SQLProcessMemory:     "1GB",
 		RecordAccess:         true,
 		Authorization: AuthorizationConfig{
