@@ -212,9 +212,45 @@ func (e *queryExtension) guard(action string, adminsOnly bool, h apiHandler) htt
 		case adminsOnly && c.role != RoleAdmin && c.role != RoleTenantAdmin:
 			e.fail(w, r, c, http.StatusForbidden, fmt.Sprintf("%s needs the admin or tenant_admin role; caller %q is a %s", r.URL.Path, c.principal, c.role))
 			return
+		case readsTables[action] && !e.waitTables(r.Context()):
+			w.Header().Set("Retry-After", "10")
+			e.fail(w, r, c, http.StatusServiceUnavailable, fmt.Sprintf("the tables every read joins (approval decisions, redelivered copies, the spans' context from their runs) are still being built from the trail's files, %s after the start; try again in a few seconds",
+				time.Since(e.warmStarted).Round(time.Second)))
+			return
 		}
 		h(w, r, c)
 	}
+}
+
+// readsTables are the actions that read the trail through the tables the extension
+// builds when it starts (store.warm).
+var readsTables = map[string]bool{"search": true, "detail": true, "trace": true, "stats": true, "query": true, "export": true, "export_job": true}
+
+// tablesWait bounds how long a read waits for the tables built at start: on a small
+// trail they are ready within it; on a large one (about 90 s on 10 M spans) the read is
+// answered 503 with Retry-After rather than held past the server's write timeout.
+var tablesWait = 5 * time.Second
+
+// waitTables waits for the tables built at start, up to tablesWait and the query
+// timeout; it reports whether they are ready.
+func (e *queryExtension) waitTables(ctx context.Context) bool {
+	if e.tablesReady == nil {
+		return true
+	}
+	select {
+	case <-e.tablesReady:
+		return true
+	default:
+	}
+	t := time.NewTimer(min(tablesWait, e.cfg.QueryTimeout))
+	defer t.Stop()
+	select {
+	case <-e.tablesReady:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // accessSink is the writer access records go through: the auditparquet exporter of this

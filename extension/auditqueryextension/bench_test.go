@@ -227,6 +227,22 @@ func httpGet(b *testing.B, u string) int64 {
 	return n
 }
 
+// waitForTables waits until the extension at base has built the tables it builds at
+// start: until then its reads are answered 503 (waitTables).
+func waitForTables(b *testing.B, base string) {
+	for {
+		resp, err := http.Get(base + "/api/v1/spans?limit=1")
+		require.NoError(b, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			require.Equal(b, http.StatusOK, resp.StatusCode)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 func httpSQL(b *testing.B, base, query string) int64 {
 	body := `{"sql": ` + strconv.Quote(query) + `}`
 	resp, err := http.Post(base+"/api/v1/query", "application/json", strings.NewReader(body))
@@ -301,9 +317,9 @@ func BenchmarkQueryVsDuckDB(b *testing.B) {
 		c.QueryTimeout = 5 * time.Minute
 		c.ServerConfig.WriteTimeout = 5 * time.Minute
 	})
-	// The tables every read joins are built when the extension starts (warm): a read
-	// of every span's context waits for them, so that the timed reads find them built.
-	httpGet(b, base+"/api/v1/spans?limit=1")
+	// The tables every read joins are built when the extension starts (warm): the
+	// timed reads find them built.
+	waitForTables(b, base)
 	db, err := sql.Open("duckdb", "")
 	require.NoError(b, err)
 	b.Cleanup(func() { db.Close() })
@@ -443,7 +459,9 @@ func BenchmarkRedeliveries(b *testing.B) {
 	n := benchSpans(b)
 	clean, redelivered := benchTrail(b, n, secondControl), benchTrail(b, n, secondRedelivered)
 	start := func(dir string) string {
-		return startExtension(b, dir, func(c *Config) { c.RecordAccess = false })
+		base := startExtension(b, dir, func(c *Config) { c.RecordAccess = false })
+		waitForTables(b, base)
+		return base
 	}
 	baseClean, baseRedelivered := start(clean), start(redelivered)
 	reads := []struct{ name, path string }{
@@ -552,11 +570,13 @@ func BenchmarkSQLOverhead(b *testing.B) {
 func BenchmarkContextInheritance(b *testing.B) {
 	n := benchSpans(b)
 	own, inherited := benchTrailShaped(b, n, secondNone, false), benchTrailShaped(b, n, secondNone, true)
-	// The collector's default memory limit: the context tables are held within it.
+	// The collector's default memory limit.
 	start := func(dir string) string {
-		return startExtension(b, dir, func(c *Config) {
+		base := startExtension(b, dir, func(c *Config) {
 			c.RecordAccess, c.MemoryLimit = false, createDefaultConfig().(*Config).MemoryLimit
 		})
+		waitForTables(b, base)
+		return base
 	}
 	baseOwn, baseInherited := start(own), start(inherited)
 	var page struct {
@@ -616,7 +636,7 @@ func BenchmarkDefaultsOnLargeTrail(b *testing.B) {
 		c.QueryTimeout = 10 * time.Minute
 		c.ServerConfig.WriteTimeout = 10 * time.Minute
 	})
-	httpGet(b, base+"/api/v1/spans?limit=1") // waits for the tables built at start
+	waitForTables(b, base)
 	built := time.Since(start)
 	for _, r := range []struct{ name, path string }{
 		{"stats", "/api/v1/stats"},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"path"
 	"strings"
 	"sync"
@@ -309,6 +311,32 @@ func TestStartBuildsTheContextTables(t *testing.T) {
 		var n int64
 		return st.db.QueryRow("SELECT count(*) FROM "+contextTable).Scan(&n) == nil && n == 1
 	}, 30*time.Second, 20*time.Millisecond, "the child's inherited user is resolved without a read")
+
+	// While the tables are being built, a read that needs them waits a little, then is
+	// answered 503 with Retry-After (not held past the server's write timeout); one that
+	// does not (the export jobs' list) is answered. Here the build is held open by hand.
+	qe := ext.(*queryExtension)
+	<-qe.tablesReady
+	defer func(wait time.Duration) { tablesWait = wait }(tablesWait)
+	tablesWait = 50 * time.Millisecond
+	building := make(chan struct{})
+	qe.tablesReady = building
+	base := "http://" + cfg.ServerConfig.NetAddr.Endpoint
+	resp, err := http.Get(base + "/api/v1/spans?user=alice")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", body)
+	assert.Equal(t, "10", resp.Header.Get("Retry-After"))
+	assert.Contains(t, string(body), "still being built")
+	resp, err = http.Get(base + "/api/v1/exports")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	close(building)
+	var page spansPage
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/api/v1/spans?user=alice", &page))
+	assert.Len(t, page.Spans, 2, "the root and the child that inherits alice")
 }
 
 // contextSpan is an OTLP span row of trace started at start, under parent ("" for a

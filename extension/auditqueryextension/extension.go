@@ -39,8 +39,11 @@ type queryExtension struct {
 	// tallies follows the ledger's tallies for the stats' completeness.
 	tallies  *ledger.Tallies
 	serverWG sync.WaitGroup
-	// stopWarm cancels the warm-up of the store's tables (warm).
-	stopWarm context.CancelFunc
+	// stopWarm cancels the warm-up of the store's tables (warm); tablesReady is closed
+	// when it ends, started when it began.
+	stopWarm    context.CancelFunc
+	tablesReady chan struct{}
+	warmStarted time.Time
 }
 
 func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
@@ -111,10 +114,11 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	// The tables every read joins (decisions, copies, the spans' context) are built now,
 	// not by the first reader: on a large trail that takes longer than a request may.
 	warmCtx, stopWarm := context.WithCancel(context.Background())
-	e.stopWarm = stopWarm
+	e.stopWarm, e.tablesReady, e.warmStarted = stopWarm, make(chan struct{}), time.Now()
 	e.serverWG.Add(1)
 	go func() {
 		defer e.serverWG.Done()
+		defer close(e.tablesReady)
 		st.warm(warmCtx)
 	}()
 	e.serverWG.Add(1)
