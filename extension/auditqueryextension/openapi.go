@@ -49,7 +49,7 @@ func openAPI() map[string]any {
 		"401": jsonResponse("no or bad credentials (with an authenticator configured)"),
 		"403": jsonResponse("the caller's role does not allow this, or a page of another site sent the request"),
 		"421": jsonResponse("the Host header is no name of this endpoint (allowed_hosts)"),
-		"503": jsonResponse("query timed out, the engine is unavailable, or the read could not be recorded in the trail"),
+		"503": jsonResponse("query timed out, the engine is unavailable, the read could not be recorded in the trail, or (with Retry-After) the tables reads join are still being built after a start"),
 	}
 	const notJSON = "the body was not sent as Content-Type: application/json"
 	op := func(summary string, params []any, ok string) map[string]any {
