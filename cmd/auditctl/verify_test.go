@@ -482,7 +482,7 @@ func TestVerifyDeletedFile(t *testing.T) {
 	assert.Equal(t, 1, code)
 	requireFinding(t, stdout, rec.Path, "missing")
 	// Its hour accepted rows its remaining files do not hold: the gap is named too.
-	hour, ok := ledger.HourOfPartition(ledger.PartitionOfPath(rec.Path))
+	hour, ok := auditschema.PartitionHour(auditschema.PartitionOfPath(rec.Path))
 	require.True(t, ok)
 	requireFinding(t, stdout, "hour "+hour.Format("2006-01-02T15Z"), fmt.Sprintf("%d acknowledged rows are missing", rec.Rows))
 	assert.Len(t, findingLines(stdout), 2)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -24,7 +23,7 @@ import (
 func (e *parquetExporter) maintain(now time.Time) error {
 	byPartition := map[string][]ledger.FileRecord{}
 	for _, rec := range e.ledger.Live() {
-		p := ledger.PartitionOfPath(rec.Path)
+		p := auditschema.PartitionOfPath(rec.Path)
 		byPartition[p] = append(byPartition[p], rec)
 	}
 	parts := make([]string, 0, len(byPartition))
@@ -376,14 +375,9 @@ func (h *mergeHeap) close() {
 
 // partitionEnd returns the end of the hour a partition holds.
 func partitionEnd(partition string) (time.Time, error) {
-	var date string
-	var hour int
-	if _, err := fmt.Sscanf(strings.Replace(partition, "/", " ", 1), "date=%s hour=%d", &date, &hour); err != nil {
-		return time.Time{}, err
+	start, ok := auditschema.PartitionHour(partition)
+	if !ok {
+		return time.Time{}, fmt.Errorf("%q is not a partition (date=YYYY-MM-DD/hour=HH)", partition)
 	}
-	day, err := time.Parse(time.DateOnly, date)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return day.Add(time.Duration(hour+1) * time.Hour), nil
+	return start.Add(time.Hour), nil
 }

@@ -114,10 +114,10 @@ func (e *parquetExporter) recordOrphan(rel, stamp string) error {
 	// Its rows were acknowledged through the write-ahead log segment it was sealed
 	// from, whose replay skips this partition: they are accepted here.
 	tally := accepted{}
-	tally.add(map[string][]auditschema.Row{ledger.PartitionOfPath(rel): rows})
+	tally.add(map[string][]auditschema.Row{auditschema.PartitionOfPath(rel): rows})
 	if _, err := e.ledger.Append(ledger.Entry{
 		Kind: ledger.KindRecovery, Writer: e.writer, File: &rec, Source: meta[auditschema.MetadataSource],
-		Tally: tally.tallies(ledger.PartitionOfPath(rel)),
+		Tally: tally.tallies(auditschema.PartitionOfPath(rel)),
 		Note:  "sealed file had no ledger entry (interrupted between seal and ledger append); re-hashed and recorded",
 	}); err != nil {
 		return err
@@ -169,7 +169,7 @@ func (e *parquetExporter) compactionInputs(merged ledger.FileRecord, replaces st
 		}
 		seen[p] = true
 		rec, ok := live[p]
-		if !ok || ledger.PartitionOfPath(p) != ledger.PartitionOfPath(merged.Path) {
+		if !ok || auditschema.PartitionOfPath(p) != auditschema.PartitionOfPath(merged.Path) {
 			return nil, fmt.Sprintf("%s, a file it merges, is not live in its partition", p)
 		}
 		if err := e.checkRecorded(rec); err != nil {

@@ -39,7 +39,7 @@ func (a accepted) add(parts map[string][]auditschema.Row) {
 
 // tallies is the ledger form of the rows of partition p.
 func (a accepted) tallies(p string) []ledger.Tally {
-	hour, ok := ledger.HourOfPartition(p)
+	hour, ok := auditschema.PartitionHour(p)
 	if !ok {
 		return nil
 	}
@@ -84,7 +84,7 @@ func (r *refusals) add(hour time.Time, recordType, reason string, n int64, now t
 // addRows counts refused rows by the partition they would have been filed in.
 func (r *refusals) addRows(parts map[string][]auditschema.Row, reason string, now time.Time) {
 	for p, rows := range parts {
-		hour, ok := ledger.HourOfPartition(p)
+		hour, ok := auditschema.PartitionHour(p)
 		if !ok {
 			continue
 		}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
-	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
 // Delivery into the trail is at least once: an SDK retrying after a timeout, or a proxy
@@ -65,8 +64,8 @@ func partHoursOf(alias string) string {
 
 // partitionHour is a partition ("date=2026-11-22/hour=04") in hours since 1970.
 func partitionHour(partition string) (int64, bool) {
-	t, err := time.Parse("date=2006-01-02/hour=15", partition)
-	if err != nil {
+	t, ok := auditschema.PartitionHour(partition)
+	if !ok {
 		return 0, false
 	}
 	return t.Unix() / 3600, true
@@ -113,7 +112,7 @@ func (s *store) refreshDuplicates(ctx context.Context, files []string) error {
 	}
 	byPart := map[int64][]string{}
 	for _, f := range files {
-		if h, ok := partitionHour(ledger.PartitionOfPath(f)); ok {
+		if h, ok := partitionHour(auditschema.PartitionOfPath(f)); ok {
 			byPart[h] = append(byPart[h], f)
 		}
 	}
@@ -440,10 +439,10 @@ func (s *store) dedupedSource(files []string, w window) string {
 	perPart := map[string]int{}
 	for _, f := range files {
 		switch {
-		case !w.covers(ledger.PartitionOfPath(f)):
+		case !w.covers(auditschema.PartitionOfPath(f)):
 		case touched[f]:
 			copies = append(copies, f)
-			perPart[ledger.PartitionOfPath(f)]++
+			perPart[auditschema.PartitionOfPath(f)]++
 		default:
 			plain = append(plain, f)
 		}
@@ -457,7 +456,7 @@ func (s *store) dedupedSource(files []string, w window) string {
 	// in the join.
 	var alone, shared []string
 	for _, f := range copies {
-		if perPart[ledger.PartitionOfPath(f)] == 1 {
+		if perPart[auditschema.PartitionOfPath(f)] == 1 {
 			alone = append(alone, f)
 		} else {
 			shared = append(shared, f)

@@ -94,7 +94,7 @@ func (p *Provenance) Files(live []string) ([]string, error) {
 	w := f.window()
 	var out []string
 	for _, path := range live {
-		if w.covers(ledger.PartitionOfPath(path)) && !slices.Contains(p.Skipped, path) {
+		if w.covers(auditschema.PartitionOfPath(path)) && !slices.Contains(p.Skipped, path) {
 			out = append(out, path)
 		}
 	}
@@ -134,7 +134,7 @@ func (s *store) pinExport(ctx context.Context, f *spanFilter, logger *zap.Logger
 	w := f.window()
 	var outside []string
 	for _, p := range state.files {
-		if w.covers(ledger.PartitionOfPath(p)) {
+		if w.covers(auditschema.PartitionOfPath(p)) {
 			state.window = append(state.window, p)
 		} else {
 			outside = append(outside, p)

@@ -18,7 +18,6 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
-	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
 // store is the embedded DuckDB over the sealed files of one data directory. It reads
@@ -77,8 +76,8 @@ type window struct {
 
 // covers reports whether a partition ("date=2026-11-22/hour=04") may hold rows of w.
 func (w window) covers(partition string) bool {
-	start, err := time.Parse("date=2006-01-02/hour=15", partition)
-	if err != nil {
+	start, ok := auditschema.PartitionHour(partition)
+	if !ok {
 		return true // not a partition path: let DuckDB decide
 	}
 	if w.from != nil && !start.Add(time.Hour).After(*w.from) {
@@ -135,7 +134,7 @@ func (s *store) sourceWith(files []string, w window, extra string) string {
 	}
 	var in []string
 	for _, f := range files {
-		if w.covers(ledger.PartitionOfPath(f)) {
+		if w.covers(auditschema.PartitionOfPath(f)) {
 			in = append(in, f)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/otelaudit/otelcol-audit/internal/ledger"
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 // maxSetAsideRounds bounds how often one read is run again after setting files aside:
@@ -88,7 +88,7 @@ func (s *store) skipped(w window) []skippedFile {
 	defer u.mu.Unlock()
 	var out []skippedFile
 	for f, b := range u.bad {
-		if w.covers(ledger.PartitionOfPath(f)) {
+		if w.covers(auditschema.PartitionOfPath(f)) {
 			out = append(out, skippedFile{Path: f, Error: b.err})
 		}
 	}

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 // Ledger is the writer's handle on the ledger of one data directory. One process appends
@@ -188,7 +190,7 @@ func (l *Ledger) record(e *Entry, line []byte) error {
 		l.rotatedTo = e.PublicKey
 	}
 	if e.Source != "" && e.File != nil {
-		l.sources[sourceKey(e.Source, PartitionOfPath(e.File.Path))] = true
+		l.sources[sourceKey(e.Source, auditschema.PartitionOfPath(e.File.Path))] = true
 	}
 	return nil
 }
@@ -343,15 +345,6 @@ func (l *Ledger) Close() error {
 }
 
 func sourceKey(source, partition string) string { return source + "\x00" + partition }
-
-// PartitionOfPath returns "date=…/hour=…" of a file path "spans/date=…/hour=…/name".
-func PartitionOfPath(path string) string {
-	parts := strings.Split(path, "/")
-	if len(parts) < 3 {
-		return ""
-	}
-	return strings.Join(parts[len(parts)-3:len(parts)-1], "/")
-}
 
 // applyEntry updates the live file set with one entry.
 func applyEntry(live map[string]FileRecord, e *Entry) {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 // Tally counts, for one filing hour and record type, the records a writer took into the
@@ -90,7 +92,7 @@ func (c *completeness) hour(t time.Time) *HourCompleteness {
 func (c *completeness) add(e *Entry) {
 	if e.Kind == KindRetention {
 		for _, r := range e.Deleted {
-			if t, ok := HourOfPartition(PartitionOfPath(r.Path)); ok {
+			if t, ok := auditschema.PartitionHour(auditschema.PartitionOfPath(r.Path)); ok {
 				h := c.hour(t)
 				clear(h.Accepted)
 				h.Expected = 0
@@ -110,7 +112,7 @@ func (c *completeness) add(e *Entry) {
 		}
 	}
 	if len(e.Tally) == 0 && e.File != nil && (e.Kind == KindSeal || e.Kind == KindRecovery) {
-		if t, ok := HourOfPartition(PartitionOfPath(e.File.Path)); ok {
+		if t, ok := auditschema.PartitionHour(auditschema.PartitionOfPath(e.File.Path)); ok {
 			c.hour(t).Expected += e.File.Rows
 		}
 	}
@@ -121,7 +123,7 @@ func (c *completeness) add(e *Entry) {
 func (c *completeness) result(live map[string]FileRecord, from, to time.Time, stored func(FileRecord) bool) []HourCompleteness {
 	byHour := map[time.Time]int64{}
 	for _, rec := range live {
-		t, ok := HourOfPartition(PartitionOfPath(rec.Path))
+		t, ok := auditschema.PartitionHour(auditschema.PartitionOfPath(rec.Path))
 		if !ok {
 			continue
 		}
@@ -185,15 +187,6 @@ func describeCounts(m map[string]int64) string {
 		return "no tally"
 	}
 	return strings.Join(parts, ", ")
-}
-
-// HourOfPartition parses a partition "date=2026-11-22/hour=04" into its hour.
-func HourOfPartition(p string) (time.Time, bool) {
-	t, err := time.Parse("date=2006-01-02/hour=15", p)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t.UTC(), true
 }
 
 // Tallies follows a ledger as it is appended to and sums its tallies per hour, for

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 var (
@@ -20,7 +22,7 @@ var (
 func tallied(t *testing.T, dir, partition, name, recordType string) Entry {
 	t.Helper()
 	e := sealed(t, dir, partition, name, "wal/"+name+".wal", []byte(name))
-	h, ok := HourOfPartition(partition)
+	h, ok := auditschema.PartitionHour(partition)
 	require.True(t, ok)
 	e.Tally = []Tally{{Hour: h, RecordType: recordType, Accepted: e.File.Rows}}
 	return e
