@@ -227,6 +227,19 @@ func httpGet(b *testing.B, u string) int64 {
 	return n
 }
 
+// firstTraceID is the trace of the first span a search (u) answers.
+func firstTraceID(b *testing.B, u string) string {
+	var page struct {
+		Spans []map[string]any `json:"spans"`
+	}
+	resp, err := http.Get(u)
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	require.NoError(b, json.NewDecoder(resp.Body).Decode(&page))
+	require.NotEmpty(b, page.Spans, u)
+	return page.Spans[0]["trace_id"].(string)
+}
+
 // waitForTables waits until the extension at base has built the tables it builds at
 // start: until then its reads are answered 503 (waitTables).
 func waitForTables(b *testing.B, base string) {
@@ -471,15 +484,7 @@ func BenchmarkRedeliveries(b *testing.B) {
 		{"stats", "/api/v1/stats"},
 		{"trace", ""},
 	}
-	var page struct {
-		Spans []map[string]any `json:"spans"`
-	}
-	resp, err := http.Get(baseRedelivered + "/api/v1/spans?limit=1")
-	require.NoError(b, err)
-	require.NoError(b, json.NewDecoder(resp.Body).Decode(&page))
-	resp.Body.Close()
-	require.NotEmpty(b, page.Spans)
-	reads[len(reads)-1].path = "/api/v1/traces/" + page.Spans[0]["trace_id"].(string)
+	reads[len(reads)-1].path = "/api/v1/traces/" + firstTraceID(b, baseRedelivered+"/api/v1/spans?limit=1")
 	for _, r := range reads {
 		b.Run(r.name, func(b *testing.B) {
 			pairAs(b, "redelivered", "clean", func() int64 { return httpGet(b, baseRedelivered+r.path) },
@@ -579,19 +584,12 @@ func BenchmarkContextInheritance(b *testing.B) {
 		return base
 	}
 	baseOwn, baseInherited := start(own), start(inherited)
-	var page struct {
-		Spans []map[string]any `json:"spans"`
-	}
-	resp, err := http.Get(baseInherited + "/api/v1/spans?limit=1&record_type=span")
-	require.NoError(b, err)
-	require.NoError(b, json.NewDecoder(resp.Body).Decode(&page))
-	resp.Body.Close()
-	require.NotEmpty(b, page.Spans)
+	trace := firstTraceID(b, baseInherited+"/api/v1/spans?limit=1&record_type=span")
 	for _, r := range []struct{ name, path string }{
 		{"page", "/api/v1/spans?limit=100"},
 		{"page_user", "/api/v1/spans?user=alice&limit=100"},
 		{"stats", "/api/v1/stats"},
-		{"trace", "/api/v1/traces/" + page.Spans[0]["trace_id"].(string)},
+		{"trace", "/api/v1/traces/" + trace},
 	} {
 		b.Run(r.name, func(b *testing.B) {
 			pairAs(b, "inherited", "own", func() int64 { return httpGet(b, baseInherited+r.path) },
