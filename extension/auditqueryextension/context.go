@@ -438,7 +438,9 @@ func (s *store) withContext(rows string, w window) string {
 // only the context values that satisfy it. A pinned read keeps its own context (it is
 // resolved from its files, not the tables).
 func (s *store) lookUpContext(f *spanFilter) {
-	if f.pinned != nil {
+	if f.pinned != nil || !f.testsContext() {
+		// Nothing to look up: a read without context conditions does not wait for the
+		// context tables unless it reads their columns (spansViewOf, withContext).
 		return
 	}
 	if err := s.refreshContext(context.Background(), s.files()); err != nil && s.logContextErr != nil {

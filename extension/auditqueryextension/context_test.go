@@ -410,6 +410,9 @@ func TestContextFiltersLookUpInheritedValues(t *testing.T) {
 	where, _ := looked.where(false)
 	assert.False(t, looked.needsContext(where), "the read needs no effective context from the view")
 	assert.Contains(t, where, contextTable)
+	byModel := in("model", "gpt-4o")
+	st.lookUpContext(&byModel)
+	assert.Nil(t, byModel.inherited, "a filter on no context column looks nothing up")
 	assert.ElementsMatch(t, []string{"span:00000000000000c1", "span:00000000000000c2", "span:00000000000000c3"}, ids(in("user_id", "user-4711")),
 		"the run's user on every call of the run, not on the event with a span's ids")
 	assert.ElementsMatch(t, []string{"span:00000000000000c1", "span:00000000000000c2"}, ids(in("agent_name", "planner")), "a span's own agent wins")

@@ -312,6 +312,20 @@ func (f *spanFilter) hasIn(column string) bool {
 	return false
 }
 
+// testsContext reports whether the filter has a condition on a context column: an
+// equality filter or scope on one, or q, which searches some.
+func (f *spanFilter) testsContext() bool {
+	if len(f.text) > 0 {
+		return true
+	}
+	for _, c := range f.in {
+		if isContextColumn[c.column] {
+			return true
+		}
+	}
+	return false
+}
+
 // needsContext reports whether a read's WHERE clause (where, of the filter) needs the
 // trail view's effective context columns: not when the filter looks its context
 // conditions up (inherited).
