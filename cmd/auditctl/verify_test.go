@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -28,13 +29,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter"
+	"github.com/otelaudit/otelcol-audit/extension/audittrailextension"
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
@@ -109,17 +113,17 @@ func makeTraces(idBase int, starts ...time.Time) ptrace.Traces {
 	return td
 }
 
-// writeTrail runs the real exporter on dir: start, push each batch (waiting for each one
-// but the last to be sealed, so batches land in separate files), shut down — which
-// seals everything. entriesBefore is how many ledger entries dir already holds.
+// writeTrail runs the real exporter and trail on dir: start, push each batch (waiting
+// for each one but the last to be sealed, so batches land in separate files), shut down
+// — which seals everything. entriesBefore is how many ledger entries dir already holds.
 func writeTrail(dir string, entriesBefore int, batches ...ptrace.Traces) error {
 	return runExporter(dir, nil, nil, entriesBefore, batches...)
 }
 
-// exporterConfig is the exporter configuration of the tests: small max_file_age, and
-// no compaction or retention unless a test turns them on.
-func exporterConfig(dir string) *auditparquetexporter.Config {
-	cfg := auditparquetexporter.NewFactory().CreateDefaultConfig().(*auditparquetexporter.Config)
+// trailConfig is the trail configuration of the tests: small max_file_age, and no
+// compaction or retention unless a test turns them on.
+func trailConfig(dir string) *audittrailextension.Config {
+	cfg := audittrailextension.NewFactory().CreateDefaultConfig().(*audittrailextension.Config)
 	cfg.Directory = dir
 	cfg.WriterID = "verify-test"
 	cfg.MaxFileAge = 50 * time.Millisecond
@@ -128,26 +132,41 @@ func exporterConfig(dir string) *auditparquetexporter.Config {
 	return cfg
 }
 
-// runExporter is writeTrail with a configuration hook, and a wait condition checked
-// before the shutdown.
-func runExporter(dir string, configure func(*auditparquetexporter.Config), before func() error, entriesBefore int, batches ...ptrace.Traces) error {
+// trailHost offers the collector's extensions (the trail) to the exporter.
+type trailHost map[component.ID]component.Component
+
+func (h trailHost) GetExtensions() map[component.ID]component.Component { return h }
+
+// runExporter is writeTrail with a hook on the trail's configuration, and a wait
+// condition checked before the shutdown.
+func runExporter(dir string, configure func(*audittrailextension.Config), before func() error, entriesBefore int, batches ...ptrace.Traces) error {
 	ctx := context.Background()
-	factory := auditparquetexporter.NewFactory()
-	cfg := exporterConfig(dir)
+	tf := audittrailextension.NewFactory()
+	tcfg := trailConfig(dir)
 	if configure != nil {
-		configure(cfg)
+		configure(tcfg)
 	}
-	exp, err := factory.CreateTraces(ctx, exportertest.NewNopSettings(factory.Type()), cfg)
+	trail, err := tf.Create(ctx, extensiontest.NewNopSettings(tf.Type()), tcfg)
 	if err != nil {
 		return err
 	}
-	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
-		return err
+	if err := trail.Start(ctx, componenttest.NewNopHost()); err != nil {
+		return withShutdown(err, trail.Shutdown(ctx))
+	}
+	factory := auditparquetexporter.NewFactory()
+	exp, err := factory.CreateTraces(ctx, exportertest.NewNopSettings(factory.Type()), factory.CreateDefaultConfig())
+	if err != nil {
+		return withShutdown(err, trail.Shutdown(ctx))
+	}
+	// The collector stops the pipeline's exporter first, then the trail, which seals.
+	shutdown := func() error { return errors.Join(exp.Shutdown(ctx), trail.Shutdown(ctx)) }
+	if err := exp.Start(ctx, trailHost{component.MustNewID("audittrail"): trail}); err != nil {
+		return withShutdown(err, shutdown())
 	}
 	want := entriesBefore
 	for i, td := range batches {
 		if err := exp.ConsumeTraces(ctx, td); err != nil {
-			return withShutdown(err, exp.Shutdown(ctx))
+			return withShutdown(err, shutdown())
 		}
 		if i == len(batches)-1 {
 			break
@@ -156,17 +175,17 @@ func runExporter(dir string, configure func(*auditparquetexporter.Config), befor
 		deadline := time.Now().Add(10 * time.Second)
 		for countLines(filepath.Join(dir, ledger.Dir, ledger.EntriesFile)) < want {
 			if time.Now().After(deadline) {
-				return withShutdown(fmt.Errorf("batch %d was not sealed within 10s", i), exp.Shutdown(ctx))
+				return withShutdown(fmt.Errorf("batch %d was not sealed within 10s", i), shutdown())
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	if before != nil {
 		if err := before(); err != nil {
-			return withShutdown(err, exp.Shutdown(ctx))
+			return withShutdown(err, shutdown())
 		}
 	}
-	return exp.Shutdown(ctx)
+	return shutdown()
 }
 
 // waitFor polls cond for up to 10s.
@@ -955,8 +974,8 @@ func TestVerifyExporterCompaction(t *testing.T) {
 	dir := copyTrail(t)
 	pub := keepOutside(t, dir, publicKeyRel)
 	trusted := keepOutside(t, dir, checkpointRel)
-	err := runExporter(dir, func(cfg *auditparquetexporter.Config) {
-		cfg.Compaction = auditparquetexporter.CompactionConfig{Enabled: true, Delay: 0, Interval: 50 * time.Millisecond, MaxFiles: 64}
+	err := runExporter(dir, func(cfg *audittrailextension.Config) {
+		cfg.Compaction = audittrailextension.CompactionConfig{Enabled: true, Delay: 0, Interval: 50 * time.Millisecond, MaxFiles: 64}
 	}, waitFor("two compactions", func() bool {
 		return countKind(dir, ledger.KindCompaction) >= 2
 	}), pristineFiles)
@@ -983,7 +1002,7 @@ func TestVerifyExporterRetention(t *testing.T) {
 	t.Parallel()
 	dir := copyTrail(t)
 	pub := keepOutside(t, dir, publicKeyRel)
-	err := runExporter(dir, func(cfg *auditparquetexporter.Config) {
+	err := runExporter(dir, func(cfg *audittrailextension.Config) {
 		// The fixture's hours are long past, but its rows were received a moment ago, and
 		// a partition goes only once every row in it was received longer ago than
 		// retention: a second, below the 1h that Validate asks of a configuration (not

@@ -194,17 +194,15 @@ receivers:
       http: {endpoint: %q}
   auditevent:
     endpoint: %q
-exporters:
-  auditparquet:
-    directory: %q
 extensions:
+  audittrail:
+    directory: %q
   auditquery:
     endpoint: %q
-    directory: %q
 service:
   telemetry:
     metrics: {level: none}
-`, grpcAddr, httpAddr, eventsAddr, dataDir, queryAddr, dataDir)
+`, grpcAddr, httpAddr, eventsAddr, dataDir, queryAddr)
 	p := startCollectorProcess(t, []string{defaults, overlay}, filepath.Join(t.TempDir(), "collector.log"), httpAddr, eventsAddr)
 	startRSS := p.peakRSS(t)
 	client := &http.Client{Timeout: time.Minute}

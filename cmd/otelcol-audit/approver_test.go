@@ -35,7 +35,7 @@ receivers:
   auditevent:
     auth: {authenticator: oidc}
 service:
-  extensions: [auditquery, oidc]
+  extensions: [audittrail, auditquery, oidc]
 `, testIssuer, testAudience, iss.jwksPath))
 	gated := sendSpan(t, c, "refund", trace.SpanContext{}, refundCall()...)
 	if code := decide(t, c, "", gated, `"status":"approved","approver":"cfo@example.com"`); code != http.StatusUnauthorized {
@@ -96,7 +96,7 @@ receivers:
   auditevent:
     auth: {authenticator: bearertokenauth}
 service:
-  extensions: [auditquery, bearertokenauth]
+  extensions: [audittrail, auditquery, bearertokenauth]
 `)
 	gated := sendSpan(t, c, "refund", trace.SpanContext{}, refundCall()...)
 	if code := decide(t, c, "s3cret-approvals-token", gated, `"status":"approved","approver":"cfo@example.com"`); code != http.StatusAccepted {

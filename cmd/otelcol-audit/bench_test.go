@@ -299,9 +299,12 @@ processors:
   audit:%s
 exporters:
   nop: {}
-  auditparquet:
+  auditparquet: {}
+extensions:
+  audittrail:
     directory: %q
 service:
+  extensions: [audittrail]
   telemetry:
     metrics: {level: none}
     logs: {level: error}

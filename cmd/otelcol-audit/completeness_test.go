@@ -118,7 +118,7 @@ receivers:
   auditevent:
     auth: {authenticator: bearertokenauth}
 service:
-  extensions: [auditquery, bearertokenauth]
+  extensions: [audittrail, auditquery, bearertokenauth]
 `)
 	now := time.Now().UTC()
 	hour := now.Truncate(time.Hour).Add(-time.Hour)

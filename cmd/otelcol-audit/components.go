@@ -9,6 +9,7 @@ import (
 	auditparquetexporter "github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter"
 	auditwebhookexporter "github.com/otelaudit/otelcol-audit/exporter/auditwebhookexporter"
 	auditqueryextension "github.com/otelaudit/otelcol-audit/extension/auditqueryextension"
+	audittrailextension "github.com/otelaudit/otelcol-audit/extension/audittrailextension"
 	auditprocessor "github.com/otelaudit/otelcol-audit/processor/auditprocessor"
 	auditeventreceiver "github.com/otelaudit/otelcol-audit/receiver/auditeventreceiver"
 	"go.opentelemetry.io/collector/component"
@@ -45,6 +46,7 @@ func components() (otelcol.Factories, error) {
 	}
 
 	factories.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
+		audittrailextension.NewFactory(),
 		auditqueryextension.NewFactory(),
 		filestorage.NewFactory(),
 		bearertokenauthextension.NewFactory(),
@@ -54,6 +56,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
+		audittrailextension.NewFactory().Type():      "github.com/otelaudit/otelcol-audit v0.1.0",
 		auditqueryextension.NewFactory().Type():      "github.com/otelaudit/otelcol-audit v0.1.0",
 		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.162.0",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.162.0",

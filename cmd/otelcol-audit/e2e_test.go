@@ -82,23 +82,25 @@ processors:
   audit: {}
 exporters:
   auditparquet:
+    trail: audittrail
+extensions:
+  audittrail:
     directory: %q
     max_file_age: 200ms
-extensions:
   auditquery:
     endpoint: %q
-    directory: %q
+    trail: audittrail
 service:
   telemetry:
     metrics: {level: none}
     logs: {level: warn}
-  extensions: [auditquery]
+  extensions: [audittrail, auditquery]
   pipelines:
     traces:
       receivers: [otlp, auditevent]
       processors: [audit]
       exporters: [auditparquet]
-`, c.grpcAddr, c.httpAddr, c.eventsAddr, c.dataDir, queryAddr, c.dataDir)
+`, c.grpcAddr, c.httpAddr, c.eventsAddr, c.dataDir, queryAddr)
 	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -470,7 +472,7 @@ exporters:
       enabled: true
       storage: file_storage
 service:
-  extensions: [auditquery, file_storage]
+  extensions: [audittrail, auditquery, file_storage]
 `)
 	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())
 	if err != nil {

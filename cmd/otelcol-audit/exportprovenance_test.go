@@ -384,8 +384,8 @@ processors:
       - name: refunds-need-approval
         condition: attributes["gen_ai.tool.name"] == "refund_payment"
         decision: require_approval
-exporters:
-  auditparquet:
+extensions:
+  audittrail:
     compaction: {enabled: true, delay: 0s, interval: 100ms}
 `)
 	bin := buildAuditctl(t)

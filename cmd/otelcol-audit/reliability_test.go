@@ -115,13 +115,20 @@ func writeConfig(t *testing.T, format string, args ...any) string {
 }
 
 // writeTrailConfig writes the configuration the reliability tests run the collector
-// process on: OTLP gRPC on grpcAddr → audit → auditparquet into dataDir, with the
-// exporter settings given as YAML lines (e.g. "max_file_age: 300ms").
-func writeTrailConfig(t *testing.T, grpcAddr, dataDir string, exporterSettings ...string) string {
+// process on: OTLP gRPC on grpcAddr → audit → auditparquet → the audittrail of dataDir,
+// with settings given as YAML lines (e.g. "max_file_age: 300ms"): the exporterhelper's
+// (retry_on_failure, sending_queue, timeout) go to the exporter, the others to the trail.
+func writeTrailConfig(t *testing.T, grpcAddr, dataDir string, settings ...string) string {
 	t.Helper()
-	var extra strings.Builder
-	for _, line := range exporterSettings {
-		extra.WriteString("\n    " + line)
+	var trail, exporter strings.Builder
+	for _, line := range settings {
+		to := &trail
+		for _, k := range []string{"retry_on_failure:", "sending_queue:", "timeout:"} {
+			if strings.HasPrefix(line, k) {
+				to = &exporter
+			}
+		}
+		to.WriteString("\n    " + line)
 	}
 	return writeConfig(t, `
 receivers:
@@ -132,8 +139,12 @@ processors:
   audit: {}
 exporters:
   auditparquet:
+    trail: audittrail%s
+extensions:
+  audittrail:
     directory: %q%s
 service:
+  extensions: [audittrail]
   telemetry:
     metrics: {level: none}
   pipelines:
@@ -141,7 +152,7 @@ service:
       receivers: [otlp]
       processors: [audit]
       exporters: [auditparquet]
-`, grpcAddr, dataDir, extra.String())
+`, grpcAddr, exporter.String(), dataDir, trail.String())
 }
 
 // sendLoad runs auditload's generator with its acknowledged ids written to idsPath, as

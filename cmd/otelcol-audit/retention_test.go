@@ -20,8 +20,8 @@ import (
 // retention: the maintenance pass that sees it compacts it instead of deleting it.
 func TestEndToEndLateSpanOutlivesShortRetention(t *testing.T) {
 	c := startCollector(t, `
-exporters:
-  auditparquet:
+extensions:
+  audittrail:
     retention: 1h
     compaction: {interval: 100ms, delay: 0s}
 `)

@@ -164,7 +164,7 @@ extensions:
         bob@acme.example: {role: member, user_id: bob, tenant: acme}
       groups: {auditors: admin}
 service:
-  extensions: [oidc, auditquery]
+  extensions: [oidc, audittrail, auditquery]
 `, testIssuer, testAudience, iss.jwksPath))
 	return c, iss
 }

@@ -42,8 +42,8 @@ const keyNameSecret = "hunter2-correct-horse"
 func TestSecretsNeverReachTheDisk(t *testing.T) {
 	const marker = "plain-marker-7f3a9c" // not a secret: must be found, proving the search works
 	c := startCollector(t, `
-exporters:
-  auditparquet:
+extensions:
+  audittrail:
     compression: none
 `)
 	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())
@@ -102,8 +102,8 @@ exporters:
 // change itself (who, what, old and new role) stays searchable.
 func TestEventSecretsNeverReachTheDisk(t *testing.T) {
 	c := startCollector(t, `
-exporters:
-  auditparquet:
+extensions:
+  audittrail:
     compression: none
 `)
 	const password, apiKey, attr = "Tr0ub4dor-and-3-more", "sk-proj-Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1Jh0Gf9Ed", "hunter2-attribute-secret"
@@ -166,8 +166,8 @@ exporters:
 func TestReadSecretsNeverReachTheDisk(t *testing.T) {
 	const marker = "plain-read-marker-5e1d" // not a secret: its read must be found sealed
 	c := startCollector(t, `
-exporters:
-  auditparquet:
+extensions:
+  audittrail:
     compression: none
 `)
 	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(c.httpAddr), otlptracehttp.WithInsecure())

@@ -65,14 +65,12 @@ receivers:
       http: {endpoint: %q}
   auditevent:
     endpoint: %q
-exporters:
-  auditparquet:
+extensions:
+  audittrail:
     directory: %q
     max_file_age: 500ms
-extensions:
   auditquery:
     endpoint: %q
-    directory: %q
     query_timeout: 8s
     memory_limit: 256MiB
     sql_process_memory: 640MiB
@@ -80,7 +78,7 @@ extensions:
 service:
   telemetry:
     metrics: {level: none}
-`, grpcAddr, httpAddr, eventsAddr, dataDir, queryAddr, dataDir)
+`, grpcAddr, httpAddr, eventsAddr, dataDir, queryAddr)
 	p := startCollectorProcess(t, []string{defaults, overlay}, filepath.Join(t.TempDir(), "collector.log"), httpAddr, eventsAddr)
 	queryURL := "http://" + queryAddr
 	waitHealthy(t, queryURL, nil)
@@ -374,23 +372,23 @@ receivers:
     protocols:
       grpc: {endpoint: %q}
 exporters:
-  auditparquet:
-    directory: %q
+  auditparquet: {}
 extensions:
+  audittrail:
+    directory: %q
   auditquery:
     endpoint: %q
-    directory: %q
     query_timeout: 60s
     sql_process_memory: 4GB
 service:
-  extensions: [auditquery]
+  extensions: [audittrail, auditquery]
   telemetry:
     metrics: {level: none}
   pipelines:
     traces:
       receivers: [otlp]
       exporters: [auditparquet]
-`, grpcAddr, dataDir, queryAddr, dataDir)
+`, grpcAddr, dataDir, queryAddr)
 	p := startCollectorProcess(t, []string{cfg}, filepath.Join(t.TempDir(), "collector.log"), grpcAddr)
 	waitHealthy(t, "http://"+queryAddr, nil)
 	// A statement that runs for minutes in little memory (400 M hashes): the worker is

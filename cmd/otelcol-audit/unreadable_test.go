@@ -68,8 +68,8 @@ func getAnswer(t *testing.T, u string, want int) map[string]any {
 // their access records carry it; verification reports the tampering.
 func TestUnreadableSealedFileIsSkipped(t *testing.T) {
 	c := startCollector(t, `
-exporters:
-  auditparquet:
+extensions:
+  audittrail:
     compression: none
 `)
 	send := func(service string) []sentSpan {

@@ -20,11 +20,7 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "custom",
 			check: func(t *testing.T, cfg *Config) {
-				assert.Equal(t, "/var/lib/otelcol-audit", cfg.Directory)
-				assert.Equal(t, "collector-a.eu_1", cfg.WriterID)
-				assert.Equal(t, "snappy", cfg.Compression)
-				assert.Equal(t, int64(5000), cfg.RowGroupRows)
-				assert.Equal(t, 30*time.Second, cfg.MaxFileAge)
+				assert.Equal(t, component.MustNewIDWithName("audittrail", "eu"), cfg.Trail)
 				assert.Equal(t, 20*time.Second, cfg.TimeoutConfig.Timeout)
 				assert.True(t, cfg.BackOffConfig.Enabled)
 				assert.Equal(t, 2*time.Second, cfg.BackOffConfig.InitialInterval)
@@ -52,11 +48,12 @@ func TestLoadConfig(t *testing.T) {
 				assert.Positive(t, q.NumConsumers)
 			},
 		},
-		{name: "bad_compression", wantErr: []string{"compression", `"lz4"`, "zstd"}},
-		{name: "bad_writer_id", wantErr: []string{"writer_id", "host/../../etc"}},
-		{name: "zero_row_group_rows", wantErr: []string{"row_group_rows", "must be positive"}},
-		{name: "empty_directory", wantErr: []string{"directory must be set"}},
-		{name: "zero_max_file_age", wantErr: []string{"max_file_age", "must be positive"}},
+		{
+			// A configuration written before the audittrail extension says where its keys went.
+			name: "old_directory",
+			wantErr: []string{"directory is no longer a key here", "extensions::audittrail", "trail: audittrail",
+				"compression is no longer a key here"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,5 +66,5 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestLoadConfigUnknownKey(t *testing.T) {
-	configtest.Check(t, NewFactory(), "typo", "has invalid keys", "compresion")
+	configtest.Check(t, NewFactory(), "typo", "has invalid keys", "trial")
 }

@@ -1,5 +1,5 @@
-// Package auditparquetexporter writes spans as immutable, hive-partitioned Parquet files:
-// the system of record of the audit trail.
+// Package auditparquetexporter appends the spans of a traces pipeline to the audit trail
+// that an audittrail extension owns: spans → rows → Trail.Append.
 package auditparquetexporter
 
 import (
@@ -26,21 +26,10 @@ func NewFactory() exporter.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Directory:    "./auditdata",
-		Compression:  "zstd",
-		RowGroupRows: 100_000,
-		MaxFileAge:   5 * time.Second,
-		MaxFileRows:  100_000,
-		MaxFileBytes: 64 << 20,
-		Compaction: CompactionConfig{
-			Enabled:  true,
-			Delay:    10 * time.Minute,
-			Interval: time.Minute,
-			MaxFiles: 64,
-		},
+		Trail:         component.MustNewID("audittrail"),
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
-		// No in-memory queue by default: a batch is acknowledged only once its file is
-		// sealed on disk. Users who want buffering configure a persistent queue
+		// No in-memory queue by default: a batch is acknowledged only once it is durable
+		// in the trail. Users who want buffering configure a persistent queue
 		// (sending_queue::storage with the file_storage extension).
 		// Default, not None: off unless configured, and a configured queue starts from the
 		// exporterhelper defaults (so "sending_queue: {storage: file_storage}" is valid).
@@ -51,13 +40,9 @@ func createDefaultConfig() component.Config {
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
 	c := cfg.(*Config)
-	e, err := newParquetExporter(c, set)
-	if err != nil {
-		return nil, err
-	}
+	e := &parquetExporter{cfg: c, key: "exporters::" + set.ID.String(), now: time.Now}
 	return exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces,
 		exporterhelper.WithStart(e.start),
-		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(c.TimeoutConfig),
 		exporterhelper.WithQueue(c.QueueConfig),

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 )
@@ -18,7 +19,6 @@ func TestCreateDefaultConfig(t *testing.T) {
 	c := cfg.(*Config)
 	// No in-memory queue: a batch is acknowledged only once it is durable.
 	assert.False(t, c.QueueConfig.HasValue())
-	assert.Equal(t, "zstd", c.Compression)
-	assert.NotEmpty(t, c.Directory)
+	assert.Equal(t, component.MustNewID("audittrail"), c.Trail)
 	assert.NoError(t, confmap.Validate(c))
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
-	"github.com/otelaudit/otelcol-audit/internal/trailsink"
 )
 
 // Attributes of an access record beyond the audit.* columns; they land in the row's
@@ -189,18 +188,13 @@ const statusClientClosed = 499
 type apiHandler func(w http.ResponseWriter, r *http.Request, c *caller)
 
 // guard identifies the caller, refuses it when its role does not allow the route (403,
-// recorded as denied), refuses every read while reads cannot be recorded (503), and runs
-// h otherwise.
+// recorded as denied), and runs h otherwise.
 func (e *queryExtension) guard(action string, adminsOnly bool, h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := e.identify(r)
 		c.acc = access{action: action, request: map[string]any{"method": r.Method, "path": r.URL.Path}}
 		if len(r.URL.RawQuery) > 0 {
 			c.acc.request["query"] = r.URL.Query()
-		}
-		if _, err := e.accessSink(); err != nil {
-			httpjson.Error(w, http.StatusServiceUnavailable, err.Error())
-			return
 		}
 		switch {
 		case c.unnamed:
@@ -253,19 +247,6 @@ func (e *queryExtension) waitTables(ctx context.Context) bool {
 	return false
 }
 
-// accessSink is the writer access records go through: the auditparquet exporter of this
-// collector that writes to the same directory.
-func (e *queryExtension) accessSink() (trailsink.Sink, error) {
-	if !e.cfg.RecordAccess {
-		return nil, nil
-	}
-	s, ok := trailsink.Lookup(e.cfg.Directory)
-	if !ok {
-		return nil, fmt.Errorf("reads of the trail are recorded in it, and no auditparquet exporter of this collector writes to %s: add one (directory: %s) to a traces pipeline, or set record_access: false on a read-only replica", e.cfg.Directory, e.cfg.Directory)
-	}
-	return s, nil
-}
-
 // reply records the access, then sends body; when the access cannot be recorded the
 // caller gets a 503 and no data.
 func (e *queryExtension) reply(w http.ResponseWriter, r *http.Request, c *caller, status int, body any) {
@@ -307,20 +288,19 @@ func (e *queryExtension) queryFailed(ctx context.Context, w http.ResponseWriter,
 	return true
 }
 
-// record appends the access record of c to the trail, durably, through the exporter.
+// record appends the access record of c to the trail, durably. The record is the
+// extension's own, so its record type (access) is kept: the pipeline's exporter demotes
+// any row that claims it.
 func (e *queryExtension) record(ctx context.Context, r *http.Request, c *caller, status int) error {
-	if c.acc.action == "" {
-		return nil // not a read of the trail (the status of an export job)
+	if c.acc.action == "" || !e.cfg.RecordAccess {
+		return nil // not a read of the trail (the status of an export job), or not recorded
 	}
-	sink, err := e.accessSink()
-	if err != nil || sink == nil {
-		return err
-	}
-	td := accessTraces(r, c, status, time.Now(), e.masker)
+	now := time.Now()
+	td := accessTraces(r, c, status, now, e.masker)
 	// The client may be gone (a cancelled download is still a read): record regardless.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := sink.Append(ctx, td); err != nil {
+	if err := e.trail.Append(ctx, auditschema.BatchOf(td, now, true)); err != nil {
 		e.set.Logger.Error("Could not record a read of the trail", zap.Error(err), zap.String("action", c.acc.action))
 		return err
 	}

@@ -32,26 +32,23 @@ import (
 	"go.opentelemetry.io/collector/config/configauth"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
-	"github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter"
+	"github.com/otelaudit/otelcol-audit/extension/audittrailextension"
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
-// startWriter starts the real auditparquet exporter on dir, sealing every 100 ms, so
-// that the extension's access records have a writer and become visible quickly.
+// startWriter starts the real audittrail extension on dir, sealing every 100 ms, so
+// that the extension's access records have a writer and become visible quickly; the
+// query extensions the test starts on dir read through it.
 func startWriter(t testing.TB, dir string) {
 	t.Helper()
-	f := auditparquetexporter.NewFactory()
-	cfg := f.CreateDefaultConfig().(*auditparquetexporter.Config)
-	cfg.Directory = dir
-	cfg.MaxFileAge = 100 * time.Millisecond
-	cfg.Compaction.Enabled = false
-	exp, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { assert.NoError(t, exp.Shutdown(context.Background())) })
+	trail := startTrail(t, dir, func(c *audittrailextension.Config) {
+		c.MaxFileAge = 100 * time.Millisecond
+		c.Compaction.Enabled = false
+	})
+	writers.Store(dir, trail)
+	t.Cleanup(func() { writers.Delete(dir) })
 }
 
 // do sends a request with an optional bearer token and returns the status and body.
@@ -189,20 +186,32 @@ func TestEveryReadIsRecorded(t *testing.T) {
 	}))
 }
 
-// Without a writer for the directory a read cannot be recorded, so it is refused, with
-// the fix in the message.
-func TestReadsRefusedWithoutAWriter(t *testing.T) {
+// Reads are recorded in the trail: on a trail this collector only reads, recording them
+// is refused at start, with the fix in the message.
+func TestRecordAccessNeedsAWritableTrail(t *testing.T) {
 	dir := t.TempDir()
-	writeFixture(t, dir, fixture, false)
-	base := startExtension(t, dir, func(c *Config) { c.RecordAccess = true })
-	for _, path := range []string{"/api/v1/spans", "/api/v1/stats", "/api/v1/export?format=csv", "/api/v1/verify"} {
-		status, body, _ := do(t, http.MethodGet, base+path, "", "")
-		assert.Equal(t, http.StatusServiceUnavailable, status, path)
-		assert.Contains(t, string(body), "record_access", path)
-		assert.NotContains(t, string(body), fixture[0].traceID(), path)
-	}
-	status, _, _ := do(t, http.MethodGet, base+"/healthz", "", "")
-	assert.Equal(t, http.StatusOK, status)
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.ServerConfig.NetAddr.Endpoint = freeEndpoint(t)
+	cfg.RecordAccess = true
+	set := extensiontest.NewNopSettings(componentType)
+	set.ID = component.NewID(componentType)
+	ext, err := NewFactory().Create(context.Background(), set, cfg)
+	require.NoError(t, err)
+	err = ext.Start(context.Background(), hostWith{component.MustNewID("audittrail"): startTrail(t, dir, func(c *audittrailextension.Config) { c.ReadOnly = true })})
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "extensions::auditquery::record_access")
+	assert.ErrorContains(t, err, "read_only")
+	assert.ErrorContains(t, err, "record_access: false")
+	require.NoError(t, ext.Shutdown(context.Background()))
+
+	// And without the trail it names, the error says what to add.
+	ext, err = NewFactory().Create(context.Background(), set, cfg)
+	require.NoError(t, err)
+	err = ext.Start(context.Background(), componenttest.NewNopHost())
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "extensions::auditquery::trail")
+	assert.ErrorContains(t, err, "service::extensions")
+	require.NoError(t, ext.Shutdown(context.Background()))
 }
 
 // oidcIssuer signs tokens for the oidc authenticator, whose keys it writes as a JWKS

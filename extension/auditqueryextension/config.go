@@ -3,7 +3,6 @@ package auditqueryextension
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/confstrict"
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
@@ -26,8 +26,9 @@ type Config struct {
 	// Browser is allowed_hosts and allowed_origins: the host names and the other sites'
 	// origins a browser may reach the API and the page from (see internal/browserguard).
 	Browser browserguard.Config `mapstructure:",squash"`
-	// Directory is the data directory the auditparquet exporter writes to.
-	Directory string `mapstructure:"directory"`
+	// Trail names the audittrail extension whose trail is read (and where reads are
+	// recorded).
+	Trail component.ID `mapstructure:"trail"`
 	// MaxLimit caps the limit parameter of a page of results.
 	MaxLimit int `mapstructure:"max_limit"`
 	// QueryTimeout bounds each query; a query past it is cancelled.
@@ -53,9 +54,8 @@ type Config struct {
 	PublicKeyFile string `mapstructure:"public_key_file"`
 	// RecordAccess records every read of the trail (searches, details, replays, stats,
 	// exports, SQL, verification) as a row with record_type access, through the
-	// auditparquet exporter of this collector that writes to Directory. While no such
-	// exporter runs, reads are refused (503). Turn off only for a read-only replica whose
-	// reads are recorded elsewhere.
+	// trail. It needs a trail this collector writes (not read_only). Turn off only for a
+	// query-only collector whose reads are recorded elsewhere.
 	RecordAccess bool `mapstructure:"record_access"`
 	// Authorization maps authenticated callers to roles.
 	Authorization AuthorizationConfig `mapstructure:"authorization"`
@@ -151,17 +151,24 @@ type ExportsConfig struct {
 	MaxBytesTotal int64 `mapstructure:"max_bytes_total"`
 }
 
-func (c *Config) exportsDir() string {
+// exportsDir is the directory of export jobs for the trail of layout l.
+func (c *Config) exportsDir(l auditschema.Layout) string {
 	if c.Exports.Directory != "" {
 		return c.Exports.Directory
 	}
-	return filepath.Join(c.Directory, "exports")
+	return l.Exports()
 }
 
 var _ component.Config = (*Config)(nil)
 
-// Unmarshal decodes the configuration, refusing unknown keys (see internal/confstrict).
+// Unmarshal decodes the configuration, refusing unknown keys (see internal/confstrict)
+// and naming where the data directory went.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := confstrict.RejectMoved(conf, map[string]string{
+		"directory": "the audittrail extension owns the trail; set directory under extensions::audittrail and write trail: audittrail here (see the audittrail README)",
+	}); err != nil {
+		return err
+	}
 	if err := confstrict.RejectUnknownKeys(conf, c); err != nil {
 		return err
 	}
@@ -175,8 +182,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Browser.Problems(c.ServerConfig)...)
-	if strings.TrimSpace(c.Directory) == "" {
-		errs = append(errs, errors.New("directory must be set to the auditparquet exporter's directory, e.g. ./auditdata"))
+	if c.Trail.Type().String() == "" {
+		errs = append(errs, errors.New("trail must name an audittrail extension, e.g. trail: audittrail"))
 	}
 	if c.MaxLimit <= 0 {
 		errs = append(errs, fmt.Errorf("max_limit must be positive, got %d", c.MaxLimit))

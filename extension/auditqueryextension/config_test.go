@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 
 	"github.com/otelaudit/otelcol-audit/internal/configtest"
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
@@ -21,7 +22,7 @@ func TestLoadConfig(t *testing.T) {
 			name: "custom",
 			check: func(t *testing.T, cfg *Config) {
 				assert.Equal(t, "localhost:5320", cfg.ServerConfig.NetAddr.Endpoint)
-				assert.Equal(t, "/var/lib/otelcol-audit", cfg.Directory)
+				assert.Equal(t, component.MustNewIDWithName("audittrail", "eu"), cfg.Trail)
 				assert.Equal(t, 250, cfg.MaxLimit)
 				assert.Equal(t, 5*time.Second, cfg.QueryTimeout)
 				assert.Equal(t, "256MB", cfg.MemoryLimit)
@@ -55,7 +56,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero_threads", wantErr: []string{"threads must be positive"}},
 		{name: "bad_max_temp_directory_size", wantErr: []string{"max_temp_directory_size", `"unlimited"`}},
 		{name: "small_sql_process_memory", wantErr: []string{"sql_process_memory 512MB must be larger than memory_limit 1GB"}},
-		{name: "empty_directory", wantErr: []string{"directory must be set"}},
+		// A configuration written before the audittrail extension says where the key went.
+		{name: "old_directory", wantErr: []string{"directory is no longer a key here", "extensions::audittrail", "trail: audittrail"}},
 		{
 			name: "dlp",
 			check: func(t *testing.T, cfg *Config) {

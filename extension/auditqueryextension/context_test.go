@@ -299,11 +299,11 @@ func TestStartBuildsTheContextTables(t *testing.T) {
 
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.ServerConfig.NetAddr.Endpoint = freeEndpoint(t)
-	cfg.Directory, cfg.MemoryLimit, cfg.RecordAccess = dir, "256MB", false
+	cfg.MemoryLimit, cfg.RecordAccess = "256MB", false
 	require.NoError(t, cfg.Validate())
 	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(componentType), cfg)
 	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, ext.Start(context.Background(), withTrail(t, componenttest.NewNopHost(), dir)))
 	defer func() { assert.NoError(t, ext.Shutdown(context.Background())) }()
 	st := ext.(*queryExtension).store
 	// No read is made: the tables fill by themselves.

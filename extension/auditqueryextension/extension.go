@@ -18,17 +18,21 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.uber.org/zap"
 
+	"github.com/otelaudit/otelcol-audit/extension/audittrailextension"
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/browserguard"
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/httpjson"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
-	"github.com/otelaudit/otelcol-audit/internal/trailsink"
 )
 
 type queryExtension struct {
-	cfg    *Config
-	set    extension.Settings
+	cfg *Config
+	set extension.Settings
+	// trail is the trail read, and written to with access records; dir its data
+	// directory.
+	trail  audittrailextension.Trail
+	dir    string
 	store  *store
 	jobs   *jobs
 	server *http.Server
@@ -50,7 +54,21 @@ func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
 	return &queryExtension{cfg: cfg, set: set}
 }
 
+// Dependencies makes the collector start the trail before this extension and shut it
+// down after.
+func (e *queryExtension) Dependencies() []component.ID { return []component.ID{e.cfg.Trail} }
+
 func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
+	key := "extensions::" + e.set.ID.String()
+	trail, err := audittrailextension.Find(host, e.cfg.Trail, key+"::trail")
+	if err != nil {
+		return err
+	}
+	if e.cfg.RecordAccess && !trail.Writable() {
+		return fmt.Errorf("%s::record_access: every read is recorded in the trail, and %q is read_only in this collector; "+
+			"set record_access: false on a query-only collector whose reads are recorded elsewhere", key, e.cfg.Trail)
+	}
+	e.trail, e.dir = trail, trail.Layout().Root
 	if e.cfg.PublicKeyFile != "" {
 		b, err := os.ReadFile(e.cfg.PublicKeyFile)
 		if err != nil {
@@ -63,8 +81,8 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("auditquery: %w", err)
 	}
 	e.masker = m
-	e.tallies = ledger.NewTallies(e.cfg.Directory)
-	st, err := openStore(e.cfg.Directory, engineLimits{memory: e.cfg.MemoryLimit, threads: e.cfg.Threads, maxTemp: e.cfg.MaxTempDirectorySize})
+	e.tallies = ledger.NewTallies(e.dir)
+	st, err := openStore(e.dir, engineLimits{memory: e.cfg.MemoryLimit, threads: e.cfg.Threads, maxTemp: e.cfg.MaxTempDirectorySize})
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)
 	}
@@ -98,19 +116,20 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 			zap.String("file", path), zap.Error(err))
 	}
 	st.live = func() ([]string, bool) {
-		sink, ok := trailsink.Lookup(e.cfg.Directory)
-		if !ok {
+		files, err := trail.LiveFiles()
+		if err != nil {
+			e.set.Logger.Warn("The trail's ledger could not be read; reads list the sealed files on disk", zap.Error(err))
 			return nil, false
 		}
-		return sink.LiveFiles(), true
+		return files, true
 	}
-	e.jobs, err = openJobs(e, e.cfg.exportsDir())
+	e.jobs, err = openJobs(e, e.cfg.exportsDir(trail.Layout()))
 	if err != nil {
 		_ = ln.Close()
 		_ = st.close()
 		return fmt.Errorf("auditquery: %w", err)
 	}
-	e.set.Logger.Info("Serving the audit trail", zap.String("endpoint", ln.Addr().String()), zap.String("directory", e.cfg.Directory))
+	e.set.Logger.Info("Serving the audit trail", zap.String("endpoint", ln.Addr().String()), zap.String("directory", e.dir))
 	// The tables every read joins (decisions, copies, the spans' context) are built now,
 	// not by the first reader: on a large trail that takes longer than a request may.
 	warmCtx, stopWarm := context.WithCancel(context.Background())
@@ -355,7 +374,7 @@ func traceTotals(rows []map[string]any) map[string]any {
 // trail, so only an admin gets it; a member or tenant admin gets the verdict.
 func (e *queryExtension) handleVerify(w http.ResponseWriter, r *http.Request, c *caller) {
 	opts := ledger.VerifyOptions{PublicKey: e.publicKey}
-	rep, err := ledger.Verify(e.cfg.Directory, opts)
+	rep, err := ledger.Verify(e.dir, opts)
 	if err != nil {
 		e.fail(w, r, c, http.StatusServiceUnavailable, "verification could not run: "+err.Error())
 		return

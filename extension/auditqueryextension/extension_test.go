@@ -22,8 +22,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
+	"github.com/otelaudit/otelcol-audit/extension/audittrailextension"
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
@@ -163,16 +165,55 @@ func startExtension(t testing.TB, dir string, mutate func(*Config)) string {
 	return base
 }
 
+// writers are the trails startWriter started, by data directory.
+var writers sync.Map
+
+// startTrail starts a real audittrail extension on dir, named audittrail, stopped at
+// cleanup.
+func startTrail(t testing.TB, dir string, tune func(*audittrailextension.Config)) extension.Extension {
+	t.Helper()
+	f := audittrailextension.NewFactory()
+	cfg := f.CreateDefaultConfig().(*audittrailextension.Config)
+	cfg.Directory, cfg.WriterID = dir, "test"
+	if tune != nil {
+		tune(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	set := extensiontest.NewNopSettings(f.Type())
+	set.ID = component.NewID(f.Type())
+	ext, err := f.Create(context.Background(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { assert.NoError(t, ext.Shutdown(context.Background())) })
+	return ext
+}
+
+// withTrail is host with the trail of dir as its audittrail extension: the writer
+// startWriter started on dir, or else a read-only trail (these tests write their files
+// directly).
+func withTrail(t testing.TB, host component.Host, dir string) hostWith {
+	t.Helper()
+	exts := hostWith{}
+	for id, ext := range host.GetExtensions() {
+		exts[id] = ext
+	}
+	trail, ok := writers.Load(dir)
+	if !ok {
+		trail = startTrail(t, dir, func(c *audittrailextension.Config) { c.ReadOnly = true })
+	}
+	exts[component.MustNewID("audittrail")] = trail.(component.Component)
+	return exts
+}
+
 // runExtension starts the real extension over dir with host's extensions and returns
 // its base URL and a function that shuts it down (also run at cleanup).
 func runExtension(t testing.TB, dir string, host component.Host, mutate func(*Config)) (string, func()) {
 	t.Helper()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.ServerConfig.NetAddr.Endpoint = freeEndpoint(t)
-	cfg.Directory = dir
 	cfg.MemoryLimit = "256MB"
-	// These tests write their trail files directly, with no exporter to record reads
-	// through; access_test.go runs the extension with one.
+	// These tests write their trail files directly, read through a read-only trail;
+	// access_test.go runs the extension on a trail it writes (startWriter).
 	cfg.RecordAccess = false
 	if mutate != nil {
 		mutate(cfg)
@@ -180,7 +221,7 @@ func runExtension(t testing.TB, dir string, host component.Host, mutate func(*Co
 	require.NoError(t, cfg.Validate())
 	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(componentType), cfg)
 	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), host))
+	require.NoError(t, ext.Start(context.Background(), withTrail(t, host, dir)))
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -445,10 +486,10 @@ func TestStartFailsWhenPortIsTaken(t *testing.T) {
 
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.ServerConfig.NetAddr.Endpoint = ln.Addr().String()
-	cfg.Directory = t.TempDir()
+	cfg.RecordAccess = false
 	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(componentType), cfg)
 	require.NoError(t, err)
-	err = ext.Start(context.Background(), componenttest.NewNopHost())
+	err = ext.Start(context.Background(), withTrail(t, componenttest.NewNopHost(), t.TempDir()))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), ln.Addr().String())
 	assert.NoError(t, ext.Shutdown(context.Background()))

@@ -31,7 +31,7 @@ func createDefaultConfig() component.Config {
 	srv.NetAddr.Endpoint = "localhost:4320"
 	return &Config{
 		ServerConfig:         srv,
-		Directory:            "./auditdata",
+		Trail:                component.MustNewID("audittrail"),
 		MaxLimit:             1000,
 		QueryTimeout:         30 * time.Second,
 		ExportTimeout:        30 * time.Minute,

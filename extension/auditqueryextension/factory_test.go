@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 )
@@ -18,7 +19,7 @@ func TestCreateDefaultConfig(t *testing.T) {
 	c := cfg.(*Config)
 	assert.Equal(t, "localhost:4320", c.ServerConfig.NetAddr.Endpoint)
 	assert.False(t, c.ServerConfig.Auth.HasValue())
-	assert.NotEmpty(t, c.Directory)
+	assert.Equal(t, component.MustNewID("audittrail"), c.Trail)
 	// The defaults must be usable as they are.
 	assert.NoError(t, confmap.Validate(c))
 }

@@ -5,9 +5,6 @@ import (
 	"time"
 )
 
-// SpansDir is the directory, under the data directory, that holds the sealed span files.
-const SpansDir = "spans"
-
 // partitionLayout is the hive partition path of an hour, as a time layout: PartitionOf
 // writes it and PartitionHour reads it, the only code that does either.
 const partitionLayout = "date=2006-01-02/hour=15"

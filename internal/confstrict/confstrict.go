@@ -5,6 +5,7 @@
 package confstrict
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -58,4 +59,20 @@ func collectKeys(t reflect.Type, into map[string]bool) {
 		}
 		into[strings.ToLower(name)] = true
 	}
+}
+
+// RejectMoved fails when conf sets a top-level key that moved out of this component,
+// saying, for each, what to write instead (moved maps the key to that advice).
+func RejectMoved(conf *confmap.Conf, moved map[string]string) error {
+	var msgs []string
+	for k := range conf.ToStringMap() {
+		if advice, ok := moved[strings.ToLower(k)]; ok {
+			msgs = append(msgs, fmt.Sprintf("%s is no longer a key here: %s", k, advice))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	slices.Sort(msgs)
+	return errors.New(strings.Join(msgs, "; "))
 }

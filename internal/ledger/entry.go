@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 // Entry kinds.
@@ -27,7 +29,7 @@ const (
 
 // Paths inside the data directory.
 const (
-	Dir            = "ledger"
+	Dir            = auditschema.LedgerDir
 	EntriesFile    = "entries.jsonl"
 	CheckpointFile = "checkpoint"
 	PublicKeyFile  = "public.key"

@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly || illumos
 
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"bufio"
@@ -14,9 +14,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
-const holdLockEnv = "AUDITPARQUET_TEST_HOLD_LOCK"
+const holdLockEnv = "AUDITTRAIL_TEST_HOLD_LOCK"
 
 // TestHoldLockHelper is not a test: run by TestLockHeldByAnotherProcess as a child
 // process, it holds the flock of the file named by holdLockEnv until its stdin closes.
@@ -44,7 +46,7 @@ func TestHoldLockHelper(t *testing.T) {
 // all pid 1): whether the holder is this collector is known from within it.
 func TestLockHeldByAnotherProcess(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, lockFile)
+	path := filepath.Join(dir, auditschema.LockFile)
 	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf("host other, pid %d, writer other-pod, since 2026-12-04T00:00:00Z\n", os.Getpid())), 0o644))
 	child := exec.Command(os.Args[0], "-test.run=^TestHoldLockHelper$")
 	child.Env = append(os.Environ(), holdLockEnv+"="+path)
@@ -71,6 +73,6 @@ func TestLockHeldByAnotherProcess(t *testing.T) {
 	host, _ := os.Hostname()
 	assert.Contains(t, string(text), fmt.Sprintf("host %s, pid %d, writer me, since ", host, os.Getpid()))
 	_, err = lockDirectory(dir, "again")
-	require.ErrorContains(t, err, "another auditparquet exporter in this collector already writes to "+dir)
+	require.ErrorContains(t, err, "another audittrail extension in this collector already writes to "+dir)
 	require.NoError(t, unlockDirectory(l))
 }

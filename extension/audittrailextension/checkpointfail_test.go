@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func hourOf(t *testing.T, rep *ledger.Report, hour time.Time) ledger.HourComplet
 // it stores.
 func TestCheckpointFailureRecordsSealAndRefusalsOnce(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, func(c *Config) {
+	e := startedTrail(t, dir, func(c *Config) {
 		c.MaxFileRows = 1000
 		c.MaxFileAge = time.Hour
 		c.Compaction.Enabled = false
@@ -64,7 +64,7 @@ func TestCheckpointFailureRecordsSealAndRefusalsOnce(t *testing.T) {
 	unblockCheckpoint(t, dir)
 	require.NoError(t, e.seal(true), "the retry writes the checkpoint")
 	require.NoError(t, e.pushTraces(ctx, spansAt(hour, 5, 4)), "taken again")
-	require.NoError(t, e.shutdown(ctx))
+	require.NoError(t, e.Shutdown(ctx))
 
 	rep := assertIntact(t, dir)
 	assert.True(t, rep.Intact)
@@ -85,7 +85,7 @@ func TestCheckpointFailureStillRetiresFiles(t *testing.T) {
 		c.Retention = 48 * time.Hour
 	}
 	ctx := context.Background()
-	e := startedExporter(t, dir, tune)
+	e := startedTrail(t, dir, tune)
 	closed := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
 	for seed := byte(1); seed <= 2; seed++ {
 		require.NoError(t, e.pushTraces(ctx, spansAt(closed, 10, seed)))
@@ -99,7 +99,7 @@ func TestCheckpointFailureStillRetiresFiles(t *testing.T) {
 	require.ErrorIs(t, e.maintain(time.Now().Add(72*time.Hour)), ledger.ErrNotCheckpointed)
 	assert.Empty(t, liveFiles(t, dir), "the retention is recorded: its files are removed")
 	unblockCheckpoint(t, dir)
-	require.NoError(t, e.shutdown(ctx), "shutdown writes the checkpoint")
+	require.NoError(t, e.Shutdown(ctx), "shutdown writes the checkpoint")
 
 	rep := assertIntact(t, dir)
 	assert.True(t, rep.Intact)

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"container/heap"
@@ -20,7 +20,7 @@ import (
 
 // maintain compacts closed hours and applies retention. It only ever removes files the
 // ledger has first recorded as replaced or deleted.
-func (e *parquetExporter) maintain(now time.Time) error {
+func (e *auditTrail) maintain(now time.Time) error {
 	byPartition := map[string][]ledger.FileRecord{}
 	for _, rec := range e.ledger.Live() {
 		p := auditschema.PartitionOfPath(rec.Path)
@@ -60,7 +60,7 @@ func (e *parquetExporter) maintain(now time.Time) error {
 // one file, ordered by start time. The merged file's content digest must equal the sum
 // of the digests of the files it replaces, or nothing is recorded; the inputs are
 // checked against the ledger first, so a modified file is never laundered into a merge.
-func (e *parquetExporter) compact(partition string, files []ledger.FileRecord) error {
+func (e *auditTrail) compact(partition string, files []ledger.FileRecord) error {
 	sort.Slice(files, func(i, j int) bool {
 		if files[i].Size != files[j].Size {
 			return files[i].Size < files[j].Size
@@ -121,7 +121,7 @@ const (
 )
 
 // compactionOptions are the writer options of the file merging files.
-func (e *parquetExporter) compactionOptions(files []ledger.FileRecord) (auditschema.WriterOptions, error) {
+func (e *auditTrail) compactionOptions(files []ledger.FileRecord) (auditschema.WriterOptions, error) {
 	paths := make([]string, len(files))
 	for i, rec := range files {
 		paths[i] = rec.Path
@@ -140,7 +140,7 @@ func (e *parquetExporter) compactionOptions(files []ledger.FileRecord) (auditsch
 // it started (auditschema.FarPast): retention keeps the partition until its latest row
 // was received longer ago than the retention, so no acknowledged row is deleted sooner.
 // Only the ingest_time column is read, by the bounds of its pages.
-func (e *parquetExporter) receivedBefore(files []ledger.FileRecord, cutoff time.Time) (bool, error) {
+func (e *auditTrail) receivedBefore(files []ledger.FileRecord, cutoff time.Time) (bool, error) {
 	for _, rec := range files {
 		latest, err := latestIngest(filepath.Join(e.dataDir, filepath.FromSlash(rec.Path)))
 		if err != nil {
@@ -197,7 +197,7 @@ func latestIngest(path string) (time.Time, error) {
 }
 
 // expire deletes a partition older than the retention window, recording it first.
-func (e *parquetExporter) expire(partition string, files []ledger.FileRecord) error {
+func (e *auditTrail) expire(partition string, files []ledger.FileRecord) error {
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	// Once the entry is recorded, with a checkpoint or not, the files are retired.
 	_, ckErr := e.ledger.Append(ledger.Entry{Kind: ledger.KindRetention, Writer: e.writer, Partition: partition, Deleted: files,
@@ -216,7 +216,7 @@ func (e *parquetExporter) expire(partition string, files []ledger.FileRecord) er
 }
 
 // removeFiles removes files the ledger has retired and fsyncs their directories.
-func (e *parquetExporter) removeFiles(files []ledger.FileRecord) error {
+func (e *auditTrail) removeFiles(files []ledger.FileRecord) error {
 	dirs := map[string]bool{}
 	for _, rec := range files {
 		path := filepath.Join(e.dataDir, filepath.FromSlash(rec.Path))
@@ -234,7 +234,7 @@ func (e *parquetExporter) removeFiles(files []ledger.FileRecord) error {
 }
 
 // checkRecorded re-hashes a file and compares it with its ledger record.
-func (e *parquetExporter) checkRecorded(rec ledger.FileRecord) error {
+func (e *auditTrail) checkRecorded(rec ledger.FileRecord) error {
 	n, sum, err := ledger.HashFile(filepath.Join(e.dataDir, filepath.FromSlash(rec.Path)))
 	if err != nil {
 		return err
@@ -247,7 +247,7 @@ func (e *parquetExporter) checkRecorded(rec ledger.FileRecord) error {
 
 // mergeInto streams the rows of files, each ordered by start time, into pw in start
 // time order (a k-way merge): memory holds one small batch per input, whatever the sizes.
-func (e *parquetExporter) mergeInto(pw *parquet.GenericWriter[auditschema.Row], files []ledger.FileRecord) (ledger.FileRecord, error) {
+func (e *auditTrail) mergeInto(pw *parquet.GenericWriter[auditschema.Row], files []ledger.FileRecord) (ledger.FileRecord, error) {
 	h := &mergeHeap{}
 	defer h.close()
 	for _, rec := range files {

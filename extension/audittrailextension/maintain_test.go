@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -23,8 +22,8 @@ import (
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
-// startedExporter runs the exporter's own lifecycle on a temporary directory.
-func startedExporter(t *testing.T, dir string, tune func(*Config)) *parquetExporter {
+// startedTrail runs the exporter's own lifecycle on a temporary directory.
+func startedTrail(t *testing.T, dir string, tune func(*Config)) *auditTrail {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Directory = dir
@@ -32,11 +31,11 @@ func startedExporter(t *testing.T, dir string, tune func(*Config)) *parquetExpor
 	if tune != nil {
 		tune(cfg)
 	}
-	e, err := newParquetExporter(cfg, exportertest.NewNopSettings(componentType))
+	e, err := newTrail(cfg, testSettings())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.start(context.Background(), componenttest.NewNopHost()); err != nil {
+	if err := e.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -85,7 +84,7 @@ func assertIntact(t *testing.T, dir string) *ledger.Report {
 
 func TestCompactionMergesClosedHour(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, nil)
+	e := startedTrail(t, dir, nil)
 	ctx := context.Background()
 	hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
 	for seed := byte(1); seed <= 4; seed++ {
@@ -143,7 +142,7 @@ func TestCompactionMergesClosedHour(t *testing.T) {
 	if st, err := os.Stat(merged); err != nil || st.Mode().Perm() != 0o444 {
 		t.Errorf("merged file mode: %v %v", st.Mode(), err)
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rep := assertIntact(t, dir)
@@ -154,7 +153,7 @@ func TestCompactionMergesClosedHour(t *testing.T) {
 
 func TestCompactionRefusesModifiedInput(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, nil)
+	e := startedTrail(t, dir, nil)
 	ctx := context.Background()
 	hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
 	for seed := byte(1); seed <= 2; seed++ {
@@ -182,7 +181,7 @@ func TestCompactionRefusesModifiedInput(t *testing.T) {
 	if got := len(liveFiles(t, dir)); got != 2 {
 		t.Errorf("%d files after a refused compaction, want the 2 originals", got)
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -193,7 +192,7 @@ func TestRetentionDeletesOldPartitions(t *testing.T) {
 	cfg.Directory = dir
 	cfg.Compaction.Interval = time.Hour // driven by the test through maintain
 	cfg.Retention = 48 * time.Hour
-	e, err := newParquetExporter(cfg, exportertest.NewNopSettings(componentType))
+	e, err := newTrail(cfg, testSettings())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +205,7 @@ func TestRetentionDeletesOldPartitions(t *testing.T) {
 		}
 		return time.Now()
 	}
-	if err := e.start(context.Background(), componenttest.NewNopHost()); err != nil {
+	if err := e.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -232,7 +231,7 @@ func TestRetentionDeletesOldPartitions(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "spans", "date="+old.Format(time.DateOnly))); !os.IsNotExist(err) {
 		t.Errorf("the expired date directory is still there: %v", err)
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	assertIntact(t, dir)
@@ -250,7 +249,7 @@ func TestRetentionDeletesOldPartitions(t *testing.T) {
 // as the rows received with it.
 func TestLateSpanOutlivesRetention(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, func(c *Config) { c.Retention = 48 * time.Hour })
+	e := startedTrail(t, dir, func(c *Config) { c.Retention = 48 * time.Hour })
 	ctx := context.Background()
 	late := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Hour)
 	if err := e.pushTraces(ctx, spansAt(late, 3, 1)); err != nil {
@@ -272,7 +271,7 @@ func TestLateSpanOutlivesRetention(t *testing.T) {
 			t.Errorf("row %s: start %v, flags %v; want its own start time, flagged", r.SpanID, r.StartTime, r.Flags)
 		}
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -282,7 +281,7 @@ func TestLateSpanOutlivesRetention(t *testing.T) {
 // longer ago than the retention, then deletes it.
 func TestRecentlyReceivedSpanKeptForTheRetention(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, func(c *Config) { c.Retention = 12 * time.Hour })
+	e := startedTrail(t, dir, func(c *Config) { c.Retention = 12 * time.Hour })
 	ctx := context.Background()
 	late := time.Now().UTC().Add(-20 * time.Hour).Truncate(time.Hour)
 	if err := e.pushTraces(ctx, spansAt(late, 3, 1)); err != nil {
@@ -310,7 +309,7 @@ func TestRecentlyReceivedSpanKeptForTheRetention(t *testing.T) {
 	if got := liveFiles(t, dir); len(got) != 0 {
 		t.Fatalf("still there once received longer ago than the retention: %v", got)
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	assertIntact(t, dir)
@@ -320,7 +319,7 @@ func TestRecentlyReceivedSpanKeptForTheRetention(t *testing.T) {
 // retired files on disk; verify names them, and the next start removes them.
 func TestInterruptedCompactionFinishedOnStart(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, nil)
+	e := startedTrail(t, dir, nil)
 	ctx := context.Background()
 	hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
 	for seed := byte(1); seed <= 2; seed++ {
@@ -343,7 +342,7 @@ func TestInterruptedCompactionFinishedOnStart(t *testing.T) {
 	if err := e.maintain(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for f, b := range saved { // as if the removal never happened
@@ -358,8 +357,8 @@ func TestInterruptedCompactionFinishedOnStart(t *testing.T) {
 	if len(rep.Findings) != len(inputs) || !strings.Contains(rep.Findings[0].Problem, "interrupted removal") {
 		t.Fatalf("verify with retired files on disk: %v", rep.Findings)
 	}
-	e2 := startedExporter(t, dir, nil)
-	if err := e2.shutdown(ctx); err != nil {
+	e2 := startedTrail(t, dir, nil)
+	if err := e2.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(liveFiles(t, dir)); got != 1 {

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"bufio"
@@ -172,8 +172,8 @@ func decodeBatch(batch []byte, ingest time.Time) (map[string][]auditschema.Row, 
 		if err != nil {
 			return nil, 0, err
 		}
-		parts, n := rowsByPartition(td, ingest, true)
-		return parts, n, nil
+		b := auditschema.BatchOf(td, ingest, true)
+		return b.Parts, b.Rows, nil
 	case walRows:
 		parts := map[string][]auditschema.Row{}
 		n := 0

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 func compactingConfig(c *Config) {
@@ -30,20 +32,20 @@ func interruptedCompaction(t *testing.T, dir string) (time.Time, string) {
 	t.Helper()
 	ctx := context.Background()
 	hour := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
-	e := startedExporter(t, dir, compactingConfig)
+	e := startedTrail(t, dir, compactingConfig)
 	for seed := byte(1); seed <= 2; seed++ {
 		require.NoError(t, e.pushTraces(ctx, spansAt(hour, 10, seed)))
 		require.NoError(t, e.seal(true))
 	}
-	require.NoError(t, e.shutdown(ctx))
+	require.NoError(t, e.Shutdown(ctx))
 
 	before := t.TempDir()
 	require.NoError(t, os.CopyFS(filepath.Join(before, "spans"), os.DirFS(filepath.Join(dir, "spans"))))
 	require.NoError(t, os.CopyFS(filepath.Join(before, ledger.Dir), os.DirFS(filepath.Join(dir, ledger.Dir))))
 
-	e = startedExporter(t, dir, compactingConfig)
+	e = startedTrail(t, dir, compactingConfig)
 	require.NoError(t, e.maintain(time.Now()))
-	require.NoError(t, e.shutdown(ctx))
+	require.NoError(t, e.Shutdown(ctx))
 	merged := liveFiles(t, dir)
 	require.Len(t, merged, 1, "compacted")
 
@@ -71,8 +73,8 @@ func TestRecoveryRecordsInterruptedCompaction(t *testing.T) {
 	dir := t.TempDir()
 	hour, merged := interruptedCompaction(t, dir)
 
-	e := startedExporter(t, dir, compactingConfig)
-	require.NoError(t, e.shutdown(context.Background()))
+	e := startedTrail(t, dir, compactingConfig)
+	require.NoError(t, e.Shutdown(context.Background()))
 
 	assert.Equal(t, []string{merged}, liveFiles(t, dir), "the merged file alone is left")
 	rep := assertIntact(t, dir)
@@ -115,12 +117,12 @@ func TestRecoveryQuarantinesInterruptedCompactionOfModifiedFile(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	e := startedExporter(t, dir, compactingConfig)
-	require.NoError(t, e.shutdown(context.Background()))
+	e := startedTrail(t, dir, compactingConfig)
+	require.NoError(t, e.Shutdown(context.Background()))
 
 	assert.NotContains(t, liveFiles(t, dir), merged)
 	assert.Len(t, liveFiles(t, dir), 2, "the files it merges stay")
-	q, err := filepath.Glob(filepath.Join(dir, quarantineDir, "*", "spans", "*", "*", filepath.Base(merged)))
+	q, err := filepath.Glob(filepath.Join(dir, auditschema.QuarantineDir, "*", "spans", "*", "*", filepath.Base(merged)))
 	require.NoError(t, err)
 	assert.Len(t, q, 1, "the merged file is quarantined")
 

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"context"
@@ -8,18 +8,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 	"github.com/otelaudit/otelcol-audit/internal/origin"
 )
 
 // The ledger's tallies count every row sealed as accepted in its filing hour, every row
-// refused under back-pressure, and the refusals a trusted writer reports down its
-// pipeline (never an untrusted sender's); the trail then verifies complete.
+// refused under back-pressure, and the refusals noted by a writer that refused records
+// before they reached the trail; the trail then verifies complete.
 func TestTalliesCountAcceptedAndRefused(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, func(c *Config) {
+	e := startedTrail(t, dir, func(c *Config) {
 		c.MaxFileRows = 10
 		c.MaxFileAge = time.Hour
 		c.Compaction.Enabled = false
@@ -37,10 +36,8 @@ func TestTalliesCountAcceptedAndRefused(t *testing.T) {
 	e.sealMu.Unlock()
 
 	refusedAt := time.Date(2026, 11, 22, 4, 30, 0, 0, time.UTC)
-	notice := origin.WithRefusal(context.Background(), origin.Refusal{RecordType: "event", Reason: "invalid", Records: 2, At: refusedAt})
-	require.NoError(t, e.pushTraces(notice, ptrace.NewTraces()), "an untrusted notice is ignored")
-	require.NoError(t, e.pushTraces(origin.WithTrustedWriter(notice, "auditevent"), ptrace.NewTraces()))
-	require.NoError(t, e.shutdown(ctx))
+	e.NoteRefusal(origin.Refusal{RecordType: "event", Reason: "invalid", Records: 2, At: refusedAt})
+	require.NoError(t, e.Shutdown(ctx))
 
 	rep, err := ledger.Verify(dir, ledger.VerifyOptions{})
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
@@ -58,12 +57,12 @@ func TestCompactionMergesOlderSchemaVersion(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Directory = dir
 	cfg.Compaction.Interval = time.Hour // driven by the test through maintain
-	e, err := newParquetExporter(cfg, exportertest.NewNopSettings(componentType))
+	e, err := newTrail(cfg, testSettings())
 	require.NoError(t, err)
 	// Received within the hour of the old trail's rows, so that they share its partition.
 	e.now = func() time.Time { return hour.Add(40 * time.Minute) }
 	ctx := context.Background()
-	require.NoError(t, e.start(ctx, componenttest.NewNopHost()))
+	require.NoError(t, e.Start(ctx, componenttest.NewNopHost()))
 
 	td := spansAt(hour.Add(30*time.Minute), 3, 7)
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
@@ -95,6 +94,6 @@ func TestCompactionMergesOlderSchemaVersion(t *testing.T) {
 	// The old rows carried session.id too, in their attributes: a file does not gain
 	// columns its rows were not sealed with.
 	assert.Equal(t, map[string]int{"NULL": 4, "sess-v3": 3}, sessions)
-	require.NoError(t, e.shutdown(ctx))
+	require.NoError(t, e.Shutdown(ctx))
 	assertIntact(t, dir)
 }

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"bufio"
@@ -52,12 +52,11 @@ func sealFile(dataDir, rel string, opts auditschema.WriterOptions, write rowWrit
 	return of.finish(rec)
 }
 
-// writingDir, under the data directory, holds the files being written: readers of the
-// trail's partitions only ever see sealed files.
-const writingDir = "writing"
+// Files being written are in auditschema.WritingDir: readers of the trail's partitions
+// only ever see sealed files.
 
 // openFile is a Parquet file being written. Its rows go to a temporary file in
-// writingDir, which finish fsyncs, makes read-only and hard-links to its final name in
+// auditschema.WritingDir, which finish fsyncs, makes read-only and hard-links to its final name in
 // its partition — which fails rather than replace an existing file — before fsyncing
 // the partition directory. New partition directories are fsynced into their parents. A
 // temporary file never holds the only copy of a row: its rows are in the write-ahead
@@ -74,7 +73,7 @@ type openFile struct {
 
 func createFile(dataDir, rel string, opts auditschema.WriterOptions) (*openFile, error) {
 	final := filepath.Join(dataDir, filepath.FromSlash(rel))
-	tmpDir := filepath.Join(dataDir, writingDir)
+	tmpDir := filepath.Join(dataDir, auditschema.WritingDir)
 	for _, dir := range []string{filepath.Dir(final), tmpDir} {
 		if err := mkdirDurable(dir); err != nil {
 			return nil, fmt.Errorf("seal %s: %w", final, err)

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"context"
@@ -18,8 +18,6 @@ import (
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
-const quarantineDir = "quarantine"
-
 // recover brings the data directory back to a consistent state after a crash, before
 // anything new is accepted:
 //  1. files being written when a writer stopped (under writing/) are removed: their rows
@@ -34,7 +32,7 @@ const quarantineDir = "quarantine"
 //  3. files the ledger retired (compaction, retention) but a crash left are removed;
 //  4. write-ahead log segments are replayed into sealed files, skipping partitions whose
 //     rows a crash interrupted after sealing.
-func (e *parquetExporter) recover(context.Context) error {
+func (e *auditTrail) recover(context.Context) error {
 	stamp := e.now().UTC().Format("20060102T150405Z")
 	live := e.ledger.Live()
 	var orphans []string
@@ -64,12 +62,12 @@ func (e *parquetExporter) recover(context.Context) error {
 	if err != nil {
 		return err
 	}
-	writing, err := os.ReadDir(filepath.Join(e.dataDir, writingDir))
+	writing, err := os.ReadDir(filepath.Join(e.dataDir, auditschema.WritingDir))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	for _, d := range writing {
-		if err := e.removeUnfinished(filepath.Join(e.dataDir, writingDir, d.Name()), d.Name()); err != nil {
+		if err := e.removeUnfinished(filepath.Join(e.dataDir, auditschema.WritingDir, d.Name()), d.Name()); err != nil {
 			return err
 		}
 	}
@@ -85,7 +83,7 @@ func (e *parquetExporter) recover(context.Context) error {
 // whatever its writer_id: with the directory's lock held, none is running. Its rows are
 // in the write-ahead log (replayed at start) or, for a compaction, in the files it was
 // merging, which stay live.
-func (e *parquetExporter) removeUnfinished(path, name string) error {
+func (e *auditTrail) removeUnfinished(path, name string) error {
 	if !strings.HasSuffix(name, ".tmp") {
 		return nil
 	}
@@ -97,7 +95,7 @@ func (e *parquetExporter) removeUnfinished(path, name string) error {
 }
 
 // recordOrphan records a sealed file that has no ledger entry, or quarantines it.
-func (e *parquetExporter) recordOrphan(rel, stamp string) error {
+func (e *auditTrail) recordOrphan(rel, stamp string) error {
 	path := filepath.Join(e.dataDir, filepath.FromSlash(rel))
 	rows, meta, err := auditschema.ReadParquetFile(path)
 	if err != nil {
@@ -132,7 +130,7 @@ func (e *parquetExporter) recordOrphan(rel, stamp string) error {
 // one of them is live, unmodified and the sum of their content digests equals its own;
 // they are then removed. Otherwise it is quarantined. Either way no row is counted
 // twice or stays twice in the trail.
-func (e *parquetExporter) recordCompactionOrphan(rec ledger.FileRecord, replaces, stamp string) error {
+func (e *auditTrail) recordCompactionOrphan(rec ledger.FileRecord, replaces, stamp string) error {
 	inputs, why := e.compactionInputs(rec, replaces)
 	if why != "" {
 		return e.quarantine(rec.Path, stamp, "merged file of a compaction in no ledger entry: "+why)
@@ -154,7 +152,7 @@ func (e *parquetExporter) recordCompactionOrphan(rec ledger.FileRecord, replaces
 
 // compactionInputs returns the ledger records of the files a merged file names in its
 // metadata (replaces), or why it cannot be recorded as their compaction.
-func (e *parquetExporter) compactionInputs(merged ledger.FileRecord, replaces string) ([]ledger.FileRecord, string) {
+func (e *auditTrail) compactionInputs(merged ledger.FileRecord, replaces string) ([]ledger.FileRecord, string) {
 	var paths []string
 	if err := json.Unmarshal([]byte(replaces), &paths); err != nil || len(paths) == 0 {
 		return nil, "it does not name the files it merges"
@@ -199,8 +197,8 @@ func recordOf(path string, rows []auditschema.Row) (ledger.FileRecord, error) {
 }
 
 // quarantine moves a file of the data directory to quarantine/<stamp>/<same path>.
-func (e *parquetExporter) quarantine(rel, stamp, why string) error {
-	dst := filepath.Join(e.dataDir, quarantineDir, stamp, filepath.FromSlash(rel))
+func (e *auditTrail) quarantine(rel, stamp, why string) error {
+	dst := filepath.Join(e.dataDir, auditschema.QuarantineDir, stamp, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
@@ -212,8 +210,8 @@ func (e *parquetExporter) quarantine(rel, stamp, why string) error {
 }
 
 // replayWAL seals the rows of every write-ahead log segment left by an earlier run.
-func (e *parquetExporter) replayWAL() error {
-	dir := filepath.Join(e.dataDir, walDir)
+func (e *auditTrail) replayWAL() error {
+	dir := filepath.Join(e.dataDir, auditschema.WALDir)
 	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"bytes"
@@ -16,9 +16,10 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -66,7 +67,8 @@ func tracesOf(spans ...testSpan) ptrace.Traces {
 	return td
 }
 
-func newTestExporter(t *testing.T, dir string, mutate func(*Config)) exporter.Traces {
+// newTestTrail is a trail on dir with the test's writer id and no compaction.
+func newTestTrail(t *testing.T, dir string, mutate func(*Config)) *auditTrail {
 	t.Helper()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.Directory = dir
@@ -77,9 +79,15 @@ func newTestExporter(t *testing.T, dir string, mutate func(*Config)) exporter.Tr
 		mutate(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	exp, err := NewFactory().CreateTraces(context.Background(), exportertest.NewNopSettings(componentType), cfg)
+	e, err := newTrail(cfg, testSettings())
 	require.NoError(t, err)
-	return exp
+	return e
+}
+
+// pushTraces appends spans as the exporter does for a trusted writer's batch, received
+// at e.now (the exporter's trust boundary is tested in its package).
+func (e *auditTrail) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	return e.Append(ctx, auditschema.BatchOf(td, e.now(), true))
 }
 
 // sealedFiles lists the sealed Parquet files under the data directory, relative to it.
@@ -162,9 +170,9 @@ func TestExportSealsHourPartitions(t *testing.T) {
 	}
 	require.Len(t, byPartition, 2)
 
-	exp := newTestExporter(t, dir, nil)
+	exp := newTestTrail(t, dir, nil)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(spans...)))
+	require.NoError(t, exp.pushTraces(context.Background(), tracesOf(spans...)))
 	require.NoError(t, exp.Shutdown(context.Background()))
 
 	files := sealedFiles(t, dir)
@@ -220,9 +228,9 @@ func TestExportSealsHourPartitions(t *testing.T) {
 
 func TestEmptyBatchWritesNothing(t *testing.T) {
 	dir := t.TempDir()
-	exp := newTestExporter(t, dir, nil)
+	exp := newTestTrail(t, dir, nil)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, exp.ConsumeTraces(context.Background(), ptrace.NewTraces()))
+	require.NoError(t, exp.pushTraces(context.Background(), ptrace.NewTraces()))
 	require.NoError(t, exp.Shutdown(context.Background()))
 	assert.Empty(t, sealedFiles(t, dir))
 }
@@ -275,27 +283,26 @@ func TestDataDirectoryBlockedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	// A regular file where the spans directory should be.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, auditschema.SpansDir), []byte("not a directory"), 0o644))
-	exp := newTestExporter(t, dir, nil)
+	exp := newTestTrail(t, dir, nil)
 	err := exp.Start(context.Background(), componenttest.NewNopHost())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), auditschema.SpansDir)
 	assert.NoError(t, exp.Shutdown(context.Background()))
 }
 
-// When a partition cannot be written, the exporter never swallows the error: the batch
+// When a partition cannot be written, the trail never swallows the error: the batch
 // that was acknowledged stays in the write-ahead log, later batches are refused, shutdown
 // reports the failure, and a restart seals every acknowledged span exactly once.
 func TestUnwritablePartitionIsNotSwallowed(t *testing.T) {
 	dir := t.TempDir()
 	fast := func(c *Config) {
 		c.MaxFileAge = 100 * time.Millisecond
-		c.BackOffConfig.Enabled = false // return errors to the caller at once
 	}
 	// Recent hours, so that each row is filed by its start time (auditschema.Place).
 	good := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour) // its partition sorts first
 	bad := good.Add(2 * time.Hour)
 
-	exp := newTestExporter(t, dir, fast)
+	exp := newTestTrail(t, dir, fast)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	// Tests run as root, so permissions would not stop the writer: put a regular file
 	// where the partition's directory has to be created.
@@ -310,7 +317,7 @@ func TestUnwritablePartitionIsNotSwallowed(t *testing.T) {
 		require.Less(t, i, byte(250), "too many pushes accepted while sealing fails")
 		require.True(t, time.Now().Before(deadline), "pushes were never refused while sealing failed")
 		batch := []testSpan{{i, 1, good.Add(time.Duration(i) * time.Second)}, {i, 2, bad.Add(time.Duration(i) * time.Second)}}
-		pushErr = exp.ConsumeTraces(context.Background(), tracesOf(batch...))
+		pushErr = exp.pushTraces(context.Background(), tracesOf(batch...))
 		if pushErr == nil {
 			acked = append(acked, batch...)
 			time.Sleep(20 * time.Millisecond) // poll: give the seal loop time to run
@@ -328,7 +335,7 @@ func TestUnwritablePartitionIsNotSwallowed(t *testing.T) {
 
 	// Clear the obstacle; a new run seals what was acknowledged.
 	require.NoError(t, os.Remove(blocker))
-	exp2 := newTestExporter(t, dir, fast)
+	exp2 := newTestTrail(t, dir, fast)
 	require.NoError(t, exp2.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, exp2.Shutdown(context.Background()))
 
@@ -351,4 +358,11 @@ func TestUnwritablePartitionIsNotSwallowed(t *testing.T) {
 	rep, err := ledger.Verify(dir, ledger.VerifyOptions{})
 	require.NoError(t, err)
 	assert.Truef(t, rep.Intact, "findings: %v", rep.Findings)
+}
+
+// testSettings are a trail's settings under its default name, as errors name it.
+func testSettings() extension.Settings {
+	set := extensiontest.NewNopSettings(componentType)
+	set.ID = component.NewID(componentType)
+	return set
 }

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"bytes"
@@ -13,18 +13,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 )
 
-// crash stops an exporter the way a kill does: the seal loop stops, files stay as they
+// crash stops a trail the way a kill does: the seal loop stops, files stay as they
 // are (nothing is sealed, the log segment is not removed).
-func crash(t *testing.T, e *parquetExporter) {
+func crash(t *testing.T, e *auditTrail) {
 	t.Helper()
-	e.unregister() // the process, and with it the registry, is gone
 	close(e.stop)
 	<-e.stopped
 	e.mu.Lock()
@@ -74,7 +72,7 @@ func noCompaction(c *Config) {
 // up to a torn last frame (a write that was never acknowledged).
 func TestReplayAfterCrashWithTornTail(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, noCompaction)
+	e := startedTrail(t, dir, noCompaction)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	for seed := byte(1); seed <= 3; seed++ {
@@ -94,8 +92,8 @@ func TestReplayAfterCrashWithTornTail(t *testing.T) {
 	f.Write([]byte{200, 0, 0, 0, 1, 2, 3}) // half a frame header and body
 	f.Close()
 
-	e2 := startedExporter(t, dir, noCompaction)
-	if err := e2.shutdown(ctx); err != nil {
+	e2 := startedTrail(t, dir, noCompaction)
+	if err := e2.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ids := countRows(t, dir)
@@ -120,8 +118,8 @@ func TestReplayAfterCrashWithTornTail(t *testing.T) {
 // upgrade it is replayed like one of today's, next to frames of rows.
 func TestReplayOfAnEarlierVersionsSegment(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, walDir), 0o755))
-	seg, err := createSegment(filepath.Join(dir, walDir, "earlier-000001.wal"))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, auditschema.WALDir), 0o755))
+	seg, err := createSegment(filepath.Join(dir, auditschema.WALDir, "earlier-000001.wal"))
 	require.NoError(t, err)
 	now := time.Now().UTC()
 	ingest := now.Add(-time.Minute).Truncate(time.Microsecond)
@@ -130,14 +128,14 @@ func TestReplayOfAnEarlierVersionsSegment(t *testing.T) {
 	require.Equal(t, byte(walOTLP), otlp[0])
 	_, err = seg.write(ingest.UnixNano(), otlp)
 	require.NoError(t, err)
-	parts, _ := rowsByPartition(spansAt(now, 5, 2), ingest, false)
+	parts := auditschema.BatchOf(spansAt(now, 5, 2), ingest, false).Parts
 	rows, _ := encodeBatch(nil, parts)
 	_, err = seg.write(ingest.UnixNano(), rows)
 	require.NoError(t, err)
 	require.NoError(t, seg.close())
 
-	e := startedExporter(t, dir, noCompaction)
-	require.NoError(t, e.shutdown(context.Background()))
+	e := startedTrail(t, dir, noCompaction)
+	require.NoError(t, e.Shutdown(context.Background()))
 	ids := countRows(t, dir)
 	assert.Len(t, ids, 15)
 	for id, n := range ids {
@@ -162,7 +160,7 @@ func TestReplayOfAnEarlierVersionsSegment(t *testing.T) {
 // removed must not store the rows twice.
 func TestReplaySkipsWhatWasSealed(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, noCompaction)
+	e := startedTrail(t, dir, noCompaction)
 	ctx := context.Background()
 	if err := e.pushTraces(ctx, spansAt(time.Now().UTC(), 12, 1)); err != nil {
 		t.Fatal(err)
@@ -175,14 +173,14 @@ func TestReplaySkipsWhatWasSealed(t *testing.T) {
 	if err := e.seal(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(segPath, saved, 0o600); err != nil { // as if removal never happened
 		t.Fatal(err)
 	}
-	e2 := startedExporter(t, dir, noCompaction)
-	if err := e2.shutdown(ctx); err != nil {
+	e2 := startedTrail(t, dir, noCompaction)
+	if err := e2.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ids := countRows(t, dir)
@@ -203,25 +201,25 @@ func TestReplaySkipsWhatWasSealed(t *testing.T) {
 // ledger entry.
 func TestRecoveryQuarantinesAndRecords(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, noCompaction)
+	e := startedTrail(t, dir, noCompaction)
 	ctx := context.Background()
 	hour := time.Now().UTC().Truncate(time.Hour)
 	if err := e.pushTraces(ctx, spansAt(hour, 5, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	part := filepath.Join(dir, "spans", auditschema.PartitionOf(hour))
 	// A sealed file whose ledger append a crash interrupted (same writer, other rows).
 	orphan := spansAt(hour, 4, 2)
-	parts, _ := rowsByPartition(orphan, time.Now(), false)
+	parts := auditschema.BatchOf(orphan, time.Now(), false).Parts
 	rows := parts[auditschema.PartitionOf(hour)]
 	orphanRel := "spans/" + auditschema.PartitionOf(hour) + "/orphan-000001.parquet"
 	if _, err := sealFile(dir, orphanRel, auditschema.WriterOptions{Compression: "zstd", Metadata: map[string]string{auditschema.MetadataSource: "wal/gone.wal"}}, writeSorted(rows)); err != nil {
 		t.Fatal(err)
 	}
-	writing := filepath.Join(dir, writingDir)
+	writing := filepath.Join(dir, auditschema.WritingDir)
 	ownTmp := filepath.Join(writing, e.writer+"-half-written.parquet.tmp")
 	legacyTmp := filepath.Join(part, "."+e.writer+"-half-sealed.parquet.tmp") // where earlier builds wrote
 	otherTmp := filepath.Join(writing, "other_writer-half-written.parquet.tmp")
@@ -234,8 +232,8 @@ func TestRecoveryQuarantinesAndRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e2 := startedExporter(t, dir, noCompaction)
-	if err := e2.shutdown(ctx); err != nil {
+	e2 := startedTrail(t, dir, noCompaction)
+	if err := e2.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	quarantined, _ := filepath.Glob(filepath.Join(dir, "quarantine", "*", "spans", "*", "*", "*"))
@@ -265,17 +263,17 @@ func TestRecoveryQuarantinesAndRecords(t *testing.T) {
 // public key.
 func TestKeyRotationIsRecorded(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, noCompaction)
+	e := startedTrail(t, dir, noCompaction)
 	if err := e.pushTraces(context.Background(), spansAt(time.Now().UTC(), 2, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.shutdown(context.Background()); err != nil {
+	if err := e.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	oldPub, _ := os.ReadFile(filepath.Join(dir, ledger.Dir, ledger.PublicKeyFile))
 	newKey := filepath.Join(t.TempDir(), "new.key")
-	e2 := startedExporter(t, dir, func(c *Config) { noCompaction(c); c.Signing.KeyFile = newKey })
-	if err := e2.shutdown(context.Background()); err != nil {
+	e2 := startedTrail(t, dir, func(c *Config) { noCompaction(c); c.Signing.KeyFile = newKey })
+	if err := e2.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	newPub, _ := os.ReadFile(filepath.Join(dir, ledger.Dir, ledger.PublicKeyFile))
@@ -301,7 +299,7 @@ func TestKeyRotationIsRecorded(t *testing.T) {
 // A start that fails during recovery leaves a shutdown that returns, not one that hangs.
 func TestShutdownAfterFailedRecovery(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, noCompaction)
+	e := startedTrail(t, dir, noCompaction)
 	if err := e.pushTraces(context.Background(), spansAt(time.Now().UTC(), 2, 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -315,20 +313,20 @@ func TestShutdownAfterFailedRecovery(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(part, "left.parquet"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, quarantineDir), []byte("not a directory"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, auditschema.QuarantineDir), []byte("not a directory"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := createDefaultConfig().(*Config)
 	cfg.Directory = dir
-	e2, err := newParquetExporter(cfg, exportertest.NewNopSettings(componentType))
+	e2, err := newTrail(cfg, testSettings())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e2.start(context.Background(), componenttest.NewNopHost()); err == nil {
+	if err := e2.Start(context.Background(), componenttest.NewNopHost()); err == nil {
 		t.Fatal("start succeeded over an unreadable log segment")
 	}
 	done := make(chan error, 1)
-	go func() { done <- e2.shutdown(context.Background()) }()
+	go func() { done <- e2.Shutdown(context.Background()) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
@@ -342,7 +340,7 @@ func TestShutdownAfterFailedRecovery(t *testing.T) {
 // written.
 func TestSealFallsBackToTheLogWhenAFileFails(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, noCompaction)
+	e := startedTrail(t, dir, noCompaction)
 	ctx := context.Background()
 	hour := time.Now().UTC().Truncate(time.Hour)
 	for i := range 3 {
@@ -365,7 +363,7 @@ func TestSealFallsBackToTheLogWhenAFileFails(t *testing.T) {
 	if err := e.seal(true); err != nil {
 		t.Fatalf("seal: %v", err)
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ids := countRows(t, dir)
@@ -380,7 +378,7 @@ func TestSealFallsBackToTheLogWhenAFileFails(t *testing.T) {
 	if _, err := os.Stat(broken.tmp); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the failed file's temporary file is left: %v", err)
 	}
-	if segs, _ := filepath.Glob(filepath.Join(dir, walDir, "*.wal")); len(segs) != 0 {
+	if segs, _ := filepath.Glob(filepath.Join(dir, auditschema.WALDir, "*.wal")); len(segs) != 0 {
 		t.Errorf("write-ahead log segments left after sealing: %v", segs)
 	}
 	assertIntact(t, dir)

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"bufio"
@@ -37,7 +37,7 @@ func BenchmarkSeal(b *testing.B) {
 	}
 	ingest := time.Now()
 	baseRows := make([]auditschema.Row, 0, spans)
-	for _, rows := range must(rowsByPartition(td, ingest, false)) {
+	for _, rows := range auditschema.BatchOf(td, ingest, false).Parts {
 		baseRows = append(baseRows, rows...)
 	}
 	opts := auditschema.WriterOptions{Compression: "zstd", RowGroupRows: 100_000, Fast: true}
@@ -48,7 +48,7 @@ func BenchmarkSeal(b *testing.B) {
 	var sealed []ledger.FileRecord
 	for i := 0; b.Loop(); i++ {
 		t0, c0 := time.Now(), processCPU(b)
-		parts, _ := rowsByPartition(td, ingest, false)
+		parts := auditschema.BatchOf(td, ingest, false).Parts
 		sealed = sealed[:0]
 		for p, rows := range parts {
 			rows = sortedByStart([][]auditschema.Row{rows})
@@ -85,7 +85,7 @@ func BenchmarkSeal(b *testing.B) {
 
 	// Compaction of the last sealed files, each merged alone: the same reading, merging,
 	// digest check and writing as a real compaction.
-	e := &parquetExporter{dataDir: dir}
+	e := &auditTrail{dataDir: dir}
 	var sealedBytes, compactedBytes int64
 	c0 := processCPU(b)
 	for _, rec := range sealed {
@@ -126,7 +126,5 @@ func processCPU(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
-
-func must[T any](v T, _ int) T { return v }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,4 +1,4 @@
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 // and accepted again once sealing catches up. Nothing acknowledged is lost.
 func TestBackPressureCountsQueuedBatches(t *testing.T) {
 	dir := t.TempDir()
-	e := startedExporter(t, dir, func(c *Config) {
+	e := startedTrail(t, dir, func(c *Config) {
 		c.MaxFileRows = 10
 		c.MaxFileAge = time.Hour
 		c.Compaction.Enabled = false
@@ -46,7 +46,7 @@ func TestBackPressureCountsQueuedBatches(t *testing.T) {
 	if err := e.pushTraces(ctx, spansAt(now, 1, 3)); err != nil {
 		t.Fatalf("push after sealing caught up: %v", err)
 	}
-	if err := e.shutdown(ctx); err != nil {
+	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(countRows(t, dir)); got != 21 {

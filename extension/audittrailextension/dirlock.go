@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly || illumos
 
-package auditparquetexporter
+package audittrailextension
 
 import (
 	"errors"
@@ -11,15 +11,12 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
-// lockFile is the file, in the data directory, whose exclusive lock a running exporter
-// holds: one writer at a time appends to a directory's ledger and log. It names the
-// holder (host, pid, writer id, since when) for the error a second writer gets.
-const lockFile = "writer.lock"
-
 // heldLocks are the lock files this process holds, by device and inode: a second
-// exporter of this collector is told so, whatever the lock file's text says (processes
+// trail of this collector is told so, whatever the lock file's text says (processes
 // in different PID namespaces share pid numbers).
 var heldLocks = struct {
 	sync.Mutex
@@ -45,11 +42,13 @@ type dirLock struct {
 }
 
 // lockDirectory takes the write lock of the data directory dir for writer, refusing
-// when another exporter — of this collector, or of another process on this host or on
+// when another writer — of this collector, or of another process on this host or on
 // another sharing the file system where it supports flock(2) — holds it. The lock goes
-// with unlockDirectory, and with the process if it dies.
+// with unlockDirectory, and with the process if it dies. The lock file
+// (auditschema.LockFile) names the holder (host, pid, writer id, since when) for the
+// error a second writer gets.
 func lockDirectory(dir, writer string) (*dirLock, error) {
-	path := filepath.Join(dir, lockFile)
+	path := filepath.Join(dir, auditschema.LockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)
@@ -63,7 +62,7 @@ func lockDirectory(dir, writer string) (*dirLock, error) {
 	defer heldLocks.Unlock()
 	if who, ok := heldLocks.files[id]; ok {
 		_ = f.Close()
-		return nil, fmt.Errorf("another auditparquet exporter in this collector already writes to %s (%s); give each exporter its own directory", dir, who)
+		return nil, fmt.Errorf("another audittrail extension in this collector already writes to %s (%s); give each trail its own directory", dir, who)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		holder := make([]byte, 512)
@@ -76,7 +75,7 @@ func lockDirectory(dir, writer string) (*dirLock, error) {
 		if who == "" {
 			who = "a writer that has not named itself yet"
 		}
-		return nil, fmt.Errorf("%s is being written by another process (%s): one exporter writes a directory at a time, or the ledger forks; stop the other collector first, or give this one its own directory", dir, who)
+		return nil, fmt.Errorf("%s is being written by another process (%s): one process writes a directory at a time, or the ledger forks; stop the other collector first, or give this one its own directory", dir, who)
 	}
 	host, _ := os.Hostname()
 	held := fmt.Sprintf("host %s, pid %d, writer %s, since %s\n", host, os.Getpid(), writer, time.Now().UTC().Format(time.RFC3339))
