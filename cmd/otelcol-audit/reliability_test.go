@@ -42,6 +42,12 @@ func startCollectorProcess(t *testing.T, cfgPaths []string, logPath string, read
 	for _, c := range cfgPaths {
 		args = append(args, "--config", c)
 	}
+	return startCollectorProcessArgs(t, args, logPath, ready...)
+}
+
+// startCollectorProcessArgs is startCollectorProcess with the command line given whole.
+func startCollectorProcessArgs(t *testing.T, args []string, logPath string, ready ...string) *collectorProcess {
+	t.Helper()
 	cmd := collectorCommand(args...)
 	logs, err := os.Create(logPath)
 	if err != nil {

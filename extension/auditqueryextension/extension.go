@@ -2,11 +2,14 @@ package auditqueryextension
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -54,6 +57,23 @@ func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
 	return &queryExtension{cfg: cfg, set: set}
 }
 
+// workLayout is where the extension keeps its own files (scratch space, export jobs):
+// the trail's data directory when this collector writes it, else — a read_only trail,
+// which another process owns and may be on a read-only volume — a directory of the
+// system's temporary directory named after the trail, the same for every start, so
+// that what a stopped process left there is found and removed.
+func workLayout(trail audittrailextension.Trail) (auditschema.Layout, error) {
+	if trail.Writable() {
+		return trail.Layout(), nil
+	}
+	abs, err := filepath.Abs(trail.Layout().Root)
+	if err != nil {
+		return auditschema.Layout{}, err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return auditschema.Layout{Root: filepath.Join(os.TempDir(), "otelcol-audit-query-"+hex.EncodeToString(sum[:6]))}, nil
+}
+
 // Dependencies makes the collector start the trail before this extension and shut it
 // down after.
 func (e *queryExtension) Dependencies() []component.ID { return []component.ID{e.cfg.Trail} }
@@ -69,6 +89,10 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 			"set record_access: false on a query-only collector whose reads are recorded elsewhere", key, e.cfg.Trail)
 	}
 	e.trail, e.dir = trail, trail.Layout().Root
+	work, err := workLayout(trail)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
 	if e.cfg.PublicKeyFile != "" {
 		b, err := os.ReadFile(e.cfg.PublicKeyFile)
 		if err != nil {
@@ -82,7 +106,8 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	}
 	e.masker = m
 	e.tallies = ledger.NewTallies(e.dir)
-	st, err := openStore(e.dir, engineLimits{memory: e.cfg.MemoryLimit, threads: e.cfg.Threads, maxTemp: e.cfg.MaxTempDirectorySize})
+	st, err := openStore(e.dir, engineLimits{memory: e.cfg.MemoryLimit, threads: e.cfg.Threads, maxTemp: e.cfg.MaxTempDirectorySize,
+		tempDir: filepath.Join(work.Scratch(), "duckdb"), sqlDir: filepath.Join(work.Scratch(), "sql")})
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)
 	}
@@ -123,7 +148,7 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		}
 		return files, true
 	}
-	e.jobs, err = openJobs(e, e.cfg.exportsDir(trail.Layout()))
+	e.jobs, err = openJobs(e, e.cfg.exportsDir(work))
 	if err != nil {
 		_ = ln.Close()
 		_ = st.close()

@@ -282,6 +282,8 @@ type engineLimits struct {
 	maxTemp string
 	// tempDir is where DuckDB spills; empty is <directory>/scratch/duckdb.
 	tempDir string
+	// sqlDir is where the SQL worker spills; empty is <directory>/scratch/sql.
+	sqlDir string
 }
 
 // scratchDir is where DuckDB spills what does not fit its memory limit, relative to the
@@ -289,8 +291,8 @@ type engineLimits struct {
 // DuckDB when the store closes. The SQL worker spills to sqlScratchDir/<pid>-<n> beside
 // it, removed when the worker ends.
 const (
-	scratchDir    = "scratch/duckdb"
-	sqlScratchDir = "scratch/sql"
+	scratchDir    = auditschema.ScratchDir + "/duckdb"
+	sqlScratchDir = auditschema.ScratchDir + "/sql"
 )
 
 func openStore(dir string, lim engineLimits) (*store, error) {
@@ -354,8 +356,12 @@ func openStore(dir string, lim engineLimits) (*store, error) {
 // enableSQL lets runSQL run statements, in a worker whose resident memory is bounded
 // by maxResident.
 func (s *store) enableSQL(maxResident int64) {
+	sqlDir := s.lim.sqlDir
+	if sqlDir == "" {
+		sqlDir = filepath.Join(s.abs, filepath.FromSlash(sqlScratchDir))
+	}
 	s.workers = newSQLWorkers(sqlWorkerConfig{Dir: s.abs, Memory: s.lim.memory, Threads: s.lim.threads, MaxTemp: s.lim.maxTemp},
-		filepath.Join(s.abs, filepath.FromSlash(sqlScratchDir)), maxResident)
+		sqlDir, maxResident)
 }
 
 func (s *store) close() error {
