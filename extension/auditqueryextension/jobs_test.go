@@ -65,6 +65,7 @@ func download(t *testing.T, base string, j jobView) []byte {
 // downloadable, an interrupted one runs again to the same result.
 func TestExportJobs(t *testing.T) {
 	dir := t.TempDir()
+	startWriter(t, dir) // its own files (jobs, scratch) are in the directory of a trail it writes
 	writeFixture(t, dir, fixture, true)
 	small := func(c *Config) { c.Exports.MaxDirectRows = 3 }
 	base, stop := runExtension(t, dir, componenttest.NewNopHost(), small)
@@ -177,6 +178,7 @@ func TestExportJobs(t *testing.T) {
 // A finished job's file is removed once its time is up; its status says so.
 func TestExportJobsExpire(t *testing.T) {
 	dir := t.TempDir()
+	startWriter(t, dir) // its own files (jobs, scratch) are in the directory of a trail it writes
 	writeFixture(t, dir, fixture, false)
 	base := startExtension(t, dir, func(c *Config) { c.Exports.TTL = 200 * time.Millisecond })
 	status, body, _ := do(t, http.MethodPost, base+"/api/v1/exports", "", `{"format": "csv", "name": "soon-gone"}`)

@@ -21,6 +21,7 @@ import (
 // the next statement runs on a new worker; and no worker's scratch directory stays.
 func TestSQLWorkerStoppedAndRestarted(t *testing.T) {
 	dir := t.TempDir()
+	startWriter(t, dir) // its own files (jobs, scratch) are in the directory of a trail it writes
 	writeRichTrail(t, dir, time.Now().UTC())
 	base := startExtension(t, dir, func(c *Config) {
 		c.MemoryLimit = "128MB"
