@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
 const stability = component.StabilityLevelAlpha
@@ -29,7 +31,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		RateLimitPerMinute: 60,
 		RateLimitPerActor: PerActorConfig{
-			ActorKeys: append([]string(nil), actorKeys...),
+			ActorKeys: auditschema.UserIDNames(),
 			MaxActors: 1000,
 		},
 		QueryURL:      "http://localhost:4320",

@@ -37,35 +37,6 @@ const (
 	ruleAttr = "auditwebhook.rule"
 )
 
-// Attribute names an alert is read from, first present wins. Only these are copied into
-// the queue, so payload attributes (request, response, messages) can never reach an alert.
-var (
-	recordTypeKeys = []string{auditschema.AttrRecordType}
-	categoryKeys   = []string{auditschema.AttrCategory}
-	actionKeys     = []string{auditschema.AttrAction}
-	resultKeys     = []string{auditschema.AttrResult}
-	actorKeys      = []string{auditschema.AttrUserID, "user.id", "enduser.id", "gen_ai.user.id"}
-	agentKeys      = []string{auditschema.AttrAgentName, "gen_ai.agent.name", "agent.name",
-		auditschema.AttrAgentID, "gen_ai.agent.id", "agent.id"}
-	modelKeys = []string{auditschema.AttrModel, "gen_ai.response.model", "gen_ai.request.model",
-		"llm.model_name"}
-	toolKeys     = []string{auditschema.AttrToolName, "gen_ai.tool.name", "tool.name"}
-	decisionKeys = []string{auditschema.AttrPolicyDecision}
-	dlpKeys      = []string{auditschema.AttrDLPResult}
-	costKeys     = []string{auditschema.AttrCostUSD, "gen_ai.usage.cost", "llm.cost.total"}
-)
-
-var copiedKeys = func() map[string]bool {
-	m := map[string]bool{}
-	for _, l := range [][]string{recordTypeKeys, categoryKeys, actionKeys, resultKeys, actorKeys,
-		agentKeys, modelKeys, toolKeys, decisionKeys, dlpKeys, costKeys} {
-		for _, k := range l {
-			m[k] = true
-		}
-	}
-	return m
-}()
-
 // Alert is one element of the POSTed {"alerts": [...]}.
 type Alert struct {
 	Rule           string   `json:"rule"`
@@ -193,7 +164,7 @@ func (w *webhookExporter) selectAlerts(ctx context.Context, td ptrace.Traces) pt
 						}
 						dst = nrs.ScopeSpans().AppendEmpty().Spans()
 					}
-					copyAlertSpan(span, dst.AppendEmpty(), rule)
+					copyAlertSpan(rs.Resource(), span, dst.AppendEmpty(), rule)
 				}
 			}
 		}
@@ -232,70 +203,71 @@ func (w *webhookExporter) match(ctx context.Context, rs ptrace.ResourceSpans, ss
 	return names
 }
 
-func copyAlertSpan(src, dst ptrace.Span, rule string) {
+// copyAlertSpan makes the alert record of src: its ids, name, times and status, and its
+// audit record (auditschema.Record: resolved as the trail resolves it, written under the
+// audit.* names) — never its other attributes, so payloads (request, response,
+// messages) cannot reach the queue or an alert.
+func copyAlertSpan(res pcommon.Resource, src, dst ptrace.Span, rule string) {
 	dst.SetTraceID(src.TraceID())
 	dst.SetSpanID(src.SpanID())
 	dst.SetName(src.Name())
 	dst.SetStartTimestamp(src.StartTimestamp())
 	dst.SetEndTimestamp(src.EndTimestamp())
 	src.Status().CopyTo(dst.Status())
-	attrs := dst.Attributes()
-	src.Attributes().Range(func(k string, v pcommon.Value) bool {
-		if copiedKeys[k] {
-			v.CopyTo(attrs.PutEmpty(k))
-		}
-		return true
-	})
-	attrs.PutStr(ruleAttr, rule)
+	rec := auditschema.RecordOf(res.Attributes(), src.Attributes())
+	rec.Put(dst.Attributes())
+	dst.Attributes().PutStr(ruleAttr, rule)
 }
 
-func firstString(attrs pcommon.Map, keys []string) *string {
-	for _, k := range keys {
-		if v, ok := attrs.Get(k); ok {
-			if s := v.AsString(); s != "" {
-				return &s
-			}
-		}
+// ptr is nil for an empty string.
+func ptr(s string) *string {
+	if s == "" {
+		return nil
 	}
-	return nil
+	return &s
 }
 
 // alertOf builds the alert of one record made by selectAlerts.
 func (w *webhookExporter) alertOf(res pcommon.Resource, span ptrace.Span) Alert {
 	attrs := span.Attributes()
 	rule, _ := attrs.Get(ruleAttr)
+	rec := auditschema.RecordOf(res.Attributes(), attrs)
 	traceID, spanID := span.TraceID().String(), span.SpanID().String()
+	service := ""
+	if v, ok := res.Attributes().Get(auditschema.AttrServiceName); ok {
+		service = v.AsString()
+	}
 	a := Alert{
 		Rule:           rule.AsString(),
 		Time:           span.StartTimestamp().AsTime().UTC().Format(time.RFC3339Nano),
 		RecordType:     auditschema.RecordSpan,
-		Category:       firstString(attrs, categoryKeys),
-		Action:         firstString(attrs, actionKeys),
-		Result:         firstString(attrs, resultKeys),
-		Actor:          firstString(attrs, actorKeys),
-		Agent:          firstString(attrs, agentKeys),
-		Model:          firstString(attrs, modelKeys),
-		Tool:           firstString(attrs, toolKeys),
-		PolicyDecision: firstString(attrs, decisionKeys),
-		DLPResult:      firstString(attrs, dlpKeys),
+		Category:       ptr(rec.Category),
+		Action:         ptr(rec.Action),
+		Result:         ptr(rec.Result),
+		Actor:          ptr(rec.UserID),
+		Agent:          ptr(rec.AgentName),
+		Model:          ptr(rec.Model),
+		Tool:           ptr(rec.ToolName),
+		PolicyDecision: ptr(rec.PolicyDecision),
+		DLPResult:      ptr(rec.DLPResult),
+		CostUSD:        rec.CostUSD,
 		TraceID:        traceID,
 		SpanID:         spanID,
-		Service:        firstString(res.Attributes(), []string{auditschema.AttrServiceName}),
+		Service:        ptr(service),
 		Link:           strings.TrimRight(w.cfg.QueryURL, "/") + "/api/v1/spans/" + traceID + "/" + spanID,
 	}
-	if rt := firstString(attrs, recordTypeKeys); rt != nil {
-		a.RecordType = *rt
+	if rec.RecordType != "" {
+		a.RecordType = rec.RecordType
 	}
-	if a.Action == nil && span.Name() != "" {
-		name := span.Name()
-		a.Action = &name
+	if a.Agent == nil {
+		a.Agent = ptr(rec.AgentID)
+	}
+	if a.Action == nil {
+		a.Action = ptr(span.Name())
 	}
 	if a.Result == nil && span.Status().Code() == ptrace.StatusCodeError {
 		failed := "error"
 		a.Result = &failed
-	}
-	if c, ok := auditschema.ReportedCost(attrs); ok {
-		a.CostUSD = &c
 	}
 	return a
 }

@@ -225,6 +225,51 @@ func TestEveryMatchingRuleAlertsAndMissingFieldsAreNull(t *testing.T) {
 	}
 }
 
+// An alert names what the trail's row of the same span names, whatever instrumentation
+// produced it and whether the audit processor ran: the model of OpenLLMetry's
+// llm.request.model and OpenInference's embedding.model_name, the user and the agent
+// from the resource, the cost the provider reported.
+func TestAlertFieldsResolvedAsTheTrailResolvesThem(t *testing.T) {
+	rec := newRecorder(t, http.StatusOK)
+	cfg := testConfig(rec.srv.URL, "")
+	cfg.Rules = []Rule{{Name: "any_error", Condition: `status.code == STATUS_CODE_ERROR`}}
+	exp := startExporter(t, cfg, exportertest.NewNopSettings(componentType))
+
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "rag")
+	rs.Resource().Attributes().PutStr("enduser.id", "carol")
+	rs.Resource().Attributes().PutStr("gen_ai.agent.name", "retriever")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for i, attrs := range []map[string]any{
+		{"llm.request.model": "gpt-4o-mini", "llm.cost.total": 0.5},
+		{"embedding.model_name": "text-embedding-3-small", "gen_ai.prompt": "a secret prompt"},
+	} {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(traceID)
+		sp.SetSpanID(pcommon.SpanID{byte(i + 1)})
+		sp.SetName("call")
+		sp.Status().SetCode(ptrace.StatusCodeError)
+		require.NoError(t, sp.Attributes().FromRaw(attrs))
+	}
+	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
+
+	reqs := rec.requests()
+	require.Len(t, reqs, 1)
+	var got map[string][]map[string]any
+	require.NoError(t, json.Unmarshal(reqs[0].body, &got))
+	require.Len(t, got["alerts"], 2)
+	for i, model := range []string{"gpt-4o-mini", "text-embedding-3-small"} {
+		a := got["alerts"][i]
+		assert.Equal(t, model, a["model"], "alert %d", i)
+		assert.Equal(t, "carol", a["actor"], "alert %d: the user from the resource", i)
+		assert.Equal(t, "retriever", a["agent"], "alert %d: the agent from the resource", i)
+		assert.Equal(t, "error", a["result"], "alert %d", i)
+	}
+	assert.Equal(t, 0.5, got["alerts"][0]["cost_usd"])
+	assert.NotContains(t, string(reqs[0].body), "a secret prompt")
+}
+
 func TestNoRequestForNonMatchingSpans(t *testing.T) {
 	rec := newRecorder(t, http.StatusOK)
 	exp := startExporter(t, testConfig(rec.srv.URL, ""), exportertest.NewNopSettings(componentType))
