@@ -346,9 +346,9 @@ func accessTraces(r *http.Request, c *caller, status int, now time.Time, m *dlp.
 	a.PutStr(auditschema.AttrCategory, "access")
 	a.PutStr(auditschema.AttrAction, c.acc.action)
 	a.PutStr(auditschema.AttrResult, result)
-	found := dlp.Result{}
+	var found dlp.Findings
 	if req, ok := requestMap(c.acc.request); ok {
-		found = m.MaskAttributes(req)
+		found, _ = m.MaskAttributes(req)
 		if b, err := json.Marshal(req.AsRaw()); err == nil {
 			a.PutStr(auditschema.AttrRequest, string(b))
 		}
@@ -382,10 +382,10 @@ func accessTraces(r *http.Request, c *caller, status int, now time.Time, m *dlp.
 		a.PutStr(attrAccessJob, c.acc.jobID)
 	}
 	putProvenance(a, c.acc.provenance)
-	found = found.Merge(m.MaskSpanOnly(span))
-	if !found.Clean() {
+	inSpan, _ := m.MaskSpan(span)
+	if found = found.Union(inSpan); !found.Empty() {
 		a.PutStr(auditschema.AttrDLPResult, found.String())
-		a.PutBool(auditschema.AttrCredentialMasked, found.CredentialMasked)
+		a.PutBool(auditschema.AttrCredentialMasked, found.CredentialMasked())
 	}
 	a.PutStr(attrAccessRole, c.role)
 	a.PutInt(attrAccessStatus, int64(status))

@@ -97,20 +97,20 @@ func genAISpan(secrets bool) (ptrace.Span, pcommon.Resource) {
 func BenchmarkMaskSpanClean(b *testing.B) {
 	m := newMasker(b, nil)
 	span, res := genAISpan(false)
-	if r := m.MaskSpan(span, res); !r.Clean() {
+	if r := maskSpan(m, span, res); !r.Clean() {
 		b.Fatalf("clean span found %v", r)
 	}
 	b.SetBytes(int64(spanBytes(span, res)))
 	b.ReportAllocs()
 	for b.Loop() {
-		m.MaskSpan(span, res)
+		maskSpan(m, span, res)
 	}
 }
 
 func BenchmarkMaskSpanWithSecrets(b *testing.B) {
 	m := newMasker(b, nil)
 	span, res := genAISpan(true)
-	if r := m.MaskSpan(ptraceCopy(span), res); r.String() != "redacted:bearer_token,credit_card,email,jwt,openai_key,phone,secret_key_name" {
+	if r := maskSpan(m, ptraceCopy(span), res); r.String() != "redacted:bearer_token,credit_card,email,jwt,openai_key,phone,secret_key_name" {
 		b.Fatalf("result %v", r)
 	}
 	b.SetBytes(int64(spanBytes(span, res)))
@@ -120,7 +120,7 @@ func BenchmarkMaskSpanWithSecrets(b *testing.B) {
 		b.StopTimer()
 		span.CopyTo(work)
 		b.StartTimer()
-		m.MaskSpan(work, res)
+		maskSpan(m, work, res)
 	}
 }
 
@@ -186,7 +186,7 @@ func BenchmarkMaskSpanTraffic(b *testing.B) {
 			ss := rs.ScopeSpans().At(j).Spans()
 			for k := 0; k < ss.Len(); k++ {
 				spans = append(spans, spanRes{ss.At(k), rs.Resource()})
-				m.MaskSpan(ss.At(k), rs.Resource())
+				maskSpan(m, ss.At(k), rs.Resource())
 				bytes += spanBytes(ss.At(k), rs.Resource())
 			}
 		}
@@ -195,7 +195,7 @@ func BenchmarkMaskSpanTraffic(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, s := range spans {
-			m.MaskSpan(s.span, s.res)
+			maskSpan(m, s.span, s.res)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(spans)), "ns/span")

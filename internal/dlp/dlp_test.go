@@ -254,7 +254,7 @@ func testSpan() (ptrace.Traces, ptrace.Span, pcommon.Resource) {
 func TestMaskSpanEveryLocation(t *testing.T) {
 	m := newMasker(t, nil)
 	_, span, res := testSpan()
-	r := m.MaskSpan(span, res)
+	r := maskSpan(m, span, res)
 
 	want := []string{"aws_access_key", "bearer_token", "credit_card", "email", "github_token", "jwt", "openai_key",
 		"phone", "secret_key_name", "slack_token", "ssn"}
@@ -308,7 +308,7 @@ func TestMaskSpanEveryLocation(t *testing.T) {
 
 	// Idempotent: a second pass finds nothing and changes nothing.
 	before := span.Attributes().AsRaw()
-	if r2 := m.MaskSpan(span, res); !r2.Clean() {
+	if r2 := maskSpan(m, span, res); !r2.Clean() {
 		t.Errorf("second pass = %v", r2)
 	}
 	if !reflect.DeepEqual(before, span.Attributes().AsRaw()) {
@@ -322,12 +322,12 @@ func TestMaskSpanOnly(t *testing.T) {
 	m := newMasker(t, nil)
 	_, span, res := testSpan()
 	_, whole, wholeRes := testSpan()
-	r := m.MaskSpanOnly(span)
+	r := maskSpanOnly(m, span)
 	if got := res.Attributes().AsRaw()["deploy.contact"]; got != "ops@example.com" {
 		t.Errorf("resource attribute = %v, want it untouched", got)
 	}
-	rr := m.MaskResource(res)
-	if want := m.MaskSpan(whole, wholeRes); !reflect.DeepEqual(r.Merge(rr), want) {
+	rr := maskResource(m, res)
+	if want := maskSpan(m, whole, wholeRes); !reflect.DeepEqual(r.Merge(rr), want) {
 		t.Errorf("MaskSpanOnly+MaskResource = %+v, MaskSpan = %+v", r.Merge(rr), want)
 	}
 	if !reflect.DeepEqual(span.Attributes().AsRaw(), whole.Attributes().AsRaw()) || span.Name() != whole.Name() {
@@ -361,10 +361,10 @@ func TestResultMoved(t *testing.T) {
 			tc.fill(span.Attributes())
 			res := pcommon.NewResource()
 			tc.fill(res.Attributes())
-			if got := m.MaskSpanOnly(span).Moved; got != tc.moved {
+			if got := maskSpanOnly(m, span).Moved; got != tc.moved {
 				t.Errorf("MaskSpanOnly: Moved = %v, want %v", got, tc.moved)
 			}
-			if got := m.MaskResource(res).Moved; got != tc.moved {
+			if got := maskResource(m, res).Moved; got != tc.moved {
 				t.Errorf("MaskResource: Moved = %v, want %v", got, tc.moved)
 			}
 		})
@@ -394,7 +394,7 @@ func TestMaskSpanBlock(t *testing.T) {
 	ev.Attributes().PutStr("payload", `{"ssn":"123-45-6789"}`)
 	ev.Attributes().PutStr("ok", "fine")
 
-	r := m.MaskSpan(span, rs.Resource())
+	r := maskSpan(m, span, rs.Resource())
 	if got, want := r.String(), "blocked:credit_card,ssn;redacted:email"; got != want {
 		t.Errorf("result = %q, want %q", got, want)
 	}
@@ -420,7 +420,7 @@ func TestMaskSpanBlock(t *testing.T) {
 	s2 := ptrace.NewSpan()
 	s2.Attributes().PutEmptyMap("request").PutEmptyMap("headers").PutStr("Authorization", "Basic abc")
 	s2.Attributes().PutStr("password", "")
-	r2 := kb.MaskSpan(s2, pcommon.NewResource())
+	r2 := maskSpan(kb, s2, pcommon.NewResource())
 	if r2.String() != "blocked:secret_key_name" || !r2.CredentialMasked {
 		t.Errorf("result = %+v", r2)
 	}
@@ -439,7 +439,7 @@ func TestMaskSpanDuplicateKeysBlock(t *testing.T) {
 	a.PutStr("c", "3")
 	a.PutStr("d", "666-45-6789 is no ssn, 078-05-1120 is")
 	a.PutStr("e", "5")
-	m.MaskSpan(span, pcommon.NewResource())
+	maskSpan(m, span, pcommon.NewResource())
 	if got := a.AsRaw(); !reflect.DeepEqual(got, map[string]any{"a": "1", "c": "3", "e": "5"}) {
 		t.Errorf("attributes = %#v", got)
 	}
@@ -481,12 +481,12 @@ func TestHMAC(t *testing.T) {
 	span := ptrace.NewSpan()
 	span.Attributes().PutStr("password", "hunter2")
 	span.Attributes().PutInt("pin.token", 1234)
-	m1.MaskSpan(span, pcommon.NewResource())
+	maskSpan(m1, span, pcommon.NewResource())
 	pw, _ := span.Attributes().Get("password")
 	if !strings.HasPrefix(pw.Str(), "[HMAC:secret_key_name:") {
 		t.Errorf("password = %q", pw.Str())
 	}
-	if r := m1.MaskSpan(span, pcommon.NewResource()); !r.Clean() {
+	if r := maskSpan(m1, span, pcommon.NewResource()); !r.Clean() {
 		t.Errorf("second pass = %v", r)
 	}
 	// Blocked matches are never digested.
@@ -587,7 +587,7 @@ func TestPIIExemptKeys(t *testing.T) {
 	span := ptrace.NewSpan()
 	span.Attributes().PutStr("user.email", "alice@example.com "+awsKey)
 	span.Attributes().PutStr("other", "alice@example.com")
-	r := m.MaskSpan(span, pcommon.NewResource())
+	r := maskSpan(m, span, pcommon.NewResource())
 	want := map[string]any{"user.email": "alice@example.com [REDACTED:aws_access_key]", "other": "[REDACTED:email]"}
 	if got := span.Attributes().AsRaw(); !reflect.DeepEqual(got, want) {
 		t.Errorf("attributes = %#v", got)
@@ -628,10 +628,10 @@ func TestResult(t *testing.T) {
 	spans := rs.ScopeSpans().AppendEmpty().Spans()
 	spans.AppendEmpty().SetName("one")
 	spans.AppendEmpty().SetName("two 123-45-6789")
-	rr := m.MaskResource(rs.Resource())
+	rr := maskResource(m, rs.Resource())
 	var got []string
 	for i := 0; i < spans.Len(); i++ {
-		got = append(got, m.MaskSpan(spans.At(i), rs.Resource()).Merge(rr).String())
+		got = append(got, maskSpan(m, spans.At(i), rs.Resource()).Merge(rr).String())
 	}
 	if want := []string{"redacted:email", "redacted:email,ssn"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("per-span results = %v, want %v", got, want)
@@ -643,7 +643,7 @@ func TestMaskAttributes(t *testing.T) {
 	attrs := pcommon.NewMap()
 	attrs.PutStr("cookie", "sid=abc")
 	attrs.PutStr("msg", "ssn 123-45-6789")
-	if r := m.MaskAttributes(attrs); r.String() != "redacted:secret_key_name,ssn" {
+	if r := maskAttrs(m, attrs); r.String() != "redacted:secret_key_name,ssn" {
 		t.Errorf("result = %v", r)
 	}
 }
@@ -670,7 +670,7 @@ func TestBadInput(t *testing.T) {
 	span := ptrace.NewSpan()
 	span.SetName("\xff\xfe 123-45-6789")
 	span.Attributes().PutStr("x", "\xff"+jwtSample+"\xff")
-	r := m.MaskSpan(span, pcommon.NewResource())
+	r := maskSpan(m, span, pcommon.NewResource())
 	if r.String() != "redacted:jwt,ssn" {
 		t.Errorf("result = %v", r)
 	}
@@ -745,7 +745,7 @@ func TestConcurrentUse(t *testing.T) {
 			for range 200 {
 				out, _ = m.MaskString("key " + openaiKey + " mail a@example.com")
 				_, span, res := testSpan()
-				m.MaskSpan(span, res)
+				maskSpan(m, span, res)
 			}
 			done <- out
 		}()
@@ -767,7 +767,7 @@ func TestKeyNameSparesMeasurements(t *testing.T) {
 	attrs.PutBool("auth.token", true)
 	attrs.PutStr("auth.token", "opaque-session-value")
 	attrs.PutInt("api_token", 123456)
-	r := m.MaskAttributes(attrs)
+	r := maskAttrs(m, attrs)
 	if r.String() != "redacted:secret_key_name" {
 		t.Errorf("result = %v", r)
 	}

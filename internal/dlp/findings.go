@@ -3,24 +3,20 @@ package dlp
 import (
 	"strings"
 	"sync/atomic"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// The processor's path: masking a span reports Findings, two bit sets, rather than a
-// Result with its lists of names; merging the resource's and the span's is an or, and the
-// text of audit.dlp.result is formed once per combination of kinds, not once per span.
+// Masking reports Findings, two bit sets: merging the resource's and the span's is an
+// or, and the text of audit.dlp.result is formed once per combination of kinds, not once
+// per span.
 
 // Union returns the kinds found in either.
 func (f Findings) Union(o Findings) Findings { return f.union(o) }
 
-// Result is the Result holding the same kinds (Moved false).
-func (f Findings) Result() Result { return resultOf(f) }
-
-// String is the value of audit.dlp.result for these findings, as Result.String gives
-// it: "clean", "redacted:<kinds>", "blocked:<kinds>" or "blocked:<kinds>;redacted:<kinds>".
-// The text of a combination already seen is returned without allocation.
+// String is the value of audit.dlp.result: "clean", "redacted:<kinds>",
+// "blocked:<kinds>", or, when both happened, "blocked:<kinds>;redacted:<kinds>" — the
+// value starts with "blocked:" whenever something was blocked. Kinds are sorted by name
+// and joined by commas: "redacted:credit_card,ssn". The text of a combination already
+// seen is returned without allocation.
 func (f Findings) String() string {
 	if f.Empty() {
 		return "clean"
@@ -73,16 +69,4 @@ func writeKinds(b *strings.Builder, s KindSet) {
 			b.WriteString(kindNames[k])
 		}
 	}
-}
-
-// MaskSpanFindings is MaskSpanOnly reporting the kinds found as Findings, and whether
-// entries of the span's attribute map were removed or moved (Result.Moved).
-func (m *Masker) MaskSpanFindings(span ptrace.Span) (Findings, bool) {
-	return m.maskSpan(span)
-}
-
-// MaskAttributesFindings is MaskAttributes reporting the kinds found as Findings, and
-// whether entries of the map were removed or moved (Result.Moved).
-func (m *Masker) MaskAttributesFindings(attrs pcommon.Map) (Findings, bool) {
-	return m.maskMap(attrs)
 }

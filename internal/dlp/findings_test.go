@@ -25,11 +25,11 @@ func TestFindingsString(t *testing.T) {
 	sets = append(sets, Findings{}, Findings{Redacted: all, Blocked: all})
 	for pass := range 2 {
 		for _, f := range sets {
-			want := f.Result().String()
+			want := resultOf(f, false).String()
 			if got := f.String(); got != want {
 				t.Fatalf("pass %d: %#v.String() = %q, want %q", pass, f, got, want)
 			}
-			if got, want := f.Result().CredentialMasked, f.CredentialMasked(); got != want {
+			if got, want := resultOf(f, false).CredentialMasked, f.CredentialMasked(); got != want {
 				t.Fatalf("%#v: CredentialMasked %v, Result's %v", f, want, got)
 			}
 		}

@@ -66,7 +66,7 @@ func TestKeyCacheMasking(t *testing.T) {
 			defer wg.Done()
 			for range 50 {
 				mp := build()
-				warm.MaskAttributes(mp)
+				maskAttrs(warm, mp)
 				if !mp.Equal(want) {
 					t.Errorf("warm cache masked\n%v\nfresh masker\n%v", mp.AsRaw(), want.AsRaw())
 					return

@@ -1,117 +1,33 @@
 package dlp
 
 import (
-	"strings"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// Result is what masking a span found.
-type Result struct {
-	Redacted         []string // kinds redacted, sorted and unique
-	Blocked          []string // kinds that caused a removal, sorted and unique
-	CredentialMasked bool     // a credential kind was redacted or blocked
-	// Moved reports that entries of the attribute map masked (the span's, or the
-	// resource's) were removed (blocked content) or moved to its end (a key held a
-	// match): values taken from the map before must be taken again. Values masked in
-	// place stay where they were.
-	Moved bool
-}
-
-// Clean reports whether nothing was found.
-func (r Result) Clean() bool { return len(r.Redacted) == 0 && len(r.Blocked) == 0 }
-
-// String is the value of audit.dlp.result: "clean", "redacted:<kinds>",
-// "blocked:<kinds>", or, when both happened, "blocked:<kinds>;redacted:<kinds>" — the
-// value starts with "blocked:" whenever something was blocked. Kinds are sorted and
-// joined by commas: "redacted:credit_card,ssn".
-func (r Result) String() string {
-	switch {
-	case r.Clean():
-		return "clean"
-	case len(r.Blocked) == 0:
-		return "redacted:" + strings.Join(r.Redacted, ",")
-	case len(r.Redacted) == 0:
-		return "blocked:" + strings.Join(r.Blocked, ",")
-	}
-	return "blocked:" + strings.Join(r.Blocked, ",") + ";redacted:" + strings.Join(r.Redacted, ",")
-}
-
-// Merge returns the union of two results, e.g. of a shared resource and a span.
-func (r Result) Merge(o Result) Result {
-	m := resultOf(findingsOf(r).union(findingsOf(o)))
-	m.Moved = r.Moved || o.Moved
-	return m
-}
-
-func findingsOf(r Result) Findings {
-	var f Findings
-	for _, n := range r.Redacted {
-		if k, ok := kindByName(n); ok {
-			f.Redacted |= k.bit()
-		}
-	}
-	for _, n := range r.Blocked {
-		if k, ok := kindByName(n); ok {
-			f.Blocked |= k.bit()
-		}
-	}
-	return f
-}
-
-func resultOf(f Findings) Result {
-	if f.Empty() {
-		return Result{}
-	}
-	return Result{Redacted: f.Redacted.Kinds(), Blocked: f.Blocked.Kinds(), CredentialMasked: f.CredentialMasked()}
-}
-
-// MaskSpan masks the span and its resource in place: span name, status message, span
-// attributes, event names and attributes, link attributes and resource attributes, with
-// nested maps and slices. String values are scanned, byte values as text, integer
-// values for card numbers, and map keys like values (an entry whose key held a match
-// moves to the masked key). A value under a secret key name is replaced whole. An
-// attribute holding a blocked kind, at any depth, is removed from its map (the top-level
-// attribute goes); a span name, status message or event name holding one becomes
-// [BLOCKED:<kinds>]. The span is never dropped. Trace state, scope attributes and
-// dropped-count fields are not touched.
+// MaskSpan masks the span in place: span name, status message, span attributes, event
+// names and attributes, and link attributes, with nested maps and slices. String values
+// are scanned, byte values as text, integer values for card numbers, and map keys like
+// values (an entry whose key held a match moves to the masked key). A value under a
+// secret key name is replaced whole. An attribute holding a blocked kind, at any depth,
+// is removed from its map (the top-level attribute goes); a span name, status message or
+// event name holding one becomes [BLOCKED:<kinds>]. The span is never dropped. Trace
+// state, scope attributes and dropped-count fields are not touched; the resource, shared
+// by the spans of a ResourceSpans, is masked once with MaskAttributes, and its findings
+// joined to each span's (Findings.Union).
 //
-// The data must be mutable (a processor declaring MutatesData). A resource is shared by
-// the spans of a ResourceSpans: masking is idempotent, so passing it with every span is
-// correct, but only the first span's result reports what the resource held. To report
-// it on every span, call MaskResource once per ResourceSpans and MaskSpanOnly per span,
-// and Merge the two results.
-func (m *Masker) MaskSpan(span ptrace.Span, resource pcommon.Resource) Result {
-	f, rmoved := m.maskMap(resource.Attributes())
-	sf, smoved := m.maskSpan(span)
-	r := resultOf(f.union(sf))
-	r.Moved = rmoved || smoved
-	return r
+// It returns the kinds found and whether entries of the span's attribute map were
+// removed (blocked content) or moved to its end (a key held a match): values taken from
+// the map before must be taken again. Values masked in place stay where they were. The
+// data must be mutable (a processor declaring MutatesData).
+func (m *Masker) MaskSpan(span ptrace.Span) (Findings, bool) {
+	return m.maskSpan(span)
 }
 
-// MaskSpanOnly masks the span in place as MaskSpan does, but not its resource: for a
-// caller that masks each resource once, with MaskResource, and merges that result into
-// each span's.
-func (m *Masker) MaskSpanOnly(span ptrace.Span) Result {
-	f, moved := m.maskSpan(span)
-	r := resultOf(f)
-	r.Moved = moved
-	return r
-}
-
-// MaskResource masks the resource attributes in place.
-func (m *Masker) MaskResource(resource pcommon.Resource) Result {
-	return m.MaskAttributes(resource.Attributes())
-}
-
-// MaskAttributes masks an attribute map in place, as MaskSpan masks span attributes:
-// for scope attributes, log records, or any other map.
-func (m *Masker) MaskAttributes(attrs pcommon.Map) Result {
-	f, moved := m.maskMap(attrs)
-	r := resultOf(f)
-	r.Moved = moved
-	return r
+// MaskAttributes masks an attribute map in place, as MaskSpan masks span attributes
+// (a resource's, a request's, any other map), and reports the same.
+func (m *Masker) MaskAttributes(attrs pcommon.Map) (Findings, bool) {
+	return m.maskMap(attrs)
 }
 
 // maskSpan masks a span and reports whether entries of its attribute map were removed or

@@ -159,7 +159,7 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 		sc.path = res.path
 		rc := resourceChecks{flags: res.flags, reading: sc.resource}
 		var moved bool
-		rc.masked, moved = p.masker.MaskAttributesFindings(rs.Resource().Attributes())
+		rc.masked, moved = p.masker.MaskAttributes(rs.Resource().Attributes())
 		if moved {
 			sc.resource.Read(rs.Resource().Attributes()) // masking moved what was read
 		}
@@ -276,7 +276,7 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 	san.span(span, rd)
 	sc.path = san.path
 	flags := san.flags
-	masked, moved := p.masker.MaskSpanFindings(span)
+	masked, moved := p.masker.MaskSpan(span)
 	if moved {
 		rd.Read(attrs) // what was read has moved; values masked in place are read masked
 	}
