@@ -118,20 +118,6 @@ func lookupFloat(keys []string, maps ...pcommon.Map) *float64 {
 	return &f
 }
 
-// lookupStr returns the trimmed string form of the first non-blank value under keys.
-func lookupStr(keys []string, maps ...pcommon.Map) string {
-	for _, k := range keys {
-		for _, m := range maps {
-			if v, ok := m.Get(k); ok {
-				if s := strings.TrimSpace(v.AsString()); s != "" {
-					return s
-				}
-			}
-		}
-	}
-	return ""
-}
-
 // asCount reads a token count. A count must be a non-negative whole number, sent as an
 // int, a whole double or a decimal string; anything else is flagged and left NULL.
 func asCount(v pcommon.Value) (int64, bool) {

@@ -393,3 +393,17 @@ func refHexOrEmpty(id refHexID) string {
 	}
 	return id.String()
 }
+
+// lookupStr returns the trimmed string form of the first non-blank value under keys.
+func lookupStr(keys []string, maps ...pcommon.Map) string {
+	for _, k := range keys {
+		for _, m := range maps {
+			if v, ok := m.Get(k); ok {
+				if s := strings.TrimSpace(v.AsString()); s != "" {
+					return s
+				}
+			}
+		}
+	}
+	return ""
+}
