@@ -38,12 +38,15 @@ fuzz:
 		done; \
 	done
 
-## generate: regenerate cmd/otelcol-audit/components.go from builder-config.yaml
+## generate: regenerate cmd/otelcol-audit/components.go from builder-config.yaml, and
+## each component's internal/metadata package and generated tests from its metadata.yaml
 generate:
 	./scripts/gen-components.sh
+	./scripts/gen-metadata.sh
 
 check-generated:
 	./scripts/gen-components.sh --check
+	./scripts/gen-metadata.sh --check
 
 check-format:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

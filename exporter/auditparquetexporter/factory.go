@@ -12,16 +12,16 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelaudit/otelcol-audit/exporter/auditparquetexporter/internal/metadata"
 )
 
-const stability = component.StabilityLevelAlpha
-
-var componentType = component.MustNewType("auditparquet")
+var componentType = metadata.Type
 
 // NewFactory returns the factory of the auditparquet exporter.
 func NewFactory() exporter.Factory {
 	return exporter.NewFactory(componentType, createDefaultConfig,
-		exporter.WithTraces(createTraces, stability))
+		exporter.WithTraces(createTraces, metadata.TracesStability))
 }
 
 func createDefaultConfig() component.Config {

@@ -14,17 +14,16 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/otelaudit/otelcol-audit/exporter/auditwebhookexporter/internal/metadata"
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
 
-const stability = component.StabilityLevelAlpha
-
-var componentType = component.MustNewType("auditwebhook")
+var componentType = metadata.Type
 
 // NewFactory returns the factory of the auditwebhook exporter.
 func NewFactory() exporter.Factory {
 	return exporter.NewFactory(componentType, createDefaultConfig,
-		exporter.WithTraces(createTraces, stability))
+		exporter.WithTraces(createTraces, metadata.TracesStability))
 }
 
 func createDefaultConfig() component.Config {

@@ -25,12 +25,12 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelaudit/otelcol-audit/exporter/auditwebhookexporter/internal/metadata"
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/spancond"
 )
 
 const (
-	scopeName       = "github.com/otelaudit/otelcol-audit/exporter/auditwebhookexporter"
 	headerSignature = "X-Audit-Signature"
 	headerTimestamp = "X-Audit-Timestamp"
 	// ruleAttr carries the matched rule on the alert records between selection and push.
@@ -115,7 +115,7 @@ func newWebhookExporter(cfg *Config, set exporter.Settings) (*webhookExporter, e
 	if w.conds, err = spancond.Compile(named, set.TelemetrySettings); err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	meter := set.MeterProvider.Meter(scopeName)
+	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	if w.alertsSent, err = meter.Int64Counter("otelcol_auditwebhook_alerts_sent",
 		metric.WithDescription("Alerts delivered to the webhook (2xx)."), metric.WithUnit("{alert}")); err != nil {
 		return nil, err

@@ -11,19 +11,18 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
 
+	"github.com/otelaudit/otelcol-audit/extension/auditqueryextension/internal/metadata"
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
 )
 
-const stability = component.StabilityLevelAlpha
-
 var (
-	componentType      = component.MustNewType("auditquery")
+	componentType      = metadata.Type
 	memoryLimitPattern = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`)
 )
 
 // NewFactory returns the factory of the auditquery extension.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(componentType, createDefaultConfig, createExtension, stability)
+	return extension.NewFactory(componentType, createDefaultConfig, createExtension, metadata.ExtensionStability)
 }
 
 func createDefaultConfig() component.Config {

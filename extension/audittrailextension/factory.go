@@ -10,15 +10,15 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
+
+	"github.com/otelaudit/otelcol-audit/extension/audittrailextension/internal/metadata"
 )
 
-const stability = component.StabilityLevelAlpha
-
-var componentType = component.MustNewType("audittrail")
+var componentType = metadata.Type
 
 // NewFactory returns the factory of the audittrail extension.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(componentType, createDefaultConfig, create, stability)
+	return extension.NewFactory(componentType, createDefaultConfig, create, metadata.ExtensionStability)
 }
 
 func createDefaultConfig() component.Config {

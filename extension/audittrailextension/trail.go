@@ -18,12 +18,11 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelaudit/otelcol-audit/extension/audittrailextension/internal/metadata"
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/ledger"
 	"github.com/otelaudit/otelcol-audit/internal/origin"
 )
-
-const scopeName = "github.com/otelaudit/otelcol-audit/extension/audittrailextension"
 
 // auditTrail is the one writer of a data directory. It acknowledges a batch once it is in
 // the fsynced write-ahead log, keeps its rows in memory, and seals them into Parquet
@@ -167,7 +166,7 @@ func newTrail(cfg *Config, set extension.Settings) (*auditTrail, error) {
 	if writer == "" {
 		writer = defaultWriterID()
 	}
-	meter := set.MeterProvider.Meter(scopeName)
+	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	e := &auditTrail{
 		cfg:      cfg,
 		logger:   set.Logger,

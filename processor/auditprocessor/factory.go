@@ -12,16 +12,15 @@ import (
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
+	"github.com/otelaudit/otelcol-audit/processor/auditprocessor/internal/metadata"
 )
 
-const stability = component.StabilityLevelAlpha
-
-var componentType = component.MustNewType("audit")
+var componentType = metadata.Type
 
 // NewFactory returns the factory of the audit processor.
 func NewFactory() processor.Factory {
 	return processor.NewFactory(componentType, createDefaultConfig,
-		processor.WithTraces(createTraces, stability))
+		processor.WithTraces(createTraces, metadata.TracesStability))
 }
 
 func createDefaultConfig() component.Config {

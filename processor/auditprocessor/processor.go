@@ -17,9 +17,8 @@ import (
 	"github.com/otelaudit/otelcol-audit/internal/dlp"
 	"github.com/otelaudit/otelcol-audit/internal/origin"
 	"github.com/otelaudit/otelcol-audit/internal/pricing"
+	"github.com/otelaudit/otelcol-audit/processor/auditprocessor/internal/metadata"
 )
-
-const scopeName = "github.com/otelaudit/otelcol-audit/processor/auditprocessor"
 
 // Cost sources of audit.cost.source.
 const (
@@ -81,7 +80,7 @@ func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, er
 	if err != nil {
 		return nil, fmt.Errorf("processors::audit::dlp: %w", err)
 	}
-	meter := set.MeterProvider.Meter(scopeName)
+	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	p := &auditProcessor{masker: masker, reader: auditschema.NewReader(cfg.AttributeAliases, extraNames[:]...),
 		prices: prices, policies: policies, limits: cfg.Limits, logger: set.Logger}
 	if p.flagged, err = meter.Int64Counter("otelcol_audit_spans_flagged",

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/receiver/auditeventreceiver/internal/metadata"
 )
 
 // approval is a human decision about a gated span, as accepted on POST /v1/approvals.
@@ -174,7 +175,7 @@ func approvalsToTraces(approvals []approval) (ptrace.Traces, []eventID) {
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr(auditschema.AttrServiceName, "auditevent")
 	ss := rs.ScopeSpans().AppendEmpty()
-	ss.Scope().SetName(scopeName)
+	ss.Scope().SetName(metadata.ScopeName)
 	ids := make([]eventID, 0, len(approvals))
 	for _, a := range approvals {
 		var tid pcommon.TraceID // a decision without a target gets a trace of its own

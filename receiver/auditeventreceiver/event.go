@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
+	"github.com/otelaudit/otelcol-audit/receiver/auditeventreceiver/internal/metadata"
 )
 
 // event is one audit event as accepted on POST /v1/events.
@@ -308,7 +309,7 @@ func toTraces(events []event) (ptrace.Traces, []eventID) {
 			rs := td.ResourceSpans().AppendEmpty()
 			rs.Resource().Attributes().PutStr(auditschema.AttrServiceName, service)
 			ss := rs.ScopeSpans().AppendEmpty()
-			ss.Scope().SetName(scopeName)
+			ss.Scope().SetName(metadata.ScopeName)
 			spans = ss.Spans()
 			byService[service] = spans
 		}

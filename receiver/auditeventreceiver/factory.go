@@ -10,19 +10,18 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/otelaudit/otelcol-audit/receiver/auditeventreceiver/internal/metadata"
 )
 
-const (
-	stability = component.StabilityLevelAlpha
-	scopeName = "github.com/otelaudit/otelcol-audit/receiver/auditeventreceiver"
-)
+const ()
 
-var componentType = component.MustNewType("auditevent")
+var componentType = metadata.Type
 
 // NewFactory returns the factory of the auditevent receiver.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(componentType, createDefaultConfig,
-		receiver.WithTraces(createTraces, stability))
+		receiver.WithTraces(createTraces, metadata.TracesStability))
 }
 
 func createDefaultConfig() component.Config {
