@@ -14,8 +14,8 @@ import (
 // received it. Values the audit processor resolved (audit.*) win over raw names.
 //
 // Each map is read in one pass (a Reading of rowReader's names): the values it gives are
-// those of the name-by-name lookups the precedence lists describe (lookup, and the
-// reference mapping's lookupStr in reference_test.go).
+// those of the name-by-name lookups the precedence lists describe (lookup, and lookupStr
+// in oracle_test.go); the rows are pinned by the golden corpus of golden_test.go.
 // To map many spans of one resource, a RowMapper reads the resource once.
 func FromSpan(resource pcommon.Resource, span ptrace.Span, ingest time.Time) Row {
 	m := NewRowMapper(resource)

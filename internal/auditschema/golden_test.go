@@ -1,10 +1,17 @@
 package auditschema
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,32 +24,170 @@ import (
 	"github.com/otelaudit/otelcol-audit/internal/genaitest"
 )
 
-// RefFromSpan is the reference mapping, for the tests of package auditschema_test.
-var RefFromSpan = refFromSpan
+// The span → row mapping is pinned by a golden corpus: testdata/golden/mapping-spans.pb.gz holds
+// spans (OTLP protobuf, so that every byte of an invalid UTF-8 string is kept) of agent
+// traffic, of awkward attributes (texts JSON escaping must get right, names that sort
+// close to the ones the schema reads, repeated keys, every value type) and of maps of
+// one or few repeated names, and processed-spans.pb.gz agent traffic as the audit
+// processor leaves it; the matching *-rows.jsonl.gz hold, per span in order, the
+// row it maps to and its row hash — the hash the ledger records, over the row's
+// canonical encoding. A change to the mapping shows as a change of these files, made
+// with -update and reviewed in the diff:
+//
+//	go test ./internal/auditschema -run Golden -update
+//
+// Files sealed before such a change keep the rows and hashes they were sealed with.
+var update = flag.Bool("update", false, "rewrite testdata/golden/*-rows.jsonl.gz from the mapping as it is (and the spans when missing)")
 
-// requireSameRow fails unless FromSpan and the reference give the same row: equal
-// strings, equal pointees, and the same bits in every float (which Equal does not check:
-// 0 == -0).
-func requireSameRow(t testing.TB, res pcommon.Resource, span ptrace.Span, ingest time.Time) {
-	t.Helper()
-	requireRefRow(t, res, span, ingest, FromSpan(res, span, ingest))
+var goldenIngest = time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
+
+// CheckGolden is checkGolden, for the tests of package auditschema_test (the spans of
+// traffic the audit processor processed).
+var CheckGolden = checkGolden
+
+// goldenRow is one line of rows.jsonl.gz.
+type goldenRow struct {
+	Hash string `json:"hash"`
+	Row  Row    `json:"row"`
 }
 
-// requireRefRow fails unless got is the reference's row of span.
-func requireRefRow(t testing.TB, res pcommon.Resource, span ptrace.Span, ingest time.Time, got Row) {
-	t.Helper()
-	want := refFromSpan(res, span, ingest)
-	require.Equal(t, want, got, "span %v resource %v", span.Attributes().AsRaw(), res.Attributes().AsRaw())
-	bits := func(p *float64) uint64 {
-		if p == nil {
-			return 1<<64 - 1
+// goldenInputs makes the corpus's spans; it runs only to write spans.pb.gz.
+func goldenInputs() ptrace.Traces {
+	td := genaitest.New(3, time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)).Traces(120)
+	r := rand.New(rand.NewPCG(11, 12))
+	keys := awkwardKeys()
+	for i := range 300 {
+		rs := td.ResourceSpans().AppendEmpty()
+		span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		span.SetName(awkwardStrings[r.IntN(len(awkwardStrings))])
+		span.Status().SetMessage(awkwardStrings[r.IntN(len(awkwardStrings))])
+		span.SetKind(ptrace.SpanKind(r.IntN(6)))
+		span.Status().SetCode(ptrace.StatusCode(r.IntN(3)))
+		span.SetStartTimestamp(pcommon.Timestamp(r.Uint64() >> 2))
+		span.SetEndTimestamp(pcommon.Timestamp(r.Uint64() >> 2))
+		if r.IntN(2) == 0 {
+			span.SetTraceID(pcommon.TraceID{1, 2, 3})
+			span.SetSpanID(pcommon.SpanID{4, 5})
+			span.SetParentSpanID(pcommon.SpanID{6})
 		}
-		return math.Float64bits(*p)
+		dups := i%2 == 1
+		awkwardMap(r, span.Attributes(), keys, []int{3, 12, 13, 40, 80}[r.IntN(5)], dups)
+		awkwardMap(r, rs.Resource().Attributes(), keys, 12, dups && r.IntN(2) == 0)
+		for range r.IntN(3) {
+			ev := span.Events().AppendEmpty()
+			ev.SetName(awkwardStrings[r.IntN(len(awkwardStrings))])
+			ev.SetTimestamp(pcommon.Timestamp(r.Uint64() >> 2))
+			awkwardMap(r, ev.Attributes(), keys, 13, false)
+		}
+		for range r.IntN(3) {
+			l := span.Links().AppendEmpty()
+			if r.IntN(2) == 0 {
+				l.SetTraceID(pcommon.TraceID{9})
+				l.SetSpanID(pcommon.SpanID{8})
+			}
+			awkwardMap(r, l.Attributes(), keys, 5, false)
+		}
 	}
-	require.Equal(t, bits(&want.DurationMs), bits(&got.DurationMs))
-	require.Equal(t, bits(want.TTFTMs), bits(got.TTFTMs))
-	require.Equal(t, bits(want.CostUSD), bits(got.CostUSD))
-	requireNothingLost(t, span, got)
+	// Maps whose keys are all one name, or few names, in every order: the sort must keep
+	// equal keys in their order.
+	r = rand.New(rand.NewPCG(21, 22))
+	few := []string{"b", "a", "c", AttrCategory}
+	for range 150 {
+		span := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		awkwardMap(r, span.Attributes(), few[:1+r.IntN(len(few))], 60, true)
+	}
+	return td
+}
+
+func readGz(t testing.TB, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	var b bytes.Buffer
+	_, err = b.ReadFrom(zr)
+	require.NoError(t, err)
+	return b.Bytes()
+}
+
+func writeGz(t testing.TB, path string, b []byte) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	var out bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
+	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(path, out.Bytes(), 0o644))
+}
+
+// The rows of the golden corpus's spans, and their hashes, are exactly those recorded.
+func TestFromSpanGolden(t *testing.T) {
+	checkGolden(t, "mapping", goldenInputs)
+}
+
+// checkGolden maps the spans of testdata/golden/<name>-spans.pb.gz (written from
+// inputs() with -update when missing) span by span (FromSpan) and by one RowMapper per
+// resource, as the trail maps a batch, so that nothing of a span leaks into the next
+// one's row; the rows and their hashes must be those of <name>-rows.jsonl.gz (rewritten
+// with -update). Independently of the recorded rows, no attribute may be lost
+// (requireNothingLost).
+func checkGolden(t *testing.T, name string, inputs func() ptrace.Traces) {
+	t.Helper()
+	spansPath := filepath.Join("testdata", "golden", name+"-spans.pb.gz")
+	rowsPath := filepath.Join("testdata", "golden", name+"-rows.jsonl.gz")
+	if _, err := os.Stat(spansPath); os.IsNotExist(err) && *update {
+		b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(inputs())
+		require.NoError(t, err)
+		writeGz(t, spansPath, b)
+	}
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(readGz(t, spansPath))
+	require.NoError(t, err)
+	var got []goldenRow
+	for _, rs := range td.ResourceSpans().All() {
+		m := NewRowMapper(rs.Resource())
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				row := m.Row(span, goldenIngest)
+				alone := FromSpan(rs.Resource(), span, goldenIngest)
+				h := RowHash(&row)
+				require.Equal(t, h, RowHash(&alone), "span %d: one mapper for the resource's spans gives another row than FromSpan", len(got))
+				requireNothingLost(t, span, row)
+				got = append(got, goldenRow{Hash: hex.EncodeToString(h[:]), Row: row})
+			}
+		}
+		m.Release()
+	}
+	require.GreaterOrEqual(t, len(got), 200)
+	if *update {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		for _, g := range got {
+			require.NoError(t, enc.Encode(g))
+		}
+		writeGz(t, rowsPath, b.Bytes())
+		return
+	}
+	sc := bufio.NewScanner(bytes.NewReader(readGz(t, rowsPath)))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	i := 0
+	for ; sc.Scan(); i++ {
+		require.Less(t, i, len(got), "the golden rows hold more rows than the corpus has spans")
+		var want goldenRow
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &want))
+		if want.Hash != got[i].Hash {
+			wantJSON, _ := json.MarshalIndent(want.Row, "", " ")
+			gotJSON, _ := json.MarshalIndent(got[i].Row, "", " ")
+			require.Equal(t, string(wantJSON), string(gotJSON),
+				"span %d: row hash %s, recorded %s (if the mapping changed on purpose, run with -update and review the diff)", i, got[i].Hash, want.Hash)
+			t.Fatalf("span %d: row hash %s, recorded %s, with the same JSON: a difference JSON does not show (invalid UTF-8, the sign of a zero)", i, got[i].Hash, want.Hash)
+		}
+	}
+	require.NoError(t, sc.Err())
+	require.Equal(t, len(got), i, "the golden rows hold fewer rows than the corpus has spans")
 }
 
 // topLevelKeys counts the keys of a JSON object, repeats included.
@@ -126,30 +271,6 @@ func requireNothingLost(t testing.TB, span ptrace.Span, got Row) {
 		}
 		require.True(t, held, "%q left out, but column %q does not hold any of its values exactly", k, name)
 	}
-}
-
-func TestFromSpanMatchesReferenceOnTraffic(t *testing.T) {
-	td := genaitest.New(3, time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)).Traces(1500)
-	ingest := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
-	rss := td.ResourceSpans()
-	n := 0
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
-		// The spans of a resource are mapped by one RowMapper, as the exporter does:
-		// nothing of a span is to leak into the next one's row.
-		m := NewRowMapper(rs.Resource())
-		for j := 0; j < rs.ScopeSpans().Len(); j++ {
-			spans := rs.ScopeSpans().At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				requireRefRow(t, rs.Resource(), spans.At(k), ingest, m.Row(spans.At(k), ingest))
-				requireSameRow(t, rs.Resource(), spans.At(k), ingest)
-				n++
-			}
-		}
-		m.Release()
-	}
-	require.GreaterOrEqual(t, n, 1500)
-	require.Less(t, rss.Len(), n/2, "the traffic has few spans per resource: the mapper is not tested across spans")
 }
 
 // awkwardStrings are texts JSON escaping and sorting must get right.
@@ -259,69 +380,11 @@ func awkwardMap(r *rand.Rand, m pcommon.Map, keys []string, max int, dups bool) 
 	out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().CopyTo(m)
 }
 
-func TestFromSpanMatchesReferenceOnAwkwardAttributes(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, 12))
-	keys := awkwardKeys()
-	ingest := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
-	dupMaps := 0
-	for i := range 4000 {
-		td := ptrace.NewTraces()
-		rs := td.ResourceSpans().AppendEmpty()
-		span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-		span.SetName(awkwardStrings[r.IntN(len(awkwardStrings))])
-		span.Status().SetMessage(awkwardStrings[r.IntN(len(awkwardStrings))])
-		span.SetKind(ptrace.SpanKind(r.IntN(6)))
-		span.Status().SetCode(ptrace.StatusCode(r.IntN(3)))
-		span.SetStartTimestamp(pcommon.Timestamp(r.Uint64() >> 2))
-		span.SetEndTimestamp(pcommon.Timestamp(r.Uint64() >> 2))
-		if r.IntN(2) == 0 {
-			span.SetTraceID(pcommon.TraceID{1, 2, 3})
-			span.SetSpanID(pcommon.SpanID{4, 5})
-			span.SetParentSpanID(pcommon.SpanID{6})
-		}
-		dups := i%2 == 1
-		if dups {
-			dupMaps++
-		}
-		max := []int{3, 12, 13, 40, 80}[r.IntN(5)]
-		awkwardMap(r, span.Attributes(), keys, max, dups)
-		awkwardMap(r, rs.Resource().Attributes(), keys, 12, dups && r.IntN(2) == 0)
-		for range r.IntN(3) {
-			ev := span.Events().AppendEmpty()
-			ev.SetName(awkwardStrings[r.IntN(len(awkwardStrings))])
-			ev.SetTimestamp(pcommon.Timestamp(r.Uint64() >> 2))
-			awkwardMap(r, ev.Attributes(), keys, 13, false)
-		}
-		for range r.IntN(3) {
-			l := span.Links().AppendEmpty()
-			if r.IntN(2) == 0 {
-				l.SetTraceID(pcommon.TraceID{9})
-				l.SetSpanID(pcommon.SpanID{8})
-			}
-			awkwardMap(r, l.Attributes(), keys, 5, false)
-		}
-		requireSameRow(t, rs.Resource(), span, ingest)
-	}
-	require.Positive(t, dupMaps)
-}
-
-// Maps whose keys are all one name, or few names, in every order: the sort must put
-// equal keys exactly where slices.SortFunc put them.
-func TestFromSpanMatchesReferenceOnRepeatedKeys(t *testing.T) {
-	r := rand.New(rand.NewPCG(21, 22))
-	keys := []string{"b", "a", "c", AttrCategory}
-	for range 2000 {
-		td := ptrace.NewTraces()
-		rs := td.ResourceSpans().AppendEmpty()
-		span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-		awkwardMap(r, span.Attributes(), keys[:1+r.IntN(len(keys))], 60, true)
-		requireSameRow(t, rs.Resource(), span, time.Unix(0, 0))
-	}
-}
-
-// FuzzFromSpanMatchesReference checks string escaping and key sorting on arbitrary
-// bytes: a key and a value from the input, among the attributes of genaitest spans.
-func FuzzFromSpanMatchesReference(f *testing.F) {
+// FuzzFromSpan maps arbitrary keys and values among the attributes of genaitest spans:
+// the row's documents are valid JSON, no attribute is lost, the
+// row survives its canonical encoding (the write-ahead log's) with the same hash, and
+// one mapper for the odd span and the next lets nothing of one leak into the other.
+func FuzzFromSpan(f *testing.F) {
 	for _, s := range awkwardStrings {
 		f.Add(s, s, uint8(len(s)))
 	}
@@ -336,12 +399,23 @@ func FuzzFromSpanMatchesReference(f *testing.F) {
 		a.PutEmptyMap(val).PutStr(key, val)
 		a.PutEmptySlice(key + "." + val).AppendEmpty().SetStr(val + key)
 		span.Events().AppendEmpty().Attributes().PutStr(val, key)
-		requireSameRow(t, rs.Resource(), span, time.Unix(0, 0))
-		// One mapper for the odd span and the next: neither leaks into the other.
+		row := FromSpan(rs.Resource(), span, time.Unix(0, 0))
+		requireNothingLost(t, span, row)
+		for _, doc := range []*string{&row.Attributes, &row.ResourceAttributes, row.Events, row.Links} {
+			if doc != nil {
+				require.True(t, json.Valid([]byte(*doc)), "%q", *doc)
+			}
+		}
+		back, err := DecodeRow(AppendRow(nil, &row))
+		require.NoError(t, err)
+		require.Equal(t, RowHash(&row), RowHash(&back))
+
 		next := spans.At((int(pick) + 1) % spans.Len())
 		m := NewRowMapper(rs.Resource())
 		defer m.Release()
-		requireRefRow(t, rs.Resource(), span, time.Unix(0, 0), m.Row(span, time.Unix(0, 0)))
-		requireRefRow(t, rs.Resource(), next, time.Unix(0, 0), m.Row(next, time.Unix(0, 0)))
+		odd, after := m.Row(span, time.Unix(0, 0)), m.Row(next, time.Unix(0, 0))
+		alone := FromSpan(rs.Resource(), next, time.Unix(0, 0))
+		require.Equal(t, RowHash(&row), RowHash(&odd))
+		require.Equal(t, RowHash(&alone), RowHash(&after), "the odd span leaked into the next one's row")
 	})
 }
