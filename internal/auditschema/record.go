@@ -54,33 +54,77 @@ func firstStr(m pcommon.Map, key string) string {
 func (r *Record) Put(attrs pcommon.Map) {
 	for _, kv := range [...]struct{ key, val string }{
 		{AttrRecordType, r.RecordType}, {AttrCategory, r.Category}, {AttrAction, r.Action},
-		{AttrResult, r.Result}, {AttrModel, r.Model}, {AttrProvider, r.Provider},
-		{AttrOperation, r.Operation}, {AttrAgentName, r.AgentName}, {AttrAgentID, r.AgentID},
-		{AttrUserID, r.UserID}, {AttrToolName, r.ToolName},
-		{AttrPolicyDecision, r.PolicyDecision}, {AttrDLPResult, r.DLPResult},
+		{AttrResult, r.Result}, {AttrPolicyDecision, r.PolicyDecision}, {AttrDLPResult, r.DLPResult},
 	} {
 		if kv.val != "" {
 			attrs.PutStr(kv.key, kv.val)
 		}
 	}
-	for _, kv := range [...]struct {
+	r.GenAI.Put(attrs)
+	if r.CostUSD != nil {
+		attrs.PutDouble(AttrCostUSD, *r.CostUSD)
+	}
+}
+
+// genAIStrings and genAICounts are the values of g that Put writes, with their names.
+func (g *GenAI) genAIStrings() [7]struct{ key, val string } {
+	return [...]struct{ key, val string }{
+		{AttrModel, g.Model}, {AttrProvider, g.Provider}, {AttrOperation, g.Operation},
+		{AttrAgentName, g.AgentName}, {AttrAgentID, g.AgentID}, {AttrUserID, g.UserID},
+		{AttrToolName, g.ToolName},
+	}
+}
+
+func (g *GenAI) genAICounts() [5]struct {
+	key string
+	val *int64
+} {
+	return [...]struct {
 		key string
 		val *int64
 	}{
-		{AttrInputTokens, r.InputTokens}, {AttrOutputTokens, r.OutputTokens},
-		{AttrCacheReadTokens, r.CacheReadTokens}, {AttrCacheWriteTokens, r.CacheWriteTokens},
-		{AttrReasoningTokens, r.ReasoningTokens},
-	} {
+		{AttrInputTokens, g.InputTokens}, {AttrOutputTokens, g.OutputTokens},
+		{AttrCacheReadTokens, g.CacheReadTokens}, {AttrCacheWriteTokens, g.CacheWriteTokens},
+		{AttrReasoningTokens, g.ReasoningTokens},
+	}
+}
+
+// Put writes what g holds under its audit.* names: the texts that are not empty, the
+// counts and the time to first token that are present. Resolving a span that carries
+// them gives g back (RecordOf, the trail's row): the audit.* names come first.
+func (g *GenAI) Put(attrs pcommon.Map) {
+	for _, kv := range g.genAIStrings() {
+		if kv.val != "" {
+			attrs.PutStr(kv.key, kv.val)
+		}
+	}
+	for _, kv := range g.genAICounts() {
 		if kv.val != nil {
 			attrs.PutInt(kv.key, *kv.val)
 		}
 	}
-	if r.TTFTMs != nil {
-		attrs.PutDouble(AttrTTFTMs, *r.TTFTMs)
+	if g.TTFTMs != nil {
+		attrs.PutDouble(AttrTTFTMs, *g.TTFTMs)
 	}
-	if r.CostUSD != nil {
-		attrs.PutDouble(AttrCostUSD, *r.CostUSD)
+}
+
+// Len is how many attributes Put writes.
+func (g *GenAI) Len() int {
+	n := 0
+	for _, kv := range g.genAIStrings() {
+		if kv.val != "" {
+			n++
+		}
 	}
+	for _, kv := range g.genAICounts() {
+		if kv.val != nil {
+			n++
+		}
+	}
+	if g.TTFTMs != nil {
+		n++
+	}
+	return n
 }
 
 // UserIDNames are the attribute names a user id is read from, in precedence order.

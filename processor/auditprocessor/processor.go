@@ -314,21 +314,7 @@ func (p *auditProcessor) enrich(ctx context.Context, rs ptrace.ResourceSpans, ss
 			*v = strings.TrimRightFunc(truncate(*v, p.limits.MaxAttributeBytes), unicode.IsSpace)
 		}
 	}
-	putStr(attrs, auditschema.AttrModel, g.Model)
-	putStr(attrs, auditschema.AttrProvider, g.Provider)
-	putStr(attrs, auditschema.AttrOperation, g.Operation)
-	putStr(attrs, auditschema.AttrAgentName, g.AgentName)
-	putStr(attrs, auditschema.AttrAgentID, g.AgentID)
-	putStr(attrs, auditschema.AttrUserID, g.UserID)
-	putStr(attrs, auditschema.AttrToolName, g.ToolName)
-	putCount(attrs, auditschema.AttrInputTokens, g.InputTokens)
-	putCount(attrs, auditschema.AttrOutputTokens, g.OutputTokens)
-	putCount(attrs, auditschema.AttrCacheReadTokens, g.CacheReadTokens)
-	putCount(attrs, auditschema.AttrCacheWriteTokens, g.CacheWriteTokens)
-	putCount(attrs, auditschema.AttrReasoningTokens, g.ReasoningTokens)
-	if g.TTFTMs != nil {
-		attrs.PutDouble(auditschema.AttrTTFTMs, *g.TTFTMs)
-	}
+	g.Put(attrs)
 	flags = append(flags, g.Flags...)
 	flags = append(flags, p.cost(span, &g, &f)...)
 
@@ -377,19 +363,7 @@ func (p *auditProcessor) maxWrites(f *spanFacts) int {
 	if !f.hasResponse && f.indexedCompletion {
 		n++
 	}
-	for _, v := range [...]string{g.Model, g.Provider, g.Operation, g.AgentName, g.AgentID, g.UserID, g.ToolName} {
-		if v != "" {
-			n++
-		}
-	}
-	for _, c := range [...]*int64{g.InputTokens, g.OutputTokens, g.CacheReadTokens, g.CacheWriteTokens, g.ReasoningTokens} {
-		if c != nil {
-			n++
-		}
-	}
-	if g.TTFTMs != nil {
-		n++
-	}
+	n += g.Len()
 	switch {
 	case f.hasReportedCost:
 		n += 2 // cost, source
@@ -675,11 +649,5 @@ func appendFlags(attrs pcommon.Map, add []string, maxBytes int) {
 func putStr(m pcommon.Map, key, v string) {
 	if v != "" {
 		m.PutStr(key, v)
-	}
-}
-
-func putCount(m pcommon.Map, key string, v *int64) {
-	if v != nil {
-		m.PutInt(key, *v)
 	}
 }
