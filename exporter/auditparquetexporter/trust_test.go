@@ -193,4 +193,11 @@ func TestExporterNeedsAWritableTrail(t *testing.T) {
 	assert.ErrorContains(t, err, "exporters::auditparquet::trail")
 	assert.ErrorContains(t, err, "read_only")
 	assert.True(t, strings.Contains(err.Error(), "audittrail"))
+
+	// An extension of another kind under the trail's name.
+	nop, err := extensiontest.NewNopFactory().Create(context.Background(), extensiontest.NewNopSettings(extensiontest.NopType), nil)
+	require.NoError(t, err)
+	_, err = startExporter(t, nop)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "is not an audittrail extension")
 }

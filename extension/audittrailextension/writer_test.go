@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
 )
@@ -120,4 +121,41 @@ func TestSecondWriterTouchesNothing(t *testing.T) {
 	assert.Contains(t, string(lock), "writer third")
 	require.NoError(t, third.Shutdown(ctx))
 	require.Len(t, sealedFiles(t, dir), 1)
+}
+
+// The trail counts what it seals through the collector's meter.
+func TestTrailMetrics(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.Directory, cfg.WriterID, cfg.Compaction.Enabled = t.TempDir(), "test", false
+	set := testSettings()
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	e, err := newTrail(cfg, set)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, e.Start(ctx, componenttest.NewNopHost()))
+	hour := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	require.NoError(t, e.pushTraces(ctx, spansAt(hour, 7, 1)))
+	require.NoError(t, e.pushTraces(ctx, spansAt(hour.Add(time.Hour), 3, 2)))
+	require.NoError(t, e.Shutdown(ctx))
+
+	sum := func(name string) int64 {
+		m, err := tel.GetMetric(name)
+		require.NoError(t, err, name)
+		var n int64
+		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			n += dp.Value
+		}
+		return n
+	}
+	assert.Equal(t, int64(10), sum("otelcol_audittrail_rows_written"))
+	assert.Equal(t, int64(2), sum("otelcol_audittrail_files_sealed"), "one file per hour partition")
+	var size int64
+	for _, f := range sealedFiles(t, cfg.Directory) {
+		st, err := os.Stat(filepath.Join(cfg.Directory, f))
+		require.NoError(t, err)
+		size += st.Size()
+	}
+	assert.Equal(t, size, sum("otelcol_audittrail_bytes_sealed"))
 }
