@@ -193,15 +193,15 @@ func (m *RowMapper) Row(span ptrace.Span, ingest time.Time) Row {
 	r.Links = ss.ptr(docs[evsEnd:])
 
 	r.Flags = append(r.Flags, g.Flags...)
-	if v, ok := sp.Extra(rnFlags); ok {
+	if v, ok := sp.row(rnFlags); ok {
 		r.Flags = append(r.Flags, flagsOf(v)...)
 	}
 	r.Flags = dedupe(r.Flags)
 	return r
 }
 
-// The names FromSpan reads besides those of the GenAI values (fieldNames), as extra
-// names of rowReader: rn* is the index of each.
+// The names FromSpan reads besides those of the GenAI values (fieldNames), which every
+// Reader reads: rn* is the index of each.
 const (
 	rnServiceName = iota
 	rnEnvironmentName
@@ -243,6 +243,22 @@ const (
 	rnResourceType
 	rnResourceID
 	numRowNames
+)
+
+// Name is one of the schema's names besides the GenAI values', for Reading.Get: the
+// audit.* attributes the processor reads back and the trail's columns hold.
+type Name int
+
+// The names Reading.Get reads.
+const (
+	NameCategory         Name = rnCategory
+	NameRecordType       Name = rnRecordType
+	NamePolicyDecision   Name = rnPolicyDecision
+	NameCostSource       Name = rnCostSource
+	NameRiskLevel        Name = rnRiskLevel
+	NameApprovalStatus   Name = rnApprovalStatus
+	NameDLPResult        Name = rnDLPResult
+	NameCredentialMasked Name = rnCredentialMasked
 )
 
 var rowNames = [numRowNames]string{
@@ -345,8 +361,8 @@ func appendSpanID(b []byte, id pcommon.SpanID) []byte {
 	return hex.AppendEncode(b, id[:])
 }
 
-// rowReader reads the standard names and rowNames.
-var rowReader = NewReader(nil, rowNames[:]...)
+// rowReader reads the standard names, rowNames among them.
+var rowReader = NewReader(nil)
 
 // rowScratch is what FromSpan reads a span and its resource into, and writes their
 // documents with; pooled.
@@ -429,7 +445,7 @@ func (rd *Reading) idempotencyKey() string {
 	if s := rd.rowStrN(rnIdempotencyKey, rnIdempotencyStd, nil); s != "" {
 		return s
 	}
-	v, ok := rd.Extra(rnIdempotencyHeader)
+	v, ok := rd.row(rnIdempotencyHeader)
 	if !ok {
 		return ""
 	}
@@ -442,9 +458,9 @@ func (rd *Reading) idempotencyKey() string {
 	return strings.TrimSpace(v.AsString())
 }
 
-// extraStr is the trimmed text of the value under the i-th extra name, "" if none.
+// extraStr is the trimmed text of the value under rowNames[i], "" if none.
 func (rd *Reading) extraStr(i int) string {
-	if v, ok := rd.Extra(i); ok {
+	if v, ok := rd.row(i); ok {
 		return strings.TrimSpace(v.AsString())
 	}
 	return ""
@@ -461,7 +477,7 @@ func (rd *Reading) costUSD(f *float64) *float64 {
 
 // rowBool is lookupBool of the name rowNames[i], kept in b.
 func (rd *Reading) rowBool(i int, b *bool) *bool {
-	v, ok := rd.Extra(i)
+	v, ok := rd.row(i)
 	if !ok {
 		return nil
 	}

@@ -95,13 +95,14 @@ var aliasFields = map[string]field{
 type Reader struct {
 	index  keyIndex
 	fields [numFields][]int // per field, its slots in precedence order
+	rows   [numRowNames]int // the slot of each of rowNames
 	extra  []int            // slots of the caller's extra names
 	names  []string         // name of each slot
 }
 
-// NewReader builds a Reader for the standard names, the aliases (read after the
-// standard names of their value, see Aliases) and extra names, whose values Extra
-// returns by their index in extra.
+// NewReader builds a Reader for the standard names (the GenAI values' and the other
+// columns', rowNames), the aliases (read after the standard names of their value, see
+// Aliases) and extra names, whose values Extra returns by their index in extra.
 func NewReader(aliases Aliases, extra ...string) *Reader {
 	r := &Reader{}
 	slotsOf := map[string][]int{}
@@ -115,6 +116,9 @@ func NewReader(aliases Aliases, extra ...string) *Reader {
 		for _, name := range fieldNames[f] {
 			r.fields[f] = append(r.fields[f], add(name))
 		}
+	}
+	for i, name := range rowNames {
+		r.rows[i] = add(name)
 	}
 	for _, name := range AliasFields { // in a fixed order, so slots do not depend on map order
 		for _, a := range aliases[name] {
@@ -212,6 +216,16 @@ func (rd *Reading) get(slot int) (pcommon.Value, bool) {
 	}
 	i := slot - inlineSlots
 	return rd.more[i], rd.morePresent[i]
+}
+
+// Get returns the value under one of the schema's names (a Name).
+func (rd *Reading) Get(n Name) (pcommon.Value, bool) {
+	return rd.get(rd.r.rows[n])
+}
+
+// row returns the value under rowNames[i].
+func (rd *Reading) row(i int) (pcommon.Value, bool) {
+	return rd.get(rd.r.rows[i])
 }
 
 // Extra returns the value under the i-th extra name given to NewReader.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
@@ -117,18 +118,24 @@ type runtimeVerdict struct {
 	unknown  []string // values present but not understood, key=value
 }
 
+// runtimeDecisionNames are the attributes runtimeDecision reads, in order.
+var runtimeDecisionNames = [3]string{auditschema.AttrPolicyDecision, extraNames[xGuardrailDecision], extraNames[xGuardrailAction]}
+
 // runtimeDecision reads a decision the agent runtime recorded itself: audit.policy.decision
 // set by the SDK, or a GenAI guardrail verdict. Values that are present but not
 // understood are listed in unknown (key=value), and the next key is read.
 func runtimeDecision(rd *auditschema.Reading) runtimeVerdict {
-	keys := []int{xPolicyDecision, xGuardrailDecision, xGuardrailAction}
+	var values [3]pcommon.Value
+	var found [3]bool
+	values[0], found[0] = rd.Get(auditschema.NamePolicyDecision)
 	if src, set := rd.Extra(xPolicySource); set && src.Str() == policySourceConfig {
-		keys = keys[1:] // the decision is this processor's own, from an earlier pass
+		found[0] = false // the decision is this processor's own, from an earlier pass
 	}
+	values[1], found[1] = rd.Extra(xGuardrailDecision)
+	values[2], found[2] = rd.Extra(xGuardrailAction)
 	var r runtimeVerdict
-	for _, key := range keys {
-		v, found := rd.Extra(key)
-		if !found {
+	for i, v := range values {
+		if !found[i] {
 			continue
 		}
 		switch d := strings.ToLower(strings.TrimSpace(v.AsString())); d {
@@ -139,7 +146,7 @@ func runtimeDecision(rd *auditschema.Reading) runtimeVerdict {
 		case "require_approval", "approval_required", "escalate", "review", "hold":
 			r.decision, r.ok = decisionRequireApproval, true
 		default:
-			r.unknown = append(r.unknown, extraNames[key]+"="+truncate(d, maxFlagValue))
+			r.unknown = append(r.unknown, runtimeDecisionNames[i]+"="+truncate(d, maxFlagValue))
 			continue
 		}
 		return r

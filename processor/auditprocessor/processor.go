@@ -102,20 +102,13 @@ func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, er
 	return p, nil
 }
 
-// Attributes the processor reads besides the GenAI values, found in the same pass over a
-// span's attributes (auditschema.Reading.Extra).
+// Attributes the processor reads that are not the schema's (those it reads with
+// auditschema.Reading.Get), found in the same pass over a span's attributes
+// (auditschema.Reading.Extra).
 const (
-	xDLPResult = iota
-	xCredentialMasked
-	xRecordType
-	xPolicyDecision
-	xPolicySource
+	xPolicySource = iota
 	xGuardrailDecision
 	xGuardrailAction
-	xCostSource
-	xRiskLevel
-	xApprovalStatus
-	xCategory
 	xHTTPStatus
 	xHTTPStatusOld
 	xErrorType
@@ -123,17 +116,9 @@ const (
 )
 
 var extraNames = [numExtra]string{
-	xDLPResult:         auditschema.AttrDLPResult,
-	xCredentialMasked:  auditschema.AttrCredentialMasked,
-	xRecordType:        auditschema.AttrRecordType,
-	xPolicyDecision:    auditschema.AttrPolicyDecision,
 	xPolicySource:      auditschema.AttrPolicySource,
 	xGuardrailDecision: "gen_ai.guardrail.decision",
 	xGuardrailAction:   "gen_ai.guardrail.action",
-	xCostSource:        auditschema.AttrCostSource,
-	xRiskLevel:         auditschema.AttrRiskLevel,
-	xApprovalStatus:    auditschema.AttrApprovalStatus,
-	xCategory:          auditschema.AttrCategory,
 	xHTTPStatus:        "http.response.status_code",
 	xHTTPStatusOld:     "http.status_code",
 	xErrorType:         "error.type",
@@ -224,19 +209,19 @@ func (p *auditProcessor) readFacts(rd, resource *auditschema.Reading) spanFacts 
 		indexedCompletion: rd.HasIndexedCompletion(),
 	}
 	f.reportedCost, f.hasReportedCost = rd.ReportedCost()
-	if v, ok := rd.Extra(xCredentialMasked); ok && v.Type() == pcommon.ValueTypeBool {
+	if v, ok := rd.Get(auditschema.NameCredentialMasked); ok && v.Type() == pcommon.ValueTypeBool {
 		f.prevMasked = v.Bool()
 	}
-	_, f.hasDLPResult = rd.Extra(xDLPResult)
-	if v, ok := rd.Extra(xRecordType); ok {
+	_, f.hasDLPResult = rd.Get(auditschema.NameDLPResult)
+	if v, ok := rd.Get(auditschema.NameRecordType); ok {
 		// An audit record that is not an agent call: an event or an approval from the
 		// auditevent receiver.
 		f.recordType = v.AsString()
 		f.record = f.recordType != auditschema.RecordSpan
 	}
-	_, f.hasCostSource = rd.Extra(xCostSource)
-	_, f.hasRiskLevel = rd.Extra(xRiskLevel)
-	_, f.hasCategory = rd.Extra(xCategory)
+	_, f.hasCostSource = rd.Get(auditschema.NameCostSource)
+	_, f.hasRiskLevel = rd.Get(auditschema.NameRiskLevel)
+	_, f.hasCategory = rd.Get(auditschema.NameCategory)
 	f.runtime = runtimeDecision(rd)
 	f.approval = approvalOf(rd)
 	for _, x := range [...]int{xHTTPStatus, xHTTPStatusOld} {
@@ -491,7 +476,7 @@ type recordedApproval struct {
 }
 
 func approvalOf(rd *auditschema.Reading) recordedApproval {
-	v, ok := rd.Extra(xApprovalStatus)
+	v, ok := rd.Get(auditschema.NameApprovalStatus)
 	if !ok {
 		return recordedApproval{}
 	}
