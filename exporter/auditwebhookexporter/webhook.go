@@ -68,8 +68,8 @@ type webhookExporter struct {
 	limiter *rateLimiter
 	now     func() time.Time
 
-	alertsSent    metric.Int64Counter
-	alertsLimited metric.Int64Counter
+	// telemetry counts alerts sent and rate-limited (metadata.yaml).
+	telemetry *metadata.TelemetryBuilder
 }
 
 // loadSecret reads the HMAC secret; errors name secret_file.
@@ -115,13 +115,7 @@ func newWebhookExporter(cfg *Config, set exporter.Settings) (*webhookExporter, e
 	if w.conds, err = spancond.Compile(named, set.TelemetrySettings); err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
-	if w.alertsSent, err = meter.Int64Counter("otelcol_auditwebhook_alerts_sent",
-		metric.WithDescription("Alerts delivered to the webhook (2xx)."), metric.WithUnit("{alert}")); err != nil {
-		return nil, err
-	}
-	if w.alertsLimited, err = meter.Int64Counter("otelcol_auditwebhook_alerts_rate_limited",
-		metric.WithDescription("Alerts dropped by the per-rule rate limit."), metric.WithUnit("{alert}")); err != nil {
+	if w.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -147,7 +141,7 @@ func (w *webhookExporter) selectAlerts(ctx context.Context, td ptrace.Traces) pt
 				}
 				for _, rule := range matched {
 					if !w.limiter.allow(rule, actor, w.now()) {
-						w.alertsLimited.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", rule)))
+						w.telemetry.AuditwebhookAlertsRateLimited.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", rule)))
 						if n, ok := w.limiter.shouldLog(rule, w.now()); ok {
 							w.logger.Warn("auditwebhook: rate limit reached, alerts dropped",
 								zap.String("rule", rule), zap.Int("rate_limit_per_minute", w.cfg.RateLimitPerMinute),
@@ -294,7 +288,7 @@ func (w *webhookExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 	if err := w.post(ctx, body); err != nil {
 		return err
 	}
-	w.alertsSent.Add(ctx, int64(len(alerts)))
+	w.telemetry.AuditwebhookAlertsSent.Add(ctx, int64(len(alerts)))
 	return nil
 }
 

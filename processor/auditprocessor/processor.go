@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/otelaudit/otelcol-audit/internal/auditschema"
@@ -44,9 +43,8 @@ type auditProcessor struct {
 	limits   LimitsConfig
 	logger   *zap.Logger
 
-	flagged      metric.Int64Counter
-	policyErrors metric.Int64Counter
-	masked       metric.Int64Counter
+	// telemetry counts flagged and masked spans and policy errors (metadata.yaml).
+	telemetry *metadata.TelemetryBuilder
 }
 
 func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, error) {
@@ -80,22 +78,9 @@ func newAuditProcessor(cfg *Config, set processor.Settings) (*auditProcessor, er
 	if err != nil {
 		return nil, fmt.Errorf("processors::audit::dlp: %w", err)
 	}
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	p := &auditProcessor{masker: masker, reader: auditschema.NewReader(cfg.AttributeAliases, extraNames[:]...),
 		prices: prices, policies: policies, limits: cfg.Limits, logger: set.Logger}
-	if p.flagged, err = meter.Int64Counter("otelcol_audit_spans_flagged",
-		metric.WithDescription("Spans that carried a value the processor could not use; see the audit.flags attribute."),
-		metric.WithUnit("{span}")); err != nil {
-		return nil, err
-	}
-	if p.masked, err = meter.Int64Counter("otelcol_audit_spans_masked",
-		metric.WithDescription("Spans in which DLP redacted or blocked content."),
-		metric.WithUnit("{span}")); err != nil {
-		return nil, err
-	}
-	if p.policyErrors, err = meter.Int64Counter("otelcol_audit_policy_errors",
-		metric.WithDescription("Policy conditions that failed to evaluate on a span (the rule is skipped)."),
-		metric.WithUnit("{error}")); err != nil {
+	if p.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
 	}
 	set.Logger.Info("Audit processor ready", zap.String("price_table", prices.Version()), zap.Int("policies", len(cfg.Policies)))
@@ -159,10 +144,10 @@ func (p *auditProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 		}
 	}
 	if flagged > 0 {
-		p.flagged.Add(ctx, flagged)
+		p.telemetry.AuditSpansFlagged.Add(ctx, flagged)
 	}
 	if sc.masked > 0 {
-		p.masked.Add(ctx, sc.masked)
+		p.telemetry.AuditSpansMasked.Add(ctx, sc.masked)
 	}
 	return td, nil
 }
@@ -441,7 +426,7 @@ func (p *auditProcessor) policy(ctx context.Context, rs ptrace.ResourceSpans, ss
 	var flags []string
 	v, err := p.policies.evaluate(ctx, rs, ss, span)
 	if err != nil {
-		p.policyErrors.Add(ctx, 1)
+		p.telemetry.AuditPolicyErrors.Add(ctx, 1)
 		p.logger.Debug("A policy condition failed to evaluate", zap.Error(err))
 		flags = append(flags, "policy_error")
 	}
