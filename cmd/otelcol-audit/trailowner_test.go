@@ -49,6 +49,10 @@ func TestQueryOnlyCollectorReadsAnotherWriter(t *testing.T) {
 		t.Skip("starts collectors")
 	}
 	dir := copyTrail(t, "trail-v3")
+	// The query-only collector keeps its scratch space and export jobs in the user's
+	// cache directory: the test's own.
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
 	bin := buildAuditctl(t)
 	if code, stdout, stderr := runAuditctl(t, bin, "verify", "--dir", dir); code != 0 {
 		t.Fatalf("auditctl verify of the trail as written: exit %d\n%s\n%s", code, stdout, stderr)
@@ -95,6 +99,9 @@ extensions:
 	}
 
 	p.stop(t)
+	if work, _ := filepath.Glob(filepath.Join(cache, "otelcol-audit", "query-*", "exports")); len(work) != 1 {
+		t.Errorf("the query-only collector's export directory is not in the user's cache directory: %v", work)
+	}
 	if logs := p.logs(); !strings.Contains(logs, "Reading the audit trail another process writes") {
 		t.Errorf("the query-only collector's log does not say it reads another writer's trail:\n%s", logs)
 	}

@@ -830,3 +830,42 @@ func TestUnnamedMemberSeesNothing(t *testing.T) {
 	status, body, _ = do(t, http.MethodGet, member+j.StatusURL, token, "")
 	assert.Equal(t, http.StatusOK, status, "its own job: %s", body)
 }
+
+// On a read-only trail the extension's own files go to a directory of the user's cache
+// directory that must be private: one another user could enter, or a link, is refused
+// at start, naming it.
+func TestReadOnlyWorkDirectoryMustBePrivate(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	dir := t.TempDir()
+	start := func() error {
+		cfg := NewFactory().CreateDefaultConfig().(*Config)
+		cfg.ServerConfig.NetAddr.Endpoint = freeEndpoint(t)
+		cfg.RecordAccess = false
+		ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(componentType), cfg)
+		require.NoError(t, err)
+		err = ext.Start(context.Background(), withTrail(t, componenttest.NewNopHost(), dir))
+		require.NoError(t, ext.Shutdown(context.Background()))
+		return err
+	}
+	require.NoError(t, start())
+	work, err := filepath.Glob(filepath.Join(cache, "otelcol-audit", "query-*"))
+	require.NoError(t, err)
+	require.Len(t, work, 1)
+	info, err := os.Stat(work[0])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), info.Mode().Perm())
+
+	require.NoError(t, os.Chmod(filepath.Join(cache, "otelcol-audit"), 0o777))
+	err = start()
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "lets other users in")
+
+	require.NoError(t, os.Chmod(filepath.Join(cache, "otelcol-audit"), 0o700))
+	require.NoError(t, os.RemoveAll(work[0]))
+	require.NoError(t, os.Symlink(dir, work[0]))
+	err = start()
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "not a directory")
+	assert.ErrorContains(t, err, work[0])
+}

@@ -59,9 +59,10 @@ func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
 
 // workLayout is where the extension keeps its own files (scratch space, export jobs):
 // the trail's data directory when this collector writes it, else — a read_only trail,
-// which another process owns and may be on a read-only volume — a directory of the
-// system's temporary directory named after the trail, the same for every start, so
-// that what a stopped process left there is found and removed.
+// which another process owns and may be on a read-only volume — a directory of this
+// user's cache directory named after the trail, the same for every start, so that
+// export jobs outlive a restart and what a stopped process left there is removed. It
+// must be this user's own (0700, not a link): export files hold the trail's rows.
 func workLayout(trail audittrailextension.Trail) (auditschema.Layout, error) {
 	if trail.Writable() {
 		return trail.Layout(), nil
@@ -70,8 +71,21 @@ func workLayout(trail audittrailextension.Trail) (auditschema.Layout, error) {
 	if err != nil {
 		return auditschema.Layout{}, err
 	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
 	sum := sha256.Sum256([]byte(abs))
-	return auditschema.Layout{Root: filepath.Join(os.TempDir(), "otelcol-audit-query-"+hex.EncodeToString(sum[:6]))}, nil
+	dir := filepath.Join(base, "otelcol-audit", "query-"+hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return auditschema.Layout{}, fmt.Errorf("the scratch and export directory of a read-only trail: %w", err)
+	}
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := ownPrivateDir(d); err != nil {
+			return auditschema.Layout{}, fmt.Errorf("the scratch and export directory of a read-only trail, %s: %w (remove it, or set exports::directory and run as the user who owns it)", d, err)
+		}
+	}
+	return auditschema.Layout{Root: dir}, nil
 }
 
 // Dependencies makes the collector start the trail before this extension and shut it
@@ -143,8 +157,8 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	st.live = func() ([]string, bool) {
 		files, err := trail.LiveFiles()
 		if err != nil {
-			e.set.Logger.Warn("The trail's ledger could not be read; reads list the sealed files on disk", zap.Error(err))
-			return nil, false
+			// A read-only trail keeps the files of the last ledger it read whole.
+			e.set.Logger.Warn("The trail's ledger could not be read; reads keep to the files of its last good state; run auditctl verify", zap.Error(err))
 		}
 		return files, true
 	}

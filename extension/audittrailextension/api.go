@@ -25,7 +25,8 @@ type Trail interface {
 	NoteRefusal(r origin.Refusal)
 	// LiveFiles lists the sealed files the ledger holds in the trail now, relative to
 	// the data directory and sorted: never a compaction's output and inputs at once,
-	// nor a file not yet recorded.
+	// nor a file not yet recorded. On an error (a read-only trail whose ledger can no
+	// longer be followed) it returns the files of the last good state with it.
 	LiveFiles() ([]string, error)
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,7 +47,7 @@ type dirLock struct {
 // (auditschema.LockFile) names the holder (host, pid, writer id, since when) for the
 // error a second writer gets.
 func lockDirectory(dir, writer string) (*dirLock, error) {
-	path := filepath.Join(dir, auditschema.LockFile)
+	path := auditschema.Layout{Root: dir}.Lock()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)

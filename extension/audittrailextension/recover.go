@@ -62,12 +62,12 @@ func (e *auditTrail) recover(context.Context) error {
 	if err != nil {
 		return err
 	}
-	writing, err := os.ReadDir(filepath.Join(e.dataDir, auditschema.WritingDir))
+	writing, err := os.ReadDir(e.layout.Writing())
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	for _, d := range writing {
-		if err := e.removeUnfinished(filepath.Join(e.dataDir, auditschema.WritingDir, d.Name()), d.Name()); err != nil {
+		if err := e.removeUnfinished(filepath.Join(e.layout.Writing(), d.Name()), d.Name()); err != nil {
 			return err
 		}
 	}
@@ -198,7 +198,7 @@ func recordOf(path string, rows []auditschema.Row) (ledger.FileRecord, error) {
 
 // quarantine moves a file of the data directory to quarantine/<stamp>/<same path>.
 func (e *auditTrail) quarantine(rel, stamp, why string) error {
-	dst := filepath.Join(e.dataDir, auditschema.QuarantineDir, stamp, filepath.FromSlash(rel))
+	dst := filepath.Join(e.layout.Quarantine(), stamp, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (e *auditTrail) quarantine(rel, stamp, why string) error {
 
 // replayWAL seals the rows of every write-ahead log segment left by an earlier run.
 func (e *auditTrail) replayWAL() error {
-	dir := filepath.Join(e.dataDir, auditschema.WALDir)
+	dir := e.layout.WAL()
 	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if err != nil {
 		return err

@@ -73,7 +73,7 @@ type openFile struct {
 
 func createFile(dataDir, rel string, opts auditschema.WriterOptions) (*openFile, error) {
 	final := filepath.Join(dataDir, filepath.FromSlash(rel))
-	tmpDir := filepath.Join(dataDir, auditschema.WritingDir)
+	tmpDir := auditschema.Layout{Root: dataDir}.Writing()
 	for _, dir := range []string{filepath.Dir(final), tmpDir} {
 		if err := mkdirDurable(dir); err != nil {
 			return nil, fmt.Errorf("seal %s: %w", final, err)

@@ -206,6 +206,11 @@ func (e *auditTrail) Start(ctx context.Context, _ component.Host) (err error) {
 			return fmt.Errorf("%s::directory: %w (a read-only trail opens a directory another collector writes)", e.key, err)
 		}
 		e.follower = ledger.NewFollower(e.dataDir)
+		// Reads must never list files the ledger does not hold: a ledger that cannot be
+		// followed now fails the start; later, reads keep its last good state.
+		if _, err := e.follower.Live(); err != nil {
+			return fmt.Errorf("%s::directory: %w", e.key, err)
+		}
 		e.logger.Info("Reading the audit trail another process writes", zap.String("directory", e.dataDir))
 		return nil
 	}

@@ -2,8 +2,8 @@ package auditschema
 
 import "path/filepath"
 
-// The directories and files of a trail's data directory, relative to it. Layout joins
-// them to a root; nothing else names them.
+// The directories and files of a trail's data directory, relative to it: the only
+// place their names are written. Layout joins them to a root.
 const (
 	// SpansDir holds the sealed span files, by hour partition (PartitionOf).
 	SpansDir = "spans"
@@ -31,10 +31,6 @@ type Layout struct {
 	Root string
 }
 
-// Path is a path under the root, given slash-separated and relative to it (as the
-// ledger records files).
-func (l Layout) Path(rel string) string { return filepath.Join(l.Root, filepath.FromSlash(rel)) }
-
 // Spans is the directory of the sealed span files.
 func (l Layout) Spans() string { return filepath.Join(l.Root, SpansDir) }
 
@@ -43,9 +39,6 @@ func (l Layout) WAL() string { return filepath.Join(l.Root, WALDir) }
 
 // Writing is the directory of the files being sealed.
 func (l Layout) Writing() string { return filepath.Join(l.Root, WritingDir) }
-
-// Ledger is the directory of the ledger.
-func (l Layout) Ledger() string { return filepath.Join(l.Root, LedgerDir) }
 
 // DefaultKeyFile is where the signing key is kept when no other file is configured.
 func (l Layout) DefaultKeyFile() string { return filepath.Join(l.Root, KeysDir, "ledger.key") }

@@ -71,3 +71,43 @@ func TestFollowerFollowsTheWriter(t *testing.T) {
 	_, err = f.Live()
 	require.ErrorContains(t, err, "auditctl verify")
 }
+
+// A ledger replaced by another as long, or one whose chain breaks after a good read,
+// is noticed: the first read again from its start, the second an error that keeps the
+// files of the last good read.
+func TestFollowerNoticesReplacementAndKeepsTheLastGoodRead(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	signer, vkey := newKey(t)
+	write := func(d, name string) string {
+		l, _, err := Open(d, signer, vkey)
+		require.NoError(t, err)
+		e := sealed(t, d, "date=2026-11-22/hour=04", name, "wal/1", []byte(name))
+		_, err = l.Append(e)
+		require.NoError(t, err)
+		require.NoError(t, l.Close())
+		return e.File.Path
+	}
+	a := write(dir, "a.parquet")
+	b := write(other, "b.parquet") // same name length: the ledgers are as long
+	f := NewFollower(dir)
+	files, err := f.Live()
+	require.NoError(t, err)
+	assert.Equal(t, []string{a}, files)
+
+	ledgerA, err := os.ReadFile(entriesPath(dir))
+	require.NoError(t, err)
+	ledgerB, err := os.ReadFile(entriesPath(other))
+	require.NoError(t, err)
+	require.Len(t, ledgerB, len(ledgerA))
+	require.NoError(t, os.WriteFile(entriesPath(dir), ledgerB, 0o644))
+	files, err = f.Live()
+	require.NoError(t, err)
+	assert.Equal(t, []string{b}, files, "a replaced ledger of the same length")
+
+	broken := append([]byte(nil), ledgerB...)
+	broken[len(`{"seq":`)] = '7'
+	require.NoError(t, os.WriteFile(entriesPath(dir), broken, 0o644))
+	files, err = f.Live()
+	require.ErrorContains(t, err, "auditctl verify")
+	assert.Equal(t, []string{b}, files, "the last good read's files")
+}
