@@ -3,22 +3,14 @@
 package auditqueryextension
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
 )
 
-// ownPrivateDir checks that dir is a directory, not a link, that this process's user
-// owns and no one else can enter.
-func ownPrivateDir(dir string) error {
-	info, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !info.IsDir() {
-		return errors.New("not a directory (a link or a file)")
-	}
+// privateToUser checks that info is owned by this process's user, with no permission
+// for anyone else.
+func privateToUser(info os.FileInfo) error {
 	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
 		return fmt.Errorf("owned by uid %d, not by this process's %d", st.Uid, os.Geteuid())
 	}
