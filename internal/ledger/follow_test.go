@@ -1,7 +1,9 @@
 package ledger
 
 import (
+	"bytes"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,32 +78,29 @@ func TestFollowerFollowsTheWriter(t *testing.T) {
 // is noticed: the first read again from its start, the second an error that keeps the
 // files of the last good read.
 func TestFollowerNoticesReplacementAndKeepsTheLastGoodRead(t *testing.T) {
-	dir, other := t.TempDir(), t.TempDir()
+	dir := t.TempDir()
 	signer, vkey := newKey(t)
-	write := func(d, name string) string {
-		l, _, err := Open(d, signer, vkey)
-		require.NoError(t, err)
-		e := sealed(t, d, "date=2026-11-22/hour=04", name, "wal/1", []byte(name))
-		_, err = l.Append(e)
-		require.NoError(t, err)
-		require.NoError(t, l.Close())
-		return e.File.Path
-	}
-	a := write(dir, "a.parquet")
-	b := write(other, "b.parquet") // same name length: the ledgers are as long
+	l, _, err := Open(dir, signer, vkey)
+	require.NoError(t, err)
+	e := sealed(t, dir, "date=2026-11-22/hour=04", "a.parquet", "wal/1", []byte("a"))
+	_, err = l.Append(e)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
 	f := NewFollower(dir)
 	files, err := f.Live()
 	require.NoError(t, err)
-	assert.Equal(t, []string{a}, files)
+	assert.Equal(t, []string{e.File.Path}, files)
 
+	// Another ledger of the same length: the same entry naming another file (a chain
+	// of one entry holds whatever it says).
 	ledgerA, err := os.ReadFile(entriesPath(dir))
 	require.NoError(t, err)
-	ledgerB, err := os.ReadFile(entriesPath(other))
-	require.NoError(t, err)
+	ledgerB := bytes.Replace(ledgerA, []byte("/a.parquet"), []byte("/b.parquet"), 1)
 	require.Len(t, ledgerB, len(ledgerA))
 	require.NoError(t, os.WriteFile(entriesPath(dir), ledgerB, 0o644))
 	files, err = f.Live()
 	require.NoError(t, err)
+	b := strings.Replace(e.File.Path, "/a.parquet", "/b.parquet", 1)
 	assert.Equal(t, []string{b}, files, "a replaced ledger of the same length")
 
 	broken := append([]byte(nil), ledgerB...)
