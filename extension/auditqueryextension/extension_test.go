@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -200,6 +201,11 @@ func withTrail(t testing.TB, host component.Host, dir string) hostWith {
 	trail, ok := writers.Load(dir)
 	if !ok {
 		trail = startTrail(t, dir, func(c *audittrailextension.Config) { c.ReadOnly = true })
+		// A read-only trail's reader keeps its own files in the user's cache directory:
+		// the test's own.
+		if os.Getenv("XDG_CACHE_HOME") == "" || !strings.HasPrefix(os.Getenv("XDG_CACHE_HOME"), os.TempDir()) {
+			t.Setenv("XDG_CACHE_HOME", t.TempDir())
+		}
 	}
 	exts[component.MustNewID("audittrail")] = trail.(component.Component)
 	return exts
