@@ -51,6 +51,8 @@ type queryExtension struct {
 	stopWarm    context.CancelFunc
 	tablesReady chan struct{}
 	warmStarted time.Time
+	// shutdownOnce makes Shutdown safe to call again.
+	shutdownOnce sync.Once
 }
 
 func newQueryExtension(cfg *Config, set extension.Settings) *queryExtension {
@@ -189,7 +191,14 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
+// Shutdown stops serving and closes the jobs and the store; a second call does nothing.
 func (e *queryExtension) Shutdown(ctx context.Context) error {
+	var err error
+	e.shutdownOnce.Do(func() { err = e.shutdown(ctx) })
+	return err
+}
+
+func (e *queryExtension) shutdown(ctx context.Context) error {
 	var err error
 	if e.stopWarm != nil {
 		e.stopWarm()

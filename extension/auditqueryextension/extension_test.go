@@ -501,6 +501,18 @@ func TestStartFailsWhenPortIsTaken(t *testing.T) {
 	assert.NoError(t, ext.Shutdown(context.Background()))
 }
 
+// A second Shutdown, after a start, does nothing.
+func TestShutdownTwice(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.ServerConfig.NetAddr.Endpoint = freeEndpoint(t)
+	cfg.RecordAccess = false
+	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(componentType), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), withTrail(t, componenttest.NewNopHost(), t.TempDir())))
+	require.NoError(t, ext.Shutdown(context.Background()))
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
 func TestShutdownWithoutStart(t *testing.T) {
 	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(componentType), createDefaultConfig())
 	require.NoError(t, err)
