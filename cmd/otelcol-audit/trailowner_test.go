@@ -10,28 +10,28 @@ import (
 	"time"
 )
 
-// startQueryOnly runs, as its own process, a query-only collector on dataDir: a
-// read_only audittrail and the auditquery extension, no pipeline (the collector's
-// service.AllowNoPipelines gate on), as the audittrail README shows. It returns the
-// query API's base URL.
+// startQueryOnly runs, as its own process, the query-only collector of
+// examples/query-only.yaml on dataDir (its directory and endpoint moved, as a second
+// --config would), with the command line the example gives. It returns the query API's
+// base URL.
 func startQueryOnly(t *testing.T, dataDir string) (string, *collectorProcess) {
 	t.Helper()
 	queryAddr := freePort(t)
-	cfg := writeConfig(t, `
+	example, err := filepath.Abs(filepath.Join("examples", "query-only.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := writeConfig(t, `
 extensions:
   audittrail:
     directory: %q
-    read_only: true
   auditquery:
     endpoint: %q
-    trail: audittrail
-    record_access: false
 service:
   telemetry:
     metrics: {level: none}
-  extensions: [audittrail, auditquery]
 `, dataDir, queryAddr)
-	p := startCollectorProcessArgs(t, []string{"--config", cfg, "--feature-gates=service.AllowNoPipelines"},
+	p := startCollectorProcessArgs(t, []string{"--config", example, "--config", overlay, "--feature-gates=service.AllowNoPipelines"},
 		filepath.Join(t.TempDir(), "collector.log"), queryAddr)
 	base := "http://" + queryAddr
 	waitHealthy(t, base, nil)
