@@ -122,8 +122,9 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	}
 	e.masker = m
 	e.tallies = ledger.NewTallies(e.dir)
+	duckdbScratch, sqlScratch := scratchOf(work)
 	st, err := openStore(e.dir, engineLimits{memory: e.cfg.MemoryLimit, threads: e.cfg.Threads, maxTemp: e.cfg.MaxTempDirectorySize,
-		tempDir: filepath.Join(work.Scratch(), "duckdb"), sqlDir: filepath.Join(work.Scratch(), "sql")})
+		tempDir: duckdbScratch, sqlDir: sqlScratch})
 	if err != nil {
 		return fmt.Errorf("auditquery: %w", err)
 	}

@@ -50,7 +50,8 @@ func TestSQLWorkerStoppedAndRestarted(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	assert.Contains(t, string(body), `"rows":[[1]]`)
 
-	left, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(sqlScratchDir)))
+	_, sqlScratch := scratchOf(auditschema.Layout{Root: dir})
+	left, err := os.ReadDir(sqlScratch)
 	require.NoError(t, err)
 	var names []string
 	for _, e := range left {

@@ -286,14 +286,13 @@ type engineLimits struct {
 	sqlDir string
 }
 
-// scratchDir is where DuckDB spills what does not fit its memory limit, relative to the
-// data directory: outside spans/, which holds the sealed files alone, and emptied by
-// DuckDB when the store closes. The SQL worker spills to sqlScratchDir/<pid>-<n> beside
-// it, removed when the worker ends.
-const (
-	scratchDir    = auditschema.ScratchDir + "/duckdb"
-	sqlScratchDir = auditschema.ScratchDir + "/sql"
-)
+// scratchOf is where, under the scratch directory of l, DuckDB spills what does not fit
+// its memory limit (outside spans/, which holds the sealed files alone; emptied by
+// DuckDB when the store closes) and where the SQL worker spills, to sql/<pid>-<n>,
+// removed when the worker ends.
+func scratchOf(l auditschema.Layout) (duckdb, sql string) {
+	return filepath.Join(l.Scratch(), "duckdb"), filepath.Join(l.Scratch(), "sql")
+}
 
 func openStore(dir string, lim engineLimits) (*store, error) {
 	abs, err := filepath.Abs(dir)
@@ -302,7 +301,7 @@ func openStore(dir string, lim engineLimits) (*store, error) {
 	}
 	tempDir := lim.tempDir
 	if tempDir == "" {
-		tempDir = filepath.Join(abs, filepath.FromSlash(scratchDir))
+		tempDir, _ = scratchOf(auditschema.Layout{Root: abs})
 	}
 	// DuckDB creates the spill directory when it first spills, but not its parents: a
 	// query that spills would fail. A read-only data directory cannot have it; a query
@@ -358,7 +357,7 @@ func openStore(dir string, lim engineLimits) (*store, error) {
 func (s *store) enableSQL(maxResident int64) {
 	sqlDir := s.lim.sqlDir
 	if sqlDir == "" {
-		sqlDir = filepath.Join(s.abs, filepath.FromSlash(sqlScratchDir))
+		_, sqlDir = scratchOf(auditschema.Layout{Root: s.abs})
 	}
 	s.workers = newSQLWorkers(sqlWorkerConfig{Dir: s.abs, Memory: s.lim.memory, Threads: s.lim.threads, MaxTemp: s.lim.maxTemp},
 		sqlDir, maxResident)
